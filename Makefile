@@ -1,0 +1,35 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test deliver lint messages clean
+
+$(BIN)/.runtime: requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	@touch $@
+
+$(BIN)/.test: requirements-test.txt requirements.txt $(BIN)/.runtime
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-test.txt
+	@touch $@
+
+## run: install, migrate, load the demo campaign, start the site and the delivery worker (PORT=8000)
+run: $(BIN)/.runtime
+	$(BIN)/python manage.py serve
+
+## test: the whole suite on SQLite, then on PostgreSQL when it is reachable, browser tests included
+test: $(BIN)/.test
+	./scripts/test
+
+## lint: ruff on the code
+lint: $(BIN)/.test
+	$(BIN)/ruff check courrier tests
+
+## messages: extract and compile the translation catalogues
+messages: $(BIN)/.runtime
+	$(BIN)/python manage.py makemessages --all --no-obsolete --no-location
+	$(BIN)/python manage.py compilemessages
+
+clean:
+	rm -rf $(VENV) var/test* .pytest_cache

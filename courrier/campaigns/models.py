@@ -1,0 +1,139 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from courrier.lib.markdown import render_markdown
+
+
+class Organisation(models.Model):
+    """The group that runs campaigns (not the organisations supporters sign for)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    website = models.URLField(_("website"), blank=True)
+    contact_email = models.EmailField(_("contact e-mail"), blank=True)
+
+    class Meta:
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        LIVE = "live", _("Live")
+        CLOSED = "closed", _("Closed")
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, verbose_name=_("organisation"))
+    slug = models.SlugField(_("slug"), max_length=80, unique=True)
+    language = models.CharField(_("original language"), max_length=8, choices=settings.LANGUAGES, default="fr")
+    title = models.CharField(_("title"), max_length=200)
+    summary = models.TextField(_("summary"), max_length=600)
+    article = models.TextField(_("article (Markdown)"), blank=True)
+    photo = models.FileField(_("photo"), upload_to="campaigns/", blank=True)
+    photo_static = models.CharField(
+        _("bundled photo"), max_length=200, blank=True,
+        help_text=_("Path of an image shipped with the site, used when no photo is uploaded."),
+    )
+    photo_alt = models.CharField(_("photo description for screen readers"), max_length=300, blank=True)
+    photo_caption = models.CharField(_("photo caption"), max_length=300, blank=True)
+    photo_credit = models.CharField(_("photo credit"), max_length=200, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    real_delivery = models.BooleanField(
+        _("send real mail"),
+        default=False,
+        help_text=_(
+            "Off: every message of this campaign goes to the sandbox mailbox. On: messages are sent "
+            "through the configured SMTP server, if there is one."
+        ),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Written by the delivery worker in batches, never by the signing request:
+    # one hot counter row updated per signature is what brought petition sites down.
+    tally_letters = models.PositiveIntegerField(default=0, editable=False)
+    tally_organisations = models.JSONField(default=list, editable=False, blank=True)
+    tally_updated_at = models.DateTimeField(null=True, editable=False)
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("campaign", args=[self.slug])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.LIVE
+
+    def article_html(self) -> str:
+        return render_markdown(self.article)
+
+    def photo_url(self) -> str:
+        if self.photo:
+            return self.photo.url
+        if self.photo_static:
+            from django.templatetags.static import static
+
+            return static(self.photo_static)
+        return ""
+
+    def letter_for(self, language: str) -> "ModelLetter | None":
+        letters = {letter.language: letter for letter in self.letters.all()}
+        return letters.get(language) or letters.get(self.language) or next(iter(letters.values()), None)
+
+    def recipients(self) -> tuple[list["Target"], list["Target"]]:
+        targets = list(self.targets.filter(active=True))
+        return (
+            [t for t in targets if t.role == Target.Role.TO],
+            [t for t in targets if t.role == Target.Role.CC],
+        )
+
+
+class Target(models.Model):
+    class Role(models.TextChoices):
+        TO = "to", _("To")
+        CC = "cc", _("Copy (Cc)")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
+    role = models.CharField(_("role"), max_length=2, choices=Role.choices, default=Role.TO)
+    name = models.CharField(_("name"), max_length=200)
+    email = models.EmailField(_("e-mail address"))
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("target")
+        verbose_name_plural = _("targets")
+        ordering = ["role", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class ModelLetter(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="letters")
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    subject = models.CharField(_("subject"), max_length=200)
+    body = models.TextField(
+        _("body"),
+        help_text=_(
+            "Placeholders: {signatory}, {full_name}, {personal_sentence}, {place_and_date}, {signature}, "
+            "{city}, {date}."
+        ),
+    )
+    is_translation = models.BooleanField(_("translation of the original"), default=False)
+
+    class Meta:
+        verbose_name = _("model letter")
+        verbose_name_plural = _("model letters")
+        constraints = [models.UniqueConstraint(fields=["campaign", "language"], name="one_letter_per_language")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} ({self.language})"

@@ -1,0 +1,32 @@
+from django.contrib import admin
+
+from courrier.delivery.models import DeliveryAttempt, OutboxMessage
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["at", "worker", "outcome", "smtp_code", "reply"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    """The record of truth for delivery: read it, never rewrite it by hand."""
+
+    list_display = ["pk", "kind", "campaign", "status", "sandbox", "attempts", "next_attempt_at", "sent_at"]
+    list_filter = ["status", "kind", "sandbox", "campaign"]
+    search_fields = ["message_id"]
+    inlines = [DeliveryAttemptInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in OutboxMessage._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,169 @@
+"""Turn signatures into outbox rows, and keep the public tallies current.
+
+The signing request writes one row and nothing else; the worker calls these
+functions to find what is due. Each batch creates its outbox rows and marks
+its signatures in one transaction, so a signature is queued exactly once
+even if the worker dies half-way.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from courrier.campaigns.letters import Signer, render_letter
+from courrier.campaigns.models import Campaign, Target
+from courrier.delivery.models import OutboxMessage
+from courrier.lib import emails
+from courrier.signatures.models import Signature
+from courrier.signatures.tokens import confirmation_token
+
+BATCH = 200
+
+
+def new_message_id(sender: str) -> str:
+    return f"<{uuid.uuid4().hex}@{sender.rsplit('@', 1)[1]}>"
+
+
+def is_sandboxed(campaign: Campaign) -> bool:
+    """Real mail needs both an operator (SMTP configured) and staff (campaign switched to real)."""
+    return not (settings.EMAIL_HOST and campaign.real_delivery)
+
+
+def supporter_message(kind: str, signature: Signature, subject: str, body: str) -> OutboxMessage:
+    sender = settings.SENDER_EMAIL
+    return OutboxMessage(
+        kind=kind,
+        campaign=signature.campaign,
+        signature=signature,
+        message_id=new_message_id(sender),
+        sandbox=is_sandboxed(signature.campaign),
+        from_name=settings.SITE_NAME,
+        from_email=sender,
+        envelope_from=sender,
+        to=[signature.email],
+        subject=subject,
+        body=body,
+        auto_submitted=True,
+    )
+
+
+def absolute_url(path: str) -> str:
+    return settings.SITE_ROOT + path
+
+
+def recipients_phrase(campaign: Campaign, language: str) -> str:
+    to_targets, cc_targets = campaign.recipients()
+    with translation.override(language):
+        names = ", ".join(t.name for t in to_targets)
+        if cc_targets:
+            return _("%(to)s, with a copy to %(cc)s") % {"to": names, "cc": ", ".join(t.name for t in cc_targets)}
+        return names
+
+
+def confirmation_message(signature: Signature) -> OutboxMessage:
+    campaign = signature.campaign
+    with translation.override(signature.language):
+        if signature.is_duplicate:
+            subject, body = emails.already_signed(signature.language, campaign, absolute_url(campaign.get_absolute_url()))
+            return supporter_message(OutboxMessage.Kind.ALREADY_SIGNED, signature, subject, body)
+        url = absolute_url(reverse("confirm", args=[confirmation_token(signature.pk)]))
+    subject, body = emails.confirmation(
+        signature.language, campaign, signature.first_name, url, recipients_phrase(campaign, signature.language)
+    )
+    return supporter_message(OutboxMessage.Kind.CONFIRMATION, signature, subject, body)
+
+
+def letter_messages(signature: Signature) -> list[OutboxMessage]:
+    """The letter To the targets with Cc, and the supporter's copy."""
+    campaign = signature.campaign
+    to_targets, cc_targets = campaign.recipients()
+    model = campaign.letter_for(signature.letter_language)
+    signer = Signer(
+        first_name=signature.first_name,
+        last_name=signature.last_name,
+        organisation=signature.organisation,
+        organisation_role=signature.organisation_role,
+        city=signature.city,
+        personal_sentence=signature.personal_sentence,
+        signed_on=timezone.localdate(signature.confirmed_at),
+    )
+    subject, body = render_letter(model, signer)
+    sender = settings.LETTERS_SENDER_EMAIL
+    with translation.override(model.language):
+        from_name = _("%(name)s via %(site)s") % {"name": signer.full_name, "site": settings.SITE_NAME}
+    letter = OutboxMessage(
+        kind=OutboxMessage.Kind.LETTER,
+        campaign=campaign,
+        signature=signature,
+        message_id=new_message_id(sender),
+        sandbox=is_sandboxed(campaign),
+        from_name=from_name,
+        from_email=sender,
+        envelope_from=sender,
+        to=[t.email for t in to_targets],
+        cc=[t.email for t in cc_targets],
+        reply_to=signature.email,
+        subject=subject,
+        body=body,
+    )
+    copy_subject, copy_body = emails.letter_copy(
+        signature.language, campaign, signature.first_name,
+        recipients_phrase(campaign, signature.language), subject, body,
+    )
+    copy = supporter_message(OutboxMessage.Kind.COPY, signature, copy_subject, copy_body)
+    return [letter, copy]
+
+
+def _claim_signatures(queryset: QuerySet) -> list[Signature]:
+    # skip_locked lets several workers on PostgreSQL share the work; on SQLite
+    # the IMMEDIATE transaction already makes this the only writer.
+    return list(queryset.select_related("campaign").select_for_update(skip_locked=True, of=("self",))[:BATCH])
+
+
+def queue_confirmations() -> int:
+    now = timezone.now()
+    with transaction.atomic():
+        due = Signature.objects.filter(confirmation_queued_at__isnull=True).order_by("created_at")
+        signatures = _claim_signatures(due)
+        if not signatures:
+            return 0
+        OutboxMessage.objects.bulk_create([confirmation_message(s) for s in signatures])
+        Signature.objects.filter(pk__in=[s.pk for s in signatures]).update(confirmation_queued_at=now)
+    return len(signatures)
+
+
+def queue_letters() -> set[int]:
+    """Queue the letters of newly confirmed signatures; returns the campaigns touched."""
+    now = timezone.now()
+    with_targets = Target.objects.filter(role=Target.Role.TO, active=True).values("campaign_id")
+    with transaction.atomic():
+        due = Signature.objects.filter(
+            confirmed_at__isnull=False, letters_queued_at__isnull=True, is_duplicate=False,
+            campaign_id__in=with_targets,
+        ).order_by("confirmed_at")
+        signatures = _claim_signatures(due)
+        if not signatures:
+            return set()
+        OutboxMessage.objects.bulk_create([m for s in signatures for m in letter_messages(s)])
+        Signature.objects.filter(pk__in=[s.pk for s in signatures]).update(letters_queued_at=now)
+    return {s.campaign_id for s in signatures}
+
+
+def refresh_tallies(campaign_ids) -> None:
+    """Recount in one query per campaign, instead of touching a counter per signature."""
+    for campaign_id in campaign_ids:
+        confirmed = Signature.objects.filter(campaign_id=campaign_id, is_duplicate=False, confirmed_at__isnull=False)
+        listed = confirmed.filter(consent_list_organisation=True).exclude(organisation="").order_by("confirmed_at")
+        organisations, seen = [], set()
+        for name in listed.values_list("organisation", flat=True).iterator():
+            if name.casefold() not in seen:
+                seen.add(name.casefold())
+                organisations.append(name)
+        Campaign.objects.filter(pk=campaign_id).update(
+            tally_letters=confirmed.count(), tally_organisations=organisations, tally_updated_at=timezone.now()
+        )

@@ -1,0 +1,45 @@
+import signal
+import time
+
+from django.core.management.base import BaseCommand
+from django.db import DatabaseError, close_old_connections, connection
+
+from courrier.delivery.worker import Worker
+
+
+class Command(BaseCommand):
+    help = "Run the delivery worker: queue confirmations and letters, send the outbox, retry, refresh tallies."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="Do what is due now, then exit.")
+        parser.add_argument("--poll", type=float, default=1.0, help="Seconds to sleep when nothing is due.")
+        parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument("--lease", type=int, default=None, help="Lease in seconds on claimed messages.")
+
+    def handle(self, *args, once=False, poll=1.0, batch_size=None, lease=None, **options):
+        self.stopping = False
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        worker = Worker(batch_size=batch_size, lease_seconds=lease)
+        self.stdout.write(f"delivery worker {worker.name} started")
+        try:
+            while not self.stopping:
+                try:
+                    handled = worker.run_once()
+                except DatabaseError as exc:
+                    # The database restarted or went away: drop the connection, wait, carry on.
+                    self.stderr.write(f"database error, reconnecting: {type(exc).__name__}")
+                    connection.close()
+                    time.sleep(poll * 2)
+                    continue
+                if once and handled == 0:
+                    break
+                if handled == 0:
+                    close_old_connections()
+                    time.sleep(poll)
+        finally:
+            worker.close()
+        self.stdout.write("delivery worker stopped")
+
+    def stop(self, signum, frame):
+        self.stopping = True

@@ -1,0 +1,107 @@
+"""The outbox: one row per outgoing message, the record of truth for delivery.
+
+A row moves queued -> sending (leased to one worker) -> sent, or to deferred
+(retried at next_attempt_at) or failed (permanent, with the server's answer).
+A worker that dies leaves its rows in "sending"; once the lease expires any
+worker claims them again, so a letter may go out twice but never zero times.
+Its Message-ID is fixed when the row is created, so a duplicate is
+recognisable as the same letter.
+"""
+
+import datetime
+import random
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from courrier.campaigns.models import Campaign
+
+
+class OutboxMessage(models.Model):
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", _("Confirmation request")
+        ALREADY_SIGNED = "already_signed", _("Already signed notice")
+        LETTER = "letter", _("Letter to the targets")
+        COPY = "copy", _("Copy to the supporter")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending (leased)")
+        SENT = "sent", _("Sent")
+        DEFERRED = "deferred", _("Deferred (will retry)")
+        FAILED = "failed", _("Failed")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="outbox")
+    signature = models.ForeignKey(
+        "signatures.Signature", null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox"
+    )
+    message_id = models.CharField(_("Message-ID"), max_length=200, unique=True)
+    sandbox = models.BooleanField(_("sandbox"), default=True, help_text=_("Written to the local mailbox, never sent."))
+    from_name = models.CharField(_("sender name"), max_length=250)
+    from_email = models.EmailField(_("sender address"))
+    envelope_from = models.EmailField(_("envelope sender"))
+    to = models.JSONField(_("to"), default=list)
+    cc = models.JSONField(_("cc"), default=list, blank=True)
+    reply_to = models.EmailField(_("reply to"), blank=True)
+    subject = models.CharField(_("subject"), max_length=300)
+    body = models.TextField(_("body"))
+    auto_submitted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
+    claimed_by = models.CharField(_("worker"), max_length=100, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    last_reply = models.TextField(_("last server reply"), blank=True)
+
+    class Meta:
+        verbose_name = _("outgoing message")
+        verbose_name_plural = _("outbox")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], condition=models.Q(status__in=["queued", "deferred"]), name="outbox_due"
+            ),
+            models.Index(fields=["lease_expires_at"], condition=models.Q(status="sending"), name="outbox_leased"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.message_id}"
+
+    def recipients(self) -> list[str]:
+        return [*self.to, *self.cc]
+
+    def retry_delay(self) -> datetime.timedelta:
+        """About a minute after the first failure, doubling, at most about an hour."""
+        base = min(60 * 2 ** max(self.attempts - 1, 0), 3600)
+        return datetime.timedelta(seconds=base * random.uniform(0.9, 1.1))
+
+    def is_too_old_to_retry(self, now: datetime.datetime) -> bool:
+        return now - self.created_at > datetime.timedelta(days=settings.DELIVERY_MAX_AGE_DAYS)
+
+
+class DeliveryAttempt(models.Model):
+    class Outcome(models.TextChoices):
+        SENT = "sent", _("Sent")
+        DEFERRED = "deferred", _("Deferred")
+        FAILED = "failed", _("Failed")
+
+    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="attempts_log")
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    worker = models.CharField(_("worker"), max_length=100)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
+    smtp_code = models.IntegerField(_("SMTP code"), null=True, blank=True)
+    reply = models.TextField(_("server reply"), blank=True)
+
+    class Meta:
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} {self.smtp_code or ''}"

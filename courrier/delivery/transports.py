@@ -1,0 +1,110 @@
+"""Where a composed message goes: an SMTP server, or the local sandbox Maildir.
+
+Each send returns a SendResult saying what the receiving side answered, so
+the worker can record it and decide: sent, deferred (try again) or failed.
+Only 5xx replies are permanent; a refused connection, a timeout, a dropped
+line or a 4xx reply is transient.
+"""
+
+import mailbox
+import smtplib
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+
+@dataclass
+class SendResult:
+    outcome: str  # "sent", "deferred" or "failed", as DeliveryAttempt.Outcome
+    code: int | None
+    reply: str
+
+
+def result_for_code(code: int, reply: bytes | str) -> SendResult:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    if 200 <= code < 300:
+        return SendResult("sent", code, text)
+    return SendResult("failed" if code >= 500 else "deferred", code, text)
+
+
+class MaildirTransport:
+    """The sandbox: every message becomes a file in var/mail/new, nothing leaves the machine."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path or settings.SANDBOX_MAILDIR)
+        self.maildir = mailbox.Maildir(self.path, factory=None, create=True)
+
+    def send(self, envelope_from: str, recipients: list[str], data: bytes) -> SendResult:
+        # What an MTA's local delivery would add, so staff can see the envelope.
+        trace = f"Return-Path: <{envelope_from}>\r\n".encode()
+        trace += b"".join(f"Delivered-To: {rcpt}\r\n".encode() for rcpt in recipients)
+        key = self.maildir.add(trace + data)
+        return SendResult("sent", 250, f"sandbox: {self.path / 'new' / key}")
+
+    def close(self) -> None:
+        pass
+
+
+class SmtpTransport:
+    """One connection, opened on first use and reused until it fails or is closed."""
+
+    def __init__(self):
+        self.connection: smtplib.SMTP | None = None
+
+    def open(self) -> smtplib.SMTP:
+        host, port, timeout = settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT
+        if settings.EMAIL_USE_SSL:
+            connection = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+        else:
+            connection = smtplib.SMTP(host, port, timeout=timeout)
+            if settings.EMAIL_USE_TLS:
+                connection.starttls(context=ssl.create_default_context())
+        if settings.EMAIL_HOST_USER:
+            connection.login(settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD)
+        return connection
+
+    def send(self, envelope_from: str, recipients: list[str], data: bytes) -> SendResult:
+        try:
+            if self.connection is None:
+                self.connection = self.open()
+            return self._transaction(self.connection, envelope_from, recipients, data)
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            return result_for_code(exc.smtp_code, exc.smtp_error)
+        except (smtplib.SMTPException, OSError) as exc:
+            # Refused or dropped connection, timeout, TLS failure: try again later.
+            self.close()
+            return SendResult("deferred", None, f"{type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _transaction(connection: smtplib.SMTP, envelope_from: str, recipients: list[str], data: bytes) -> SendResult:
+        """MAIL, RCPT, DATA by hand, to keep every reply (smtplib.sendmail drops the last one)."""
+        connection.ehlo_or_helo_if_needed()
+        code, reply = connection.mail(envelope_from)
+        if code != 250:
+            connection.rset()
+            return result_for_code(code, reply)
+        refused = {}
+        for rcpt in recipients:
+            code, reply = connection.rcpt(rcpt)
+            if code not in (250, 251):
+                refused[rcpt] = (code, reply.decode("utf-8", "replace"))
+        if len(refused) == len(recipients):
+            connection.rset()
+            worst = max(code for code, _reply in refused.values())
+            return result_for_code(worst, "; ".join(f"{r}: {c} {t}" for r, (c, t) in refused.items()))
+        code, reply = connection.data(data)
+        result = result_for_code(code, reply)
+        if refused:
+            result.reply += " | refused: " + "; ".join(f"{r}: {c} {t}" for r, (c, t) in refused.items())
+        return result
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self.connection = None

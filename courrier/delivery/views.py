@@ -1,0 +1,36 @@
+"""Staff pages of the delivery app that are not model admins."""
+
+import mailbox
+from email import policy
+from email.parser import BytesParser
+
+from django.conf import settings
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+
+def sandbox_mailbox(request: HttpRequest, key: str | None = None) -> HttpResponse:
+    """Staff read what the sandbox 'sent': the newest first, one message in full on demand."""
+    box = mailbox.Maildir(settings.SANDBOX_MAILDIR, factory=None, create=True)
+    parser = BytesParser(policy=policy.default)
+    if key:
+        try:
+            raw = box.get_bytes(key)
+        except KeyError:
+            raise Http404 from None
+        message = parser.parsebytes(raw)
+        body = message.get_body(preferencelist=("plain",))
+        context = {"key": key, "headers": list(message.items()), "body": body.get_content() if body else ""}
+        return TemplateResponse(request, "admin/sandbox_message.html", {**admin.site.each_context(request), **context})
+    # Maildir names start with the delivery time, so name order is time order.
+    entries = sorted(box.keys(), reverse=True)
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    rows = []
+    for entry_key in page:
+        headers = parser.parsebytes(box.get_bytes(entry_key), headersonly=True)
+        rows.append({"key": entry_key, "from": headers["From"], "to": headers["To"], "cc": headers["Cc"],
+                     "subject": headers["Subject"], "date": headers["Date"]})
+    context = {"rows": rows, "page": page, "maildir": settings.SANDBOX_MAILDIR}
+    return TemplateResponse(request, "admin/sandbox_list.html", {**admin.site.each_context(request), **context})

@@ -1,0 +1,46 @@
+"""One function per kind of e-mail sent to supporters.
+
+Each renders templates/emails/NAME-subject.txt and NAME-body-text.txt in the
+supporter's language and returns (subject, body). Plain text only: letters
+and notices are read by people, and an HTML part raises the spam score.
+"""
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from courrier.lib.headers import header_text
+
+
+def _render(name: str, language: str, context: dict) -> tuple[str, str]:
+    context = {"site_name": settings.SITE_NAME, "site_root": settings.SITE_ROOT, **context}
+    with translation.override(language):
+        subject = render_to_string(f"emails/{name}-subject.txt", context)
+        body = render_to_string(f"emails/{name}-body-text.txt", context)
+    return header_text(subject, 250), body.strip() + "\n"
+
+
+def confirmation(language: str, campaign, first_name: str, confirm_url: str, recipients: str) -> tuple[str, str]:
+    return _render(
+        "confirmation",
+        language,
+        {"campaign": campaign, "first_name": first_name, "confirm_url": confirm_url, "recipients": recipients},
+    )
+
+
+def already_signed(language: str, campaign, campaign_url: str) -> tuple[str, str]:
+    return _render("already-signed", language, {"campaign": campaign, "campaign_url": campaign_url})
+
+
+def letter_copy(language: str, campaign, first_name: str, recipients: str, letter_subject: str, letter_body: str):
+    return _render(
+        "letter-copy",
+        language,
+        {
+            "campaign": campaign,
+            "first_name": first_name,
+            "recipients": recipients,
+            "letter_subject": letter_subject,
+            "letter_body": letter_body,
+        },
+    )

@@ -1,0 +1,40 @@
+"""A fixed-window counter per client, kept in the cache, never in the database.
+
+The client's address is keyed-hashed before it is used as a cache key, so
+the cache never holds an IP address in clear.
+"""
+
+import hashlib
+import hmac
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+
+
+def client_address(request: HttpRequest) -> str:
+    if settings.TRUST_X_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[-1].strip()
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    count, seconds = rate.split("/")
+    return int(count), int(seconds)
+
+
+def is_over_limit(scope: str, request: HttpRequest, rate: str) -> bool:
+    """Count this request and say whether the client went over `rate` ("count/seconds")."""
+    limit, window = parse_rate(rate)
+    digest = hmac.new(settings.SECRET_KEY.encode(), client_address(request).encode(), hashlib.sha256).hexdigest()
+    key = f"rl:{scope}:{digest[:32]}:{int(time.time() // window)}"
+    cache.add(key, 0, timeout=window)
+    try:
+        hits = cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=window)
+        hits = 1
+    return hits > limit

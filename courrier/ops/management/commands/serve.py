@@ -1,0 +1,96 @@
+"""`make run`: prepare the database and start the web server and the delivery worker together."""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from courrier.campaigns.demo import load_demo
+
+DEMO_USERNAME = "organiser"
+
+
+class Command(BaseCommand):
+    help = "Migrate, load the demo campaign, then run gunicorn and the delivery worker until interrupted."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
+        parser.add_argument("--no-demo", action="store_true", help="Do not create the demo campaign.")
+
+    def handle(self, *args, host, port, no_demo, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        if not no_demo:
+            load_demo()
+        password = self.ensure_organiser()
+        processes = self.start(host, port)
+        self.announce(password)
+        self.supervise(processes)
+
+    def ensure_organiser(self) -> str | None:
+        User = get_user_model()
+        if User.objects.filter(username=DEMO_USERNAME).exists():
+            return None
+        password = secrets.token_urlsafe(12)
+        User.objects.create_superuser(DEMO_USERNAME, email="", password=password)
+        return password
+
+    def start(self, host: str, port: str) -> list[subprocess.Popen]:
+        web = [
+            sys.executable, "-m", "gunicorn", "courrier.wsgi",
+            "--bind", f"{host}:{port}",
+            "--workers", os.environ.get("WEB_WORKERS", "2"),
+            "--threads", os.environ.get("WEB_THREADS", "4"),
+            "--access-logfile", "-",
+        ]
+        worker = [sys.executable, "manage.py", "deliver"]
+        return [subprocess.Popen(web, cwd=settings.BASE_DIR), subprocess.Popen(worker, cwd=settings.BASE_DIR)]
+
+    def announce(self, password: str | None) -> None:
+        root = settings.SITE_ROOT
+        lines = [
+            "",
+            f"Courrier is running: {root}/",
+            f"Back office: {root}/admin/  user: {DEMO_USERNAME}",
+        ]
+        if password:
+            lines.append(f"  password: {password}   (shown only this once; change it with "
+                         f"`.venv/bin/python manage.py changepassword {DEMO_USERNAME}`)")
+        else:
+            lines.append(f"  password: the one printed at the first run "
+                         f"(reset: `.venv/bin/python manage.py changepassword {DEMO_USERNAME}`)")
+        if settings.EMAIL_HOST:
+            lines.append(f"SMTP: {settings.EMAIL_HOST}; campaigns still use the sandbox until switched to real mail.")
+        lines.append(f"Sandbox mailbox (every message sent): {settings.SANDBOX_MAILDIR}/new/ and {root}/admin/sandbox/")
+        lines.append("Stop with Ctrl-C.")
+        self.stdout.write("\n".join(lines) + "\n")
+
+    def supervise(self, processes: list[subprocess.Popen]) -> None:
+        stopping = False
+
+        def stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        while not stopping and all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        failed = [p for p in processes if p.returncode not in (0, -signal.SIGTERM, -signal.SIGINT)]
+        if failed and not stopping:
+            raise SystemExit(1)

@@ -1,0 +1,65 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from courrier.campaigns.models import Campaign
+
+
+class Signature(models.Model):
+    """What one supporter entered, written in one INSERT by the signing request.
+
+    Everything after that (the confirmation e-mail, the letters, the public
+    tally) is found and done by the delivery worker, so a spike of signatures
+    costs one row each and nothing else.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="signatures")
+    first_name = models.CharField(_("first name"), max_length=100)
+    last_name = models.CharField(_("last name"), max_length=100)
+    email = models.EmailField(_("e-mail address"), max_length=254)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=100, blank=True)
+    organisation = models.CharField(_("organisation"), max_length=200, blank=True)
+    organisation_role = models.CharField(_("role in the organisation"), max_length=100, blank=True)
+    personal_sentence = models.TextField(_("personal sentence"), max_length=600, blank=True)
+    language = models.CharField(_("page language"), max_length=8, choices=settings.LANGUAGES)
+    letter_language = models.CharField(_("letter language"), max_length=8, choices=settings.LANGUAGES)
+    consent_send = models.BooleanField(_("agreed to send the letter with their name"), default=False)
+    consent_list_organisation = models.BooleanField(_("agreed to list the organisation publicly"), default=False)
+    consent_news = models.BooleanField(_("agreed to receive news of the campaign"), default=False)
+    # A second signature with an address that already signed: kept only so the
+    # worker can tell the address owner, never delivered, never counted.
+    is_duplicate = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmation_queued_at = models.DateTimeField(null=True, blank=True)
+    letters_queued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("signature")
+        verbose_name_plural = _("signatures")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "email"], condition=Q(is_duplicate=False), name="one_signature_per_address"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], condition=Q(confirmation_queued_at__isnull=True), name="sig_confirmation_due"),
+            models.Index(
+                fields=["confirmed_at"],
+                condition=Q(confirmed_at__isnull=False, letters_queued_at__isnull=True),
+                name="sig_letters_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} ({self.campaign_id})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.confirmed_at is not None
