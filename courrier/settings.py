@@ -10,8 +10,6 @@ import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from django.utils.translation import gettext_lazy as _
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("COURRIER_VAR_DIR", BASE_DIR / "var"))
 
@@ -86,7 +84,7 @@ SECRET_KEY = env_secret("SECRET_KEY") or embedded_secret_key()
 DEBUG = env_bool("DEBUG", False)
 SITE_NAME = os.environ.get("SITE_NAME", "Courrier")
 SITE_ROOT = os.environ.get("SITE_ROOT", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}").rstrip("/")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]") + [urlsplit(SITE_ROOT).hostname]
+ALLOWED_HOSTS = [*env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]"), urlsplit(SITE_ROOT).hostname]
 CSRF_TRUSTED_ORIGINS = [SITE_ROOT]
 
 INSTALLED_APPS = [

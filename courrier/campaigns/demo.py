@@ -77,7 +77,10 @@ def load_demo() -> tuple[Campaign, bool]:
         real_delivery=False,
     )
     Target.objects.create(
-        campaign=campaign, role=Target.Role.TO, name="Ambassade du Kazakhstan en France", email="paris@mfa.kz",
+        campaign=campaign,
+        role=Target.Role.TO,
+        name="Ambassade du Kazakhstan en France",
+        email="paris@mfa.kz",
         language="fr",
     )
     Target.objects.create(campaign=campaign, role=Target.Role.CC, name="Red Yurt", email="chakmonro@ya.ru")

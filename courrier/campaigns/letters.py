@@ -37,7 +37,9 @@ class Signer:
 
 def placeholder_values(signer: Signer) -> dict[str, str]:
     """Values for the active language (callers wrap this in translation.override)."""
-    date = formats.date_format(signer.signed_on or datetime.date.today(), "j E Y")
+    # Each language writes a letter's date its own way (Russian needs the genitive month: "j E Y").
+    date_format = pgettext("date format in a letter, see Django's date filter", "j F Y")
+    date = formats.date_format(signer.signed_on or datetime.date.today(), date_format)
     if signer.city:
         place_and_date = _("%(city)s, %(date)s") % {"city": signer.city, "date": date}
     else:

@@ -35,7 +35,9 @@ class Campaign(models.Model):
     article = models.TextField(_("article (Markdown)"), blank=True)
     photo = models.FileField(_("photo"), upload_to="campaigns/", blank=True)
     photo_static = models.CharField(
-        _("bundled photo"), max_length=200, blank=True,
+        _("bundled photo"),
+        max_length=200,
+        blank=True,
         help_text=_("Path of an image shipped with the site, used when no photo is uploaded."),
     )
     photo_alt = models.CharField(_("photo description for screen readers"), max_length=300, blank=True)

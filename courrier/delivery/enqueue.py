@@ -69,7 +69,9 @@ def confirmation_message(signature: Signature) -> OutboxMessage:
     campaign = signature.campaign
     with translation.override(signature.language):
         if signature.is_duplicate:
-            subject, body = emails.already_signed(signature.language, campaign, absolute_url(campaign.get_absolute_url()))
+            subject, body = emails.already_signed(
+                signature.language, campaign, absolute_url(campaign.get_absolute_url())
+            )
             return supporter_message(OutboxMessage.Kind.ALREADY_SIGNED, signature, subject, body)
         url = absolute_url(reverse("confirm", args=[confirmation_token(signature.pk)]))
     subject, body = emails.confirmation(
@@ -112,8 +114,12 @@ def letter_messages(signature: Signature) -> list[OutboxMessage]:
         body=body,
     )
     copy_subject, copy_body = emails.letter_copy(
-        signature.language, campaign, signature.first_name,
-        recipients_phrase(campaign, signature.language), subject, body,
+        signature.language,
+        campaign,
+        signature.first_name,
+        recipients_phrase(campaign, signature.language),
+        subject,
+        body,
     )
     copy = supporter_message(OutboxMessage.Kind.COPY, signature, copy_subject, copy_body)
     return [letter, copy]
@@ -143,7 +149,9 @@ def queue_letters() -> set[int]:
     with_targets = Target.objects.filter(role=Target.Role.TO, active=True).values("campaign_id")
     with transaction.atomic():
         due = Signature.objects.filter(
-            confirmed_at__isnull=False, letters_queued_at__isnull=True, is_duplicate=False,
+            confirmed_at__isnull=False,
+            letters_queued_at__isnull=True,
+            is_duplicate=False,
             campaign_id__in=with_targets,
         ).order_by("confirmed_at")
         signatures = _claim_signatures(due)

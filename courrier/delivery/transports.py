@@ -23,7 +23,7 @@ class SendResult:
 
 
 def result_for_code(code: int, reply: bytes | str) -> SendResult:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    text = f"{code} " + (reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply)
     if 200 <= code < 300:
         return SendResult("sent", code, text)
     return SendResult("failed" if code >= 500 else "deferred", code, text)

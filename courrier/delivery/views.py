@@ -30,7 +30,15 @@ def sandbox_mailbox(request: HttpRequest, key: str | None = None) -> HttpRespons
     rows = []
     for entry_key in page:
         headers = parser.parsebytes(box.get_bytes(entry_key), headersonly=True)
-        rows.append({"key": entry_key, "from": headers["From"], "to": headers["To"], "cc": headers["Cc"],
-                     "subject": headers["Subject"], "date": headers["Date"]})
+        rows.append(
+            {
+                "key": entry_key,
+                "from": headers["From"],
+                "to": headers["To"],
+                "cc": headers["Cc"],
+                "subject": headers["Subject"],
+                "date": headers["Date"],
+            }
+        )
     context = {"rows": rows, "page": page, "maildir": settings.SANDBOX_MAILDIR}
     return TemplateResponse(request, "admin/sandbox_list.html", {**admin.site.each_context(request), **context})

@@ -71,14 +71,17 @@ class Worker:
             if not ids:
                 return []
             OutboxMessage.objects.filter(pk__in=ids).update(
-                status=Status.SENDING, lease_expires_at=now + self.lease, claimed_by=self.name, attempts=F("attempts") + 1
+                status=Status.SENDING,
+                lease_expires_at=now + self.lease,
+                claimed_by=self.name,
+                attempts=F("attempts") + 1,
             )
         return list(OutboxMessage.objects.filter(pk__in=ids, claimed_by=self.name).order_by("pk"))
 
     def release(self, messages: list[OutboxMessage]) -> None:
-        OutboxMessage.objects.filter(pk__in=[m.pk for m in messages], claimed_by=self.name, status=Status.SENDING).update(
-            status=Status.QUEUED, lease_expires_at=None, claimed_by="", attempts=F("attempts") - 1
-        )
+        OutboxMessage.objects.filter(
+            pk__in=[m.pk for m in messages], claimed_by=self.name, status=Status.SENDING
+        ).update(status=Status.QUEUED, lease_expires_at=None, claimed_by="", attempts=F("attempts") - 1)
 
     def deliver(self, message: OutboxMessage) -> SendResult:
         transport = self.sandbox if message.sandbox else self.smtp
@@ -102,19 +105,26 @@ class Worker:
                 )
             elif result.outcome == "deferred" and not message.is_too_old_to_retry(now):
                 mine.update(
-                    status=Status.DEFERRED, next_attempt_at=now + message.retry_delay(),
-                    lease_expires_at=None, last_reply=result.reply[:2000],
+                    status=Status.DEFERRED,
+                    next_attempt_at=now + message.retry_delay(),
+                    lease_expires_at=None,
+                    last_reply=result.reply[:2000],
                 )
             else:
                 if result.outcome == "deferred":
-                    result = SendResult("failed", result.code, f"gave up after {message.attempts} attempts: {result.reply}")
+                    result = SendResult(
+                        "failed", result.code, f"gave up after {message.attempts} attempts: {result.reply}"
+                    )
                 mine.update(status=Status.FAILED, lease_expires_at=None, last_reply=result.reply[:2000])
                 log.warning("outbox message %s failed: %s", message.pk, result.reply[:200])
             DeliveryAttempt.objects.create(
-                message=message, at=now, worker=self.name, outcome=result.outcome,
-                smtp_code=result.code, reply=result.reply[:2000],
+                message=message,
+                at=now,
+                worker=self.name,
+                outcome=result.outcome,
+                smtp_code=result.code,
+                reply=result.reply[:2000],
             )
 
     def close(self) -> None:
         self.smtp.close()
-

@@ -21,7 +21,9 @@ _SPACES = re.compile(r"\s+")
 
 
 def header_text(value: str, max_length: int = 200) -> str:
-    cleaned = "".join(" " if unicodedata.category(ch) in _UNSAFE_CATEGORIES or ch in _BIDI_CONTROLS else ch for ch in value)
+    cleaned = "".join(
+        " " if unicodedata.category(ch) in _UNSAFE_CATEGORIES or ch in _BIDI_CONTROLS else ch for ch in value
+    )
     cleaned = _ENCODED_WORD.sub("= ?", cleaned)
     cleaned = _SPACES.sub(" ", cleaned).strip()
     return cleaned[:max_length]

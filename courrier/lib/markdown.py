@@ -8,8 +8,21 @@ import markdown as md
 import nh3
 
 ALLOWED_TAGS = {
-    "p", "br", "strong", "em", "a", "ul", "ol", "li", "blockquote", "h2", "h3", "h4",
-    "hr", "code", "pre",
+    "p",
+    "br",
+    "strong",
+    "em",
+    "a",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "h2",
+    "h3",
+    "h4",
+    "hr",
+    "code",
+    "pre",
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 

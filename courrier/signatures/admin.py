@@ -7,7 +7,16 @@ from courrier.signatures.models import Signature
 class SignatureAdmin(admin.ModelAdmin):
     """What supporters entered is shown, never edited: it is what they agreed to send."""
 
-    list_display = ["pk", "campaign", "full_name", "organisation", "language", "is_duplicate", "created_at", "confirmed_at"]
+    list_display = [
+        "pk",
+        "campaign",
+        "full_name",
+        "organisation",
+        "language",
+        "is_duplicate",
+        "created_at",
+        "confirmed_at",
+    ]
     list_filter = ["campaign", "is_duplicate", "language"]
     search_fields = ["email", "last_name", "organisation"]
     date_hierarchy = "created_at"

@@ -46,15 +46,21 @@ class SignatureForm(forms.ModelForm):
     city = SingleLineField(label=_("City"), max_length=100, required=False)
     country = SingleLineField(label=_("Country"), max_length=100, required=False)
     organisation = SingleLineField(
-        label=_("Organisation (trade union, party, association)"), max_length=200, required=False,
+        label=_("Organisation (trade union, party, association)"),
+        max_length=200,
+        required=False,
         help_text=_("Leave empty to sign in your own name."),
     )
     organisation_role = SingleLineField(
-        label=_("Your role in the organisation"), max_length=100, required=False,
+        label=_("Your role in the organisation"),
+        max_length=100,
+        required=False,
         help_text=_("For example: secretary, member of the board."),
     )
     personal_sentence = ParagraphField(
-        label=_("A personal sentence"), max_length=600, required=False,
+        label=_("A personal sentence"),
+        max_length=600,
+        required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("Added to the letter as you write it, up to 600 characters."),
     )
@@ -71,8 +77,18 @@ class SignatureForm(forms.ModelForm):
     class Meta:
         model = Signature
         fields = [
-            "first_name", "last_name", "email", "city", "country", "organisation", "organisation_role",
-            "personal_sentence", "letter_language", "consent_send", "consent_list_organisation", "consent_news",
+            "first_name",
+            "last_name",
+            "email",
+            "city",
+            "country",
+            "organisation",
+            "organisation_role",
+            "personal_sentence",
+            "letter_language",
+            "consent_send",
+            "consent_list_organisation",
+            "consent_news",
         ]
 
     def __init__(self, *args, campaign, language: str, **kwargs):
@@ -84,9 +100,14 @@ class SignatureForm(forms.ModelForm):
         available = {code for code, _label in choices}
         self.fields["letter_language"].initial = language if language in available else campaign.language
         autocomplete = {
-            "first_name": "given-name", "last_name": "family-name", "email": "email",
-            "city": "address-level2", "country": "country-name", "organisation": "organization",
-            "organisation_role": "organization-title", "website": "off",
+            "first_name": "given-name",
+            "last_name": "family-name",
+            "email": "email",
+            "city": "address-level2",
+            "country": "country-name",
+            "organisation": "organization",
+            "organisation_role": "organization-title",
+            "website": "off",
         }
         for name, value in autocomplete.items():
             self.fields[name].widget.attrs["autocomplete"] = value

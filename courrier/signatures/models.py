@@ -45,7 +45,9 @@ class Signature(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["created_at"], condition=Q(confirmation_queued_at__isnull=True), name="sig_confirmation_due"),
+            models.Index(
+                fields=["created_at"], condition=Q(confirmation_queued_at__isnull=True), name="sig_confirmation_due"
+            ),
             models.Index(
                 fields=["confirmed_at"],
                 condition=Q(confirmed_at__isnull=False, letters_queued_at__isnull=True),

@@ -41,8 +41,11 @@ def record_signature(signature: Signature, campaign: Campaign, language: str) ->
     except IntegrityError:
         # Keep nothing but what the "you already signed" e-mail needs.
         Signature.objects.create(
-            campaign=campaign, email=signature.email, language=language,
-            letter_language=signature.letter_language, is_duplicate=True,
+            campaign=campaign,
+            email=signature.email,
+            language=language,
+            letter_language=signature.letter_language,
+            is_duplicate=True,
         )
 
 
@@ -71,7 +74,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def delivery_state(signature: Signature) -> str:
-    """What the supporter may be told truthfully: waiting, queued or delivered."""
+    """What the supporter may be told truthfully: unconfirmed, queued, delivered, or kept in the sandbox."""
     if not signature.is_confirmed:
         return "unconfirmed"
     from courrier.delivery.models import OutboxMessage
@@ -79,7 +82,7 @@ def delivery_state(signature: Signature) -> str:
     letters = OutboxMessage.objects.filter(signature=signature, kind=OutboxMessage.Kind.LETTER)
     statuses = set(letters.values_list("status", flat=True))
     if statuses and statuses <= {OutboxMessage.Status.SENT}:
-        return "delivered"
+        return "sandbox" if letters.filter(sandbox=True).exists() else "delivered"
     if OutboxMessage.Status.FAILED in statuses:
         return "failed"
     return "queued"

@@ -44,11 +44,18 @@ class Command(BaseCommand):
 
     def start(self, host: str, port: str) -> list[subprocess.Popen]:
         web = [
-            sys.executable, "-m", "gunicorn", "courrier.wsgi",
-            "--bind", f"{host}:{port}",
-            "--workers", os.environ.get("WEB_WORKERS", "2"),
-            "--threads", os.environ.get("WEB_THREADS", "4"),
-            "--access-logfile", "-",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "courrier.wsgi",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            os.environ.get("WEB_WORKERS", "2"),
+            "--threads",
+            os.environ.get("WEB_THREADS", "4"),
+            "--access-logfile",
+            "-",
         ]
         worker = [sys.executable, "manage.py", "deliver"]
         return [subprocess.Popen(web, cwd=settings.BASE_DIR), subprocess.Popen(worker, cwd=settings.BASE_DIR)]
@@ -61,11 +68,15 @@ class Command(BaseCommand):
             f"Back office: {root}/admin/  user: {DEMO_USERNAME}",
         ]
         if password:
-            lines.append(f"  password: {password}   (shown only this once; change it with "
-                         f"`.venv/bin/python manage.py changepassword {DEMO_USERNAME}`)")
+            lines.append(
+                f"  password: {password}   (shown only this once; change it with "
+                f"`.venv/bin/python manage.py changepassword {DEMO_USERNAME}`)"
+            )
         else:
-            lines.append(f"  password: the one printed at the first run "
-                         f"(reset: `.venv/bin/python manage.py changepassword {DEMO_USERNAME}`)")
+            lines.append(
+                f"  password: the one printed at the first run "
+                f"(reset: `.venv/bin/python manage.py changepassword {DEMO_USERNAME}`)"
+            )
         if settings.EMAIL_HOST:
             lines.append(f"SMTP: {settings.EMAIL_HOST}; campaigns still use the sandbox until switched to real mail.")
         lines.append(f"Sandbox mailbox (every message sent): {settings.SANDBOX_MAILDIR}/new/ and {root}/admin/sandbox/")

@@ -1,0 +1,204 @@
+"""Shared fixtures: a real SMTP server on 127.0.0.1, and the worker and web
+server started as real processes against the test database, as in production.
+
+Nothing here can reach a real mail server: every SMTP host the tests use is
+on the loopback interface, and in-process mail goes to a temporary Maildir.
+"""
+
+import email
+import email.policy
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.conf import settings
+from django.db import connection
+
+from courrier.campaigns.demo import load_demo
+
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> email.message.EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)
+
+
+class SmtpSink:
+    """An SMTP server that keeps what it accepts; `replies` scripts answers to DATA ("451 ...")."""
+
+    def __init__(self):
+        self.received: list[Received] = []
+        self.replies: list[str] = []
+        self.delay = 0.0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            scripted = self.replies.pop(0) if self.replies else None
+        if self.delay:
+            time.sleep(self.delay)
+        if scripted and not scripted.startswith("250"):
+            return scripted
+        with self.lock:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 2.0.0 Ok: queued"
+
+    def messages(self) -> list[email.message.EmailMessage]:
+        with self.lock:
+            return [item.message for item in self.received]
+
+
+@pytest.fixture
+def smtp_sink():
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    sink.port = controller.port
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def sandbox_in_tmp(settings, tmp_path):
+    """In-process mail goes to a temporary Maildir; no SMTP unless a test asks for the sink."""
+    settings.SANDBOX_MAILDIR = tmp_path / "mail"
+    settings.EMAIL_HOST = ""
+    return settings.SANDBOX_MAILDIR
+
+
+@pytest.fixture
+def smtp_settings(settings, smtp_sink):
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = smtp_sink.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
+    return settings
+
+
+@pytest.fixture
+def demo(db):
+    campaign, _created = load_demo()
+    return campaign
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def process_env(tmp_path):
+    """Environment for a worker or web server process sharing this test's database."""
+
+    def build(**extra: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "SECRET_KEY": settings.SECRET_KEY,
+            "COURRIER_VAR_DIR": str(tmp_path / "var"),
+            "SANDBOX_MAILDIR": str(settings.SANDBOX_MAILDIR),
+            "EMAIL_HOST": "",
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+        host = env.get("EMAIL_HOST", "")
+        assert host in ("", "127.0.0.1", "localhost", "::1"), "tests only ever talk to a local SMTP server"
+        return env
+
+    return build
+
+
+class Processes:
+    def __init__(self):
+        self.running: list[subprocess.Popen] = []
+
+    def start(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        self.running.append(process)
+        return process
+
+    def stop_all(self):
+        for process in self.running:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.running:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def processes(transactional_db):
+    running = Processes()
+    yield running
+    running.stop_all()
+
+
+@pytest.fixture
+def start_worker(processes, process_env, tmp_path):
+    """Start `manage.py deliver` as production runs it; returns the Popen."""
+
+    def start(*extra_args: str, **env: str) -> subprocess.Popen:
+        args = [sys.executable, "manage.py", "deliver", "--poll", "0.1", *extra_args]
+        return processes.start(args, process_env(**env), tmp_path / "worker.log")
+
+    return start
+
+
+@pytest.fixture
+def web_server(processes, process_env, tmp_path):
+    """The site served by gunicorn, as `make run` serves it; yields its root URL."""
+    port = free_port()
+    root = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "gunicorn", "courrier.wsgi", "--bind", f"127.0.0.1:{port}",
+            "--workers", "2", "--threads", "4", "--no-control-socket"]
+    process = processes.start(args, process_env(SITE_ROOT=root), tmp_path / "web.log")
+
+    def answers() -> bool:
+        assert process.poll() is None, (tmp_path / "web.log").read_text()
+        try:
+            urllib.request.urlopen(root + "/fr/", timeout=1)
+        except OSError:
+            return False
+        return True
+
+    wait_until(answers, timeout=30, message="gunicorn to answer")
+    return root

@@ -1,0 +1,53 @@
+"""Small steps shared by the tests: sign like a browser, read the mail that came out."""
+
+import email
+import email.policy
+import mailbox
+import re
+from pathlib import Path
+
+from django.test import Client
+
+CAMPAIGN_URL = "/fr/c/kazakhstan-repression/"
+SIGN_URL = CAMPAIGN_URL + "sign/"
+
+
+def signature_form(**overrides) -> dict[str, str]:
+    form = {
+        "first_name": "Ұлжан",
+        "last_name": "Қасымова",
+        "email": "ulzhan@example.org",
+        "city": "Lyon",
+        "country": "France",
+        "organisation": "",
+        "organisation_role": "",
+        "personal_sentence": "",
+        "letter_language": "fr",
+        "consent_send": "on",
+    }
+    form.update(overrides)
+    return {key: value for key, value in form.items() if value is not None}
+
+
+def sign(client: Client, **overrides):
+    return client.post(SIGN_URL, signature_form(**overrides))
+
+
+def maildir_messages(path: Path) -> list[email.message.EmailMessage]:
+    box = mailbox.Maildir(path, factory=None, create=True)
+    return [email.message_from_bytes(box.get_bytes(key), policy=email.policy.default) for key in sorted(box.keys())]
+
+
+def confirmation_path(message: email.message.EmailMessage) -> str:
+    """The path of the confirmation link in a confirmation e-mail."""
+    match = re.search(r"https?://[^/\s]+(/\w\w/confirm/[^\s]+/)", message.get_content())
+    assert match, message.get_content()
+    return match.group(1)
+
+
+def decoded_header(message: email.message.EmailMessage, name: str) -> str:
+    """A header decoded as mail clients do (Python's parser spaces out adjacent encoded words)."""
+    from email.header import decode_header, make_header
+
+    raw = next(value for key, value in message.raw_items() if key.lower() == name.lower())
+    return str(make_header(decode_header(raw)))

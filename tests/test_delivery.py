@@ -1,0 +1,167 @@
+"""The outbox and the worker against a real SMTP server on 127.0.0.1."""
+
+import datetime
+import random
+import signal
+import time
+
+import pytest
+from django.utils import timezone
+
+from courrier.campaigns.models import Campaign
+from courrier.delivery import enqueue
+from courrier.delivery.models import OutboxMessage
+from courrier.delivery.worker import Worker
+from courrier.signatures.models import Signature
+from tests.conftest import free_port, wait_until
+
+Status = OutboxMessage.Status
+
+
+def confirmed_signatures(campaign: Campaign, count: int) -> list[Signature]:
+    now = timezone.now()
+    return Signature.objects.bulk_create(
+        Signature(
+            campaign=campaign, first_name="Айгүл", last_name=f"Supporter {i}", email=f"s{i}@example.org",
+            language="fr", letter_language="fr", consent_send=True,
+            confirmed_at=now, confirmation_queued_at=now,
+        )
+        for i in range(count)
+    )
+
+
+@pytest.fixture
+def real_demo(demo, smtp_settings):
+    Campaign.objects.filter(pk=demo.pk).update(real_delivery=True)
+    demo.refresh_from_db()
+    return demo
+
+
+def one_queued_letter(campaign: Campaign) -> OutboxMessage:
+    confirmed_signatures(campaign, 1)
+    enqueue.queue_letters()
+    OutboxMessage.objects.filter(kind=OutboxMessage.Kind.COPY).delete()
+    return OutboxMessage.objects.get(kind=OutboxMessage.Kind.LETTER)
+
+
+def make_due(message: OutboxMessage) -> None:
+    OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+
+
+@pytest.mark.django_db
+def test_a_server_answering_451_three_times_then_250_gets_the_letter_once(real_demo, smtp_sink):
+    letter = one_queued_letter(real_demo)
+    smtp_sink.replies = ["451 4.7.1 Greylisted, try again later"] * 3
+    worker = Worker()
+    delays = []
+    for _ in range(3):
+        assert worker.run_once() == 1
+        letter.refresh_from_db()
+        assert letter.status == Status.DEFERRED
+        assert "451 4.7.1 Greylisted" in letter.last_reply
+        delays.append((letter.next_attempt_at - timezone.now()).total_seconds())
+        assert worker.run_once() == 0  # not due yet: nothing is retried early
+        make_due(letter)
+    assert worker.run_once() == 1
+    letter.refresh_from_db()
+    assert letter.status == Status.SENT
+    assert len(smtp_sink.received) == 1
+    assert [a.smtp_code for a in letter.attempts_log.all()] == [451, 451, 451, 250]
+    # About a minute, then doubling.
+    assert 50 < delays[0] < 70
+    assert delays[0] < delays[1] < delays[2]
+
+
+@pytest.mark.django_db
+def test_a_server_answering_550_fails_the_letter_at_once_with_its_reason(real_demo, smtp_sink):
+    letter = one_queued_letter(real_demo)
+    smtp_sink.replies = ["550 5.7.1 Message rejected as spam"]
+    worker = Worker()
+    worker.run_once()
+    letter.refresh_from_db()
+    assert letter.status == Status.FAILED
+    assert "550 5.7.1 Message rejected as spam" in letter.last_reply
+    make_due(letter)
+    assert worker.run_once() == 0
+    assert letter.attempts_log.count() == 1
+    assert smtp_sink.received == []
+
+
+@pytest.mark.django_db
+def test_a_refused_connection_is_retried_later_and_never_lost(real_demo, settings, smtp_sink):
+    letter = one_queued_letter(real_demo)
+    settings.EMAIL_PORT = free_port()  # nothing listens there
+    worker = Worker()
+    worker.run_once()
+    letter.refresh_from_db()
+    assert letter.status == Status.DEFERRED
+    assert "ConnectionRefusedError" in letter.last_reply
+    settings.EMAIL_PORT = smtp_sink.port
+    make_due(letter)
+    worker.run_once()
+    letter.refresh_from_db()
+    assert letter.status == Status.SENT
+    assert len(smtp_sink.received) == 1
+
+
+@pytest.mark.django_db
+def test_a_letter_still_failing_after_five_days_is_marked_failed(real_demo, settings):
+    letter = one_queued_letter(real_demo)
+    settings.EMAIL_PORT = free_port()
+    OutboxMessage.objects.filter(pk=letter.pk).update(created_at=timezone.now() - datetime.timedelta(days=5, hours=1))
+    Worker().run_once()
+    letter.refresh_from_db()
+    assert letter.status == Status.FAILED
+    assert letter.last_reply.startswith("gave up after 1 attempts")
+
+
+@pytest.mark.django_db
+def test_a_letter_claimed_by_a_worker_that_died_is_sent_after_its_lease_expires(real_demo, smtp_sink):
+    letter = one_queued_letter(real_demo)
+    dead = Worker(lease_seconds=60)
+    assert [m.pk for m in dead.claim()] == [letter.pk]
+    other = Worker()
+    assert other.run_once() == 0  # leased: nobody else may send it
+    OutboxMessage.objects.filter(pk=letter.pk).update(lease_expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert other.run_once() == 1
+    letter.refresh_from_db()
+    assert letter.status == Status.SENT
+    assert smtp_sink.received[0].message["Message-ID"] == letter.message_id
+
+
+@pytest.mark.django_db
+def test_one_connection_carries_many_letters(real_demo, smtp_sink):
+    confirmed_signatures(real_demo, 30)
+    Worker().run_once()
+    assert len(smtp_sink.received) == 50  # one batch: 30 letters and 30 copies, 50 at a time
+    assert OutboxMessage.objects.filter(status=Status.SENT).count() == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_sending_loses_no_letter(demo, smtp_sink, start_worker):
+    Campaign.objects.filter(pk=demo.pk).update(real_delivery=True)
+    confirmed_signatures(demo, 150)  # 300 messages: 150 letters and their copies
+    smtp_sink.delay = 0.02
+    env = {"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(smtp_sink.port), "EMAIL_USE_TLS": "0"}
+    args = ("--lease", "2", "--batch-size", "10")
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(6):
+        worker = start_worker(*args, **env)
+        time.sleep(rng.uniform(0.6, 1.2))
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        kills += 1
+    assert len(smtp_sink.received) < 300, "the kills should land before the end"
+    start_worker(*args, **env)
+
+    def all_sent() -> bool:
+        return OutboxMessage.objects.count() == 300 and not OutboxMessage.objects.exclude(status=Status.SENT).exists()
+
+    wait_until(all_sent, timeout=90, interval=0.2, message="every message to be sent")
+    outbox_ids = set(OutboxMessage.objects.values_list("message_id", flat=True))
+    received_ids = [item.message["Message-ID"] for item in smtp_sink.received]
+    assert set(received_ids) == outbox_ids  # none lost, none invented
+    letters = [item for item in smtp_sink.received if "paris@mfa.kz" in item.rcpt_tos]
+    assert len({item.message["Message-ID"] for item in letters}) == 150
+    assert kills == 6

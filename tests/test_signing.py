@@ -1,0 +1,214 @@
+"""Signing: what the form accepts, refuses, and what it never lets through to a message."""
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from courrier.campaigns.models import Campaign
+from courrier.delivery.models import OutboxMessage
+from courrier.delivery.worker import Worker
+from courrier.signatures.models import Signature
+from tests.helpers import CAMPAIGN_URL, confirmation_path, decoded_header, maildir_messages, sign, signature_form
+
+pytestmark = pytest.mark.django_db
+
+ENCODED_WORDS = [
+    "=?UTF-8?Q?=0A?=Bcc: x@example.org",
+    "=?utf-8?b?Cg==?=Bcc: x@example.org",
+    "=?UTF-8?Q?=0D=0A?=Cc:x@example.org",
+]
+RAW_BREAKS = ["Name\r\nBcc: x@example.org", "Name\nBcc: x@example.org", "Name\u2028Bcc: x@example.org",
+              "Name\x00Bcc: x@example.org", "Name\x85Bcc: x@example.org"]
+TEXT_FIELDS = ["first_name", "last_name", "city", "country", "organisation", "organisation_role", "personal_sentence"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limit():
+    cache.clear()
+
+
+def deliver_everything() -> None:
+    worker = Worker()
+    while worker.run_once():
+        pass
+
+
+def confirm_all(client: Client, sandbox) -> None:
+    for message in maildir_messages(sandbox):
+        if "/confirm/" in message.get_content():
+            path = confirmation_path(message)
+            assert client.post(path).status_code == 302
+
+
+def test_the_campaign_page_shows_the_story_the_letter_and_where_the_name_goes(demo, client):
+    page = client.get(CAMPAIGN_URL).content.decode()
+    assert "Répression du mouvement social au Kazakhstan" in page
+    assert "Un camarade de Red Yurt manifestant au Kazakhstan, avant son arrestation" in page
+    assert "Illustration réalisée pour la démonstration" in page
+    assert "Monsieur l’Ambassadeur du Kazakhstan en France" in page
+    assert "Ambassade du Kazakhstan en France &lt;paris@mfa.kz&gt;" in page
+    assert "Red Yurt &lt;chakmonro@ya.ru&gt;" in page
+    for checkbox in ("consent_send", "consent_list_organisation", "consent_news"):
+        assert f'type="checkbox" name="{checkbox}"' in page
+    assert "checked" not in page
+
+
+def test_a_signature_is_one_row_and_nothing_is_sent_from_the_request(demo, client, sandbox_in_tmp):
+    response = sign(client)
+    assert response.status_code == 302
+    assert Signature.objects.count() == 1
+    assert OutboxMessage.objects.count() == 0
+    assert maildir_messages(sandbox_in_tmp) == []
+
+
+def test_every_message_of_a_default_install_stays_in_the_sandbox(demo, client, sandbox_in_tmp, smtp_settings,
+                                                                  smtp_sink):
+    # Even with an SMTP server configured, the demo campaign is not switched to real mail.
+    sign(client)
+    deliver_everything()
+    confirm_all(client, sandbox_in_tmp)
+    deliver_everything()
+    kinds = sorted(OutboxMessage.objects.values_list("kind", flat=True))
+    assert kinds == ["confirmation", "copy", "letter"]
+    assert set(OutboxMessage.objects.values_list("sandbox", flat=True)) == {True}
+    assert smtp_sink.received == []
+    letter = [m for m in maildir_messages(sandbox_in_tmp) if m["To"] == "paris@mfa.kz"]
+    assert len(letter) == 1
+    assert client.get(confirmation_path(maildir_messages(sandbox_in_tmp)[0])).status_code == 200
+
+
+def assert_no_injected_header_or_recipient(sandbox) -> None:
+    messages = maildir_messages(sandbox)
+    assert len(messages) == 3
+    for message in messages:
+        assert message["Bcc"] is None
+        assert "x@example.org" not in message.get_all("Delivered-To", [])
+        for name, value in message.items():
+            if name not in ("Subject", "From"):
+                assert "x@example.org" not in str(value), (name, value)
+    letter = next(m for m in messages if m["To"] == "paris@mfa.kz")
+    assert letter["Cc"] == "chakmonro@ya.ru"
+    assert sorted(letter.get_all("Delivered-To")) == ["chakmonro@ya.ru", "paris@mfa.kz"]
+
+
+@pytest.mark.parametrize("payload", ENCODED_WORDS)
+def test_encoded_words_in_every_field_add_no_header_and_no_recipient(demo, client, sandbox_in_tmp, payload):
+    response = sign(client, **{field: payload for field in TEXT_FIELDS})
+    assert response.status_code == 302
+    deliver_everything()
+    confirm_all(client, sandbox_in_tmp)
+    deliver_everything()
+    assert_no_injected_header_or_recipient(sandbox_in_tmp)
+    letter = next(m for m in maildir_messages(sandbox_in_tmp) if m["To"] == "paris@mfa.kz")
+    assert payload in letter.get_content()  # the text itself reaches the letter, as text
+
+
+@pytest.mark.parametrize("payload", RAW_BREAKS)
+@pytest.mark.parametrize("field", TEXT_FIELDS[:-1])
+def test_line_breaks_in_a_one_line_field_are_refused_clearly(demo, client, field, payload):
+    response = sign(client, **{field: payload})
+    assert response.status_code == 400
+    assert "sur une seule ligne" in response.content.decode()
+    assert Signature.objects.count() == 0
+
+
+@pytest.mark.parametrize("payload", RAW_BREAKS)
+def test_line_breaks_in_the_personal_sentence_stay_in_the_body(demo, client, sandbox_in_tmp, payload):
+    assert sign(client, personal_sentence=payload).status_code == 302
+    deliver_everything()
+    confirm_all(client, sandbox_in_tmp)
+    deliver_everything()
+    assert_no_injected_header_or_recipient(sandbox_in_tmp)
+
+
+def test_a_second_signature_with_the_same_address_sends_no_second_letter(demo, client, sandbox_in_tmp):
+    first = sign(client, email="same@example.org")
+    second = sign(client, email="SAME@example.org", first_name="Другой")
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"]
+    assert client.get(first["Location"]).content == client.get(second["Location"]).content
+    deliver_everything()
+    confirm_all(client, sandbox_in_tmp)
+    deliver_everything()
+    kinds = sorted(OutboxMessage.objects.values_list("kind", flat=True))
+    assert kinds == ["already_signed", "confirmation", "copy", "letter"]
+    notice = OutboxMessage.objects.get(kind="already_signed")
+    assert notice.to == ["same@example.org"]
+    assert "déjà" in notice.subject.lower() or "already" in notice.subject.lower()
+    assert Campaign.objects.get(pk=demo.pk).tally_letters == 1
+
+
+def test_non_latin_names_long_names_and_emoji_survive_into_the_letter_and_the_list(demo, client, sandbox_in_tmp):
+    long_name = "Нұрсұлтан-Әбілқайыр " * 4 + "👩🏽‍🔧"
+    sign(client, first_name="Ұлжан", last_name=long_name.strip(), organisation="Қазақстан 🌻 профодағы",
+         organisation_role="төрайым", consent_list_organisation="on")
+    deliver_everything()
+    confirm_all(client, sandbox_in_tmp)
+    deliver_everything()
+    letter = next(m for m in maildir_messages(sandbox_in_tmp) if m["To"] == "paris@mfa.kz")
+    assert f"Ұлжан {long_name.strip()}, төрайым" in letter.get_content()
+    assert decoded_header(letter, "From") == f"Ұлжан {long_name.strip()} via Courrier <courrier@localhost>"
+    assert Campaign.objects.get(pk=demo.pk).tally_organisations == ["Қазақстан 🌻 профодағы"]
+    assert "Қазақстан 🌻 профодағы" in client.get(CAMPAIGN_URL).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"first_name": "x" * 101}, "au plus 100 caractères"),
+        ({"last_name": ""}, "Ce champ est obligatoire"),
+        ({"email": "not-an-address"}, "adresse de courriel valide"),
+        ({"email": '"a\\\x0bb"@example.org'}, "adresse"),
+        ({"personal_sentence": "y" * 601}, "600 caractères"),
+        ({"consent_send": None}, "sans votre accord"),
+        ({"letter_language": "xx"}, "choix valide"),
+        ({"organisation_role": "secrétaire"}, "nom de l’organisation"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_french_message_and_nothing_is_stored(demo, client, overrides, error):
+    response = sign(client, **overrides)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert error in page
+    assert 'class="error-summary"' in page
+    assert Signature.objects.count() == 0
+    # What the supporter typed is still there to correct.
+    if "first_name" not in overrides:
+        assert 'value="Ұлжан"' in page
+
+
+def test_no_input_produces_a_server_error(demo, client, settings):
+    settings.SIGNING_RATE_LIMIT = "100000/3600"
+    junk = ["\x00", "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"), "a" * 100_000, "{signature}",
+            "<script>alert(1)</script>", "' OR 1=1 --", "%(name)s", "\u202e"]
+    for value in junk:
+        for field in signature_form():
+            response = client.post("/fr/c/kazakhstan-repression/sign/", signature_form(**{field: value}))
+            assert response.status_code in (302, 400, 429), (field, value, response.status_code)
+    assert client.post("/fr/c/kazakhstan-repression/sign/", {}).status_code == 400
+    assert client.get("/fr/c/kazakhstan-repression/sign/").status_code == 405
+    assert client.get("/fr/c/no-such-campaign/").status_code == 404
+    assert client.get("/fr/confirm/garbage/").status_code == 400
+    assert client.post("/fr/confirm/garbage/").status_code == 400
+
+
+def test_the_honeypot_is_answered_like_a_signature_but_stores_nothing(demo, client):
+    response = sign(client, website="http://spam.example")
+    assert response.status_code == 302
+    assert Signature.objects.count() == 0
+
+
+def test_signing_is_rate_limited_per_address(demo, client, settings):
+    settings.SIGNING_RATE_LIMIT = "3/3600"
+    codes = [sign(client, email=f"person{i}@example.org").status_code for i in range(4)]
+    assert codes == [302, 302, 302, 429]
+    assert Signature.objects.count() == 3
+    other_client = Client(REMOTE_ADDR="192.0.2.7")
+    assert sign(other_client, email="elsewhere@example.org").status_code == 302
+
+
+def test_a_closed_campaign_takes_no_signature(demo, client):
+    Campaign.objects.filter(pk=demo.pk).update(status=Campaign.Status.CLOSED)
+    assert sign(client).status_code == 302
+    assert Signature.objects.count() == 0
+    assert "ne prend plus de signatures" in client.get(CAMPAIGN_URL).content.decode()
