@@ -28,8 +28,8 @@ lint: $(BIN)/.test
 
 ## messages: extract and compile the translation catalogues
 messages: $(BIN)/.runtime
-	$(BIN)/python manage.py makemessages --all --no-obsolete --no-location
-	$(BIN)/python manage.py compilemessages
+	$(BIN)/python manage.py makemessages --all --no-obsolete --no-location --ignore=.venv --ignore=var --ignore=tests
+	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 clean:
 	rm -rf $(VENV) var/test* .pytest_cache

@@ -170,6 +170,17 @@ def processes(transactional_db):
     running = Processes()
     yield running
     running.stop_all()
+    if connection.vendor == "postgresql":
+        # A killed client's server session ends a moment after it; the test database
+        # cannot be dropped while one is left.
+        def others_gone() -> bool:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                return cursor.fetchone()[0] == 0
+
+        wait_until(others_gone, timeout=10, message="the processes' database sessions to end")
 
 
 @pytest.fixture
@@ -188,8 +199,19 @@ def web_server(processes, process_env, tmp_path):
     """The site served by gunicorn, as `make run` serves it; yields its root URL."""
     port = free_port()
     root = f"http://127.0.0.1:{port}"
-    args = [sys.executable, "-m", "gunicorn", "courrier.wsgi", "--bind", f"127.0.0.1:{port}",
-            "--workers", "2", "--threads", "4", "--no-control-socket"]
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "courrier.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--no-control-socket",
+    ]
     process = processes.start(args, process_env(SITE_ROOT=root), tmp_path / "web.log")
 
     def answers() -> bool:

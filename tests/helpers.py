@@ -51,3 +51,8 @@ def decoded_header(message: email.message.EmailMessage, name: str) -> str:
 
     raw = next(value for key, value in message.raw_items() if key.lower() == name.lower())
     return str(make_header(decode_header(raw)))
+
+
+def body_text(message: email.message.EmailMessage) -> str:
+    """The text as a reader sees it, with the wire's CRLF line ends made plain."""
+    return message.get_content().replace("\r\n", "\n")

@@ -22,9 +22,15 @@ def confirmed_signatures(campaign: Campaign, count: int) -> list[Signature]:
     now = timezone.now()
     return Signature.objects.bulk_create(
         Signature(
-            campaign=campaign, first_name="Айгүл", last_name=f"Supporter {i}", email=f"s{i}@example.org",
-            language="fr", letter_language="fr", consent_send=True,
-            confirmed_at=now, confirmation_queued_at=now,
+            campaign=campaign,
+            first_name="Айгүл",
+            last_name=f"Supporter {i}",
+            email=f"s{i}@example.org",
+            language="fr",
+            letter_language="fr",
+            consent_send=True,
+            confirmed_at=now,
+            confirmation_queued_at=now,
         )
         for i in range(count)
     )

@@ -6,7 +6,7 @@ from django.test import Client
 from courrier.campaigns.models import Campaign
 from courrier.delivery.models import OutboxMessage
 from tests.conftest import wait_until
-from tests.helpers import CAMPAIGN_URL, confirmation_path, sign
+from tests.helpers import CAMPAIGN_URL, body_text, confirmation_path, sign
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,9 +18,14 @@ def test_a_signed_and_confirmed_letter_reaches_the_embassy_with_a_copy_to_red_yu
 
     response = sign(
         client,
-        first_name="Кирилл", last_name="Әлиев", email="kirill@example.org", city="Lyon",
-        organisation="CGT Métallurgie", organisation_role="secrétaire",
-        personal_sentence="Libérez-les, nous ne les oublions pas.", consent_list_organisation="on",
+        first_name="Кирилл",
+        last_name="Әлиев",
+        email="kirill@example.org",
+        city="Lyon",
+        organisation="CGT Métallurgie",
+        organisation_role="secrétaire",
+        personal_sentence="Libérez-les, nous ne les oublions pas.",
+        consent_list_organisation="on",
     )
     assert response.status_code == 302
     assert response["Location"].endswith("/fr/c/kazakhstan-repression/check-your-inbox/")
@@ -51,7 +56,7 @@ def test_a_signed_and_confirmed_letter_reaches_the_embassy_with_a_copy_to_red_yu
     assert message["Reply-To"] == "kirill@example.org"
     assert message["Message-ID"] == OutboxMessage.objects.get(kind="letter").message_id
     assert message.get_content_type() == "text/plain"
-    body = message.get_content()
+    body = body_text(message)
     assert body.startswith("Monsieur l’Ambassadeur du Kazakhstan en France,")
     # The personal sentence before the demand, then place and date, then the signature.
     sentence = body.index("Libérez-les, nous ne les oublions pas.")

@@ -17,8 +17,13 @@ ENCODED_WORDS = [
     "=?utf-8?b?Cg==?=Bcc: x@example.org",
     "=?UTF-8?Q?=0D=0A?=Cc:x@example.org",
 ]
-RAW_BREAKS = ["Name\r\nBcc: x@example.org", "Name\nBcc: x@example.org", "Name\u2028Bcc: x@example.org",
-              "Name\x00Bcc: x@example.org", "Name\x85Bcc: x@example.org"]
+RAW_BREAKS = [
+    "Name\r\nBcc: x@example.org",
+    "Name\nBcc: x@example.org",
+    "Name\u2028Bcc: x@example.org",
+    "Name\x00Bcc: x@example.org",
+    "Name\x85Bcc: x@example.org",
+]
 TEXT_FIELDS = ["first_name", "last_name", "city", "country", "organisation", "organisation_role", "personal_sentence"]
 
 
@@ -61,8 +66,9 @@ def test_a_signature_is_one_row_and_nothing_is_sent_from_the_request(demo, clien
     assert maildir_messages(sandbox_in_tmp) == []
 
 
-def test_every_message_of_a_default_install_stays_in_the_sandbox(demo, client, sandbox_in_tmp, smtp_settings,
-                                                                  smtp_sink):
+def test_every_message_of_a_default_install_stays_in_the_sandbox(
+    demo, client, sandbox_in_tmp, smtp_settings, smtp_sink
+):
     # Even with an SMTP server configured, the demo campaign is not switched to real mail.
     sign(client)
     deliver_everything()
@@ -140,8 +146,14 @@ def test_a_second_signature_with_the_same_address_sends_no_second_letter(demo, c
 
 def test_non_latin_names_long_names_and_emoji_survive_into_the_letter_and_the_list(demo, client, sandbox_in_tmp):
     long_name = "Нұрсұлтан-Әбілқайыр " * 4 + "👩🏽‍🔧"
-    sign(client, first_name="Ұлжан", last_name=long_name.strip(), organisation="Қазақстан 🌻 профодағы",
-         organisation_role="төрайым", consent_list_organisation="on")
+    sign(
+        client,
+        first_name="Ұлжан",
+        last_name=long_name.strip(),
+        organisation="Қазақстан 🌻 профодағы",
+        organisation_role="төрайым",
+        consent_list_organisation="on",
+    )
     deliver_everything()
     confirm_all(client, sandbox_in_tmp)
     deliver_everything()
@@ -179,8 +191,16 @@ def test_bad_input_is_refused_with_a_clear_french_message_and_nothing_is_stored(
 
 def test_no_input_produces_a_server_error(demo, client, settings):
     settings.SIGNING_RATE_LIMIT = "100000/3600"
-    junk = ["\x00", "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"), "a" * 100_000, "{signature}",
-            "<script>alert(1)</script>", "' OR 1=1 --", "%(name)s", "\u202e"]
+    junk = [
+        "\x00",
+        "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+        "a" * 100_000,
+        "{signature}",
+        "<script>alert(1)</script>",
+        "' OR 1=1 --",
+        "%(name)s",
+        "\u202e",
+    ]
     for value in junk:
         for field in signature_form():
             response = client.post("/fr/c/kazakhstan-repression/sign/", signature_form(**{field: value}))

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import FileExtensionValidator
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -33,7 +34,12 @@ class Campaign(models.Model):
     title = models.CharField(_("title"), max_length=200)
     summary = models.TextField(_("summary"), max_length=600)
     article = models.TextField(_("article (Markdown)"), blank=True)
-    photo = models.FileField(_("photo"), upload_to="campaigns/", blank=True)
+    photo = models.ImageField(
+        _("photo"),
+        upload_to="campaigns/",
+        blank=True,
+        validators=[FileExtensionValidator(["jpg", "jpeg", "png", "webp"])],
+    )
     photo_static = models.CharField(
         _("bundled photo"),
         max_length=200,

@@ -8,7 +8,13 @@ def site(request: HttpRequest) -> dict:
     """Site name and the same page in each language, for the switcher and hreflang links."""
     current = get_language()
     languages = [
-        {"code": code, "name": name, "url": translate_url(request.get_full_path(), code), "current": code == current}
+        {
+            "code": code,
+            "name": name,
+            "url": translate_url(request.get_full_path(), code),
+            "absolute_url": settings.SITE_ROOT + translate_url(request.path, code),
+            "current": code == current,
+        }
         for code, name in settings.LANGUAGES
     ]
     return {"site_name": settings.SITE_NAME, "languages": languages}

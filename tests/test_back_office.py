@@ -1,0 +1,61 @@
+"""Staff read the sandbox mailbox and the outbox in the back office; nobody else can."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from courrier.delivery.worker import Worker
+from tests.helpers import sign
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client():
+    user = User.objects.create_superuser("staff", password="a long test password")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_staff_read_every_sandboxed_message_in_the_back_office(demo, client, staff_client):
+    sign(client, first_name="Даурен", email="dauren@example.org")
+    Worker().run_once()
+    listing = staff_client.get("/admin/sandbox/")
+    assert listing.status_code == 200
+    html = listing.content.decode()
+    assert "dauren@example.org" in html
+    key = html.split('href="/admin/sandbox/')[1].split("/")[0]
+    message = staff_client.get(f"/admin/sandbox/{key}/").content.decode()
+    assert "Даурен" in message
+    assert "/fr/confirm/" in message
+    assert staff_client.get("/admin/sandbox/no-such-message/").status_code == 404
+
+
+def test_the_sandbox_and_the_outbox_are_closed_to_visitors(demo, client):
+    assert client.get("/admin/sandbox/").status_code == 302
+    assert client.get("/admin/delivery/outboxmessage/").status_code == 302
+
+
+def test_staff_see_outbox_states_and_every_attempt(demo, client, staff_client):
+    sign(client)
+    Worker().run_once()
+    page = staff_client.get("/admin/delivery/outboxmessage/").content.decode()
+    assert "Sent" in page or "Envoyé" in page
+    from courrier.delivery.models import OutboxMessage
+
+    message = OutboxMessage.objects.get()
+    detail = staff_client.get(f"/admin/delivery/outboxmessage/{message.pk}/change/").content.decode()
+    assert message.message_id.strip("<>") in detail
+    assert "sandbox:" in detail
+
+
+def test_supporters_data_is_read_only_in_the_admin(demo, client, staff_client):
+    sign(client, first_name="Valikhan")
+    from courrier.signatures.models import Signature
+
+    signature = Signature.objects.get()
+    response = staff_client.post(f"/admin/signatures/signature/{signature.pk}/change/", {"first_name": "Changed"})
+    signature.refresh_from_db()
+    assert signature.first_name == "Valikhan"
+    assert response.status_code in (200, 302, 403)

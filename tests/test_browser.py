@@ -1,0 +1,97 @@
+"""The journey in a real browser: Debian's chromium driven by Playwright, against gunicorn and the worker."""
+
+import os
+import shutil
+from urllib.parse import urlsplit
+
+import pytest
+
+from courrier.campaigns.models import Campaign
+from tests.conftest import wait_until
+from tests.helpers import body_text, confirmation_path
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+if os.environ.get("COURRIER_REQUIRE_BROWSER") and not shutil.which("chromium"):
+    raise RuntimeError("COURRIER_REQUIRE_BROWSER is set but chromium is not installed")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not shutil.which("chromium"), reason="Debian's chromium is not installed (apt-get install chromium)"
+    ),
+]
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
+        page = context.new_page()
+        page.hosts = set()
+        page.on("request", lambda request: page.hosts.add(urlsplit(request.url).netloc))
+        yield page
+        browser.close()
+
+
+def test_a_supporter_signs_on_a_phone_and_the_letter_is_delivered(
+    demo, smtp_sink, start_worker, web_server, browser_page
+):
+    Campaign.objects.filter(pk=demo.pk).update(real_delivery=True)
+    start_worker(EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp_sink.port), EMAIL_USE_TLS="0", SITE_ROOT=web_server)
+    page = browser_page
+
+    page.goto(web_server + "/")
+    page.get_by_role("link", name="Répression du mouvement social au Kazakhstan").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Répression du mouvement social au Kazakhstan"
+    assert "avant son arrestation" in page.locator("figcaption").inner_text()
+    assert "Monsieur l’Ambassadeur du Kazakhstan en France" in page.locator(".model-letter").inner_text()
+    assert "Red Yurt" in page.locator(".recipients").inner_text()
+
+    page.fill("#id_first_name", "Ұлжан")
+    page.fill("#id_last_name", "Қасымова")
+    page.fill("#id_email", "ulzhan@example.org")
+    page.fill("#id_city", "Grenoble")
+    page.fill("#id_organisation", "Solidaires Isère")
+    page.fill("#id_organisation_role", "co-secrétaire")
+    page.fill("#id_personal_sentence", "Нас много, и мы не забудем.")
+    page.check("#id_consent_list_organisation")
+    assert not page.is_checked("#id_consent_send")
+    page.check("#id_consent_send")
+    page.get_by_role("button", name="Signer").click()
+    page.wait_for_url("**/check-your-inbox/")
+
+    confirmation = wait_until(lambda: smtp_sink.messages(), message="the confirmation e-mail")[0]
+    page.goto(web_server + confirmation_path(confirmation))
+    page.get_by_role("button").filter(has_text="Confirmer").click()
+    page.wait_for_selector(".status-box.success")
+
+    wait_until(lambda: any("paris@mfa.kz" in r.rcpt_tos for r in smtp_sink.received), message="the letter")
+    letter = next(r for r in smtp_sink.received if "paris@mfa.kz" in r.rcpt_tos)
+    assert sorted(letter.rcpt_tos) == ["chakmonro@ya.ru", "paris@mfa.kz"]
+    assert letter.message["Reply-To"] == "ulzhan@example.org"
+    body = body_text(letter.message)
+    assert "Нас много, и мы не забудем." in body
+    assert "Pour Solidaires Isère\nҰлжан Қасымова, co-secrétaire" in body
+    assert "Grenoble, le " in body
+
+    wait_until(lambda: Campaign.objects.get(pk=demo.pk).tally_letters == 1, message="the tally")
+    page.goto(web_server + "/fr/c/kazakhstan-repression/")
+    assert page.locator(".counter-number").inner_text() == "1"
+    assert page.locator(".org-list").inner_text() == "Solidaires Isère"
+    assert page.hosts == {urlsplit(web_server).netloc}, "no request may leave for another host"
