@@ -176,7 +176,8 @@ def processes(transactional_db):
         def others_gone() -> bool:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
                 return cursor.fetchone()[0] == 0
 

@@ -44,7 +44,10 @@ def browser_page(monkeypatch):
         context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
         page = context.new_page()
         page.hosts = set()
+        page.failures = []
         page.on("request", lambda request: page.hosts.add(urlsplit(request.url).netloc))
+        page.on("response", lambda response: response.status >= 400 and page.failures.append(response.url))
+        page.on("requestfailed", lambda request: page.failures.append(request.url))
         yield page
         browser.close()
 
@@ -62,6 +65,11 @@ def test_a_supporter_signs_on_a_phone_and_the_letter_is_delivered(
     assert "avant son arrestation" in page.locator("figcaption").inner_text()
     assert "Monsieur l’Ambassadeur du Kazakhstan en France" in page.locator(".model-letter").inner_text()
     assert "Red Yurt" in page.locator(".recipients").inner_text()
+    # The stylesheet, the fonts and the illustration are served by the site itself.
+    assert page.locator("figure.campaign-photo img").evaluate("img => img.complete && img.naturalWidth > 0")
+    assert page.evaluate("getComputedStyle(document.body).fontFamily").startswith('"Courrier Sans"')
+    loaded = page.evaluate("async () => (await document.fonts.load('16px \"Courrier Sans\"', 'әғқңөұүһі')).length")
+    assert loaded >= 1, "the site's own font must carry the Kazakh letters"
 
     page.fill("#id_first_name", "Ұлжан")
     page.fill("#id_last_name", "Қасымова")
@@ -95,3 +103,4 @@ def test_a_supporter_signs_on_a_phone_and_the_letter_is_delivered(
     assert page.locator(".counter-number").inner_text() == "1"
     assert page.locator(".org-list").inner_text() == "Solidaires Isère"
     assert page.hosts == {urlsplit(web_server).netloc}, "no request may leave for another host"
+    assert page.failures == []
