@@ -173,15 +173,19 @@ def processes(transactional_db):
     if connection.vendor == "postgresql":
         # A killed client's server session ends a moment after it; the test database
         # cannot be dropped while one is left.
-        def others_gone() -> bool:
+        def other_sessions() -> list:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity"
+                    "SELECT pid, application_name, state, left(query, 80) FROM pg_stat_activity"
                     " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND backend_type = 'client backend'"
                 )
-                return cursor.fetchone()[0] == 0
+                return cursor.fetchall()
 
-        wait_until(others_gone, timeout=10, message="the processes' database sessions to end")
+        try:
+            wait_until(lambda: not other_sessions(), timeout=10, message="the processes' database sessions to end")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {other_sessions()}") from None
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import shutil
 from urllib.parse import urlsplit
 
 import pytest
+from django.db import connections
 
 from courrier.campaigns.models import Campaign
 from tests.conftest import wait_until
@@ -50,6 +51,9 @@ def browser_page(monkeypatch):
         page.on("requestfailed", lambda request: page.failures.append(request.url))
         yield page
         browser.close()
+        # ORM calls made while Playwright's loop runs use their own connection: close it
+        # here, or the PostgreSQL test database cannot be dropped.
+        connections.close_all()
 
 
 def test_a_supporter_signs_on_a_phone_and_the_letter_is_delivered(

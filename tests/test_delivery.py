@@ -171,3 +171,20 @@ def test_a_worker_killed_mid_sending_loses_no_letter(demo, smtp_sink, start_work
     letters = [item for item in smtp_sink.received if "paris@mfa.kz" in item.rcpt_tos]
     assert len({item.message["Message-ID"] for item in letters}) == 150
     assert kills == 6
+
+
+@pytest.mark.django_db
+def test_queueing_letters_costs_the_same_queries_for_ten_signatures_as_for_a_hundred(demo):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for size in (10, 100):
+        confirmed_signatures(demo, size)
+        with CaptureQueriesContext(connection) as queries:
+            enqueue.queue_letters()
+        # bulk INSERTs come in chunks (SQLite limits parameters per statement); every other query is fixed.
+        counts.append(sum(1 for query in queries if not query["sql"].startswith("INSERT")))
+        Signature.objects.all().delete()
+    assert counts[0] == counts[1]
+    assert OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER).count() == 110

@@ -232,3 +232,47 @@ def test_a_closed_campaign_takes_no_signature(demo, client):
     assert sign(client).status_code == 302
     assert Signature.objects.count() == 0
     assert "ne prend plus de signatures" in client.get(CAMPAIGN_URL).content.decode()
+
+
+def test_a_form_without_its_csrf_token_gets_a_clear_page_not_a_crash(demo):
+    client = Client(enforce_csrf_checks=True)
+    response = sign(client)
+    assert response.status_code == 403
+    assert "formulaire" in response.content.decode()
+    assert Signature.objects.count() == 0
+
+
+def test_confirming_after_the_campaign_closed_sends_nothing(demo, client, sandbox_in_tmp):
+    sign(client)
+    deliver_everything()
+    Campaign.objects.filter(pk=demo.pk).update(status=Campaign.Status.CLOSED)
+    path = confirmation_path(maildir_messages(sandbox_in_tmp)[0])
+    response = client.post(path)
+    assert response.status_code == 410
+    deliver_everything()
+    assert not OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER).exists()
+
+
+def test_a_confirmation_link_only_shows_the_state_once_used(demo, client, sandbox_in_tmp):
+    sign(client)
+    deliver_everything()
+    path = confirmation_path(maildir_messages(sandbox_in_tmp)[0])
+    assert client.post(path).status_code == 302
+    first = Signature.objects.get().confirmed_at
+    assert client.post(path).status_code == 200
+    assert Signature.objects.get().confirmed_at == first
+    deliver_everything()
+    assert OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER).count() == 1
+    page = client.get(path).content.decode()
+    assert "démonstration" in page  # honest: the sandbox did not deliver it
+    assert 'method="post"' not in page
+
+
+def test_a_tampered_or_expired_link_is_refused(demo, client, sandbox_in_tmp, settings):
+    sign(client)
+    deliver_everything()
+    path = confirmation_path(maildir_messages(sandbox_in_tmp)[0])
+    assert client.post(path[:-3] + "xx/").status_code == 400
+    settings.CONFIRMATION_MAX_AGE_DAYS = -1
+    assert client.post(path).status_code == 400
+    assert Signature.objects.get().confirmed_at is None

@@ -97,7 +97,8 @@ class Campaign(models.Model):
         return letters.get(language) or letters.get(self.language) or next(iter(letters.values()), None)
 
     def recipients(self) -> tuple[list["Target"], list["Target"]]:
-        targets = list(self.targets.filter(active=True))
+        # .all() and a filter in Python, so that a prefetch by the worker serves every signature of a batch.
+        targets = [t for t in self.targets.all() if t.active]
         return (
             [t for t in targets if t.role == Target.Role.TO],
             [t for t in targets if t.role == Target.Role.CC],

@@ -128,7 +128,8 @@ def letter_messages(signature: Signature) -> list[OutboxMessage]:
 def _claim_signatures(queryset: QuerySet) -> list[Signature]:
     # skip_locked lets several workers on PostgreSQL share the work; on SQLite
     # the IMMEDIATE transaction already makes this the only writer.
-    return list(queryset.select_related("campaign").select_for_update(skip_locked=True, of=("self",))[:BATCH])
+    locked = queryset.select_related("campaign").select_for_update(skip_locked=True, of=("self",))[:BATCH]
+    return list(locked.prefetch_related("campaign__targets", "campaign__letters"))
 
 
 def queue_confirmations() -> int:

@@ -1,0 +1,85 @@
+"""Filling in a model letter, and the text helpers that keep headers and pages safe."""
+
+import datetime
+
+import pytest
+
+from courrier.campaigns.letters import Signer, render_letter, sample_letter
+from courrier.campaigns.models import ModelLetter
+from courrier.lib.headers import header_text, is_plain_address
+from courrier.lib.markdown import render_markdown
+
+BODY = "Madame,\n\n{personal_sentence}\n\n{signatory} exige.\n\n{place_and_date}\n\n{signature}\n"
+
+
+def letter(language: str = "fr", body: str = BODY, subject: str = "Sujet") -> ModelLetter:
+    return ModelLetter(language=language, subject=subject, body=body)
+
+
+def test_a_letter_in_ones_own_name_is_signed_with_the_name_city_and_date():
+    signer = Signer("Ұлжан", "Қасымова", city="Lyon", signed_on=datetime.date(2026, 11, 24))
+    _subject, body = render_letter(letter(), signer)
+    assert body == "Madame,\n\nҰлжан Қасымова exige.\n\nLyon, le 24 novembre 2026\n\nҰлжан Қасымова\n"
+
+
+def test_a_letter_for_an_organisation_names_it_then_the_signer_and_role():
+    signer = Signer("Jean", "Dupont", organisation="CGT", organisation_role="secrétaire",
+                    personal_sentence="Libérez-les.", signed_on=datetime.date(2026, 1, 2))
+    _subject, body = render_letter(letter(), signer)
+    assert body == "Madame,\n\nLibérez-les.\n\nCGT exige.\n\nLe 2 janvier 2026\n\nPour CGT\nJean Dupont, secrétaire\n"
+
+
+def test_the_date_and_signature_follow_the_letters_language_not_the_pages():
+    signer = Signer("Иван", "Петров", organisation="Профсоюз", city="Алматы", signed_on=datetime.date(2026, 11, 24))
+    _subject, body = render_letter(letter("ru"), signer)
+    assert "Алматы, 24 ноября 2026" in body
+    _subject, body = render_letter(letter("en"), signer)
+    assert "For Профсоюз\nИван Петров" in body
+
+
+def test_braces_and_unknown_placeholders_are_left_as_written():
+    signer = Signer("A", "B", personal_sentence="{signature} {{x}} %(name)s")
+    _subject, body = render_letter(letter(body="{unknown} {personal_sentence}"), signer)
+    assert body == "{unknown} {signature} {{x}} %(name)s\n"
+
+
+def test_the_campaign_page_shows_the_blanks_by_name():
+    text = sample_letter(letter())
+    assert "[votre phrase personnelle, si vous en ajoutez une]" in text
+    assert "{" not in text
+
+
+def test_the_subject_cannot_carry_a_line_break():
+    signer = Signer("A", "B")
+    subject, _body = render_letter(letter(subject="Objet\r\nBcc: x@example.org {full_name}"), signer)
+    assert "\n" not in subject and "\r" not in subject
+    assert subject == "Objet Bcc: x@example.org A B"
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Jean\r\nBcc: x@y", "Jean Bcc: x@y"),
+        ("=?UTF-8?Q?=0A?=Bcc: x@y", "= ?UTF-8?Q?=0A?=Bcc: x@y"),
+        ("a\u2028b\u2029c\x00d\x85e", "a b c d e"),
+        ("\u202eevil", "evil"),
+        ("👩🏽\u200d🔧 Ұлжан", "👩🏽\u200d🔧 Ұлжан"),
+    ],
+)
+def test_header_text_keeps_one_line_of_plain_text(raw, clean):
+    assert header_text(raw) == clean
+
+
+def test_only_plain_addresses_may_become_a_reply_to():
+    assert is_plain_address("first.last+tag@example.org")
+    assert not is_plain_address('"a\x0bb"@example.org')
+    assert not is_plain_address("a@b.org\nBcc: x@y")
+    assert not is_plain_address("=?utf-8?q?x?=@example.org")
+
+
+def test_campaign_markdown_is_rendered_and_sanitised():
+    html = render_markdown("**Libérez** [les](https://example.org)\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1))")
+    assert "<strong>Libérez</strong>" in html
+    assert 'href="https://example.org"' in html
+    assert "<script" not in html
+    assert "javascript:" not in html
