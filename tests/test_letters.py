@@ -23,8 +23,14 @@ def test_a_letter_in_ones_own_name_is_signed_with_the_name_city_and_date():
 
 
 def test_a_letter_for_an_organisation_names_it_then_the_signer_and_role():
-    signer = Signer("Jean", "Dupont", organisation="CGT", organisation_role="secrétaire",
-                    personal_sentence="Libérez-les.", signed_on=datetime.date(2026, 1, 2))
+    signer = Signer(
+        "Jean",
+        "Dupont",
+        organisation="CGT",
+        organisation_role="secrétaire",
+        personal_sentence="Libérez-les.",
+        signed_on=datetime.date(2026, 1, 2),
+    )
     _subject, body = render_letter(letter(), signer)
     assert body == "Madame,\n\nLibérez-les.\n\nCGT exige.\n\nLe 2 janvier 2026\n\nPour CGT\nJean Dupont, secrétaire\n"
 
@@ -78,7 +84,9 @@ def test_only_plain_addresses_may_become_a_reply_to():
 
 
 def test_campaign_markdown_is_rendered_and_sanitised():
-    html = render_markdown("**Libérez** [les](https://example.org)\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1))")
+    html = render_markdown(
+        "**Libérez** [les](https://example.org)\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1))"
+    )
     assert "<strong>Libérez</strong>" in html
     assert 'href="https://example.org"' in html
     assert "<script" not in html
