@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test deliver lint messages clean
+.PHONY: run test deliver lint messages clean bench
 
 $(BIN)/.runtime: requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(BIN)/.test
 ## lint: ruff on the code
 lint: $(BIN)/.test
 	$(BIN)/ruff check courrier tests
+
+## bench: signing and delivery throughput against bare references (SQLite, and PostgreSQL if reachable)
+bench: $(BIN)/.test
+	$(BIN)/python manage.py bench
 
 ## messages: extract and compile the translation catalogues
 messages: $(BIN)/.runtime

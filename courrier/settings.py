@@ -201,6 +201,21 @@ SERVER_EMAIL = SENDER_EMAIL
 DELIVERY_LEASE_SECONDS = env_int("DELIVERY_LEASE_SECONDS", 120)
 DELIVERY_BATCH_SIZE = env_int("DELIVERY_BATCH_SIZE", 50)
 DELIVERY_MAX_AGE_DAYS = env_int("DELIVERY_MAX_AGE_DAYS", 5)
+DELIVERY_RETRY_BASE_SECONDS = float(os.environ.get("DELIVERY_RETRY_BASE_SECONDS", 60))
+DELIVERY_RETRY_MAX_SECONDS = float(os.environ.get("DELIVERY_RETRY_MAX_SECONDS", 3600))
+
+# Bounces come back to BOUNCE_EMAIL with the letter's id in the local part
+# (bounces+123-signature@domain), so the MTA must deliver plus-addresses to it.
+BOUNCE_EMAIL = os.environ.get("BOUNCE_EMAIL", "") or LETTERS_SENDER_EMAIL
+# This many policy rejections (5.7.x) from one target domain in a day pause its targets.
+BLOCK_PAUSE_THRESHOLD = env_int("BLOCK_PAUSE_THRESHOLD", 3)
+# Where failures and automatic pauses are reported (none: the admin only).
+STAFF_ALERT_EMAIL = os.environ.get("STAFF_ALERT_EMAIL", "")
+
+# DKIM signing by Courrier itself, when the relay does not sign.
+DKIM_PRIVATE_KEY_FILE = os.environ.get("DKIM_PRIVATE_KEY_FILE", "")
+DKIM_SELECTOR = os.environ.get("DKIM_SELECTOR", "courrier")
+DKIM_DOMAIN = os.environ.get("DKIM_DOMAIN", "")
 
 # Signing.
 SIGNING_RATE_LIMIT = os.environ.get("SIGNING_RATE_LIMIT", "20/3600")  # per IP: count/seconds

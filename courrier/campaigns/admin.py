@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from courrier.campaigns.models import Campaign, ModelLetter, Organisation, Target
 
@@ -12,7 +13,8 @@ class OrganisationAdmin(admin.ModelAdmin):
 class TargetInline(admin.TabularInline):
     model = Target
     extra = 0
-    fields = ["role", "name", "email", "language", "active"]
+    fields = ["role", "name", "email", "language", "active", "delivery_mode", "pace_per_hour"]
+    show_change_link = True
 
 
 class ModelLetterInline(admin.StackedInline):
@@ -28,3 +30,32 @@ class CampaignAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["tally_letters", "tally_organisations", "tally_updated_at"]
     inlines = [TargetInline, ModelLetterInline]
+
+
+@admin.register(Target)
+class TargetAdmin(admin.ModelAdmin):
+    list_display = ["name", "email", "campaign", "role", "delivery_mode", "pace_per_hour", "paused_at", "pause_reason"]
+    list_filter = ["campaign", "delivery_mode"]
+    readonly_fields = ["paused_at", "pause_reason", "next_send_at", "last_digest_at"]
+    actions = ["pause", "resume", "cancel_held"]
+
+    @admin.action(description=_("Pause: hold their pending letters"))
+    def pause(self, request, queryset):
+        from courrier.delivery.holds import pause_target
+
+        held = sum(pause_target(t, _("paused by %(user)s") % {"user": request.user}) for t in queryset)
+        self.message_user(request, _("%(count)d letters held.") % {"count": held})
+
+    @admin.action(description=_("Resume: send their held letters"))
+    def resume(self, request, queryset):
+        from courrier.delivery.holds import resume_target
+
+        resumed = sum(resume_target(t) for t in queryset)
+        self.message_user(request, _("%(count)d letters queued again.") % {"count": resumed})
+
+    @admin.action(description=_("Cancel their held letters (they will never be sent)"))
+    def cancel_held(self, request, queryset):
+        from courrier.delivery.holds import cancel_held
+
+        cancelled = sum(cancel_held(t) for t in queryset)
+        self.message_user(request, _("%(count)d held letters cancelled.") % {"count": cancelled})

@@ -7,6 +7,7 @@ deliberately switch it to real delivery on a server with SMTP configured.
 
 from django.db import transaction
 
+from courrier.campaigns.demo_translations import TRANSLATIONS
 from courrier.campaigns.models import Campaign, ModelLetter, Organisation, Target
 
 SLUG = "kazakhstan-repression"
@@ -90,4 +91,8 @@ def load_demo() -> tuple[Campaign, bool]:
         subject="Protestation contre la répression de la manifestation du 6 juillet à Almaty",
         body=LETTER_FR,
     )
+    for language, text in TRANSLATIONS.items():
+        ModelLetter.objects.create(
+            campaign=campaign, language=language, subject=text["subject"], body=text["letter"], is_translation=True
+        )
     return campaign, True

@@ -1,5 +1,9 @@
+import datetime
+import zoneinfo
+
 from django.conf import settings
-from django.core.validators import FileExtensionValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import FileExtensionValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -106,9 +110,15 @@ class Campaign(models.Model):
 
 
 class Target(models.Model):
+    """A recipient of the letters, with how fast and in what form it receives them."""
+
     class Role(models.TextChoices):
         TO = "to", _("To")
         CC = "cc", _("Copy (Cc)")
+
+    class Mode(models.TextChoices):
+        EACH = "each", _("One e-mail per letter")
+        DIGEST = "digest", _("One digest e-mail per period, with every letter in a PDF")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
     role = models.CharField(_("role"), max_length=2, choices=Role.choices, default=Role.TO)
@@ -117,6 +127,33 @@ class Target(models.Model):
     language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, blank=True)
     active = models.BooleanField(_("active"), default=True)
 
+    delivery_mode = models.CharField(_("delivery mode"), max_length=10, choices=Mode.choices, default=Mode.EACH)
+    digest_period_hours = models.PositiveIntegerField(
+        _("digest period (hours)"), default=24, validators=[MinValueValidator(1), MaxValueValidator(24 * 31)]
+    )
+    pace_per_hour = models.PositiveIntegerField(
+        _("letters per hour at most"),
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3600)],
+        help_text=_("Letters are spread evenly: 30 an hour means one every two minutes."),
+    )
+    office_hours_only = models.BooleanField(_("only during office hours"), default=False)
+    timezone = models.CharField(_("time zone"), max_length=64, default="Europe/Paris")
+    office_opens = models.PositiveSmallIntegerField(
+        _("office opens (hour)"), default=9, validators=[MaxValueValidator(23)]
+    )
+    office_closes = models.PositiveSmallIntegerField(
+        _("office closes (hour)"), default=18, validators=[MaxValueValidator(24)]
+    )
+    paused_at = models.DateTimeField(_("paused since"), null=True, blank=True, editable=False)
+    pause_reason = models.CharField(_("why it is paused"), max_length=300, blank=True, editable=False)
+
+    # Worker bookkeeping: the earliest time the next letter may go (pacing), and
+    # how far the digests have got (the id of the last signature included).
+    next_send_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_digest_at = models.DateTimeField(null=True, blank=True, editable=False)
+    digest_cursor = models.BigIntegerField(default=0, editable=False)
+
     class Meta:
         verbose_name = _("target")
         verbose_name_plural = _("targets")
@@ -124,6 +161,29 @@ class Target(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+    def clean(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValidationError({"timezone": _("Unknown time zone, for example Europe/Paris.")}) from None
+        if self.office_opens >= self.office_closes:
+            raise ValidationError({"office_closes": _("The office must close after it opens.")})
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
+
+    @property
+    def domain(self) -> str:
+        return self.email.rsplit("@", 1)[-1].lower()
+
+    def is_open_at(self, moment: datetime.datetime) -> bool:
+        """Whether a letter may arrive now: always, or Monday to Friday within office hours."""
+        if not self.office_hours_only:
+            return True
+        local = moment.astimezone(zoneinfo.ZoneInfo(self.timezone))
+        return local.weekday() < 5 and self.office_opens <= local.hour < self.office_closes
 
 
 class ModelLetter(models.Model):

@@ -1,13 +1,13 @@
 from django.contrib import admin
 
-from courrier.delivery.models import DeliveryAttempt, OutboxMessage
+from courrier.delivery.models import DeliveryEvent, OutboxMessage
 
 
-class DeliveryAttemptInline(admin.TabularInline):
-    model = DeliveryAttempt
+class DeliveryEventInline(admin.TabularInline):
+    model = DeliveryEvent
     extra = 0
     can_delete = False
-    fields = readonly_fields = ["at", "worker", "outcome", "smtp_code", "reply"]
+    fields = readonly_fields = ["at", "worker", "status", "smtp_code", "reply"]
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -20,10 +20,11 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     list_display = ["pk", "kind", "campaign", "status", "sandbox", "attempts", "next_attempt_at", "sent_at"]
     list_filter = ["status", "kind", "sandbox", "campaign"]
     search_fields = ["message_id"]
-    inlines = [DeliveryAttemptInline]
+    exclude = ["attachment", "targets"]
+    inlines = [DeliveryEventInline]
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in OutboxMessage._meta.fields]
+        return [field.name for field in OutboxMessage._meta.fields if field.name != "attachment"]
 
     def has_add_permission(self, request):
         return False

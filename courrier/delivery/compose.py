@@ -32,4 +32,8 @@ def compose(message: OutboxMessage) -> bytes:
     if message.auto_submitted:
         mail["Auto-Submitted"] = "auto-generated"
     mail.set_content(message.body, charset="utf-8")
+    if message.attachment:
+        mail.add_attachment(
+            bytes(message.attachment), maintype="application", subtype="pdf", filename=message.attachment_name
+        )
     return mail.as_bytes()

@@ -6,6 +6,7 @@ its signatures in one transaction, so a signature is queued exactly once
 even if the worker dies half-way.
 """
 
+import datetime
 import uuid
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from courrier.campaigns.letters import Signer, render_letter
 from courrier.campaigns.models import Campaign, Target
-from courrier.delivery.models import OutboxMessage
+from courrier.delivery.models import DeliveryEvent, OutboxMessage
 from courrier.lib import emails
 from courrier.signatures.models import Signature
 from courrier.signatures.tokens import confirmation_token
@@ -80,12 +81,8 @@ def confirmation_message(signature: Signature) -> OutboxMessage:
     return supporter_message(OutboxMessage.Kind.CONFIRMATION, signature, subject, body)
 
 
-def letter_messages(signature: Signature) -> list[OutboxMessage]:
-    """The letter To the targets with Cc, and the supporter's copy."""
-    campaign = signature.campaign
-    to_targets, cc_targets = campaign.recipients()
-    model = campaign.letter_for(signature.letter_language)
-    signer = Signer(
+def signer_of(signature: Signature) -> Signer:
+    return Signer(
         first_name=signature.first_name,
         last_name=signature.last_name,
         organisation=signature.organisation,
@@ -94,25 +91,47 @@ def letter_messages(signature: Signature) -> list[OutboxMessage]:
         personal_sentence=signature.personal_sentence,
         signed_on=timezone.localdate(signature.confirmed_at),
     )
-    subject, body = render_letter(model, signer)
-    sender = settings.LETTERS_SENDER_EMAIL
-    with translation.override(model.language):
-        from_name = _("%(name)s via %(site)s") % {"name": signer.full_name, "site": settings.SITE_NAME}
-    letter = OutboxMessage(
-        kind=OutboxMessage.Kind.LETTER,
-        campaign=campaign,
-        signature=signature,
-        message_id=new_message_id(sender),
-        sandbox=is_sandboxed(campaign),
-        from_name=from_name,
-        from_email=sender,
-        envelope_from=sender,
-        to=[t.email for t in to_targets],
-        cc=[t.email for t in cc_targets],
-        reply_to=signature.email,
-        subject=subject,
-        body=body,
-    )
+
+
+def pacing_key(targets: list[Target]) -> str:
+    return "-".join(str(t.pk) for t in sorted(targets, key=lambda t: t.pk))
+
+
+def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Target]]:
+    """The letter to the targets that take one e-mail per letter, and the supporter's copy.
+
+    Targets in digest mode get this signature in their next digest instead.
+    Returns the messages and the targets of the letter (none when every target takes digests).
+    """
+    campaign = signature.campaign
+    to_targets, cc_targets = campaign.recipients()
+    each = [t for t in [*to_targets, *cc_targets] if t.delivery_mode == Target.Mode.EACH]
+    model = campaign.letter_for(signature.letter_language)
+    subject, body = render_letter(model, signer_of(signature))
+    messages = []
+    if each:
+        sender = settings.LETTERS_SENDER_EMAIL
+        with translation.override(model.language):
+            from_name = _("%(name)s via %(site)s") % {"name": signature.full_name, "site": settings.SITE_NAME}
+        to = [t.email for t in each if t.role == Target.Role.TO] or [t.email for t in each]
+        letter = OutboxMessage(
+            kind=OutboxMessage.Kind.LETTER,
+            campaign=campaign,
+            signature=signature,
+            message_id=new_message_id(sender),
+            sandbox=is_sandboxed(campaign),
+            from_name=from_name,
+            from_email=sender,
+            envelope_from=settings.BOUNCE_EMAIL,
+            to=to,
+            cc=[t.email for t in each if t.email not in to],
+            reply_to=signature.email,
+            subject=subject,
+            body=body,
+            pacing_key=pacing_key(each),
+            status=OutboxMessage.Status.HELD if any(t.is_paused for t in each) else OutboxMessage.Status.QUEUED,
+        )
+        messages.append(letter)
     copy_subject, copy_body = emails.letter_copy(
         signature.language,
         campaign,
@@ -121,8 +140,15 @@ def letter_messages(signature: Signature) -> list[OutboxMessage]:
         subject,
         body,
     )
-    copy = supporter_message(OutboxMessage.Kind.COPY, signature, copy_subject, copy_body)
-    return [letter, copy]
+    messages.append(supporter_message(OutboxMessage.Kind.COPY, signature, copy_subject, copy_body))
+    return messages, each
+
+
+def stamped(messages: list[OutboxMessage], now: datetime.datetime) -> list[OutboxMessage]:
+    """Created and due at the worker's `now`, so the same pass can send them (and a test clock rules)."""
+    for message in messages:
+        message.created_at = message.next_attempt_at = now
+    return messages
 
 
 def _claim_signatures(queryset: QuerySet) -> list[Signature]:
@@ -132,21 +158,22 @@ def _claim_signatures(queryset: QuerySet) -> list[Signature]:
     return list(locked.prefetch_related("campaign__targets", "campaign__letters"))
 
 
-def queue_confirmations() -> int:
-    now = timezone.now()
+def queue_confirmations(now: datetime.datetime | None = None) -> int:
+    now = now or timezone.now()
     with transaction.atomic():
         due = Signature.objects.filter(confirmation_queued_at__isnull=True).order_by("created_at")
         signatures = _claim_signatures(due)
         if not signatures:
             return 0
-        OutboxMessage.objects.bulk_create([confirmation_message(s) for s in signatures])
+        messages = [confirmation_message(s) for s in signatures]
+        OutboxMessage.objects.bulk_create(stamped(messages, now))
         Signature.objects.filter(pk__in=[s.pk for s in signatures]).update(confirmation_queued_at=now)
     return len(signatures)
 
 
-def queue_letters() -> set[int]:
+def queue_letters(now: datetime.datetime | None = None) -> set[int]:
     """Queue the letters of newly confirmed signatures; returns the campaigns touched."""
-    now = timezone.now()
+    now = now or timezone.now()
     with_targets = Target.objects.filter(role=Target.Role.TO, active=True).values("campaign_id")
     with transaction.atomic():
         due = Signature.objects.filter(
@@ -158,7 +185,20 @@ def queue_letters() -> set[int]:
         signatures = _claim_signatures(due)
         if not signatures:
             return set()
-        OutboxMessage.objects.bulk_create([m for s in signatures for m in letter_messages(s)])
+        messages, links = [], []
+        for signature in signatures:
+            queued, targets = letter_messages(signature)
+            messages += queued
+            links += [(queued[0], target) for target in targets]
+        OutboxMessage.objects.bulk_create(stamped(messages, now))
+        OutboxMessage.targets.through.objects.bulk_create(
+            OutboxMessage.targets.through(outboxmessage_id=message.pk, target_id=target.pk) for message, target in links
+        )
+        DeliveryEvent.objects.bulk_create(
+            DeliveryEvent(message=message, at=now, status=message.status, reply="a target of this letter is paused")
+            for message in messages
+            if message.status == OutboxMessage.Status.HELD
+        )
         Signature.objects.filter(pk__in=[s.pk for s in signatures]).update(letters_queued_at=now)
     return {s.campaign_id for s in signatures}
 

@@ -2,6 +2,10 @@
 
 A row moves queued -> sending (leased to one worker) -> sent, or to deferred
 (retried at next_attempt_at) or failed (permanent, with the server's answer).
+A letter to a paused target is held (kept, never sent) until an organiser
+resumes it (back to queued) or cancels it. Every move is a DeliveryEvent.
+A signature waiting for its supporter's confirmation has no outbox row yet:
+that state lives on the signature, so signing stays one INSERT.
 A worker that dies leaves its rows in "sending"; once the lease expires any
 worker claims them again, so a letter may go out twice but never zero times.
 Its Message-ID is fixed when the row is created, so a duplicate is
@@ -25,16 +29,20 @@ class OutboxMessage(models.Model):
         ALREADY_SIGNED = "already_signed", _("Already signed notice")
         LETTER = "letter", _("Letter to the targets")
         COPY = "copy", _("Copy to the supporter")
+        DIGEST = "digest", _("Digest of letters to a target")
+        STAFF_ALERT = "staff_alert", _("Alert to staff")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
         SENDING = "sending", _("Sending (leased)")
         SENT = "sent", _("Sent")
         DEFERRED = "deferred", _("Deferred (will retry)")
+        HELD = "held", _("Held (target paused)")
         FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="outbox")
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="outbox")
     signature = models.ForeignKey(
         "signatures.Signature", null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox"
     )
@@ -49,6 +57,12 @@ class OutboxMessage(models.Model):
     subject = models.CharField(_("subject"), max_length=300)
     body = models.TextField(_("body"))
     auto_submitted = models.BooleanField(default=False)
+    attachment_name = models.CharField(max_length=100, blank=True)
+    attachment = models.BinaryField(null=True, blank=True)
+    # Letters only: the targets they go to, and those targets' ids as one string,
+    # so the worker can pace each group of targets without a join per letter.
+    targets = models.ManyToManyField("campaigns.Target", blank=True, related_name="outbox")
+    pacing_key = models.CharField(max_length=200, blank=True, db_index=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -58,6 +72,7 @@ class OutboxMessage(models.Model):
     claimed_by = models.CharField(_("worker"), max_length=100, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     last_reply = models.TextField(_("last server reply"), blank=True)
+    failure_reported = models.BooleanField(default=False, editable=False)
 
     class Meta:
         verbose_name = _("outgoing message")
@@ -77,31 +92,29 @@ class OutboxMessage(models.Model):
         return [*self.to, *self.cc]
 
     def retry_delay(self) -> datetime.timedelta:
-        """About a minute after the first failure, doubling, at most about an hour."""
-        base = min(60 * 2 ** max(self.attempts - 1, 0), 3600)
-        return datetime.timedelta(seconds=base * random.uniform(0.9, 1.1))
+        """About a minute after the first failure, doubling, at most about an hour (jittered)."""
+        base = settings.DELIVERY_RETRY_BASE_SECONDS * 2 ** min(max(self.attempts - 1, 0), 20)
+        seconds = min(base, settings.DELIVERY_RETRY_MAX_SECONDS)
+        return datetime.timedelta(seconds=seconds * random.uniform(0.9, 1.1))
 
     def is_too_old_to_retry(self, now: datetime.datetime) -> bool:
         return now - self.created_at > datetime.timedelta(days=settings.DELIVERY_MAX_AGE_DAYS)
 
 
-class DeliveryAttempt(models.Model):
-    class Outcome(models.TextChoices):
-        SENT = "sent", _("Sent")
-        DEFERRED = "deferred", _("Deferred")
-        FAILED = "failed", _("Failed")
+class DeliveryEvent(models.Model):
+    """One move of a message: an attempt and the server's reply, a hold, a bounce, a cancellation."""
 
-    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="attempts_log")
+    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(_("at"), default=timezone.now)
-    worker = models.CharField(_("worker"), max_length=100)
-    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
+    worker = models.CharField(_("by"), max_length=100, blank=True)
+    status = models.CharField(_("new status"), max_length=10, choices=OutboxMessage.Status.choices)
     smtp_code = models.IntegerField(_("SMTP code"), null=True, blank=True)
-    reply = models.TextField(_("server reply"), blank=True)
+    reply = models.TextField(_("server reply or note"), blank=True)
 
     class Meta:
-        verbose_name = _("delivery attempt")
-        verbose_name_plural = _("delivery attempts")
+        verbose_name = _("delivery event")
+        verbose_name_plural = _("delivery events")
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.outcome} {self.smtp_code or ''}"
+        return f"{self.status} {self.smtp_code or ''}"

@@ -17,7 +17,7 @@ from django.conf import settings
 
 @dataclass
 class SendResult:
-    outcome: str  # "sent", "deferred" or "failed", as DeliveryAttempt.Outcome
+    outcome: str  # "sent", "deferred" or "failed": the OutboxMessage status it leads to
     code: int | None
     reply: str
 

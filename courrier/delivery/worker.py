@@ -10,47 +10,58 @@ import datetime
 import logging
 import os
 import socket
-import time
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from courrier.delivery import enqueue
+from courrier.campaigns.models import Campaign, Target
+from courrier.delivery import alerts, digests, enqueue, pacing
 from courrier.delivery.compose import compose
-from courrier.delivery.models import DeliveryAttempt, OutboxMessage
+from courrier.delivery.dkim import dkim_sign
+from courrier.delivery.models import DeliveryEvent, OutboxMessage
 from courrier.delivery.transports import MaildirTransport, SendResult, SmtpTransport
+from courrier.delivery.verp import verp_address
 
 log = logging.getLogger(__name__)
 Status = OutboxMessage.Status
-TALLY_REFRESH_SECONDS = 60
+PERIODIC_SECONDS = 60
 
 
 class Worker:
-    def __init__(self, batch_size: int | None = None, lease_seconds: int | None = None):
+    def __init__(
+        self,
+        batch_size: int | None = None,
+        lease_seconds: int | None = None,
+        clock: Callable[[], datetime.datetime] = timezone.now,
+    ):
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.batch_size = batch_size or settings.DELIVERY_BATCH_SIZE
         self.lease = datetime.timedelta(seconds=lease_seconds or settings.DELIVERY_LEASE_SECONDS)
+        self.clock = clock
         self.smtp = SmtpTransport()
         self.sandbox = MaildirTransport()
-        self.tallies_refreshed_at = 0.0
+        self.periodic_done_at: datetime.datetime | None = None
 
     def run_once(self) -> int:
         """Do everything that is due now; returns how many messages were handled."""
-        enqueue.queue_confirmations()
-        touched = enqueue.queue_letters()
-        if time.monotonic() - self.tallies_refreshed_at > TALLY_REFRESH_SECONDS:
-            from courrier.campaigns.models import Campaign
-
+        now = self.clock()
+        enqueue.queue_confirmations(now)
+        touched = enqueue.queue_letters(now)
+        if self.periodic_done_at is None or now - self.periodic_done_at >= datetime.timedelta(seconds=PERIODIC_SECONDS):
+            self.periodic_done_at = now
             touched |= set(Campaign.objects.values_list("pk", flat=True))
-            self.tallies_refreshed_at = time.monotonic()
+            digests.queue_due_digests(now)
+            alerts.report_failures(now)
         enqueue.refresh_tallies(touched)
-        batch = self.claim()
-        deadline = timezone.now() + self.lease * 0.8
+        self.reclaim_expired_leases(now)
+        batch = self.claim(now)
+        deadline = now + self.lease * 0.8
         for index, message in enumerate(batch):
-            if timezone.now() > deadline:
+            if self.clock() > deadline:
                 # Give the rest back rather than send after our lease could have been taken over.
                 self.release(batch[index:])
                 break
@@ -59,15 +70,32 @@ class Worker:
             self.smtp.close()  # do not hold an idle connection open between bursts
         return len(batch)
 
-    def claim(self) -> list[OutboxMessage]:
-        now = timezone.now()
+    def reclaim_expired_leases(self, now: datetime.datetime) -> None:
+        """Rows left "sending" by a worker that died go back to the queue, in their turn."""
         with transaction.atomic():
             expired = OutboxMessage.objects.filter(status=Status.SENDING, lease_expires_at__lt=now)
+            ids = list(expired.select_for_update(skip_locked=True).values_list("pk", flat=True)[:1000])
+            if ids:
+                OutboxMessage.objects.filter(pk__in=ids).update(
+                    status=Status.QUEUED, next_attempt_at=now, lease_expires_at=None, claimed_by=""
+                )
+                DeliveryEvent.objects.bulk_create(
+                    DeliveryEvent(
+                        message_id=pk,
+                        at=now,
+                        worker=self.name,
+                        status=Status.QUEUED,
+                        reply="lease expired: the worker sending it stopped",
+                    )
+                    for pk in ids
+                )
+
+    def claim(self, now: datetime.datetime) -> list[OutboxMessage]:
+        with transaction.atomic():
             due = OutboxMessage.objects.filter(status__in=[Status.QUEUED, Status.DEFERRED], next_attempt_at__lte=now)
-            ids = list(expired.select_for_update(skip_locked=True).values_list("pk", flat=True)[: self.batch_size])
-            if len(ids) < self.batch_size:
-                due = due.order_by("next_attempt_at", "pk").select_for_update(skip_locked=True)
-                ids += list(due.values_list("pk", flat=True)[: self.batch_size - len(ids)])
+            unpaced = due.exclude(kind=OutboxMessage.Kind.LETTER).order_by("next_attempt_at", "pk")
+            ids = list(unpaced.select_for_update(skip_locked=True).values_list("pk", flat=True)[: self.batch_size])
+            ids += self.claim_paced_letters(due.filter(kind=OutboxMessage.Kind.LETTER), now, self.batch_size - len(ids))
             if not ids:
                 return []
             OutboxMessage.objects.filter(pk__in=ids).update(
@@ -78,6 +106,31 @@ class Worker:
             )
         return list(OutboxMessage.objects.filter(pk__in=ids, claimed_by=self.name).order_by("pk"))
 
+    def claim_paced_letters(self, due, now: datetime.datetime, room: int) -> list[int]:
+        """For each group of targets with letters due, take as many as its pace allows now."""
+        if room <= 0:
+            return []
+        keys = list(due.order_by().values_list("pacing_key", flat=True).distinct()[:200])
+        target_ids = {int(pk) for key in keys for pk in key.split("-") if pk}
+        # Locking the targets makes two workers take distinct slots.
+        targets = {t.pk: t for t in Target.objects.select_for_update(skip_locked=True).filter(pk__in=target_ids)}
+        ids: list[int] = []
+        for key in keys:
+            group = [targets.get(int(pk)) for pk in key.split("-") if pk]
+            if None in group:
+                continue  # locked by another worker, or gone
+            count = pacing.slots_available(group, now, room - len(ids))
+            if count <= 0:
+                continue
+            letters = due.filter(pacing_key=key).order_by("next_attempt_at", "pk").select_for_update(skip_locked=True)
+            taken = list(letters.values_list("pk", flat=True)[:count])
+            if taken:
+                Target.objects.bulk_update(pacing.take_slots(group, now, len(taken)), ["next_send_at"])
+                ids += taken
+            if len(ids) >= room:
+                break
+        return ids
+
     def release(self, messages: list[OutboxMessage]) -> None:
         OutboxMessage.objects.filter(
             pk__in=[m.pk for m in messages], claimed_by=self.name, status=Status.SENDING
@@ -85,45 +138,43 @@ class Worker:
 
     def deliver(self, message: OutboxMessage) -> SendResult:
         transport = self.sandbox if message.sandbox else self.smtp
+        envelope_from = verp_address(message)
         try:
-            data = compose(message)
+            data = dkim_sign(compose(message))
         except (ValueError, TypeError) as exc:  # a header that cannot be written: retrying will not help
             result = SendResult("failed", None, f"could not compose: {exc}")
         else:
-            result = transport.send(message.envelope_from, message.recipients(), data)
+            result = transport.send(envelope_from, message.recipients(), data)
         self.record(message, result)
         return result
 
     def record(self, message: OutboxMessage, result: SendResult) -> None:
-        now = timezone.now()
+        now = self.clock()
         mine = OutboxMessage.objects.filter(pk=message.pk, claimed_by=self.name, status=Status.SENDING)
+        reply = result.reply[:2000]
         with transaction.atomic():
             if result.outcome == "sent":
                 # Sent is the truth even if our lease was taken over meanwhile.
                 OutboxMessage.objects.filter(pk=message.pk).exclude(status=Status.SENT).update(
-                    status=Status.SENT, sent_at=now, lease_expires_at=None, last_reply=result.reply[:2000]
+                    status=Status.SENT, sent_at=now, lease_expires_at=None, last_reply=reply
                 )
+                status = Status.SENT
             elif result.outcome == "deferred" and not message.is_too_old_to_retry(now):
                 mine.update(
                     status=Status.DEFERRED,
                     next_attempt_at=now + message.retry_delay(),
                     lease_expires_at=None,
-                    last_reply=result.reply[:2000],
+                    last_reply=reply,
                 )
+                status = Status.DEFERRED
             else:
                 if result.outcome == "deferred":
-                    result = SendResult(
-                        "failed", result.code, f"gave up after {message.attempts} attempts: {result.reply}"
-                    )
-                mine.update(status=Status.FAILED, lease_expires_at=None, last_reply=result.reply[:2000])
-                log.warning("outbox message %s failed: %s", message.pk, result.reply[:200])
-            DeliveryAttempt.objects.create(
-                message=message,
-                at=now,
-                worker=self.name,
-                outcome=result.outcome,
-                smtp_code=result.code,
-                reply=result.reply[:2000],
+                    reply = f"gave up after {message.attempts} attempts: {reply}"[:2000]
+                mine.update(status=Status.FAILED, lease_expires_at=None, last_reply=reply)
+                status = Status.FAILED
+                log.warning("outbox message %s failed: %s", message.pk, reply[:200])
+            DeliveryEvent.objects.create(
+                message=message, at=now, worker=self.name, status=status, smtp_code=result.code, reply=reply
             )
 
     def close(self) -> None:

@@ -1,0 +1,235 @@
+"""The load generator: N keep-alive connections POSTing signatures for a fixed time.
+
+    python -m bench.load http://127.0.0.1:PORT/fr/c/SLUG/sign/ --page /fr/c/SLUG/
+    python -m bench.load http://127.0.0.1:PORT/bare/
+
+It runs in its own process, so its own CPU use is not charged to the server,
+with one thread per connection. Each thread speaks HTTP/1.1 over a raw socket:
+http.client would parse every response's headers with the e-mail package,
+which costs more CPU than the whole client needs on this 2-core machine.
+
+With --page, each connection first GETs that page once, for the csrftoken
+cookie and the form's csrfmiddlewaretoken, and sends both with every POST
+(Django accepts the same token again and again). Every POST carries a new
+e-mail address. A 302 is an accepted signature; anything else is counted by
+status. Only requests that complete after the warm-up and before the end are
+counted and timed. The result is one JSON object on stdout.
+"""
+
+import argparse
+import json
+import math
+import re
+import resource
+import socket
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlsplit
+
+CSRF_INPUT = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
+CSRF_COOKIE = re.compile(r"csrftoken=([^;]+)")
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection; just enough of the protocol for gunicorn's answers."""
+
+    def __init__(self, host: str, port: int):
+        self.address = (host, port)
+        self.host_header = f"{host}:{port}"
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+
+    def connect(self) -> None:
+        self.close()
+        self.sock = socket.create_connection(self.address, timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        if self.sock is None:
+            self.connect()
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host_header}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if body or method == "POST":
+            lines.append(f"Content-Length: {len(body)}")
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        status, response_headers, response_body, keep_alive = self._read_response()
+        if not keep_alive:
+            self.close()
+        return status, response_headers, response_body
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionClosed
+        self.buffer += chunk
+
+    def _read_until(self, marker: bytes) -> bytes:
+        while (end := self.buffer.find(marker)) < 0:
+            self._fill()
+        data, self.buffer = self.buffer[:end], self.buffer[end + len(marker) :]
+        return data
+
+    def _read_exactly(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            self._fill()
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def _read_response(self) -> tuple[int, list[tuple[str, str]], bytes, bool]:
+        head = self._read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ", 2)[1])
+        headers = [(name.strip().lower(), value.strip()) for name, value in (h.split(":", 1) for h in head[1:])]
+        fields = dict(headers)
+        keep_alive = fields.get("connection", "").lower() != "close"
+        if "content-length" in fields:
+            body = self._read_exactly(int(fields["content-length"]))
+        elif fields.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while size := int(self._read_until(b"\r\n").split(b";")[0], 16):
+                body += self._read_exactly(size)
+                self._read_until(b"\r\n")
+            self._read_until(b"\r\n")  # no trailers from gunicorn: just the final empty line
+        else:  # the body runs to the end of the connection
+            try:
+                while True:
+                    self._fill()
+            except ConnectionClosed:
+                body, self.buffer, keep_alive = self.buffer, b"", False
+        return status, headers, body, keep_alive
+
+
+@dataclass
+class Tally:
+    statuses: dict[int, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+
+@dataclass
+class Plan:
+    host: str
+    port: int
+    post_path: str
+    page_path: str | None
+    warm_up_ends: float
+    ends: float
+
+
+def csrf_tokens(connection: HttpConnection, page_path: str) -> tuple[str, str]:
+    """(cookie value, form value) from one GET of the page that holds the form."""
+    status, headers, body = connection.request("GET", page_path)
+    cookies = [value for name, value in headers if name == "set-cookie"]
+    cookie = next((m.group(1) for c in cookies if (m := CSRF_COOKIE.match(c))), None)
+    form = CSRF_INPUT.search(body)
+    if status != 200 or cookie is None or form is None:
+        raise RuntimeError(f"GET {page_path}: status {status}, no CSRF cookie or form token")
+    return cookie, form.group(1).decode()
+
+
+def run_connection(plan: Plan, number: int, run: str, tally: Tally) -> None:
+    connection = HttpConnection(plan.host, plan.port)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    fields = {"first_name": "Aigerim", "last_name": "Bench", "letter_language": "fr", "consent_send": "on"}
+    if plan.page_path:
+        cookie, token = csrf_tokens(connection, plan.page_path)
+        headers["Cookie"] = f"csrftoken={cookie}"
+        fields["csrfmiddlewaretoken"] = token
+    sequence = 0
+    while (started := time.monotonic()) < plan.ends:
+        sequence += 1
+        body = urlencode({**fields, "email": f"bench-{run}-{number}-{sequence}@example.org"}).encode()
+        try:
+            status, _headers, _body = connection.request("POST", plan.post_path, headers, body)
+        except (OSError, ConnectionClosed, ValueError, IndexError):
+            # A dropped connection or a garbled answer: count it and start a new connection.
+            connection.close()
+            if plan.warm_up_ends <= time.monotonic() < plan.ends:
+                tally.errors += 1
+            continue
+        finished = time.monotonic()
+        if plan.warm_up_ends <= finished < plan.ends:
+            tally.statuses[status] = tally.statuses.get(status, 0) + 1
+            tally.latencies.append(finished - started)
+    connection.close()
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile; 0 when there is nothing to rank."""
+    if not sorted_values:
+        return 0.0
+    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))]
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("url", help="where to POST, e.g. http://127.0.0.1:8000/fr/c/SLUG/sign/")
+    parser.add_argument("--page", help="path of the page to GET for the CSRF tokens (none: send no token)")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--warm-up", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=10.0)
+    args = parser.parse_args(argv)
+
+    url = urlsplit(args.url)
+    started = time.monotonic()
+    warm_up_ends = started + args.warm_up
+    plan = Plan(url.hostname, url.port or 80, url.path, args.page, warm_up_ends, warm_up_ends + args.duration)
+    run = uuid.uuid4().hex[:8]  # keeps addresses new even if the same database is loaded twice
+    tallies = [Tally() for _ in range(args.connections)]
+    failures: list[BaseException] = []
+
+    def target(number: int) -> None:
+        try:
+            run_connection(plan, number, run, tallies[number])
+        except Exception as exc:  # reported below; a thread's exception would otherwise vanish
+            failures.append(exc)
+
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(args.connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        sys.exit(f"load generator failed: {failures[0]!r}")
+
+    statuses: dict[int, int] = {}
+    for tally in tallies:
+        for status, count in tally.statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
+    latencies = sorted(latency for tally in tallies for latency in tally.latencies)
+    accepted = statuses.get(302, 0)
+    result = {
+        "accepted": accepted,
+        "per_second": accepted / args.duration,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "statuses": statuses,
+        "errors": sum(tally.errors for tally in tallies),
+        # This process shares the machine with the server: say how much CPU it took from it.
+        "client_cpu": cpu_seconds() / (time.monotonic() - started),
+    }
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

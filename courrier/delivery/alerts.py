@@ -1,0 +1,55 @@
+"""Telling staff what needs a human: letters that failed for good, targets paused automatically.
+
+Failures are reported in one message per period, not one per letter, so a
+blocked target cannot flood the staff's inbox.
+"""
+
+import datetime
+
+from django.conf import settings
+from django.db import transaction
+
+from courrier.delivery.enqueue import new_message_id
+from courrier.delivery.models import OutboxMessage
+from courrier.lib.headers import header_text
+
+Kind = OutboxMessage.Kind
+
+
+def alert_staff(subject: str, body: str, now: datetime.datetime) -> OutboxMessage | None:
+    """Queue a message to STAFF_ALERT_EMAIL; without one, the admin's outbox is the report."""
+    if not settings.STAFF_ALERT_EMAIL:
+        return None
+    sender = settings.SENDER_EMAIL
+    return OutboxMessage.objects.create(
+        kind=Kind.STAFF_ALERT,
+        message_id=new_message_id(sender),
+        sandbox=not settings.EMAIL_HOST,
+        from_name=settings.SITE_NAME,
+        from_email=sender,
+        envelope_from=sender,
+        to=[settings.STAFF_ALERT_EMAIL],
+        subject=header_text(f"[{settings.SITE_NAME}] {subject}", 250),
+        body=body,
+        auto_submitted=True,
+        created_at=now,
+        next_attempt_at=now,
+    )
+
+
+def report_failures(now: datetime.datetime) -> int:
+    with transaction.atomic():
+        failed = OutboxMessage.objects.filter(status=OutboxMessage.Status.FAILED, failure_reported=False).exclude(
+            kind=Kind.STAFF_ALERT
+        )
+        rows = list(failed.select_for_update(skip_locked=True).values_list("pk", "kind", "to", "last_reply")[:500])
+        if not rows:
+            return 0
+        lines = [f"#{pk} {kind} to {', '.join(to)}: {reply[:300]}" for pk, kind, to, reply in rows]
+        alert_staff(
+            f"{len(rows)} message(s) could not be delivered",
+            "These messages failed for good (see the outbox in the admin):\n\n" + "\n".join(lines) + "\n",
+            now,
+        )
+        OutboxMessage.objects.filter(pk__in=[row[0] for row in rows]).update(failure_reported=True)
+    return len(rows)

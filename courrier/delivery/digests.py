@@ -1,0 +1,129 @@
+"""Digest mode: a target receives one e-mail per period listing every new letter, with a PDF of them all.
+
+The target remembers the id of the last signature its previous digest
+included (digest_cursor); the digest row and the new cursor are written in
+one transaction, so a letter is in exactly one digest.
+"""
+
+import datetime
+import io
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import formats, translation
+from django.utils.translation import gettext as _
+from fpdf import FPDF
+
+from courrier.campaigns.letters import render_letter
+from courrier.campaigns.models import Target
+from courrier.delivery.enqueue import is_sandboxed, new_message_id, signer_of
+from courrier.delivery.models import OutboxMessage
+from courrier.lib.headers import header_text
+from courrier.signatures.models import Signature
+
+FONT = Path(__file__).parent / "fonts" / "DejaVuSans.ttf"  # covers Cyrillic and Kazakh letters
+MAX_LETTERS = 5000
+
+
+def queue_due_digests(now: datetime.datetime) -> int:
+    due = Target.objects.filter(
+        delivery_mode=Target.Mode.DIGEST, active=True, paused_at__isnull=True, campaign__status__in=["live", "closed"]
+    ).select_related("campaign")
+    queued = 0
+    for target in due:
+        if target.last_digest_at and now - target.last_digest_at < datetime.timedelta(hours=target.digest_period_hours):
+            continue
+        queued += queue_digest(target.pk, now)
+    return queued
+
+
+def queue_digest(target_id: int, now: datetime.datetime) -> int:
+    with transaction.atomic():
+        target = (
+            Target.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("campaign")
+            .filter(pk=target_id)
+            .first()
+        )
+        if target is None:
+            return 0
+        signatures = list(
+            Signature.objects.filter(
+                campaign_id=target.campaign_id,
+                pk__gt=target.digest_cursor,
+                is_duplicate=False,
+                letters_queued_at__isnull=False,
+            ).order_by("pk")[:MAX_LETTERS]
+        )
+        target.last_digest_at = now
+        if signatures:
+            target.digest_cursor = signatures[-1].pk
+            message = digest_message(target, signatures, now)
+            message.save()
+            message.targets.add(target)
+        target.save(update_fields=["last_digest_at", "digest_cursor"])
+    return 1 if signatures else 0
+
+
+def digest_language(target: Target) -> str:
+    available = {letter.language for letter in target.campaign.letters.all()}
+    return target.language if target.language in available else target.campaign.language
+
+
+def digest_message(target: Target, signatures: list[Signature], now: datetime.datetime) -> OutboxMessage:
+    campaign = target.campaign
+    language = digest_language(target)
+    model = campaign.letter_for(language)
+    with translation.override(language):
+        entries = [signer_of(s) for s in signatures]
+        subject = _("%(count)s letters: %(subject)s") % {"count": len(entries), "subject": model.subject}
+        body = render_to_string(
+            "emails/digest-body-text.txt",
+            {
+                "target": target,
+                "campaign": campaign,
+                "entries": entries,
+                "site_name": settings.SITE_NAME,
+                "letter": render_letter(model, entries[0])[1] if entries else "",
+            },
+        )
+        pdf = digest_pdf(campaign.title, model, entries, now)
+        filename = f"letters-{campaign.slug}-{formats.date_format(now, 'Y-m-d')}.pdf"
+    sender = settings.LETTERS_SENDER_EMAIL
+    return OutboxMessage(
+        kind=OutboxMessage.Kind.DIGEST,
+        campaign=campaign,
+        message_id=new_message_id(sender),
+        sandbox=is_sandboxed(campaign),
+        from_name=settings.SITE_NAME,
+        from_email=sender,
+        envelope_from=settings.BOUNCE_EMAIL,
+        to=[target.email],
+        subject=header_text(subject, 250),
+        body=body.strip() + "\n",
+        attachment_name=filename,
+        attachment=pdf,
+        created_at=now,
+        next_attempt_at=now,
+    )
+
+
+def digest_pdf(title: str, model, entries, now: datetime.datetime) -> bytes:
+    """Every letter of the digest, one after the other, in a PDF that prints Cyrillic and Kazakh."""
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_font("DejaVu", fname=str(FONT))
+    pdf.set_title(title)
+    for signer in entries:
+        subject, body = render_letter(model, signer)
+        pdf.add_page()
+        pdf.set_font("DejaVu", size=12)
+        pdf.multi_cell(0, 7, subject, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3)
+        pdf.set_font("DejaVu", size=10)
+        pdf.multi_cell(0, 5, body, new_x="LMARGIN", new_y="NEXT")
+    output = io.BytesIO()
+    pdf.output(output)
+    return output.getvalue()

@@ -1,0 +1,361 @@
+"""`make bench`: how close signing and delivery come to their bare references, on this machine.
+
+1. Signing. The site served as `manage.py serve` serves it (gunicorn, 2
+   workers × 4 gthread threads) takes signatures through the real form from
+   8 keep-alive connections; the reference is a bare Django view doing one
+   INSERT (bench/bare.py), served the same way on the same database.
+2. Delivery. The real delivery worker sends queued letters to a local SMTP
+   sink; the reference is a plain smtplib loop sending the same messages.
+
+Each figure is measured on SQLite and, when it answers, on PostgreSQL. Every
+process, temporary directory and scratch database is created here and
+removed at the end. Nothing is sent anywhere but 127.0.0.1.
+"""
+
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from courrier.campaigns.demo import SLUG
+
+LOOPBACK = "127.0.0.1"
+CAMPAIGN_PAGE = f"/fr/c/{SLUG}/"
+SIGN_PATH = f"/fr/c/{SLUG}/sign/"
+BARE_PATH = "/bare/"
+POSTGRES_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+SCRATCH_DATABASE = "courrier_bench"
+# The operator's own settings must not leak into the measurement (or into a real mail server).
+CLEARED_ENVIRONMENT = ("DATABASE_", "EMAIL_", "DKIM_", "DELIVERY_", "SIGNING_", "REDIS_URL", "SANDBOX_MAILDIR", "DEBUG")
+# Signing is rate-limited per IP, and all the load comes from 127.0.0.1.
+UNLIMITED_SIGNING = "100000000/3600"
+SIGNING_GOAL_RATIO, SIGNING_GOAL_P99_MS, DELIVERY_GOAL_RATIO = 0.6, 100.0, 0.7
+
+
+@dataclass
+class Database:
+    """One fresh database: a temporary var dir, and a DATABASE_URL unless it is SQLite in that dir."""
+
+    label: str
+    var_dir: Path
+    url: str | None = None
+
+
+@dataclass
+class Throughput:
+    """What bench/load.py reports for one server."""
+
+    accepted: int  # 302 answers within the measured window
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[str, int]  # every answer by status code (JSON keys are strings)
+    errors: int  # dropped connections and garbled answers
+    client_cpu: float  # CPUs the load generator itself used
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def ratio(value: float, reference: float) -> float:
+    return value / reference if reference else 0.0
+
+
+class Command(BaseCommand):
+    help = "Measure signing and delivery throughput against bare references (SQLite, and PostgreSQL if reachable)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--duration", type=float, default=10.0, help="Seconds of measured load per server.")
+        parser.add_argument("--warm-up", type=float, default=2.0, help="Seconds of load before measuring.")
+        parser.add_argument("--connections", type=int, default=8)
+        parser.add_argument("--letters", type=int, default=2000, help="Letters per delivery run.")
+        parser.add_argument(
+            "--postgres",
+            default=POSTGRES_ADMIN_URL,
+            help="Where to create the scratch database; PostgreSQL is skipped when nothing answers there.",
+        )
+        parser.add_argument("--no-postgres", action="store_true")
+
+    def handle(self, *args, duration, warm_up, connections, letters, postgres, no_postgres, **options):
+        self.duration, self.warm_up, self.connections = duration, warm_up, connections
+        self.letters = letters
+        self.processes: list[subprocess.Popen] = []
+        self.root = Path(tempfile.mkdtemp(prefix="courrier-bench-"))
+        self.postgres_admin = None if no_postgres else self.connect_postgres(postgres)
+        try:
+            self.run_all()
+        finally:
+            self.stop_all()
+            if self.postgres_admin is not None:
+                self.drop_scratch_database()
+                self.postgres_admin.close()
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def run_all(self) -> None:
+        self.say(
+            f"Courrier benchmark on {os.cpu_count()} CPUs: gunicorn 2 workers × 4 threads (gthread), "
+            f"{self.connections} connections, {self.warm_up:g} s warm-up + {self.duration:g} s measured per server"
+        )
+        if self.postgres_admin is None:
+            self.say("PostgreSQL: skipped (nothing answered, or --no-postgres)")
+        self.signing(self.fresh_sqlite())
+        if self.postgres_admin is not None:
+            self.signing(self.fresh_postgres())
+        with self.smtp_sink() as sink_port:
+            if self.postgres_admin is not None:
+                database = self.fresh_postgres()
+                self.delivery(database, sink_port, workers=1)
+                self.delivery(database, sink_port, workers=2)
+            # Last, because the benchmark's last line is the one-worker SQLite figure.
+            self.delivery(self.fresh_sqlite(), sink_port, workers=1)
+
+    # Signing ---------------------------------------------------------------------------------------------------
+
+    def signing(self, database: Database) -> None:
+        self.say(f"== signing, {database.label}: POST {SIGN_PATH} vs a bare one-INSERT view, both served the same way")
+        env = self.environment(database, SIGNING_RATE_LIMIT=UNLIMITED_SIGNING)
+        self.run_step("bare-table", [sys.executable, "-m", "bench.bare"], env)
+        with self.gunicorn("courrier.wsgi", env, CAMPAIGN_PAGE) as port:
+            site = self.load(f"http://{LOOPBACK}:{port}{SIGN_PATH}", "--page", CAMPAIGN_PAGE)
+        with self.gunicorn("bench.bare", env, BARE_PATH) as port:
+            bare = self.load(f"http://{LOOPBACK}:{port}{BARE_PATH}")
+        share = ratio(site.per_second, bare.per_second)
+        self.say(f"signatures/s: {site.per_second:.0f}  bare insert/s: {bare.per_second:.0f}  ratio: {share:.2f}")
+        self.say(
+            f"signing p50: {site.p50_ms:.1f} ms  p99: {site.p99_ms:.1f} ms   "
+            f"bare p50: {bare.p50_ms:.1f} ms  p99: {bare.p99_ms:.1f} ms"
+        )
+        self.say(
+            f"  load generator CPU (of {os.cpu_count()}): {site.client_cpu:.2f} signing, {bare.client_cpu:.2f} bare"
+        )
+        for name, result in (("signing", site), ("bare", bare)):
+            others = {code: n for code, n in result.statuses.items() if code != "302"}
+            if others or result.errors:
+                self.say(f"  {name}: answers other than 302: {others}, connection errors: {result.errors}")
+        missing = []
+        if share < SIGNING_GOAL_RATIO:
+            missing.append(f"ratio short by {SIGNING_GOAL_RATIO - share:.2f}")
+        if site.p99_ms > SIGNING_GOAL_P99_MS:
+            missing.append(f"p99 over by {site.p99_ms - SIGNING_GOAL_P99_MS:.0f} ms")
+        verdict = "NOT met, " + " and ".join(missing) if missing else "met"
+        self.say(f"  goal (ratio >= {SIGNING_GOAL_RATIO}, p99 <= {SIGNING_GOAL_P99_MS:.0f} ms): {verdict}")
+
+    def load(self, url: str, *extra: str) -> Throughput:
+        """Run the load generator in its own process and read its JSON result."""
+        options = [f"--duration={self.duration}", f"--warm-up={self.warm_up}", f"--connections={self.connections}"]
+        args = [sys.executable, "-m", "bench.load", url, *options, *extra]
+        result = json.loads(self.run_step("load", args, {**os.environ, "PYTHONUNBUFFERED": "1"}))
+        return Throughput(**result)
+
+    @contextlib.contextmanager
+    def gunicorn(self, application: str, env: dict[str, str], ready_path: str) -> Iterator[int]:
+        """gunicorn as `manage.py serve` starts it: same workers, threads and access log; yields its port."""
+        port = free_port()
+        args = [
+            sys.executable, "-m", "gunicorn", application,
+            "--bind", f"{LOOPBACK}:{port}",
+            "--workers", "2",
+            "--threads", "4",
+            "--worker-class", "gthread",  # what --threads 4 selects anyway; said here so it cannot change silently
+            "--access-logfile", "-",
+            # Not a performance setting: it keeps us off the control socket of a `make run` on this machine.
+            "--no-control-socket",
+        ]  # fmt: skip
+        env = {**env, "SITE_ROOT": f"http://{LOOPBACK}:{port}"}
+        process = self.start(application, args, env)
+        try:
+            self.wait_for(lambda: self.answers(port, ready_path), application, process)
+            yield port
+        finally:
+            self.stop(process)
+
+    @staticmethod
+    def answers(port: int, path: str) -> bool:
+        connection = http.client.HTTPConnection(LOOPBACK, port, timeout=2)
+        try:
+            connection.request("GET", path)
+            return connection.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            connection.close()
+
+    # Delivery --------------------------------------------------------------------------------------------------
+
+    def delivery(self, database: Database, sink_port: int, workers: int) -> None:
+        env = self.environment(
+            database, EMAIL_HOST=LOOPBACK, EMAIL_PORT=str(sink_port), EMAIL_USE_TLS="0", EMAIL_USE_SSL="0"
+        )
+        count = ["--letters", str(self.letters)]
+        self.run_step("prepare", [sys.executable, "-m", "bench.delivery", "prepare", *count], env)
+        results = self.run_workers(env, workers)
+        sent = sum(r["sent"] for r in results)
+        elapsed = max(r["finished"] for r in results) - min(r["started"] for r in results)
+        per_second = ratio(sent, elapsed)
+        plain = json.loads(self.run_step("plain", [sys.executable, "-m", "bench.delivery", "plain", *count], env))
+        share = ratio(per_second, plain["per_second"])
+        who = "one worker" if workers == 1 else f"{workers} worker processes"
+        self.say(f"== delivery, {database.label}, {who}: {self.letters} letters (To + Cc), SMTP sink on {LOOPBACK}")
+        if sent != self.letters or plain["unsent_by_worker"]:
+            self.say(f"  WARNING: the worker(s) sent {sent} of {self.letters} letters")
+        if workers > 1:
+            split = ", ".join(str(r["sent"]) for r in results)
+            self.say(f"  letters per worker: {split}")
+        if workers == 1:
+            verdict = "met" if share >= DELIVERY_GOAL_RATIO else f"NOT met, short by {DELIVERY_GOAL_RATIO - share:.2f}"
+            self.say(f"  goal (ratio >= {DELIVERY_GOAL_RATIO}): {verdict}")
+        label = "letters/s" if workers == 1 else f"letters/s ({workers} workers)"
+        self.say(f"{label}: {per_second:.0f}  plain smtplib/s: {plain['per_second']:.0f}  ratio: {share:.2f}")
+
+    def run_workers(self, env: dict[str, str], count: int) -> list[dict]:
+        """Start `count` worker processes, let them all go at once, and collect what each reports."""
+        args = [sys.executable, "-m", "bench.delivery", "work"]
+        workers = [self.start("worker", args, env, stdin=subprocess.PIPE, stdout=subprocess.PIPE) for _ in range(count)]
+        for worker in workers:
+            if worker.stdout.readline().strip() != b"ready":
+                raise CommandError(f"a delivery worker did not start:\n{self.log_tail('worker')}")
+        for worker in workers:
+            worker.stdin.write(b"go\n")
+            worker.stdin.flush()
+        results = []
+        for worker in workers:
+            output, _ = worker.communicate(timeout=180)
+            if worker.returncode != 0:
+                raise CommandError(f"a delivery worker failed:\n{self.log_tail('worker')}")
+            results.append(json.loads(output))
+        return results
+
+    @contextlib.contextmanager
+    def smtp_sink(self) -> Iterator[int]:
+        """aiosmtpd's Sink handler answers 250 to everything and keeps nothing; yields its port."""
+        port = free_port()
+        args = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{LOOPBACK}:{port}", "-c", "aiosmtpd.handlers.Sink"]
+        process = self.start("smtp-sink", args, dict(os.environ))
+        try:
+            self.wait_for(lambda: self.accepts(port), "smtp-sink", process)
+            yield port
+        finally:
+            self.stop(process)
+
+    @staticmethod
+    def accepts(port: int) -> bool:
+        try:
+            socket.create_connection((LOOPBACK, port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    # Databases -------------------------------------------------------------------------------------------------
+
+    def fresh_sqlite(self) -> Database:
+        database = Database("SQLite", Path(tempfile.mkdtemp(prefix="sqlite-", dir=self.root)))
+        self.migrate(database)
+        return database
+
+    def fresh_postgres(self) -> Database:
+        # FORCE: a gunicorn worker's persistent connection may still be closing.
+        self.postgres_admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)")
+        self.postgres_admin.execute(f"CREATE DATABASE {SCRATCH_DATABASE}")
+        info = self.postgres_admin.info
+        url = f"postgres://{info.user}@{info.host}:{info.port}/{SCRATCH_DATABASE}"
+        if info.password:
+            url = f"postgres://{info.user}:{info.password}@{info.host}:{info.port}/{SCRATCH_DATABASE}"
+        database = Database("PostgreSQL", Path(tempfile.mkdtemp(prefix="postgres-", dir=self.root)), url)
+        self.migrate(database)
+        return database
+
+    def migrate(self, database: Database) -> None:
+        env = self.environment(database)
+        self.run_step("migrate", [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], env)
+        self.run_step("loaddemo", [sys.executable, "manage.py", "loaddemo"], env)
+
+    def connect_postgres(self, url: str):
+        import psycopg
+
+        try:
+            return psycopg.connect(url, autocommit=True, connect_timeout=3)
+        except psycopg.OperationalError:
+            return None
+
+    def drop_scratch_database(self) -> None:
+        with contextlib.suppress(Exception):  # cleaning up: report the real error, not this one
+            self.postgres_admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)")
+
+    def environment(self, database: Database, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED_ENVIRONMENT)}
+        env.update(
+            COURRIER_VAR_DIR=str(database.var_dir),
+            DJANGO_SETTINGS_MODULE="courrier.settings",
+            PYTHONUNBUFFERED="1",
+            **extra,
+        )
+        if database.url:
+            env["DATABASE_URL"] = database.url
+        if env.get("EMAIL_HOST", LOOPBACK) != LOOPBACK:
+            raise CommandError("the benchmark only ever talks to an SMTP server on 127.0.0.1")
+        return env
+
+    # Processes -------------------------------------------------------------------------------------------------
+
+    def log_path(self, name: str) -> Path:
+        return self.root / f"{name}.log"
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.log_path(name)
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def start(self, name: str, args: list[str], env: dict[str, str], **popen) -> subprocess.Popen:
+        log = self.log_path(name).open("ab")
+        popen.setdefault("stdout", log)
+        process = subprocess.Popen(args, cwd=settings.BASE_DIR, env=env, stderr=log, **popen)
+        log.close()  # the child has its own copy of the descriptor
+        self.processes.append(process)
+        return process
+
+    def run_step(self, name: str, args: list[str], env: dict[str, str]) -> str:
+        """Run a short command to completion; returns its stdout, or stops the benchmark with its stderr."""
+        done = subprocess.run(args, cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=180)
+        if done.returncode != 0:
+            raise CommandError(f"{name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        return done.stdout
+
+    def wait_for(self, ready: Callable[[], bool], name: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise CommandError(f"{name} did not start:\n{self.log_tail(name)}")
+            time.sleep(0.1)
+
+    def stop(self, process: subprocess.Popen) -> None:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process in self.processes:
+            self.processes.remove(process)
+
+    def stop_all(self) -> None:
+        for process in list(self.processes):
+            self.stop(process)
+
+    def say(self, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()
