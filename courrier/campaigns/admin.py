@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from courrier.campaigns.models import Campaign, ModelLetter, Organisation, Target
 
@@ -44,18 +45,22 @@ class TargetAdmin(admin.ModelAdmin):
         from courrier.delivery.holds import pause_target
 
         held = sum(pause_target(t, _("paused by %(user)s") % {"user": request.user}) for t in queryset)
-        self.message_user(request, _("%(count)d letters held.") % {"count": held})
+        self.message_user(
+            request, ngettext("%(count)d letter held.", "%(count)d letters held.", held) % {"count": held}
+        )
 
     @admin.action(description=_("Resume: send their held letters"))
     def resume(self, request, queryset):
         from courrier.delivery.holds import resume_target
 
         resumed = sum(resume_target(t) for t in queryset)
-        self.message_user(request, _("%(count)d letters queued again.") % {"count": resumed})
+        message = ngettext("%(count)d letter queued again.", "%(count)d letters queued again.", resumed)
+        self.message_user(request, message % {"count": resumed})
 
     @admin.action(description=_("Cancel their held letters (they will never be sent)"))
     def cancel_held(self, request, queryset):
         from courrier.delivery.holds import cancel_held
 
         cancelled = sum(cancel_held(t) for t in queryset)
-        self.message_user(request, _("%(count)d held letters cancelled.") % {"count": cancelled})
+        message = ngettext("%(count)d held letter cancelled.", "%(count)d held letters cancelled.", cancelled)
+        self.message_user(request, message % {"count": cancelled})

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from courrier.delivery.models import DeliveryEvent, OutboxMessage
+from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage
 
 
 class DeliveryEventInline(admin.TabularInline):
@@ -30,4 +30,14 @@ class OutboxMessageAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Bounce)
+class BounceAdmin(admin.ModelAdmin):
+    list_display = ["at", "status", "recipient", "domain", "message"]
+    list_filter = ["status", "domain"]
+    readonly_fields = ["message", "at", "recipient", "domain", "status", "diagnostic"]
+
+    def has_add_permission(self, request):
         return False

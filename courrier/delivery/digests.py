@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import formats, translation
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from fpdf import FPDF
 
 from courrier.campaigns.letters import render_letter
@@ -78,7 +78,10 @@ def digest_message(target: Target, signatures: list[Signature], now: datetime.da
     model = campaign.letter_for(language)
     with translation.override(language):
         entries = [signer_of(s) for s in signatures]
-        subject = _("%(count)s letters: %(subject)s") % {"count": len(entries), "subject": model.subject}
+        subject = ngettext("%(count)s letter: %(subject)s", "%(count)s letters: %(subject)s", len(entries)) % {
+            "count": len(entries),
+            "subject": model.subject,
+        }
         body = render_to_string(
             "emails/digest-body-text.txt",
             {

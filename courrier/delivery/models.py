@@ -62,7 +62,7 @@ class OutboxMessage(models.Model):
     # Letters only: the targets they go to, and those targets' ids as one string,
     # so the worker can pace each group of targets without a join per letter.
     targets = models.ManyToManyField("campaigns.Target", blank=True, related_name="outbox")
-    pacing_key = models.CharField(max_length=200, blank=True, db_index=True)
+    pacing_key = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -78,11 +78,14 @@ class OutboxMessage(models.Model):
         verbose_name = _("outgoing message")
         verbose_name_plural = _("outbox")
         ordering = ["-id"]
+        # Plain composite indexes, not partial ones: SQLite uses a partial index only
+        # when the query repeats its condition literally, and Django binds parameters.
         indexes = [
-            models.Index(
-                fields=["next_attempt_at"], condition=models.Q(status__in=["queued", "deferred"]), name="outbox_due"
-            ),
-            models.Index(fields=["lease_expires_at"], condition=models.Q(status="sending"), name="outbox_leased"),
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_due"),
+            models.Index(fields=["status", "lease_expires_at"], name="outbox_leased"),
+            models.Index(fields=["kind", "status", "next_attempt_at"], name="outbox_due_by_kind"),
+            models.Index(fields=["pacing_key", "status", "next_attempt_at"], name="outbox_due_by_targets"),
+            models.Index(fields=["status", "failure_reported"], name="outbox_failures"),
         ]
 
     def __str__(self) -> str:
@@ -118,3 +121,28 @@ class DeliveryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status} {self.smtp_code or ''}"
+
+
+class Bounce(models.Model):
+    """A receiving server's later refusal of a letter, read from a bounce message sent to its VERP address."""
+
+    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="bounces")
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    recipient = models.CharField(_("recipient"), max_length=254, blank=True)
+    domain = models.CharField(_("domain"), max_length=254, blank=True, db_index=True)
+    status = models.CharField(_("status code"), max_length=16)
+    diagnostic = models.TextField(_("diagnostic"), blank=True)
+
+    class Meta:
+        verbose_name = _("bounce")
+        verbose_name_plural = _("bounces")
+        constraints = [
+            models.UniqueConstraint(fields=["message", "recipient", "status"], name="one_bounce_per_recipient_status")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.recipient}"
+
+    @property
+    def is_policy_block(self) -> bool:
+        return self.status.startswith("5.7.")

@@ -29,6 +29,7 @@ from courrier.delivery.verp import verp_address
 log = logging.getLogger(__name__)
 Status = OutboxMessage.Status
 PERIODIC_SECONDS = 60
+UNPACED_KINDS = [kind for kind in OutboxMessage.Kind.values if kind != OutboxMessage.Kind.LETTER]
 
 
 class Worker:
@@ -93,9 +94,13 @@ class Worker:
     def claim(self, now: datetime.datetime) -> list[OutboxMessage]:
         with transaction.atomic():
             due = OutboxMessage.objects.filter(status__in=[Status.QUEUED, Status.DEFERRED], next_attempt_at__lte=now)
-            unpaced = due.exclude(kind=OutboxMessage.Kind.LETTER).order_by("next_attempt_at", "pk")
-            ids = list(unpaced.select_for_update(skip_locked=True).values_list("pk", flat=True)[: self.batch_size])
-            ids += self.claim_paced_letters(due.filter(kind=OutboxMessage.Kind.LETTER), now, self.batch_size - len(ids))
+            # Paced letters first: they take few places, and a backlog of supporter
+            # mail must not make a target miss its slots.
+            ids = self.claim_paced_letters(due.filter(kind=OutboxMessage.Kind.LETTER), now, self.batch_size)
+            unpaced = due.filter(kind__in=UNPACED_KINDS).order_by("next_attempt_at", "pk")
+            ids += list(
+                unpaced.select_for_update(skip_locked=True).values_list("pk", flat=True)[: self.batch_size - len(ids)]
+            )
             if not ids:
                 return []
             OutboxMessage.objects.filter(pk__in=ids).update(

@@ -1,0 +1,348 @@
+"""Keeping the campaign's mail welcome: pacing, office hours, pauses, digests, bounces, DKIM."""
+
+import base64
+import datetime
+import io
+import itertools
+import subprocess
+import sys
+import zoneinfo
+from collections import Counter
+
+import dkim
+import pytest
+from django.utils import timezone
+from pypdf import PdfReader
+
+from courrier.campaigns.models import Campaign, Target
+from courrier.delivery import enqueue, holds
+from courrier.delivery.bounces import read_bounce, record_bounce
+from courrier.delivery.compose import compose
+from courrier.delivery.dkim import dkim_sign
+from courrier.delivery.models import Bounce, OutboxMessage
+from courrier.delivery.verp import message_pk_from, verp_address
+from courrier.delivery.worker import Worker
+from courrier.signatures.models import Signature
+from tests.conftest import ROOT
+from tests.helpers import maildir_messages
+
+pytestmark = pytest.mark.django_db
+Status = OutboxMessage.Status
+
+
+class Clock:
+    """Simulated time for the worker: it moves only when the test says so."""
+
+    def __init__(self, start: datetime.datetime):
+        self.now = start
+
+    def __call__(self) -> datetime.datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += datetime.timedelta(**delta)
+
+
+def confirmed(campaign: Campaign, count: int, at: datetime.datetime, **fields) -> list[Signature]:
+    return Signature.objects.bulk_create(
+        Signature(
+            campaign=campaign,
+            first_name="Әсел",
+            last_name=f"Signer {i}",
+            email=f"p{i}@example.org",
+            language="fr",
+            letter_language="fr",
+            consent_send=True,
+            confirmed_at=at,
+            confirmation_queued_at=at,
+            **fields,
+        )
+        for i in range(count)
+    )
+
+
+def letters() -> OutboxMessage:
+    return OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER)
+
+
+def test_ten_thousand_letters_to_one_target_never_exceed_its_pace_in_any_hour(demo):
+    start = datetime.datetime(2026, 11, 23, 8, 0, tzinfo=datetime.UTC)
+    clock = Clock(start)
+    demo.targets.filter(role=Target.Role.CC).delete()
+    demo.targets.update(pace_per_hour=30)
+    embassy = demo.targets.get()
+    queued = OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            kind=OutboxMessage.Kind.LETTER, campaign=demo, message_id=f"<{i}@test>", from_name="A via Courrier",
+            from_email="courrier@localhost", envelope_from="courrier@localhost", to=[embassy.email],
+            subject="Lettre", body="Texte", pacing_key=enqueue.pacing_key([embassy]), created_at=start,
+            next_attempt_at=start,
+        )
+        for i in range(10_000)
+    )
+    embassy.outbox.add(*queued)
+    worker = Worker(clock=clock)
+    for _minute in range(60 * 6):  # six hours, one pass a minute
+        worker.run_once()
+        clock.advance(minutes=1)
+    sent = sorted(letters().filter(status=Status.SENT).values_list("sent_at", flat=True))
+    per_hour = Counter(moment.replace(minute=0, second=0, microsecond=0) for moment in sent)
+    assert list(per_hour.values()) == [30] * 6
+    assert letters().filter(status=Status.QUEUED).count() == 10_000 - 180  # waiting, not lost
+    # Spread evenly: two minutes apart.
+    assert {(b - a).total_seconds() for a, b in itertools.pairwise(sent)} == {120.0}
+
+
+def run_minutes(worker: Worker, clock: Clock, minutes: int) -> None:
+    for _minute in range(minutes):
+        worker.run_once()
+        clock.advance(minutes=1)
+
+
+def test_a_target_with_office_hours_receives_nothing_at_night_or_at_the_weekend(demo):
+    almaty = zoneinfo.ZoneInfo("Asia/Almaty")
+    demo.targets.update(office_hours_only=True, timezone="Asia/Almaty", office_opens=9, office_closes=18)
+    clock = Clock(datetime.datetime(2026, 11, 27, 17, 0, tzinfo=almaty))  # a Friday
+    confirmed(demo, 200, clock.now)
+    worker = Worker(clock=clock)
+    run_minutes(worker, clock, 90)  # until 18:30
+    assert letters().filter(status=Status.SENT).count() == 30
+    assert Campaign.objects.get(pk=demo.pk).tally_letters == 200  # counted as signed, queued or not
+    clock.now = datetime.datetime(2026, 11, 28, 11, 0, tzinfo=almaty)  # Saturday late morning
+    run_minutes(worker, clock, 60)
+    assert letters().filter(status=Status.SENT).count() == 30
+    clock.now = datetime.datetime(2026, 11, 30, 8, 0, tzinfo=almaty)  # Monday, before opening
+    run_minutes(worker, clock, 120)
+    assert letters().filter(status=Status.SENT).count() == 60
+    for moment in letters().filter(status=Status.SENT).values_list("sent_at", flat=True):
+        local = moment.astimezone(almaty)
+        assert local.weekday() < 5 and 9 <= local.hour < 18, local
+
+
+def test_pausing_a_target_holds_its_letters_and_resuming_sends_them(demo):
+    clock = Clock(timezone.now())
+    demo.targets.update(pace_per_hour=3600)
+    embassy = demo.targets.get(role=Target.Role.TO)
+    confirmed(demo, 5, clock.now)
+    enqueue.queue_letters(clock.now)
+    assert holds.pause_target(embassy, "the embassy answered") == 5
+    Worker(clock=clock).run_once()
+    assert set(letters().values_list("status", flat=True)) == {Status.HELD}
+    # A letter confirmed while the target is paused is held from the start.
+    Signature.objects.create(
+        campaign=demo,
+        first_name="Late",
+        last_name="Signer",
+        email="late@example.org",
+        language="fr",
+        letter_language="fr",
+        consent_send=True,
+        confirmed_at=clock.now,
+        confirmation_queued_at=clock.now,
+    )
+    enqueue.queue_letters(clock.now)
+    assert letters().filter(status=Status.HELD).count() == 6
+    assert holds.resume_target(embassy) == 6
+    worker = Worker(clock=clock)
+    for _ in range(10):
+        clock.advance(seconds=2)
+        worker.run_once()
+    assert set(letters().values_list("status", flat=True)) == {Status.SENT}
+    events = list(letters().first().events.values_list("status", flat=True))
+    assert events == [Status.HELD, Status.QUEUED, Status.SENT]
+
+
+def test_cancelling_held_letters_is_the_organisers_word_and_is_recorded(demo):
+    embassy = demo.targets.get(role=Target.Role.TO)
+    confirmed(demo, 3, timezone.now())
+    enqueue.queue_letters()
+    holds.pause_target(embassy, "address changed")
+    assert holds.cancel_held(embassy) == 3
+    assert set(letters().values_list("status", flat=True)) == {Status.CANCELLED}
+    assert "cancelled by an organiser" in letters().first().events.last().reply
+
+
+def test_a_digest_target_gets_one_message_a_day_with_every_letter_in_a_pdf(demo, sandbox_in_tmp):
+    clock = Clock(timezone.now())
+    demo.targets.filter(role=Target.Role.TO).update(delivery_mode=Target.Mode.DIGEST, digest_period_hours=24)
+    demo.targets.update(pace_per_hour=3600)
+    confirmed(
+        demo,
+        3,
+        clock.now,
+        organisation="Қазақстан профодағы",
+        organisation_role="төрайым",
+        city="Алматы",
+        personal_sentence="Бостандық!",
+    )
+    worker = Worker(clock=clock)
+    worker.run_once()
+    digests = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.DIGEST)
+    assert digests.count() == 1
+    # Red Yurt still gets one e-mail per letter; the embassy gets them in the digest only.
+    assert set(map(tuple, letters().values_list("to", flat=True))) == {("chakmonro@ya.ru",)}
+    for _ in range(5):
+        clock.advance(seconds=30)
+        worker.run_once()
+    message = next(m for m in maildir_messages(sandbox_in_tmp) if m["To"] == "paris@mfa.kz")
+    assert "3 lettres" in message["Subject"]
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    assert "Әсел Signer 0, төрайым, Қазақстан профодағы (Алматы)" in body
+    attachment = next(message.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    pdf_text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(attachment.get_content())).pages)
+    assert "Әсел Signer 2" in pdf_text.replace("\n", " ")
+    assert "Қазақстан профодағы" in pdf_text
+    # New letters wait for the next period; none is in two digests.
+    Signature.objects.bulk_create(
+        Signature(
+            campaign=demo,
+            first_name="Nouveau",
+            last_name=str(i),
+            email=f"new{i}@example.org",
+            language="fr",
+            letter_language="fr",
+            consent_send=True,
+            confirmed_at=clock.now,
+            confirmation_queued_at=clock.now,
+        )
+        for i in range(2)
+    )
+    worker.run_once()
+    assert digests.count() == 1
+    clock.advance(hours=24)
+    worker.run_once()
+    assert digests.count() == 2
+    assert "2 lettres" in digests.order_by("pk").last().subject
+
+
+def test_each_letter_has_its_own_signed_return_path(demo, settings):
+    settings.BOUNCE_EMAIL = "bounces@courrier.example"
+    confirmed(demo, 1, timezone.now())
+    enqueue.queue_letters()
+    letter = letters().get()
+    address = verp_address(letter)
+    assert address.startswith(f"bounces+{letter.pk}-") and address.endswith("@courrier.example")
+    assert message_pk_from(address) == letter.pk
+    forged = address.replace(f"+{letter.pk}-", f"+{letter.pk + 1}-")
+    assert message_pk_from(forged) is None
+
+
+def dsn(to: str, status: str, recipient: str = "paris@mfa.kz", diagnostic: str = "550 5.7.1 blocked") -> bytes:
+    return (
+        f"From: MAILER-DAEMON@mx.mfa.kz\r\nTo: {to}\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.mfa.kz\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\r\n\r\n--B--\r\n"
+    ).encode()
+
+
+def test_a_bounce_piped_in_by_the_mta_fails_the_letter(demo, process_env, transactional_db):
+    confirmed(demo, 1, timezone.now())
+    enqueue.queue_letters()
+    letter = letters().get()
+    bounce = dsn(verp_address(letter), "5.1.1", diagnostic="550 5.1.1 user unknown")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "ingestbounces"],
+        input=bounce,
+        cwd=ROOT,
+        env=process_env(),
+        capture_output=True,
+        check=True,
+    )
+    assert b"recorded 1 bounce" in result.stdout
+    letter.refresh_from_db()
+    assert letter.status == Status.FAILED
+    assert "5.1.1" in letter.last_reply
+
+
+def test_a_forged_bounce_changes_nothing(demo):
+    confirmed(demo, 1, timezone.now())
+    enqueue.queue_letters()
+    letter = letters().get()
+    assert read_bounce(dsn(f"courrier+{letter.pk}-aaaaaaaaaa@localhost", "5.1.1")) == []
+    assert read_bounce(dsn("someone@localhost", "5.1.1")) == []
+
+
+def test_repeated_policy_blocks_pause_the_domains_targets_and_alert_staff(demo, settings, tmp_path):
+    settings.STAFF_ALERT_EMAIL = "staff@courrier.example"
+    confirmed(demo, 5, timezone.now())
+    enqueue.queue_letters()
+    box = tmp_path / "bounces"
+    import mailbox
+
+    maildir = mailbox.Maildir(box, create=True)
+    for letter in letters().order_by("pk")[:3]:
+        maildir.add(dsn(verp_address(letter), "5.7.1"))
+    from django.core.management import call_command
+
+    call_command("ingestbounces", maildir=str(box))
+    assert list(maildir.keys()) == []  # read once, then removed
+    embassy = demo.targets.get(role=Target.Role.TO)
+    assert embassy.is_paused
+    assert "3 policy rejections (5.7.1) from mfa.kz" in embassy.pause_reason
+    assert not demo.targets.get(role=Target.Role.CC).is_paused  # another domain
+    assert letters().filter(status=Status.HELD).count() == 2  # the two not yet bounced
+    alert = OutboxMessage.objects.get(kind=OutboxMessage.Kind.STAFF_ALERT)
+    assert alert.to == ["staff@courrier.example"]
+    assert "paris@mfa.kz" in alert.body
+    assert Bounce.objects.count() == 3
+
+
+def test_a_delay_notice_is_recorded_without_failing_the_letter(demo):
+    confirmed(demo, 1, timezone.now())
+    enqueue.queue_letters()
+    letter = letters().get()
+    for report in read_bounce(dsn(verp_address(letter), "4.4.7", diagnostic="delayed")):
+        record_bounce(report)
+    letter.refresh_from_db()
+    assert letter.status == Status.QUEUED
+    assert "4.4.7" in letter.events.last().reply
+
+
+def test_letters_are_dkim_signed_when_a_key_is_configured(demo, settings, tmp_path):
+    key = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True
+    ).stdout
+    settings.DKIM_PRIVATE_KEY_FILE, settings.DKIM_DOMAIN, settings.DKIM_SELECTOR = str(key), "localhost", "s1"
+    confirmed(demo, 1, timezone.now(), personal_sentence="Еркіндік!")
+    enqueue.queue_letters()
+    signed = dkim_sign(compose(letters().get()))
+    assert signed.startswith(b"DKIM-Signature:")
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    def dns(name, timeout=5):
+        assert name == b"s1._domainkey.localhost."
+        return record
+
+    assert dkim.verify(signed, dnsfunc=dns)
+    assert not dkim.verify(signed.replace(b"Signer 0", b"Signer 9"), dnsfunc=dns)
+
+
+def test_no_header_reveals_the_supporters_ip_address_or_browser(demo, client, sandbox_in_tmp):
+    from tests.helpers import sign
+
+    client.defaults.update(REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="SecretBrowser/1.0")
+    sign(client)
+    Worker().run_once()
+    raw = (sandbox_in_tmp / "new").iterdir().__next__().read_bytes()
+    assert b"203.0.113.9" not in raw
+    assert b"SecretBrowser" not in raw
+    assert b"X-Mailer" not in raw and b"User-Agent" not in raw
+
+
+def test_a_failure_for_good_is_reported_to_staff_once(demo, settings):
+    settings.STAFF_ALERT_EMAIL = "staff@courrier.example"
+    confirmed(demo, 2, timezone.now())
+    enqueue.queue_letters()
+    letters().update(status=Status.FAILED, last_reply="550 5.1.1 no such user")
+    Worker().run_once()
+    Worker().run_once()
+    alerts = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.STAFF_ALERT)
+    assert alerts.count() == 1
+    assert "2 message(s) could not be delivered" in alerts.get().subject
+    assert alerts.get().body.count("550 5.1.1 no such user") == 2
