@@ -116,13 +116,20 @@ def plain(count: int) -> dict:
     require_loopback_smtp()
     letters = list(OutboxMessage.objects.filter(kind=Kind.LETTER).order_by("-pk")[:count])
     unsent = sum(1 for letter in letters if letter.status != Status.SENT)
+    started = time.perf_counter()
     messages = [(letter.envelope_from, letter.recipients(), compose(letter)) for letter in letters]
+    compose_ms = (time.perf_counter() - started) * 1000 / max(len(letters), 1)
     started = time.perf_counter()
     with smtplib.SMTP(settings.EMAIL_HOST, settings.EMAIL_PORT, timeout=settings.EMAIL_TIMEOUT) as smtp:
         for envelope_from, recipients, data in messages:
             smtp.sendmail(envelope_from, recipients, data)
     elapsed = time.perf_counter() - started
-    return {"sent": len(messages), "per_second": len(messages) / elapsed, "unsent_by_worker": unsent}
+    return {
+        "sent": len(messages),
+        "per_second": len(messages) / elapsed,
+        "compose_ms": compose_ms,  # reported apart: the loop itself sends bytes composed beforehand
+        "unsent_by_worker": unsent,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -64,7 +64,14 @@ class SmtpSink:
         self.received: list[Received] = []
         self.replies: list[str] = []
         self.delay = 0.0
+        self.sessions = 0  # SMTP connections opened (one EHLO each)
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        with self.lock:
+            self.sessions += 1
+        return responses
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:

@@ -73,9 +73,17 @@ def test_ten_thousand_letters_to_one_target_never_exceed_its_pace_in_any_hour(de
     embassy = demo.targets.get()
     queued = OutboxMessage.objects.bulk_create(
         OutboxMessage(
-            kind=OutboxMessage.Kind.LETTER, campaign=demo, message_id=f"<{i}@test>", from_name="A via Courrier",
-            from_email="courrier@localhost", envelope_from="courrier@localhost", to=[embassy.email],
-            subject="Lettre", body="Texte", pacing_key=enqueue.pacing_key([embassy]), created_at=start,
+            kind=OutboxMessage.Kind.LETTER,
+            campaign=demo,
+            message_id=f"<{i}@test>",
+            from_name="A via Courrier",
+            from_email="courrier@localhost",
+            envelope_from="courrier@localhost",
+            to=[embassy.email],
+            subject="Lettre",
+            body="Texte",
+            pacing_key=enqueue.pacing_key([embassy]),
+            created_at=start,
             next_attempt_at=start,
         )
         for i in range(10_000)

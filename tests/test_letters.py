@@ -91,3 +91,30 @@ def test_campaign_markdown_is_rendered_and_sanitised():
     assert 'href="https://example.org"' in html
     assert "<script" not in html
     assert "javascript:" not in html
+
+
+def test_a_composed_letter_reads_back_exactly_and_keeps_lines_short(db):
+    from email.header import decode_header, make_header
+    from email.parser import BytesParser
+    from email.policy import compat32
+
+    from courrier.delivery.compose import compose
+    from courrier.delivery.models import OutboxMessage
+
+    name = "Ұлжан Нұрсұлтан-Әбілқайыр " * 3 + "(CGT), \"Dupont\" 👩🏽‍🔧 via Courrier"
+    subject = "Протест против репрессий в Алматы — " * 4
+    message = OutboxMessage(
+        kind="letter", message_id="<x@courrier.test>", from_name=name, from_email="letters@courrier.test",
+        envelope_from="letters@courrier.test", to=["paris@mfa.kz"], cc=[f"c{i}@example.org" for i in range(12)],
+        reply_to="ulzhan@example.org", subject=subject, body="Ligne\r\n.point\nfin   \n" + "é" * 300 + "\n",
+        created_at=datetime.datetime(2026, 11, 24, tzinfo=datetime.UTC),
+    )
+    raw = compose(message)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    parsed = BytesParser(policy=compat32).parsebytes(raw)
+    assert str(make_header(decode_header(parsed["From"]))) == f"{header_text(name)} <letters@courrier.test>"
+    assert str(make_header(decode_header(parsed["Subject"]))) == header_text(subject, 250)
+    assert parsed["Cc"].replace("\r\n", "").count("@example.org") == 12
+    assert parsed.get_payload(decode=True).decode() == "Ligne\r\n.point\r\nfin   \r\n" + "é" * 300 + "\r\n"

@@ -18,7 +18,7 @@ from fpdf import FPDF
 
 from courrier.campaigns.letters import render_letter
 from courrier.campaigns.models import Target
-from courrier.delivery.enqueue import is_sandboxed, new_message_id, signer_of
+from courrier.delivery.enqueue import durable_commit, is_sandboxed, new_message_id, signer_of
 from courrier.delivery.models import OutboxMessage
 from courrier.lib.headers import header_text
 from courrier.signatures.models import Signature
@@ -41,6 +41,7 @@ def queue_due_digests(now: datetime.datetime) -> int:
 
 def queue_digest(target_id: int, now: datetime.datetime) -> int:
     with transaction.atomic():
+        durable_commit()
         target = (
             Target.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("campaign")

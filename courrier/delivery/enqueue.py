@@ -10,7 +10,7 @@ import datetime
 import uuid
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -144,6 +144,13 @@ def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Tar
     return messages, each
 
 
+def durable_commit() -> None:
+    """Inside a transaction: commit only once it is on disk, whatever the session prefers."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO ON")
+
+
 def stamped(messages: list[OutboxMessage], now: datetime.datetime) -> list[OutboxMessage]:
     """Created and due at the worker's `now`, so the same pass can send them (and a test clock rules)."""
     for message in messages:
@@ -161,6 +168,7 @@ def _claim_signatures(queryset: QuerySet) -> list[Signature]:
 def queue_confirmations(now: datetime.datetime | None = None) -> int:
     now = now or timezone.now()
     with transaction.atomic():
+        durable_commit()
         due = Signature.objects.filter(confirmation_queued_at__isnull=True).order_by("created_at")
         signatures = _claim_signatures(due)
         if not signatures:
@@ -176,6 +184,7 @@ def queue_letters(now: datetime.datetime | None = None) -> set[int]:
     now = now or timezone.now()
     with_targets = Target.objects.filter(role=Target.Role.TO, active=True).values("campaign_id")
     with transaction.atomic():
+        durable_commit()
         due = Signature.objects.filter(
             confirmed_at__isnull=False,
             letters_queued_at__isnull=True,

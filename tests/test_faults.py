@@ -1,0 +1,140 @@
+"""Faults with real processes: a worker killed again and again, a mail server down, a database restart."""
+
+import itertools
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.db import connection
+from django.utils import timezone
+
+from courrier.campaigns.models import Campaign
+from courrier.delivery import enqueue
+from courrier.delivery.models import DeliveryEvent, OutboxMessage
+from tests.conftest import SmtpSink, free_port, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+Status = OutboxMessage.Status
+
+
+def queue_letters(campaign: Campaign, count: int) -> list[OutboxMessage]:
+    """Letters as the worker queues them, made directly: these tests are about sending."""
+    Campaign.objects.filter(pk=campaign.pk).update(real_delivery=True)
+    campaign.targets.update(pace_per_hour=10_000_000)
+    targets = list(campaign.targets.all())
+    now = timezone.now()
+    messages = OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            kind=OutboxMessage.Kind.LETTER,
+            campaign=campaign,
+            message_id=f"<letter-{i}@courrier.test>",
+            sandbox=False,
+            from_name="Ұлжан Қасымова via Courrier",
+            from_email="courrier@localhost",
+            envelope_from="courrier@localhost",
+            to=["paris@mfa.kz"],
+            cc=["chakmonro@ya.ru"],
+            reply_to="ulzhan@example.org",
+            subject="Protestation",
+            body=f"Lettre numéro {i}\n",
+            pacing_key=enqueue.pacing_key(targets),
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for i in range(count)
+    )
+    for target in targets:
+        target.outbox.add(*messages)
+    return messages
+
+
+def smtp_env(port: int, **extra: str) -> dict[str, str]:
+    return {"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(port), "EMAIL_USE_TLS": "0", **extra}
+
+
+def all_sent(count: int) -> bool:
+    return OutboxMessage.objects.filter(status=Status.SENT).count() == count
+
+
+def test_five_thousand_letters_survive_fifty_sigkills(demo, smtp_sink, start_worker):
+    letters = queue_letters(demo, 5000)
+    smtp_sink.delay = 0.001
+    env = smtp_env(smtp_sink.port)
+    args = ("--lease", "2", "--batch-size", "20")
+    rng = random.Random(2021)
+    for _kill in range(50):
+        before = len(smtp_sink.received)
+        worker = start_worker(*args, **env)
+        wanted = before + rng.randint(20, 70)
+        wait_until(
+            lambda wanted=wanted: len(smtp_sink.received) >= wanted,
+            timeout=30,
+            interval=0.005,
+            message="the worker to be sending",
+        )
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert len({r.message["Message-ID"] for r in smtp_sink.received}) < 5000, "every kill landed mid-run"
+    start_worker(*args, **env)
+    wait_until(lambda: all_sent(5000), timeout=180, interval=0.5, message="every letter to be sent")
+
+    received = Counter(r.message["Message-ID"] for r in smtp_sink.received)
+    assert set(received) == {m.message_id for m in letters}  # 0 missing
+    duplicates = {mid: n for mid, n in received.items() if n > 1}
+    # A duplicate is the same letter again, with the same Message-ID and body.
+    for mid in duplicates:
+        bodies = {r.data.split(b"\r\n\r\n", 1)[1] for r in smtp_sink.received if r.message["Message-ID"] == mid}
+        assert len(bodies) == 1
+    print(f"5000 letters, 50 SIGKILLs: 0 missing, {sum(duplicates.values()) - len(duplicates)} duplicates")
+
+
+def test_a_mail_server_down_for_a_while_gets_everything_once_back(demo, start_worker):
+    queue_letters(demo, 20)
+    port = free_port()  # nothing listens here yet
+    start_worker(**smtp_env(port, DELIVERY_RETRY_BASE_SECONDS="0.2", DELIVERY_RETRY_MAX_SECONDS="1.6"))
+    time.sleep(4)
+    first = OutboxMessage.objects.order_by("pk").first()
+    tries = list(first.events.filter(status=Status.DEFERRED).values_list("at", flat=True))
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(tries)]
+    assert 3 <= len(tries) <= 6, "a few tries, no busy loop"
+    assert all(b > a * 1.5 for a, b in itertools.pairwise(gaps)), gaps  # growing intervals
+    assert "ConnectionRefusedError" in first.last_reply
+    assert DeliveryEvent.objects.count() <= 20 * 6
+
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        wait_until(lambda: all_sent(20), timeout=30, interval=0.2, message="delivery once the server is back")
+        assert sorted(r.message["Message-ID"] for r in sink.received) == sorted(
+            OutboxMessage.objects.values_list("message_id", flat=True)
+        )
+    finally:
+        controller.stop()
+
+
+def can_restart_postgresql() -> bool:
+    return shutil.which("pg_ctlcluster") is not None and os.geteuid() == 0 and Path("/etc/postgresql").is_dir()
+
+
+@pytest.mark.skipif(not can_restart_postgresql(), reason="needs root and pg_ctlcluster to restart PostgreSQL")
+def test_the_worker_reconnects_after_a_postgresql_restart(demo, smtp_sink, start_worker):
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL fault: runs in the PostgreSQL pass of the suite")
+    letters = queue_letters(demo, 400)
+    smtp_sink.delay = 0.01
+    start_worker("--lease", "2", "--batch-size", "10", **smtp_env(smtp_sink.port))
+    wait_until(lambda: len(smtp_sink.received) >= 50, timeout=30, message="sending to start")
+    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True, timeout=60)
+    connection.close()  # ours died with the server too
+    assert len(smtp_sink.received) < 400, "the restart landed mid-run"
+    wait_until(lambda: all_sent(400), timeout=120, interval=0.5, message="sending to carry on after the restart")
+    assert {r.message["Message-ID"] for r in smtp_sink.received} == {m.message_id for m in letters}
