@@ -29,6 +29,18 @@ def result_for_code(code: int, reply: bytes | str) -> SendResult:
     return SendResult("failed" if code >= 500 else "deferred", code, text)
 
 
+def command(connection: smtplib.SMTP, verb: str, argument: str) -> tuple[int, bytes]:
+    """An SMTP command with an address we validated as plain ASCII (see lib/headers.is_plain_address).
+
+    smtplib's mail() and rcpt() re-parse every address with email.utils, which
+    cost a tenth of the worker's time per letter.
+    """
+    if "\r" in argument or "\n" in argument or not argument.isascii():
+        raise smtplib.SMTPResponseException(501, f"refused to send to an unsafe address: {argument!r}")
+    connection.putcmd(verb, argument)
+    return connection.getreply()
+
+
 class MaildirTransport:
     """The sandbox: every message becomes a file in var/mail/new, nothing leaves the machine."""
 
@@ -82,13 +94,13 @@ class SmtpTransport:
     def _transaction(connection: smtplib.SMTP, envelope_from: str, recipients: list[str], data: bytes) -> SendResult:
         """MAIL, RCPT, DATA by hand, to keep every reply (smtplib.sendmail drops the last one)."""
         connection.ehlo_or_helo_if_needed()
-        code, reply = connection.mail(envelope_from)
+        code, reply = command(connection, "mail", f"FROM:<{envelope_from}>")
         if code != 250:
             connection.rset()
             return result_for_code(code, reply)
         refused = {}
         for rcpt in recipients:
-            code, reply = connection.rcpt(rcpt)
+            code, reply = command(connection, "rcpt", f"TO:<{rcpt}>")
             if code not in (250, 251):
                 refused[rcpt] = (code, reply.decode("utf-8", "replace"))
         if len(refused) == len(recipients):
