@@ -76,6 +76,8 @@ def sqlite_database(path: Path) -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         },
+        # Reopening the file on every request cost as much as the INSERT itself.
+        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
         "TEST": {"NAME": VAR_DIR / "test.sqlite3"},
     }
 

@@ -100,6 +100,17 @@ def smtp_sink():
 
 
 @pytest.fixture(autouse=True)
+def fresh_caches():
+    """Each test starts with no rate-limit counters and no campaign kept in memory."""
+    from django.core.cache import cache
+
+    from courrier.signatures.signable import forget
+
+    cache.clear()
+    forget()
+
+
+@pytest.fixture(autouse=True)
 def sandbox_in_tmp(settings, tmp_path):
     """In-process mail goes to a temporary Maildir; no SMTP unless a test asks for the sink."""
     settings.SANDBOX_MAILDIR = tmp_path / "mail"

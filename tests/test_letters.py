@@ -101,12 +101,19 @@ def test_a_composed_letter_reads_back_exactly_and_keeps_lines_short(db):
     from courrier.delivery.compose import compose
     from courrier.delivery.models import OutboxMessage
 
-    name = "Ұлжан Нұрсұлтан-Әбілқайыр " * 3 + "(CGT), \"Dupont\" 👩🏽‍🔧 via Courrier"
+    name = "Ұлжан Нұрсұлтан-Әбілқайыр " * 3 + '(CGT), "Dupont" 👩🏽‍🔧 via Courrier'
     subject = "Протест против репрессий в Алматы — " * 4
     message = OutboxMessage(
-        kind="letter", message_id="<x@courrier.test>", from_name=name, from_email="letters@courrier.test",
-        envelope_from="letters@courrier.test", to=["paris@mfa.kz"], cc=[f"c{i}@example.org" for i in range(12)],
-        reply_to="ulzhan@example.org", subject=subject, body="Ligne\r\n.point\nfin   \n" + "é" * 300 + "\n",
+        kind="letter",
+        message_id="<x@courrier.test>",
+        from_name=name,
+        from_email="letters@courrier.test",
+        envelope_from="letters@courrier.test",
+        to=["paris@mfa.kz"],
+        cc=[f"c{i}@example.org" for i in range(12)],
+        reply_to="ulzhan@example.org",
+        subject=subject,
+        body="Ligne\r\n.point\nfin   \n" + "é" * 300 + "\n",
         created_at=datetime.datetime(2026, 11, 24, tzinfo=datetime.UTC),
     )
     raw = compose(message)

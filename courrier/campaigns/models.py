@@ -100,6 +100,10 @@ class Campaign(models.Model):
         letters = {letter.language: letter for letter in self.letters.all()}
         return letters.get(language) or letters.get(self.language) or next(iter(letters.values()), None)
 
+    def letter_languages(self) -> list[str]:
+        """The languages of the model letters, the original language first."""
+        return sorted((letter.language for letter in self.letters.all()), key=lambda code: code != self.language)
+
     def recipients(self) -> tuple[list["Target"], list["Target"]]:
         # .all() and a filter in Python, so that a prefetch by the worker serves every signature of a batch.
         targets = [t for t in self.targets.all() if t.active]

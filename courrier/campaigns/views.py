@@ -35,5 +35,7 @@ def campaign_detail(request: HttpRequest, slug: str) -> HttpResponse:
     from courrier.signatures.forms import SignatureForm
 
     campaign = get_object_or_404(public_campaigns(), slug=slug)
-    form = SignatureForm(campaign=campaign, language=get_language()) if campaign.is_open else None
+    form = None
+    if campaign.is_open:
+        form = SignatureForm(letter_languages=campaign.letter_languages(), default_language=get_language())
     return render_campaign_page(request, campaign, form)

@@ -2,6 +2,7 @@ import re
 import unicodedata
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from courrier.lib.headers import is_plain_address
@@ -35,7 +36,23 @@ class ParagraphField(forms.CharField):
         return "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
 
 
-class SignatureForm(forms.ModelForm):
+SIGNATURE_FIELDS = [
+    "first_name",
+    "last_name",
+    "email",
+    "city",
+    "country",
+    "organisation",
+    "organisation_role",
+    "personal_sentence",
+    "letter_language",
+    "consent_send",
+    "consent_list_organisation",
+    "consent_news",
+]
+
+
+class SignatureForm(forms.Form):
     first_name = SingleLineField(label=_("First name"), max_length=100)
     last_name = SingleLineField(label=_("Last name"), max_length=100)
     email = forms.EmailField(
@@ -74,31 +91,18 @@ class SignatureForm(forms.ModelForm):
     # Humans never see this field; a bot that fills it is answered like anybody else.
     website = forms.CharField(required=False, max_length=200, label=_("Leave this field empty"))
 
-    class Meta:
-        model = Signature
-        fields = [
-            "first_name",
-            "last_name",
-            "email",
-            "city",
-            "country",
-            "organisation",
-            "organisation_role",
-            "personal_sentence",
-            "letter_language",
-            "consent_send",
-            "consent_list_organisation",
-            "consent_news",
-        ]
-
-    def __init__(self, *args, campaign, language: str, **kwargs):
+    def __init__(self, *args, letter_languages: list[str], default_language: str, **kwargs):
+        """letter_languages: the languages the campaign has a model letter in, the original first."""
         super().__init__(*args, **kwargs)
-        self.campaign = campaign
-        letters = campaign.letters.all()
-        choices = [(letter.language, letter.get_language_display()) for letter in letters]
-        self.fields["letter_language"].choices = choices
-        available = {code for code, _label in choices}
-        self.fields["letter_language"].initial = language if language in available else campaign.language
+        names = dict(settings.LANGUAGES)  # each language named in itself
+        self.fields["letter_language"].choices = [(code, names.get(code, code)) for code in letter_languages]
+        self.fields["letter_language"].initial = (
+            default_language
+            if default_language in letter_languages
+            else letter_languages[0]
+            if letter_languages
+            else ""
+        )
         autocomplete = {
             "first_name": "given-name",
             "last_name": "family-name",
@@ -134,7 +138,7 @@ class SignatureForm(forms.ModelForm):
     def is_bot(self) -> bool:
         return bool(self.data.get("website"))
 
-    def validate_unique(self) -> None:
-        # A second signature from the same address is accepted like a first one
-        # (see signatures.views.sign); a form error here would tell anyone who signed.
-        return None
+    def signature(self, campaign_id: int, language: str) -> Signature:
+        """The row to INSERT; a repeat address is handled by signatures.views.record_signature."""
+        fields = {name: self.cleaned_data[name] for name in SIGNATURE_FIELDS}
+        return Signature(campaign_id=campaign_id, language=language, **fields)

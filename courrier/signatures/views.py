@@ -1,7 +1,9 @@
+import contextlib
+
 from django.conf import settings
 from django.core import signing
-from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse
+from django.db import IntegrityError, connection, transaction
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -12,46 +14,53 @@ from courrier.campaigns.views import public_campaigns, render_campaign_page
 from courrier.lib.ratelimit import is_over_limit
 from courrier.signatures.forms import SignatureForm
 from courrier.signatures.models import Signature
+from courrier.signatures.signable import signable_campaign
 from courrier.signatures.tokens import read_confirmation_token
 
 
 @require_POST
 def sign(request: HttpRequest, slug: str) -> HttpResponse:
-    campaign = get_object_or_404(public_campaigns(), slug=slug)
+    campaign = signable_campaign(slug)
+    if campaign is None:
+        raise Http404
     if not campaign.is_open:
-        return redirect(campaign)
+        return redirect("campaign", slug=slug)
     if is_over_limit("sign", request, settings.SIGNING_RATE_LIMIT):
-        return render(request, "signatures/slow_down.html", {"campaign": campaign}, status=429)
-    form = SignatureForm(request.POST, campaign=campaign, language=get_language())
+        return render(request, "signatures/slow_down.html", {"campaign": get_campaign(slug)}, status=429)
+    form = SignatureForm(request.POST, letter_languages=campaign.letter_languages, default_language=get_language())
     if form.is_bot:
-        return redirect("check_inbox", slug=campaign.slug)
+        return redirect("check_inbox", slug=slug)
     if not form.is_valid():
-        return render_campaign_page(request, campaign, form, status=400)
-    record_signature(form.save(commit=False), campaign, get_language())
-    return redirect("check_inbox", slug=campaign.slug)
+        return render_campaign_page(request, get_campaign(slug), form, status=400)
+    record_signature(form.signature(campaign.pk, get_language()))
+    return redirect("check_inbox", slug=slug)
 
 
-def record_signature(signature: Signature, campaign: Campaign, language: str) -> None:
+def get_campaign(slug: str) -> Campaign:
+    return get_object_or_404(public_campaigns(), slug=slug)
+
+
+def record_signature(signature: Signature) -> None:
     """One INSERT. A repeat address is stored as a duplicate so the worker can tell its owner."""
-    signature.campaign = campaign
-    signature.language = language
+    # Autocommit: one INSERT statement, no BEGIN/COMMIT around it holding SQLite's write
+    # lock. Inside a caller's transaction, a savepoint keeps it usable after a conflict.
+    guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
-        with transaction.atomic():
+        with guard:
             signature.save()
     except IntegrityError:
         # Keep nothing but what the "you already signed" e-mail needs.
         Signature.objects.create(
-            campaign=campaign,
+            campaign_id=signature.campaign_id,
             email=signature.email,
-            language=language,
+            language=signature.language,
             letter_language=signature.letter_language,
             is_duplicate=True,
         )
 
 
 def check_inbox(request: HttpRequest, slug: str) -> HttpResponse:
-    campaign = get_object_or_404(public_campaigns(), slug=slug)
-    return render(request, "signatures/check_inbox.html", {"campaign": campaign})
+    return render(request, "signatures/check_inbox.html", {"campaign": get_campaign(slug)})
 
 
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
