@@ -162,3 +162,21 @@ def test_queueing_letters_costs_the_same_queries_for_ten_signatures_as_for_a_hun
         Signature.objects.all().delete()
     assert counts[0] == counts[1]
     assert OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER).count() == 110
+
+
+def test_the_worker_refuses_sqlite_without_immediate_transactions(settings):
+    from django.core.management.base import CommandError
+    from django.db import connection
+
+    from courrier.delivery.management.commands.deliver import check_database_is_safe_for_workers
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    options = connection.settings_dict["OPTIONS"]
+    saved = options.pop("transaction_mode")
+    try:
+        with pytest.raises(CommandError, match="IMMEDIATE"):
+            check_database_is_safe_for_workers()
+    finally:
+        options["transaction_mode"] = saved
+    check_database_is_safe_for_workers()

@@ -1,10 +1,21 @@
 import signal
 import time
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections, connection
 
 from courrier.delivery.worker import Worker
+
+
+def check_database_is_safe_for_workers() -> None:
+    """Claims are only exclusive on SQLite if every transaction takes the write lock at BEGIN."""
+    if connection.vendor == "sqlite":
+        options = connection.settings_dict.get("OPTIONS", {})
+        if options.get("transaction_mode") != "IMMEDIATE":
+            raise CommandError(
+                "On SQLite the delivery worker needs OPTIONS['transaction_mode'] = 'IMMEDIATE' "
+                "(courrier.settings sets it): without it two workers could send the same letter."
+            )
 
 
 class Command(BaseCommand):
@@ -17,6 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--lease", type=int, default=None, help="Lease in seconds on claimed messages.")
 
     def handle(self, *args, once=False, poll=1.0, batch_size=None, lease=None, **options):
+        check_database_is_safe_for_workers()
         self.stopping = False
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
