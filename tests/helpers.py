@@ -56,3 +56,27 @@ def decoded_header(message: email.message.EmailMessage, name: str) -> str:
 def body_text(message: email.message.EmailMessage) -> str:
     """The text as a reader sees it, with the wire's CRLF line ends made plain."""
     return message.get_content().replace("\r\n", "\n")
+
+
+def confirmed_signatures(campaign, count: int, at=None, first_name: str = "Әсел", prefix: str = "p", **fields):
+    """`count` signatures already confirmed, their confirmation mail already queued: ready for letters."""
+    from django.utils import timezone
+
+    from courrier.signatures.models import Signature
+
+    at = at or timezone.now()
+    return Signature.objects.bulk_create(
+        Signature(
+            campaign=campaign,
+            first_name=first_name,
+            last_name=f"Signer {i}",
+            email=f"{prefix}{i}@example.org",
+            language="fr",
+            letter_language="fr",
+            consent_send=True,
+            confirmed_at=at,
+            confirmation_queued_at=at,
+            **fields,
+        )
+        for i in range(count)
+    )

@@ -11,26 +11,9 @@ from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
 from tests.conftest import free_port
+from tests.helpers import confirmed_signatures
 
 Status = OutboxMessage.Status
-
-
-def confirmed_signatures(campaign: Campaign, count: int) -> list[Signature]:
-    now = timezone.now()
-    return Signature.objects.bulk_create(
-        Signature(
-            campaign=campaign,
-            first_name="Айгүл",
-            last_name=f"Supporter {i}",
-            email=f"s{i}@example.org",
-            language="fr",
-            letter_language="fr",
-            consent_send=True,
-            confirmed_at=now,
-            confirmation_queued_at=now,
-        )
-        for i in range(count)
-    )
 
 
 def unpaced(campaign: Campaign) -> None:

@@ -24,7 +24,7 @@ from courrier.delivery.verp import message_pk_from, verp_address
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
 from tests.conftest import ROOT
-from tests.helpers import maildir_messages
+from tests.helpers import confirmed_signatures, maildir_messages
 
 pytestmark = pytest.mark.django_db
 Status = OutboxMessage.Status
@@ -41,24 +41,6 @@ class Clock:
 
     def advance(self, **delta) -> None:
         self.now += datetime.timedelta(**delta)
-
-
-def confirmed(campaign: Campaign, count: int, at: datetime.datetime, **fields) -> list[Signature]:
-    return Signature.objects.bulk_create(
-        Signature(
-            campaign=campaign,
-            first_name="Әсел",
-            last_name=f"Signer {i}",
-            email=f"p{i}@example.org",
-            language="fr",
-            letter_language="fr",
-            consent_send=True,
-            confirmed_at=at,
-            confirmation_queued_at=at,
-            **fields,
-        )
-        for i in range(count)
-    )
 
 
 def letters() -> OutboxMessage:
@@ -111,7 +93,7 @@ def test_a_target_with_office_hours_receives_nothing_at_night_or_at_the_weekend(
     almaty = zoneinfo.ZoneInfo("Asia/Almaty")
     demo.targets.update(office_hours_only=True, timezone="Asia/Almaty", office_opens=9, office_closes=18)
     clock = Clock(datetime.datetime(2026, 11, 27, 17, 0, tzinfo=almaty))  # a Friday
-    confirmed(demo, 200, clock.now)
+    confirmed_signatures(demo, 200, clock.now)
     worker = Worker(clock=clock)
     run_minutes(worker, clock, 90)  # until 18:30
     assert letters().filter(status=Status.SENT).count() == 30
@@ -131,7 +113,7 @@ def test_pausing_a_target_holds_its_letters_and_resuming_sends_them(demo):
     clock = Clock(timezone.now())
     demo.targets.update(pace_per_hour=3600)
     embassy = demo.targets.get(role=Target.Role.TO)
-    confirmed(demo, 5, clock.now)
+    confirmed_signatures(demo, 5, clock.now)
     enqueue.queue_letters(clock.now)
     assert holds.pause_target(embassy, "the embassy answered") == 5
     Worker(clock=clock).run_once()
@@ -162,7 +144,7 @@ def test_pausing_a_target_holds_its_letters_and_resuming_sends_them(demo):
 
 def test_cancelling_held_letters_is_the_organisers_word_and_is_recorded(demo):
     embassy = demo.targets.get(role=Target.Role.TO)
-    confirmed(demo, 3, timezone.now())
+    confirmed_signatures(demo, 3, timezone.now())
     enqueue.queue_letters()
     holds.pause_target(embassy, "address changed")
     assert holds.cancel_held(embassy) == 3
@@ -174,7 +156,7 @@ def test_a_digest_target_gets_one_message_a_day_with_every_letter_in_a_pdf(demo,
     clock = Clock(timezone.now())
     demo.targets.filter(role=Target.Role.TO).update(delivery_mode=Target.Mode.DIGEST, digest_period_hours=24)
     demo.targets.update(pace_per_hour=3600)
-    confirmed(
+    confirmed_signatures(
         demo,
         3,
         clock.now,
@@ -226,7 +208,7 @@ def test_a_digest_target_gets_one_message_a_day_with_every_letter_in_a_pdf(demo,
 
 def test_each_letter_has_its_own_signed_return_path(demo, settings):
     settings.BOUNCE_EMAIL = "bounces@courrier.example"
-    confirmed(demo, 1, timezone.now())
+    confirmed_signatures(demo, 1, timezone.now())
     enqueue.queue_letters()
     letter = letters().get()
     address = verp_address(letter)
@@ -248,7 +230,7 @@ def dsn(to: str, status: str, recipient: str = "paris@mfa.kz", diagnostic: str =
 
 
 def test_a_bounce_piped_in_by_the_mta_fails_the_letter(demo, process_env, transactional_db):
-    confirmed(demo, 1, timezone.now())
+    confirmed_signatures(demo, 1, timezone.now())
     enqueue.queue_letters()
     letter = letters().get()
     bounce = dsn(verp_address(letter), "5.1.1", diagnostic="550 5.1.1 user unknown")
@@ -267,7 +249,7 @@ def test_a_bounce_piped_in_by_the_mta_fails_the_letter(demo, process_env, transa
 
 
 def test_a_forged_bounce_changes_nothing(demo):
-    confirmed(demo, 1, timezone.now())
+    confirmed_signatures(demo, 1, timezone.now())
     enqueue.queue_letters()
     letter = letters().get()
     assert read_bounce(dsn(f"courrier+{letter.pk}-aaaaaaaaaa@localhost", "5.1.1")) == []
@@ -276,7 +258,7 @@ def test_a_forged_bounce_changes_nothing(demo):
 
 def test_repeated_policy_blocks_pause_the_domains_targets_and_alert_staff(demo, settings, tmp_path):
     settings.STAFF_ALERT_EMAIL = "staff@courrier.example"
-    confirmed(demo, 5, timezone.now())
+    confirmed_signatures(demo, 5, timezone.now())
     enqueue.queue_letters()
     box = tmp_path / "bounces"
     import mailbox
@@ -300,7 +282,7 @@ def test_repeated_policy_blocks_pause_the_domains_targets_and_alert_staff(demo, 
 
 
 def test_a_delay_notice_is_recorded_without_failing_the_letter(demo):
-    confirmed(demo, 1, timezone.now())
+    confirmed_signatures(demo, 1, timezone.now())
     enqueue.queue_letters()
     letter = letters().get()
     for report in read_bounce(dsn(verp_address(letter), "4.4.7", diagnostic="delayed")):
@@ -317,7 +299,7 @@ def test_letters_are_dkim_signed_when_a_key_is_configured(demo, settings, tmp_pa
         ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True
     ).stdout
     settings.DKIM_PRIVATE_KEY_FILE, settings.DKIM_DOMAIN, settings.DKIM_SELECTOR = str(key), "localhost", "s1"
-    confirmed(demo, 1, timezone.now(), personal_sentence="Еркіндік!")
+    confirmed_signatures(demo, 1, timezone.now(), personal_sentence="Еркіндік!")
     enqueue.queue_letters()
     signed = dkim_sign(compose(letters().get()))
     assert signed.startswith(b"DKIM-Signature:")
@@ -345,7 +327,7 @@ def test_no_header_reveals_the_supporters_ip_address_or_browser(demo, client, sa
 
 def test_a_failure_for_good_is_reported_to_staff_once(demo, settings):
     settings.STAFF_ALERT_EMAIL = "staff@courrier.example"
-    confirmed(demo, 2, timezone.now())
+    confirmed_signatures(demo, 2, timezone.now())
     enqueue.queue_letters()
     letters().update(status=Status.FAILED, last_reply="550 5.1.1 no such user")
     Worker().run_once()
@@ -354,3 +336,19 @@ def test_a_failure_for_good_is_reported_to_staff_once(demo, settings):
     assert alerts.count() == 1
     assert "2 message(s) could not be delivered" in alerts.get().subject
     assert alerts.get().body.count("550 5.1.1 no such user") == 2
+
+
+def test_repeated_policy_refusals_while_sending_pause_the_target_too(demo, smtp_settings, smtp_sink, settings):
+    settings.STAFF_ALERT_EMAIL = "staff@courrier.example"
+    Campaign.objects.filter(pk=demo.pk).update(real_delivery=True)
+    demo.targets.update(pace_per_hour=10_000_000)
+    smtp_sink.replies = ["554 5.7.1 Service unavailable; client host blocked"] * 3
+    confirmed_signatures(demo, 5)
+    enqueue.queue_letters()
+    OutboxMessage.objects.filter(kind=OutboxMessage.Kind.COPY).delete()  # letters only, in one batch
+    Worker().run_once()
+    assert letters().filter(status=Status.FAILED).count() == 3
+    assert letters().filter(status=Status.HELD).count() == 2  # claimed in the same batch: held, not sent
+    assert len(smtp_sink.received) == 0
+    assert all(target.is_paused for target in demo.targets.all())
+    assert OutboxMessage.objects.filter(kind=OutboxMessage.Kind.STAFF_ALERT).count() == 1

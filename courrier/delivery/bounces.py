@@ -130,3 +130,16 @@ def pause_blocking_domain(bounce: Bounce, now: datetime.datetime) -> list[Target
             now,
         )
     return paused
+
+
+def record_rejection(message: OutboxMessage, reply: str, now: datetime.datetime) -> list[Target]:
+    """A 5.7.x refusal answered during sending counts like a policy bounce; returns the targets it paused."""
+    match = _STATUS.search(reply)
+    if not match or not match.group(1).startswith("5.7."):
+        return []
+    try:
+        with transaction.atomic():
+            bounce = Bounce.objects.create(message=message, at=now, status=match.group(1), diagnostic=reply[:1000])
+    except IntegrityError:
+        return []
+    return pause_blocking_domain(bounce, now)

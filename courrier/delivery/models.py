@@ -94,6 +94,10 @@ class OutboxMessage(models.Model):
     def recipients(self) -> list[str]:
         return [*self.to, *self.cc]
 
+    def target_ids(self) -> set[int]:
+        """The targets of a letter, read from its pacing key (no query)."""
+        return {int(pk) for pk in self.pacing_key.split("-") if pk}
+
     def retry_delay(self) -> datetime.timedelta:
         """About a minute after the first failure, doubling, at most about an hour (jittered)."""
         base = settings.DELIVERY_RETRY_BASE_SECONDS * 2 ** min(max(self.attempts - 1, 0), 20)

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from courrier.campaigns.models import Campaign, Target
-from courrier.delivery import alerts, digests, enqueue, pacing
+from courrier.delivery import alerts, bounces, digests, enqueue, pacing
 from courrier.delivery.compose import compose
 from courrier.delivery.dkim import dkim_sign
 from courrier.delivery.marks import SentMarker
@@ -66,6 +66,7 @@ class Worker:
             self.reclaimed_at = now
             self.reclaim_expired_leases(now)
         prefer_fast_commits()
+        self.paused_targets: set[int] = set()
         batch = self.claim(now)
         deadline = now + self.lease * 0.8
         try:
@@ -152,7 +153,10 @@ class Worker:
             pk__in=[m.pk for m in messages], claimed_by=self.name, status=Status.SENDING
         ).update(status=Status.QUEUED, lease_expires_at=None, claimed_by="", attempts=F("attempts") - 1)
 
-    def deliver(self, message: OutboxMessage) -> SendResult:
+    def deliver(self, message: OutboxMessage) -> SendResult | None:
+        if self.paused_targets & message.target_ids():
+            self.hold(message)
+            return None
         transport = self.sandbox if message.sandbox else self.smtp
         envelope_from = verp_address(message)
         try:
@@ -193,9 +197,26 @@ class Worker:
             mine.update(status=Status.FAILED, lease_expires_at=None, last_reply=reply)
             status = Status.FAILED
             log.warning("outbox message %s failed: %s", message.pk, reply[:200])
+            if message.kind == OutboxMessage.Kind.LETTER:
+                self.paused_targets |= {t.pk for t in bounces.record_rejection(message, reply, now)}
         self.pending_events.append(
             DeliveryEvent(
                 message_id=message.pk, at=now, worker=self.name, status=status, smtp_code=result.code, reply=reply
+            )
+        )
+
+    def hold(self, message: OutboxMessage) -> None:
+        """A target of this claimed letter was paused during the batch: keep the letter, do not send it."""
+        OutboxMessage.objects.filter(pk=message.pk, claimed_by=self.name).update(
+            status=Status.HELD, lease_expires_at=None
+        )
+        self.pending_events.append(
+            DeliveryEvent(
+                message_id=message.pk,
+                at=self.clock(),
+                worker=self.name,
+                status=Status.HELD,
+                reply="held: a target of this letter was paused while it waited to be sent",
             )
         )
 
