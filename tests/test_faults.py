@@ -138,3 +138,16 @@ def test_the_worker_reconnects_after_a_postgresql_restart(demo, smtp_sink, start
     assert len(smtp_sink.received) < 400, "the restart landed mid-run"
     wait_until(lambda: all_sent(400), timeout=120, interval=0.5, message="sending to carry on after the restart")
     assert {r.message["Message-ID"] for r in smtp_sink.received} == {m.message_id for m in letters}
+
+
+def test_two_workers_never_send_the_same_letter(demo, smtp_sink, start_worker):
+    letters = queue_letters(demo, 1000)
+    env = smtp_env(smtp_sink.port)
+    first, second = start_worker("--batch-size", "20", **env), start_worker("--batch-size", "20", **env)
+    wait_until(lambda: all_sent(1000), timeout=120, interval=0.2, message="every letter to be sent")
+    received = Counter(r.message["Message-ID"] for r in smtp_sink.received)
+    assert set(received) == {m.message_id for m in letters}
+    assert max(received.values()) == 1  # no crash, so no duplicate: the claims never overlapped
+    workers = Counter(OutboxMessage.objects.values_list("claimed_by", flat=True))
+    assert len(workers) == 2, "both workers took a share"
+    assert first.poll() is None and second.poll() is None

@@ -12,7 +12,7 @@ import datetime
 import queue
 import threading
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 
 from courrier.delivery.models import OutboxMessage
 
@@ -56,17 +56,28 @@ class SentMarker:
     def _run(self) -> None:
         try:
             while (item := self.queue.get()) is not None:
-                pk, at, reply = item
+                # Whatever piled up while the last commit ran goes in one transaction.
+                items = [item]
+                while len(items) < 100:
+                    try:
+                        items.append(self.queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = items[-1] is None
+                marks = [(SENT, at, reply, pk, SENT) for pk, at, reply in (i for i in items if i is not None)]
                 try:
                     self.prepare_connection()
-                    with connection.cursor() as cursor:
-                        cursor.execute(MARK_SENT, [SENT, at, reply, pk, SENT])
+                    with transaction.atomic(), connection.cursor() as cursor:
+                        cursor.executemany(MARK_SENT, marks)
                 except DatabaseError as exc:
-                    # The row stays "sending" and its lease will expire: sent again, never lost.
+                    # These rows stay "sending" and their lease will expire: sent again, never lost.
                     self.error = exc
                     connection.close()
                 finally:
-                    self.queue.task_done()
+                    for _ in items:
+                        self.queue.task_done()
+                if stop:
+                    return
             self.queue.task_done()
         finally:
             connection.close()

@@ -196,7 +196,8 @@ class Worker:
                 reply = f"gave up after {message.attempts} attempts: {reply}"[:2000]
             mine.update(status=Status.FAILED, lease_expires_at=None, last_reply=reply)
             status = Status.FAILED
-            log.warning("outbox message %s failed: %s", message.pk, reply[:200])
+            # The reply may quote an address: log the message id and code only, never personal data.
+            log.warning("outbox message %s failed (SMTP %s)", message.pk, result.code)
             if message.kind == OutboxMessage.Kind.LETTER:
                 self.paused_targets |= {t.pk for t in bounces.record_rejection(message, reply, now)}
         self.pending_events.append(
