@@ -59,3 +59,42 @@ def test_supporters_data_is_read_only_in_the_admin(demo, client, staff_client):
     signature.refresh_from_db()
     assert signature.first_name == "Valikhan"
     assert response.status_code in (200, 302, 403)
+
+
+def test_every_back_office_page_opens(demo, client, staff_client):
+    from courrier.delivery.models import Bounce, OutboxMessage
+
+    sign(client)
+    Worker().run_once()
+    message = OutboxMessage.objects.first()
+    Bounce.objects.create(message=message, status="5.7.1", recipient="paris@mfa.kz", domain="mfa.kz")
+    target = demo.targets.first()
+    for path in [
+        "/admin/",
+        "/admin/campaigns/campaign/",
+        f"/admin/campaigns/campaign/{demo.pk}/change/",
+        "/admin/campaigns/target/",
+        f"/admin/campaigns/target/{target.pk}/change/",
+        "/admin/campaigns/organisation/",
+        "/admin/signatures/signature/",
+        "/admin/delivery/outboxmessage/",
+        f"/admin/delivery/outboxmessage/{message.pk}/change/",
+        "/admin/delivery/bounce/",
+    ]:
+        assert staff_client.get(path).status_code == 200, path
+
+
+def test_organisers_pause_and_resume_a_target_from_the_back_office(demo, staff_client):
+    from courrier.delivery import enqueue
+    from courrier.delivery.models import OutboxMessage
+    from tests.helpers import confirmed_signatures
+
+    confirmed_signatures(demo, 2)
+    enqueue.queue_letters()
+    embassy = demo.targets.get(role="to")
+    changelist = "/admin/campaigns/target/"
+    response = staff_client.post(changelist, {"action": "pause", "_selected_action": [embassy.pk]}, follow=True)
+    assert "2 lettres retenues" in response.content.decode()
+    assert set(OutboxMessage.objects.filter(kind="letter").values_list("status", flat=True)) == {"held"}
+    staff_client.post(changelist, {"action": "resume", "_selected_action": [embassy.pk]})
+    assert set(OutboxMessage.objects.filter(kind="letter").values_list("status", flat=True)) == {"queued"}
