@@ -5,7 +5,7 @@ The main thread hands each accepted letter over as soon as the server said
 own database connection. If the worker dies, the marks still in the queue
 (a few milliseconds' worth) are lost and those letters go again, with the
 same Message-ID: the at-least-once promise, with a window barely wider than
-committing inline, for about twice the throughput.
+committing inline. Measured here: about a fifth more letters a second.
 """
 
 import datetime
