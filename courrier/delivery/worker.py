@@ -50,6 +50,7 @@ class Worker:
         self.reclaimed_at: datetime.datetime | None = None
         self.pending_events: list[DeliveryEvent] = []
         self.marker = SentMarker(prepare_connection=prefer_fast_commits)
+        self.paused_targets: set[int] = set()  # paused during the current batch
 
     def run_once(self) -> int:
         """Do everything that is due now; returns how many messages were handled."""
@@ -66,7 +67,7 @@ class Worker:
             self.reclaimed_at = now
             self.reclaim_expired_leases(now)
         prefer_fast_commits()
-        self.paused_targets: set[int] = set()
+        self.paused_targets = set()
         batch = self.claim(now)
         deadline = now + self.lease * 0.8
         try:
