@@ -272,7 +272,7 @@ def test_repeated_policy_blocks_pause_the_domains_targets_and_alert_staff(demo, 
     assert list(maildir.keys()) == []  # read once, then removed
     embassy = demo.targets.get(role=Target.Role.TO)
     assert embassy.is_paused
-    assert "3 policy rejections (5.7.1) from mfa.kz" in embassy.pause_reason
+    assert "3 refus pour raison de politique (5.7.1) de mfa.kz" in embassy.pause_reason
     assert not demo.targets.get(role=Target.Role.CC).is_paused  # another domain
     assert letters().filter(status=Status.HELD).count() == 2  # the two not yet bounced
     alert = OutboxMessage.objects.get(kind=OutboxMessage.Kind.STAFF_ALERT)
@@ -334,7 +334,7 @@ def test_a_failure_for_good_is_reported_to_staff_once(demo, settings):
     Worker().run_once()
     alerts = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.STAFF_ALERT)
     assert alerts.count() == 1
-    assert "2 message(s) could not be delivered" in alerts.get().subject
+    assert "2 messages n’ont pas pu être remis" in alerts.get().subject
     assert alerts.get().body.count("550 5.1.1 no such user") == 2
 
 

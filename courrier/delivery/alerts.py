@@ -8,6 +8,8 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from courrier.delivery.enqueue import new_message_id
 from courrier.delivery.models import OutboxMessage
@@ -47,8 +49,9 @@ def report_failures(now: datetime.datetime) -> int:
             return 0
         lines = [f"#{pk} {kind} to {', '.join(to)}: {reply[:300]}" for pk, kind, to, reply in rows]
         alert_staff(
-            f"{len(rows)} message(s) could not be delivered",
-            "These messages failed for good (see the outbox in the admin):\n\n" + "\n".join(lines) + "\n",
+            ngettext("%(count)d message could not be delivered", "%(count)d messages could not be delivered", len(rows))
+            % {"count": len(rows)},
+            _("These messages failed for good (see the outbox in the admin):") + "\n\n" + "\n".join(lines) + "\n",
             now,
         )
         OutboxMessage.objects.filter(pk__in=[row[0] for row in rows]).update(failure_reported=True)

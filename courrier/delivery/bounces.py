@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from courrier.campaigns.models import Target
 from courrier.delivery import alerts, holds
@@ -115,18 +117,31 @@ def pause_blocking_domain(bounce: Bounce, now: datetime.datetime) -> list[Target
         )
         if recent.count() < settings.BLOCK_PAUSE_THRESHOLD:
             continue
+        count = recent.count()
         for target in Target.objects.filter(email__iendswith="@" + domain, paused_at__isnull=True):
-            reason = f"{recent.count()} policy rejections ({bounce.status}) from {domain} in 24 hours"
+            reason = ngettext(
+                "%(count)d policy rejection (%(status)s) from %(domain)s in 24 hours",
+                "%(count)d policy rejections (%(status)s) from %(domain)s in 24 hours",
+                count,
+            ) % {"count": count, "status": bounce.status, "domain": domain}
             holds.pause_target(target, reason, now)
             paused.append(target)
     if paused:
+        targets = "\n".join(f"- {t.name} <{t.email}> ({t.campaign})" for t in paused)
         alerts.alert_staff(
-            f"paused {len(paused)} target(s) blocked by their mail server",
-            "The receiving mail server refused letters as a policy block (5.7.x), so these targets are paused and "
-            "their letters held, not lost:\n\n"
-            + "\n".join(f"- {t.name} <{t.email}> ({t.campaign})" for t in paused)
-            + f"\n\nLast reply: {bounce.diagnostic}\n\nCheck the sending address's reputation and DNS records, then "
-            "resume the targets in the admin (Targets, action 'Resume').\n",
+            ngettext(
+                "%(count)d target paused: its mail server blocks the letters",
+                "%(count)d targets paused: their mail server blocks the letters",
+                len(paused),
+            )
+            % {"count": len(paused)},
+            _(
+                "The receiving mail server refused letters as a policy block (5.7.x), so these targets are paused "
+                "and their letters held, not lost:\n\n%(targets)s\n\nLast reply: %(reply)s\n\nCheck the sending "
+                "address's reputation and DNS records, then resume the targets in the admin (Targets, action "
+                '"Resume").\n'
+            )
+            % {"targets": targets, "reply": bounce.diagnostic},
             now,
         )
     return paused
