@@ -22,6 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.conf import settings
 from django.db import connection
+from django.utils import translation
 
 from courrier.campaigns.demo import load_demo
 
@@ -108,6 +109,7 @@ def fresh_caches():
 
     cache.clear()
     forget()
+    translation.deactivate()  # a request in another language must not leak into the next test
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -40,7 +41,7 @@ def alert_staff(subject: str, body: str, now: datetime.datetime) -> OutboxMessag
 
 
 def report_failures(now: datetime.datetime) -> int:
-    with transaction.atomic():
+    with transaction.atomic(), translation.override(settings.LANGUAGE_CODE):
         failed = OutboxMessage.objects.filter(status=OutboxMessage.Status.FAILED, failure_reported=False).exclude(
             kind=Kind.STAFF_ALERT
         )

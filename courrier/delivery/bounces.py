@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -106,6 +106,12 @@ def record_bounce(report: BounceReport, now: datetime.datetime | None = None) ->
 
 
 def pause_blocking_domain(bounce: Bounce, now: datetime.datetime) -> list[Target]:
+    # Reasons and alerts are for the site's staff: in the site's language, whatever request came before.
+    with translation.override(settings.LANGUAGE_CODE):
+        return _pause_blocking_domain(bounce, now)
+
+
+def _pause_blocking_domain(bounce: Bounce, now: datetime.datetime) -> list[Target]:
     domains = {bounce.domain} if bounce.domain else {t.domain for t in bounce.message.targets.all()}
     paused = []
     for domain in domains:
