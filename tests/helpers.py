@@ -38,8 +38,12 @@ def maildir_messages(path: Path) -> list[email.message.EmailMessage]:
     return [email.message_from_bytes(box.get_bytes(key), policy=email.policy.default) for key in sorted(box.keys())]
 
 
-def confirmation_path(message: email.message.EmailMessage) -> str:
-    """The path of the confirmation link in a confirmation e-mail."""
+def confirmation_path(message_or_maildir) -> str:
+    """The path of the confirmation link in a confirmation e-mail (or the one in a Maildir)."""
+    if isinstance(message_or_maildir, Path):
+        # Maildir names sort by second, not within one: look for the message itself.
+        message_or_maildir = next(m for m in maildir_messages(message_or_maildir) if "/confirm/" in m.get_content())
+    message = message_or_maildir
     match = re.search(r"https?://[^/\s]+(/\w\w/confirm/[^\s]+/)", message.get_content())
     assert match, message.get_content()
     return match.group(1)

@@ -1,6 +1,7 @@
 """Staff pages of the delivery app that are not model admins."""
 
 import mailbox
+import re
 from email import policy
 from email.parser import BytesParser
 
@@ -9,6 +10,15 @@ from django.contrib import admin
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+
+
+_MAILDIR_NAME = re.compile(r"^(\d+)\.M(\d+)")
+
+
+def delivery_time(key: str) -> tuple[int, int]:
+    """Python's Maildir names start with seconds.M<microseconds>: newest first needs them as numbers."""
+    match = _MAILDIR_NAME.match(key)
+    return (int(match[1]), int(match[2])) if match else (0, 0)
 
 
 def sandbox_mailbox(request: HttpRequest, key: str | None = None) -> HttpResponse:
@@ -24,8 +34,7 @@ def sandbox_mailbox(request: HttpRequest, key: str | None = None) -> HttpRespons
         body = message.get_body(preferencelist=("plain",))
         context = {"key": key, "headers": list(message.items()), "body": body.get_content() if body else ""}
         return TemplateResponse(request, "admin/sandbox_message.html", {**admin.site.each_context(request), **context})
-    # Maildir names start with the delivery time, so name order is time order.
-    entries = sorted(box.keys(), reverse=True)
+    entries = sorted(box.keys(), key=delivery_time, reverse=True)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     rows = []
     for entry_key in page:
