@@ -11,7 +11,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-
 _MAILDIR_NAME = re.compile(r"^(\d+)\.M(\d+)")
 
 
