@@ -163,3 +163,17 @@ def test_the_worker_refuses_sqlite_without_immediate_transactions(settings):
     finally:
         options["transaction_mode"] = saved
     check_database_is_safe_for_workers()
+
+
+@pytest.mark.django_db
+def test_a_campaign_without_a_model_letter_keeps_its_signatures_waiting(demo):
+    from courrier.campaigns.models import ModelLetter
+
+    letters = list(ModelLetter.objects.filter(campaign=demo))
+    ModelLetter.objects.filter(campaign=demo).delete()
+    confirmed_signatures(demo, 2)
+    assert Worker().run_once() == 0  # nothing to send, and the worker does not crash
+    assert not OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER).exists()
+    ModelLetter.objects.bulk_create(letters)
+    Worker().run_once()
+    assert OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER).count() == 2

@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from courrier.campaigns.letters import Signer, render_letter
-from courrier.campaigns.models import Campaign, Target
+from courrier.campaigns.models import Campaign, ModelLetter, Target
 from courrier.delivery.models import DeliveryEvent, OutboxMessage
 from courrier.lib import emails
 from courrier.signatures.models import Signature
@@ -183,14 +183,21 @@ def queue_letters(now: datetime.datetime | None = None) -> set[int]:
     """Queue the letters of newly confirmed signatures; returns the campaigns touched."""
     now = now or timezone.now()
     with_targets = Target.objects.filter(role=Target.Role.TO, active=True).values("campaign_id")
+    # A campaign whose model letters were all removed keeps its confirmed signatures
+    # waiting (nothing to send yet) rather than stopping the worker.
+    with_letters = ModelLetter.objects.values("campaign_id")
     with transaction.atomic():
         durable_commit()
-        due = Signature.objects.filter(
-            confirmed_at__isnull=False,
-            letters_queued_at__isnull=True,
-            is_duplicate=False,
-            campaign_id__in=with_targets,
-        ).order_by("confirmed_at")
+        due = (
+            Signature.objects.filter(
+                confirmed_at__isnull=False,
+                letters_queued_at__isnull=True,
+                is_duplicate=False,
+                campaign_id__in=with_targets,
+            )
+            .filter(campaign_id__in=with_letters)
+            .order_by("confirmed_at")
+        )
         signatures = _claim_signatures(due)
         if not signatures:
             return set()

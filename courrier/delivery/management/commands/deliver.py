@@ -1,5 +1,6 @@
 import signal
 import time
+import traceback
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections, connection
@@ -43,6 +44,13 @@ class Command(BaseCommand):
                     self.stderr.write(f"database error, reconnecting: {type(exc).__name__}")
                     connection.close()
                     time.sleep(poll * 2)
+                    continue
+                except Exception as exc:
+                    # Only where it happened: an exception's message may quote personal data.
+                    frame = traceback.extract_tb(exc.__traceback__)[-1]
+                    self.stderr.write(f"error {type(exc).__name__} at {frame.filename}:{frame.lineno}; retrying")
+                    connection.close()
+                    time.sleep(poll * 5)
                     continue
                 if once and handled == 0:
                     break
