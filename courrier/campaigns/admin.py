@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from courrier.campaigns.models import Campaign, ModelLetter, Organisation, Target
+from courrier.campaigns.models import Campaign, CampaignText, ModelLetter, Organisation, Person, PersonUpdate, Target
 
 
 @admin.register(Organisation)
@@ -23,6 +23,29 @@ class ModelLetterInline(admin.StackedInline):
     extra = 0
 
 
+class CampaignTextInline(admin.StackedInline):
+    model = CampaignText
+    extra = 0
+
+
+class PersonInline(admin.TabularInline):
+    model = Person
+    extra = 0
+    show_change_link = True
+
+
+class PersonUpdateInline(admin.TabularInline):
+    model = PersonUpdate
+    extra = 1
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    list_display = ["name", "campaign", "status"]
+    list_filter = ["campaign", "status"]
+    inlines = [PersonUpdateInline]
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     list_display = ["title", "organisation", "status", "real_delivery", "tally_letters"]
@@ -30,7 +53,7 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["tally_letters", "tally_organisations", "tally_updated_at"]
-    inlines = [TargetInline, ModelLetterInline]
+    inlines = [TargetInline, ModelLetterInline, CampaignTextInline, PersonInline]
 
 
 @admin.register(Target)

@@ -7,8 +7,9 @@ deliberately switch it to real delivery on a server with SMTP configured.
 
 from django.db import transaction
 
+from courrier.campaigns.demo_people import PEOPLE
 from courrier.campaigns.demo_translations import TRANSLATIONS
-from courrier.campaigns.models import Campaign, ModelLetter, Organisation, Target
+from courrier.campaigns.models import Campaign, CampaignText, ModelLetter, Organisation, Person, PersonUpdate, Target
 
 SLUG = "kazakhstan-repression"
 
@@ -50,9 +51,10 @@ Le droit de manifester est un droit démocratique fondamental. Encore une fois, 
 
 @transaction.atomic
 def load_demo() -> tuple[Campaign, bool]:
-    """Create the demo campaign if it is not there; never touch it if it is."""
+    """Create the demo campaign if it is not there; if it is, only add the parts a newer version ships."""
     existing = Campaign.objects.filter(slug=SLUG).first()
     if existing:
+        add_translations_and_people(existing)
         return existing, False
     organisation, _ = Organisation.objects.get_or_create(
         name="Gauche révolutionnaire", defaults={"website": "", "contact_email": ""}
@@ -75,6 +77,7 @@ def load_demo() -> tuple[Campaign, bool]:
         photo_caption="Un camarade de Red Yurt manifestant au Kazakhstan, avant son arrestation",
         photo_credit="Illustration réalisée pour la démonstration, ce n’est pas la photo d’origine.",
         status=Campaign.Status.LIVE,
+        goal=1000,
         real_delivery=False,
     )
     Target.objects.create(
@@ -95,4 +98,36 @@ def load_demo() -> tuple[Campaign, bool]:
         ModelLetter.objects.create(
             campaign=campaign, language=language, subject=text["subject"], body=text["letter"], is_translation=True
         )
+    add_translations_and_people(campaign)
     return campaign, True
+
+
+def add_translations_and_people(campaign: Campaign) -> None:
+    """The page in English, Russian and Kazakh, and the case file; an organiser's edits are left alone."""
+    if not campaign.texts.exists():
+        for language, text in TRANSLATIONS.items():
+            CampaignText.objects.create(
+                campaign=campaign,
+                language=language,
+                title=text["title"],
+                summary=text["summary"],
+                article=text["article"],
+                photo_alt=text["photo_alt"],
+                photo_caption=text["photo_caption"],
+                photo_credit=text["photo_credit"],
+                translation_note=text["translation_note"],
+            )
+    if not campaign.people.exists():
+        for position, entry in enumerate(PEOPLE):
+            person = Person.objects.create(
+                campaign=campaign,
+                name=entry["name"],
+                other_spellings=entry["other_spellings"],
+                status=entry["status"],
+                position=position,
+            )
+            PersonUpdate.objects.bulk_create(
+                PersonUpdate(person=person, date=date, language=language, text=text)
+                for date, texts in entry["updates"]
+                for language, text in texts.items()
+            )

@@ -54,6 +54,27 @@ class Campaign(models.Model):
     photo_caption = models.CharField(_("photo caption"), max_length=300, blank=True)
     photo_credit = models.CharField(_("photo credit"), max_length=200, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    goal = models.PositiveIntegerField(
+        _("goal (letters)"), null=True, blank=True, help_text=_("Optional: shown next to the counter.")
+    )
+    allow_letter_editing = models.BooleanField(
+        _("supporters may edit the whole letter"),
+        default=False,
+        help_text=_("Off: supporters only add a personal sentence to the model letter."),
+    )
+    bilingual_letters = models.BooleanField(
+        _("bilingual letters"),
+        default=False,
+        help_text=_(
+            "When a target has its own language, its letter is the supporter's version followed by the "
+            "model letter in the target's language."
+        ),
+    )
+    embed_origins = models.TextField(
+        _("websites allowed to embed the form"),
+        blank=True,
+        help_text=_("One origin per line, for example https://www.example.org. Empty: the form cannot be embedded."),
+    )
     real_delivery = models.BooleanField(
         _("send real mail"),
         default=False,
@@ -86,6 +107,28 @@ class Campaign(models.Model):
 
     def article_html(self) -> str:
         return render_markdown(self.article)
+
+    def text_for(self, language: str) -> "CampaignText":
+        """The page text in a language, or the original when there is no such version."""
+        for text in self.texts.all():
+            if text.language == language:
+                return text
+        return self.original_text()
+
+    def original_text(self) -> "CampaignText":
+        return CampaignText(
+            campaign=self,
+            language=self.language,
+            title=self.title,
+            summary=self.summary,
+            article=self.article,
+            photo_alt=self.photo_alt,
+            photo_caption=self.photo_caption,
+            photo_credit=self.photo_credit,
+        )
+
+    def allowed_embed_origins(self) -> list[str]:
+        return [line.strip().rstrip("/") for line in self.embed_origins.splitlines() if line.strip()]
 
     def photo_url(self) -> str:
         if self.photo:
@@ -210,3 +253,94 @@ class ModelLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} ({self.language})"
+
+
+class CampaignText(models.Model):
+    """The campaign page in another language than the original (which lives on Campaign itself)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="texts")
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    title = models.CharField(_("title"), max_length=200)
+    summary = models.TextField(_("summary"), max_length=600)
+    article = models.TextField(_("article (Markdown)"), blank=True)
+    photo_alt = models.CharField(_("photo description for screen readers"), max_length=300, blank=True)
+    photo_caption = models.CharField(_("photo caption"), max_length=300, blank=True)
+    photo_credit = models.CharField(_("photo credit"), max_length=200, blank=True)
+    translation_note = models.CharField(
+        _("translation note"),
+        max_length=200,
+        blank=True,
+        help_text=_("Shown on the page, for example: Translated from the French original."),
+    )
+
+    class Meta:
+        verbose_name = _("campaign text in another language")
+        verbose_name_plural = _("campaign texts in other languages")
+        constraints = [models.UniqueConstraint(fields=["campaign", "language"], name="one_text_per_language")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.language})"
+
+    @property
+    def is_translation(self) -> bool:
+        return self.campaign_id is not None and self.language != self.campaign.language
+
+    def article_html(self) -> str:
+        return render_markdown(self.article)
+
+
+class Person(models.Model):
+    """Someone the campaign defends: the case file."""
+
+    class Status(models.TextChoices):
+        DETAINED = "detained", _("Detained")
+        INJURED = "injured", _("Injured")
+        CHARGED = "charged", _("Charged")
+        SENTENCED = "sentenced", _("Sentenced")
+        MISSING = "missing", _("Whereabouts unknown")
+        RELEASED = "released", _("Released")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="people")
+    name = models.CharField(_("name as written in the letter"), max_length=200)
+    other_spellings = models.CharField(
+        _("other spellings"),
+        max_length=500,
+        blank=True,
+        help_text=_("Separated by commas: the name in Latin and Cyrillic letters, as it is also found."),
+    )
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.DETAINED)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("person concerned")
+        verbose_name_plural = _("people concerned")
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def spellings(self) -> list[str]:
+        return [part.strip() for part in self.other_spellings.split(",") if part.strip()]
+
+    def timeline(self, language: str) -> list["PersonUpdate"]:
+        """The updates in a language, or in the campaign's original language when there are none in it."""
+        updates = list(self.updates.all())
+        in_language = [u for u in updates if u.language == language]
+        return in_language or [u for u in updates if u.language == self.campaign.language] or updates
+
+
+class PersonUpdate(models.Model):
+    """A dated entry in a person's timeline, published by the organisers in one language."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="updates")
+    date = models.DateField(_("date"))
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    text = models.TextField(_("what happened"), max_length=2000)
+
+    class Meta:
+        verbose_name = _("update")
+        verbose_name_plural = _("updates")
+        ordering = ["-date", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.person}"

@@ -23,6 +23,8 @@ class Signature(models.Model):
     organisation = models.CharField(_("organisation"), max_length=200, blank=True)
     organisation_role = models.CharField(_("role in the organisation"), max_length=100, blank=True)
     personal_sentence = models.TextField(_("personal sentence"), max_length=600, blank=True)
+    # Only when the campaign allows it: the supporter's own version of the whole letter body.
+    letter_body = models.TextField(_("letter as edited by the supporter"), max_length=10000, blank=True)
     language = models.CharField(_("page language"), max_length=8, choices=settings.LANGUAGES)
     letter_language = models.CharField(_("letter language"), max_length=8, choices=settings.LANGUAGES)
     consent_send = models.BooleanField(_("agreed to send the letter with their name"), default=False)
@@ -65,3 +67,22 @@ class Signature(models.Model):
     @property
     def is_confirmed(self) -> bool:
         return self.confirmed_at is not None
+
+
+class OwnMailboxClick(models.Model):
+    """A supporter opened a "send from my own mailbox" link: counted as a click, never as a letter."""
+
+    class Channel(models.TextChoices):
+        MAILTO = "mailto", _("Mail app")
+        GMAIL = "gmail", "Gmail"
+        OUTLOOK = "outlook", "Outlook"
+        YAHOO = "yahoo", "Yahoo"
+        COPY = "copy", _("Copied by hand")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="own_mailbox_clicks")
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    clicked_on = models.DateField(_("day"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("click to send from one's own mailbox")
+        verbose_name_plural = _("clicks to send from one's own mailbox")
