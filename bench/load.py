@@ -13,12 +13,15 @@ cookie and the form's csrfmiddlewaretoken, and sends both with every POST
 (Django accepts the same token again and again). Every POST carries a new
 e-mail address. A 302 is an accepted signature; anything else is counted by
 status. Only requests that complete after the warm-up and before the end are
-counted and timed. The result is one JSON object on stdout.
+counted and timed. The result is one JSON object on stdout; with
+--server-pids, it also says how much CPU those processes used during the
+measured window, which a busy machine disturbs less than the rate.
 """
 
 import argparse
 import json
 import math
+import os
 import re
 import resource
 import socket
@@ -27,6 +30,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 CSRF_INPUT = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -180,6 +184,26 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu_seconds(pids: list[int]) -> float | None:
+    """User + system CPU of these processes (Linux /proc), or None where /proc cannot tell."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += int(fields[11]) + int(fields[12])  # utime and stime, counted from the state field
+    return total / CLOCK_TICKS
+
+
+def sleep_until(moment: float) -> None:
+    while (left := moment - time.monotonic()) > 0:
+        time.sleep(left)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("url", help="where to POST, e.g. http://127.0.0.1:8000/fr/c/SLUG/sign/")
@@ -187,7 +211,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--warm-up", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--server-pids", default="", help="comma-separated: report the CPU these used while measured")
+    parser.add_argument("--latencies", action="store_true", help="list every counted request's time, in ms")
     args = parser.parse_args(argv)
+    server_pids = [int(pid) for pid in args.server_pids.split(",") if pid]
 
     url = urlsplit(args.url)
     started = time.monotonic()
@@ -206,6 +233,10 @@ def main(argv: list[str] | None = None) -> None:
     threads = [threading.Thread(target=target, args=(n,)) for n in range(args.connections)]
     for thread in threads:
         thread.start()
+    sleep_until(warm_up_ends)
+    server_cpu_started = process_cpu_seconds(server_pids)
+    sleep_until(plan.ends)
+    server_cpu_ended = process_cpu_seconds(server_pids)
     for thread in threads:
         thread.join()
     if failures:
@@ -226,7 +257,14 @@ def main(argv: list[str] | None = None) -> None:
         "errors": sum(tally.errors for tally in tallies),
         # This process shares the machine with the server: say how much CPU it took from it.
         "client_cpu": cpu_seconds() / (time.monotonic() - started),
+        "server_cpu": (
+            server_cpu_ended - server_cpu_started
+            if server_pids and None not in (server_cpu_started, server_cpu_ended)
+            else None
+        ),
     }
+    if args.latencies:
+        result["latencies_ms"] = [round(latency * 1000, 3) for latency in latencies]
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

@@ -103,6 +103,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every response gets the CSP, redirects and error pages included.
+    "courrier.lib.csp.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -181,7 +183,8 @@ SESSION_COOKIE_SECURE = SITE_ROOT.startswith("https://")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-X_FRAME_OPTIONS = "DENY"
+X_FRAME_OPTIONS = "DENY"  # every page but the embeddable form (courrier/signatures/embed.py)
+# Content-Security-Policy and Permissions-Policy: courrier/lib/csp.py.
 
 # Mail. The platform's sender address is the From of every message (DMARC
 # alignment); letters to targets may use their own address so that a block on

@@ -4,8 +4,11 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.static import serve
 
+from courrier.campaigns import sharing
 from courrier.campaigns import views as campaign_views
 from courrier.delivery import views as delivery_views
+from courrier.signatures import embed as embed_views
+from courrier.signatures import own_mailbox
 from courrier.signatures import views as signature_views
 
 admin.site.site_header = settings.SITE_NAME
@@ -26,4 +29,12 @@ urlpatterns += i18n_patterns(
     path("c/<slug:slug>/sign/", signature_views.sign, name="sign"),
     path("c/<slug:slug>/check-your-inbox/", signature_views.check_inbox, name="check_inbox"),
     path("confirm/<str:token>/", signature_views.confirm, name="confirm"),
+    path("c/<slug:slug>/own-mailbox/", own_mailbox.own_mailbox, name="own_mailbox"),
+    path("c/<slug:slug>/own-mailbox/go/<str:channel>/", own_mailbox.go, name="own_mailbox_go"),
+    path("c/<slug:slug>/og.png", sharing.og_image, name="campaign_og"),
+    path("c/<slug:slug>/qr.svg", sharing.qr_svg, name="campaign_qr_svg"),
+    path("c/<slug:slug>/qr.png", sharing.qr_png, name="campaign_qr_png"),
+    path("embed/<slug:slug>/", embed_views.embed_form, name="embed"),
+    path("embed/<slug:slug>/sign/", embed_views.embed_sign, name="embed_sign"),
+    path("embed/<slug:slug>/thanks/", embed_views.embed_thanks, name="embed_thanks"),
 )

@@ -47,3 +47,29 @@ def test_a_kazakh_supporter_reads_every_form_error_in_kazakh(demo):
     for english in ("Enter a valid email address", "This field is required", "Ensure this value", "Select a valid"):
         assert english not in page
     assert "Дұрыс электрондық пошта мекенжайын енгізіңіз." in page
+
+
+def test_every_string_in_the_code_is_in_the_catalogues(tmp_path):
+    """A string added without `make messages` would reach supporters untranslated."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    base = Path(settings.BASE_DIR)
+    for folder in ("courrier", "templates"):
+        shutil.copytree(base / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__", "static"))
+    shutil.copy(base / "manage.py", tmp_path)
+    (tmp_path / "locale" / "fr" / "LC_MESSAGES").mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "COURRIER_VAR_DIR": str(tmp_path / "var")}
+    subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "-l", "fr", "--no-location"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    extracted = polib.pofile(str(tmp_path / "locale" / "fr" / "LC_MESSAGES" / "django.po"))
+    known = {(entry.msgctxt, entry.msgid) for entry in catalogue("fr")}
+    missing = [entry.msgid for entry in extracted if (entry.msgctxt, entry.msgid) not in known]
+    assert missing == [], "run `make messages` and translate these"

@@ -1,8 +1,18 @@
-from django.contrib import admin
+import copy
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpResponseRedirect
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from courrier.campaigns.checklist import BLOCKING, WARNING, blocking, run_checklist
 from courrier.campaigns.models import Campaign, CampaignText, ModelLetter, Organisation, Person, PersonUpdate, Target
+from courrier.lib.images import clean_uploaded_image
+from courrier.signatures.embed import embed_snippet
 
 
 @admin.register(Organisation)
@@ -46,14 +56,105 @@ class PersonAdmin(admin.ModelAdmin):
     inlines = [PersonUpdateInline]
 
 
+class CampaignAdminForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = "__all__"  # noqa: DJ007 (the admin chooses the fields it shows)
+
+    def clean_photo(self):
+        """A new upload is stored as its pixels only: no GPS position, camera serial or author."""
+        photo = self.cleaned_data.get("photo")
+        if isinstance(photo, UploadedFile):
+            return clean_uploaded_image(photo)
+        return photo
+
+    def clean(self):
+        """Going live is refused, with the findings listed, while the pre-publish checklist blocks it."""
+        cleaned_data = super().clean()
+        live = Campaign.Status.LIVE
+        if cleaned_data.get("status") != live or self.initial.get("status") == live:
+            return cleaned_data
+        if not self.instance.pk:
+            self.add_error("status", _("A new campaign starts as a draft: save it, then go live once it is complete."))
+            return cleaned_data
+        # The page fields as submitted; letters, targets and the case file as saved.
+        campaign = copy.copy(self.instance)
+        for name in ("organisation", "language", "title", "summary", "article"):
+            if name in cleaned_data:
+                setattr(campaign, name, cleaned_data[name])
+        found = blocking(run_checklist(campaign))
+        if found:
+            intro = _(
+                "The campaign cannot go live until the pre-publish checklist passes. It reads the saved letters, "
+                "targets and case file: save your changes to them first."
+            )
+            self.add_error("status", forms.ValidationError([intro, *(str(finding) for finding in found)]))
+        return cleaned_data
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignAdminForm
     list_display = ["title", "organisation", "status", "real_delivery", "tally_letters"]
     list_filter = ["status", "real_delivery", "organisation"]
     search_fields = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
-    readonly_fields = ["tally_letters", "tally_organisations", "tally_updated_at"]
+    readonly_fields = ["checklist", "tally_letters", "tally_organisations", "tally_updated_at", "embed_snippets"]
     inlines = [TargetInline, ModelLetterInline, CampaignTextInline, PersonInline]
+
+    @admin.display(description=_("pre-publish checklist"))
+    def checklist(self, campaign: Campaign) -> str:
+        if not campaign.pk:
+            return _("Save the campaign first.")
+        findings = run_checklist(campaign)
+        if not findings:
+            return _("Nothing to fix: the campaign can go live.")
+        if blocking(findings):
+            summary = _("Going live is blocked until every finding marked “Blocks going live” is fixed.")
+        else:
+            summary = _("Nothing blocks going live; the warnings are for you to judge.")
+        labels = {BLOCKING: _("Blocks going live:"), WARNING: _("To check:")}
+        items = format_html_join(
+            "", "<li><strong>{}</strong> {}</li>", ((labels[f.severity], str(f)) for f in findings)
+        )
+        return format_html('<p class="help">{}</p><ul class="checklist">{}</ul>', summary, items)
+
+    def save_related(self, request, form, formsets, change):
+        """The form's check reads the saved letters and targets; edits to them in the same save are checked here."""
+        super().save_related(request, form, formsets, change)
+        campaign = form.instance
+        previous = form.initial.get("status") or Campaign.Status.DRAFT
+        if campaign.status != Campaign.Status.LIVE or previous == Campaign.Status.LIVE:
+            return
+        found = blocking(run_checklist(campaign))
+        if found:
+            campaign.status = previous
+            campaign.save(update_fields=["status"])
+            message = _("Saved, but the campaign did not go live: %(findings)s") % {
+                "findings": " ".join(str(finding) for finding in found)
+            }
+            self.message_user(request, message, level=messages.ERROR)
+            request.checklist_refused = True
+
+    def response_change(self, request, obj):
+        if getattr(request, "checklist_refused", False):
+            return HttpResponseRedirect(request.path)  # back to the change page and its checklist
+        return super().response_change(request, obj)
+
+    @admin.display(description=_("form to embed in your website"))
+    def embed_snippets(self, campaign: Campaign) -> str:
+        if not campaign.pk:
+            return _("Save the campaign first.")
+        note = _("Paste one of these lines into a page of a website listed above, in the language of that page.")
+        if not campaign.allowed_embed_origins():
+            note = _("List the websites allowed to embed the form above: until then, the form cannot be embedded.")
+        snippets = format_html_join(
+            "",
+            '<p><label for="embed-{0}">{1}</label><br>'
+            '<textarea id="embed-{0}" class="vLargeTextField" rows="3" readonly>{2}</textarea></p>',
+            ((code, name, escape(embed_snippet(campaign, code))) for code, name in settings.LANGUAGES),
+        )
+        return format_html("<p>{}</p>{}", note, snippets)
 
 
 @admin.register(Target)

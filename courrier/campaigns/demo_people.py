@@ -1,10 +1,13 @@
 # ruff: noqa: E501
 """The case file of the demo campaign: the three activists the founding document names.
 
-Each name is kept as the letter spells it; the other spellings are those of the
-article and the Cyrillic forms. The timeline says only what the founding
-document says, dated as it dates it (the protest of 6 July 2021, the letter of
-13 July 2021).
+Each name is spelled right, as the article spells it, with its other correct
+spellings (the other word order, Cyrillic). The letter's slips ("Valikha
+Sultanov", "Yrbsek Tottasyn") are deliberately not among them: the letter
+checker compares the letters with the case file, so it flags them.
+
+The timeline says only what the founding document says, dated as it dates it
+(the protest of 6 July 2021, the letter of 13 July 2021).
 """
 
 import datetime
@@ -15,7 +18,7 @@ LETTER = datetime.date(2021, 7, 13)
 PEOPLE = [
     {
         "name": "Valikhan Sultanov",
-        "other_spellings": "Valikha Sultanov, Валихан Султанов",
+        "other_spellings": "Валихан Султанов",
         "status": "injured",
         "updates": [
             (
@@ -39,8 +42,8 @@ PEOPLE = [
         ],
     },
     {
-        "name": "Yrbsek Tottasyn",
-        "other_spellings": "Yrysbek Toktasyn, Ырысбек Токтасын",
+        "name": "Yrysbek Toktasyn",
+        "other_spellings": "Ырысбек Токтасын",
         "status": "sentenced",
         "updates": [
             (

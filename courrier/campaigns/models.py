@@ -8,6 +8,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from courrier.lib.csp import is_embed_origin
 from courrier.lib.markdown import render_markdown
 
 
@@ -30,7 +31,9 @@ class Campaign(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
         LIVE = "live", _("Live")
+        PAUSED = "paused", _("Paused")
         CLOSED = "closed", _("Closed")
+        ARCHIVED = "archived", _("Archived")
 
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, verbose_name=_("organisation"))
     slug = models.SlugField(_("slug"), max_length=80, unique=True)
@@ -54,6 +57,14 @@ class Campaign(models.Model):
     photo_caption = models.CharField(_("photo caption"), max_length=300, blank=True)
     photo_credit = models.CharField(_("photo credit"), max_length=200, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    closing_message = models.TextField(
+        _("closing message"), blank=True, help_text=_("Shown on the page once the campaign is closed.")
+    )
+    use_directory = models.BooleanField(
+        _("supporters pick their country"),
+        default=False,
+        help_text=_("The letter then goes to the directory entry of that country, instead of the To targets."),
+    )
     goal = models.PositiveIntegerField(
         _("goal (letters)"), null=True, blank=True, help_text=_("Optional: shown next to the counter.")
     )
@@ -127,6 +138,15 @@ class Campaign(models.Model):
             photo_credit=self.photo_credit,
         )
 
+    def clean(self) -> None:
+        wrong = [origin for origin in self.allowed_embed_origins() if not is_embed_origin(origin)]
+        if wrong:
+            message = _(
+                "Write each website as its origin only, one per line: https://www.example.org, with no path "
+                "(http:// only for localhost or 127.0.0.1). Not valid: %(origins)s"
+            )
+            raise ValidationError({"embed_origins": message % {"origins": ", ".join(wrong)}})
+
     def allowed_embed_origins(self) -> list[str]:
         return [line.strip().rstrip("/") for line in self.embed_origins.splitlines() if line.strip()]
 
@@ -154,6 +174,12 @@ class Campaign(models.Model):
             [t for t in targets if t.role == Target.Role.TO],
             [t for t in targets if t.role == Target.Role.CC],
         )
+
+    def checklist(self) -> list:
+        """The pre-publish checklist's findings (courrier/campaigns/checklist.py), blocking ones first."""
+        from courrier.campaigns.checklist import run_checklist  # it imports this module
+
+        return run_checklist(self)
 
 
 class Target(models.Model):
@@ -233,6 +259,26 @@ class Target(models.Model):
         return local.weekday() < 5 and self.office_opens <= local.hour < self.office_closes
 
 
+class DirectoryEntry(models.Model):
+    """Where a supporter's letter goes when they pick their country, e.g. the embassy in that country."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="directory")
+    country = models.CharField(_("country code"), max_length=2, help_text=_("ISO 3166 code, for example FR."))
+    country_name = models.CharField(_("country"), max_length=100)
+    name = models.CharField(_("recipient"), max_length=200)
+    email = models.EmailField(_("e-mail address"))
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, blank=True)
+
+    class Meta:
+        verbose_name = _("directory entry")
+        verbose_name_plural = _("target directory")
+        ordering = ["country_name"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "country"], name="one_entry_per_country")]
+
+    def __str__(self) -> str:
+        return f"{self.country_name}: {self.name} <{self.email}>"
+
+
 class ModelLetter(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="letters")
     language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
@@ -301,7 +347,11 @@ class Person(models.Model):
         RELEASED = "released", _("Released")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="people")
-    name = models.CharField(_("name as written in the letter"), max_length=200)
+    name = models.CharField(
+        _("name, as the letter writes it"),
+        max_length=200,
+        help_text=_("The letter checker compares the names in the letters with this one and its other spellings."),
+    )
     other_spellings = models.CharField(
         _("other spellings"),
         max_length=500,

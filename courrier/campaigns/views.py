@@ -1,9 +1,27 @@
+import json
+
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils.translation import get_language
+from django.urls import translate_url
+from django.utils import formats
+from django.utils.translation import get_language, get_language_info
 
-from courrier.campaigns.letters import sample_letter
+from courrier.campaigns.letters import preview_data, sample_letter
 from courrier.campaigns.models import Campaign
+
+# Everything the campaign page reads, fetched in one query each rather than one per person or letter.
+PAGE_PREFETCH = ("texts", "letters", "targets", "people__updates")
+
+
+# What Django's json_script escapes, so that the data cannot close its <script> element.
+_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
+
+
+def script_json(value) -> str:
+    """JSON for a <script type="application/json"> element, like json_script but with letters kept as
+    they are: the model letters in Cyrillic would otherwise weigh three times as much on a phone."""
+    return json.dumps(value, ensure_ascii=False).translate(_SCRIPT_ESCAPES)
 
 
 def public_campaigns():
@@ -11,18 +29,75 @@ def public_campaigns():
 
 
 def campaign_list(request: HttpRequest) -> HttpResponse:
-    campaigns = public_campaigns().select_related("organisation")
-    return render(request, "campaigns/list.html", {"campaigns": campaigns})
+    campaigns = public_campaigns().select_related("organisation").prefetch_related("texts")
+    language = get_language()
+    entries = [(campaign, campaign.text_for(language)) for campaign in campaigns]
+    return render(request, "campaigns/list.html", {"entries": entries})
+
+
+def editable_letters(campaign: Campaign) -> dict[str, str] | None:
+    """The model letters' bodies by language if supporters may edit the whole letter, else None."""
+    if not campaign.allow_letter_editing:
+        return None
+    return {letter.language: letter.body for letter in campaign.letters.all()}
+
+
+def signature_form(campaign: Campaign, data=None):
+    from courrier.signatures.forms import SignatureForm
+
+    return SignatureForm(
+        data,
+        letter_languages=campaign.letter_languages(),
+        default_language=get_language(),
+        editable_letters=editable_letters(campaign),
+    )
+
+
+def bilingual_notices(campaign: Campaign, to_targets) -> list[dict]:
+    """For each To target with its own language: who also receives the model letter in that language."""
+    if not campaign.bilingual_letters:
+        return []
+    available = {letter.language for letter in campaign.letters.all()}
+    return [
+        {"target": target.name, "language_name": get_language_info(target.language)["name_translated"]}
+        for target in to_targets
+        if target.language in available
+    ]
 
 
 def render_campaign_page(request: HttpRequest, campaign: Campaign, form, status: int = 200) -> HttpResponse:
+    prefetch_related_objects([campaign], *PAGE_PREFETCH)
+    language = get_language()
     to_targets, cc_targets = campaign.recipients()
-    letter = campaign.letter_for(get_language())
+    letter_language = language
+    if form is not None and form.is_bound:
+        letter_language = str(form["letter_language"].value() or language)
+        if campaign.allow_letter_editing and form.editable_letters is None:
+            # The signing request reads the model letters only when an edited letter comes with it:
+            # shown again with its errors, the form needs them to offer "edit the whole letter".
+            form = signature_form(campaign, form.data)
+            form.is_valid()
+    letter = campaign.letter_for(letter_language)
+    text = campaign.text_for(language)
+    if form is not None and form.is_bound and form.editable_letters is not None and not form.data.get("letter_body"):
+        # The script leaves an unchanged letter out of the POST: offer the model letter again.
+        form.data = form.data.copy()
+        form.data["letter_body"] = form.editable_letters.get(letter.language, "") if letter else ""
+    goal = campaign.goal or 0
     context = {
         "campaign": campaign,
+        "text": text,
+        "page_language": language,
+        # The campaign's own address, not request.path: after a failed POST that is the signing URL.
+        "original_url": translate_url(campaign.get_absolute_url(), campaign.language),
+        "people": [(person, person.timeline(language)) for person in campaign.people.all()],
+        "goal_display": formats.number_format(goal, force_grouping=True) if goal else "",
+        "goal_progress": min(campaign.tally_letters, goal),
         "form": form,
         "letter": letter,
-        "letter_text": sample_letter(letter) if letter else "",
+        "letter_text": sample_letter(letter).strip() if letter else "",
+        "letters_json": script_json(preview_data(campaign.letters.all())) if form is not None else "",
+        "bilingual_notices": bilingual_notices(campaign, to_targets),
         "to_targets": to_targets,
         "cc_targets": cc_targets,
         "to_names": ", ".join(t.name for t in to_targets),
@@ -32,10 +107,6 @@ def render_campaign_page(request: HttpRequest, campaign: Campaign, form, status:
 
 
 def campaign_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    from courrier.signatures.forms import SignatureForm
-
-    campaign = get_object_or_404(public_campaigns(), slug=slug)
-    form = None
-    if campaign.is_open:
-        form = SignatureForm(letter_languages=campaign.letter_languages(), default_language=get_language())
+    campaign = get_object_or_404(public_campaigns().prefetch_related(*PAGE_PREFETCH), slug=slug)
+    form = signature_form(campaign) if campaign.is_open else None
     return render_campaign_page(request, campaign, form)

@@ -12,6 +12,7 @@ import base64
 import binascii
 import email.policy
 import email.utils
+import functools
 import re
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -60,16 +61,27 @@ def addresses(addr_specs: list[str]) -> str:
     return ",\r\n ".join(header_text(addr, 254) for addr in addr_specs)
 
 
+# The letters of one campaign share their To, Cc and Subject lines: each is written once, not once a letter.
+@functools.lru_cache(maxsize=256)
+def address_line(name: str, addr_specs: tuple[str, ...]) -> str:
+    return f"{name}: {addresses(list(addr_specs))}"
+
+
+@functools.lru_cache(maxsize=256)
+def subject_line(subject: str) -> str:
+    return encoded("Subject", header_text(subject, 250))
+
+
 def compose(message: OutboxMessage) -> bytes:
     if message.attachment:
         return compose_with_attachment(message)
-    lines = [mailbox("From", message.from_name, message.from_email), "To: " + addresses(message.to)]
+    lines = [mailbox("From", message.from_name, message.from_email), address_line("To", tuple(message.to))]
     if message.cc:
-        lines.append("Cc: " + addresses(message.cc))
+        lines.append(address_line("Cc", tuple(message.cc)))
     if message.reply_to:
         lines.append("Reply-To: " + addresses([message.reply_to]))
     lines += [
-        encoded("Subject", header_text(message.subject, 250)),
+        subject_line(message.subject),
         "Date: " + email.utils.format_datetime(message.created_at),
         f"Message-ID: {message.message_id}",
     ]

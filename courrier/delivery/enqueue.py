@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from courrier.campaigns.letters import Signer, render_letter
+from courrier.campaigns.letters import Signer, render_bilingual_letter, render_letter, versions_for_targets
 from courrier.campaigns.models import Campaign, ModelLetter, Target
 from courrier.delivery.models import DeliveryEvent, OutboxMessage
 from courrier.lib import emails
@@ -107,13 +107,21 @@ def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Tar
     to_targets, cc_targets = campaign.recipients()
     each = [t for t in [*to_targets, *cc_targets] if t.delivery_mode == Target.Mode.EACH]
     model = campaign.letter_for(signature.letter_language)
-    subject, body = render_letter(model, signer_of(signature))
+    signer = signer_of(signature)
+    subject, body = render_letter(model, signer, signature.letter_body)
     messages = []
     if each:
         sender = settings.LETTERS_SENDER_EMAIL
         with translation.override(model.language):
             from_name = _("%(name)s via %(site)s") % {"name": signature.full_name, "site": settings.SITE_NAME}
-        to = [t.email for t in each if t.role == Target.Role.TO] or [t.email for t in each]
+        addressees = [t for t in each if t.role == Target.Role.TO] or each
+        to = [t.email for t in addressees]
+        if campaign.bilingual_letters:
+            # The To and Cc targets share one message, so its languages follow the addressees (the To
+            # targets, such as an embassy): the copies go to the campaign's allies, who can read the
+            # supporter's version. The supporter's copy below shows the letter exactly as sent.
+            versions = versions_for_targets(campaign.letters.all(), model.language, [t.language for t in addressees])
+            subject, body = render_bilingual_letter(model, signer, signature.letter_body, versions)
         letter = OutboxMessage(
             kind=OutboxMessage.Kind.LETTER,
             campaign=campaign,

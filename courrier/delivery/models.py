@@ -31,6 +31,8 @@ class OutboxMessage(models.Model):
         COPY = "copy", _("Copy to the supporter")
         DIGEST = "digest", _("Digest of letters to a target")
         STAFF_ALERT = "staff_alert", _("Alert to staff")
+        NEWS = "news", _("News to supporters")
+        TEST = "test", _("Test letter to an organiser")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -57,6 +59,8 @@ class OutboxMessage(models.Model):
     subject = models.CharField(_("subject"), max_length=300)
     body = models.TextField(_("body"))
     auto_submitted = models.BooleanField(default=False)
+    # News only: the one-click unsubscribe address (RFC 8058), sent as List-Unsubscribe.
+    list_unsubscribe = models.URLField(_("unsubscribe address"), max_length=500, blank=True)
     attachment_name = models.CharField(max_length=100, blank=True)
     attachment = models.BinaryField(null=True, blank=True)
     # Letters only: the targets they go to, and those targets' ids as one string,

@@ -1,15 +1,18 @@
 """The delivery worker: claim due outbox rows with a lease, send them, record the answer.
 
 The window in which a letter can be sent twice is between the receiving
-server's "250" after DATA and the UPDATE that marks the row sent: each row
-is marked in its own short transaction right after its own reply, so a
-crash re-sends at most the messages in flight, with the same Message-ID.
+server's "250" after DATA and the commit of the UPDATE that marks the row
+sent. A second thread (marks.SentMarker) commits those UPDATEs, with the
+events that log them, a few milliseconds' worth of letters at a time, so a
+crash re-sends at most the letters of those few milliseconds, with the same
+Message-ID.
 """
 
 import datetime
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 
@@ -30,6 +33,8 @@ from courrier.delivery.verp import verp_address
 log = logging.getLogger(__name__)
 Status = OutboxMessage.Status
 PERIODIC_SECONDS = 60
+# Wall-clock seconds, not the worker's clock: tests that simulate days must not run it every simulated minute.
+STATISTICS_SECONDS = 600
 UNPACED_KINDS = [kind for kind in OutboxMessage.Kind.values if kind != OutboxMessage.Kind.LETTER]
 
 
@@ -48,8 +53,9 @@ class Worker:
         self.sandbox = MaildirTransport()
         self.periodic_done_at: datetime.datetime | None = None
         self.reclaimed_at: datetime.datetime | None = None
+        self.statistics_at: float | None = None
         self.pending_events: list[DeliveryEvent] = []
-        self.marker = SentMarker(prepare_connection=prefer_fast_commits)
+        self.marker = SentMarker(self.name, prepare_connection=prefer_fast_commits)
         self.paused_targets: set[int] = set()  # paused during the current batch
 
     def run_once(self) -> int:
@@ -82,7 +88,27 @@ class Worker:
             self.flush_events()
         if not batch:
             self.smtp.close()  # do not hold an idle connection open between bursts
+        self.refresh_planner_statistics()
         return len(batch)
+
+    def refresh_planner_statistics(self) -> None:
+        """On SQLite, now and then, let the query planner learn how selective the indexes are.
+
+        PostgreSQL's autovacuum does this by itself. Without statistics, SQLite
+        looked for newly confirmed signatures through the campaign index, so
+        every pass of the worker read every signature of the campaign (26 ms
+        at 80,000 signatures, 2 ms once it knew). PRAGMA optimize analyses only
+        the tables that this connection's queries used and that need it, as
+        SQLite advises for long-lived connections: hence after a pass.
+        """
+        if connection.vendor != "sqlite":
+            return
+        started = time.monotonic()
+        if self.statistics_at is not None and started - self.statistics_at < STATISTICS_SECONDS:
+            return
+        self.statistics_at = started
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA optimize")
 
     def reclaim_expired_leases(self, now: datetime.datetime) -> None:
         """Rows left "sending" by a worker that died go back to the queue, in their turn."""
@@ -172,20 +198,19 @@ class Worker:
     def record(self, message: OutboxMessage, result: SendResult) -> None:
         """One UPDATE per message: the row's status is the record of truth.
 
-        A sent letter is marked by the SentMarker thread while the next one is
-        being sent; the event that logs each move is written with the batch's
-        others (flush_events): if the worker dies first, the row still holds
-        the status and last reply.
+        A sent letter is marked, and its event logged, by the SentMarker thread
+        while the next ones are being sent. The events of other moves are
+        written with the batch's others (flush_events): if the worker dies
+        first, the row still holds the status and last reply.
         """
         now = self.clock()
-        mine = OutboxMessage.objects.filter(pk=message.pk, claimed_by=self.name, status=Status.SENDING)
         reply = result.reply[:2000]
         if result.outcome == "sent":
-            # Sent is the truth even if our lease was taken over meanwhile.
-            self.marker.mark(message.pk, now, reply)
-            status = Status.SENT
-        elif result.outcome == "deferred" and not message.is_too_old_to_retry(now):
-            mine.update(
+            # Sent is the truth even if our lease was taken over meanwhile. The marker logs the event too.
+            self.marker.mark(message.pk, now, result.code, reply)
+            return
+        if result.outcome == "deferred" and not message.is_too_old_to_retry(now):
+            self.leased(message).update(
                 status=Status.DEFERRED,
                 next_attempt_at=now + message.retry_delay(),
                 lease_expires_at=None,
@@ -195,7 +220,7 @@ class Worker:
         else:
             if result.outcome == "deferred":
                 reply = f"gave up after {message.attempts} attempts: {reply}"[:2000]
-            mine.update(status=Status.FAILED, lease_expires_at=None, last_reply=reply)
+            self.leased(message).update(status=Status.FAILED, lease_expires_at=None, last_reply=reply)
             status = Status.FAILED
             # The reply may quote an address: log the message id and code only, never personal data.
             log.warning("outbox message %s failed (SMTP %s)", message.pk, result.code)
@@ -206,6 +231,13 @@ class Worker:
                 message_id=message.pk, at=now, worker=self.name, status=status, smtp_code=result.code, reply=reply
             )
         )
+
+    def leased(self, message: OutboxMessage):
+        """The message's row while our lease on it holds.
+
+        Only built when a message is not sent: building it for every letter was a fifth of the loop's time.
+        """
+        return OutboxMessage.objects.filter(pk=message.pk, claimed_by=self.name, status=Status.SENDING)
 
     def hold(self, message: OutboxMessage) -> None:
         """A target of this claimed letter was paused during the batch: keep the letter, do not send it."""

@@ -31,10 +31,12 @@ def is_over_limit(scope: str, request: HttpRequest, rate: str) -> bool:
     limit, window = parse_rate(rate)
     digest = hmac.new(settings.SECRET_KEY.encode(), client_address(request).encode(), hashlib.sha256).hexdigest()
     key = f"rl:{scope}:{digest[:32]}:{int(time.time() // window)}"
-    cache.add(key, 0, timeout=window)
+    # Counting is one cache operation for every request but a window's first (which costs two or three).
     try:
         hits = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=window)
-        hits = 1
+    except ValueError:  # the window's first request, or the key was evicted
+        if cache.add(key, 1, timeout=window):
+            hits = 1
+        else:  # another request created it between our incr and add
+            hits = cache.incr(key)
     return hits > limit

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from courrier.signatures.models import Signature
+from courrier.signatures.models import OwnMailboxClick, Signature
 
 
 @admin.register(Signature)
@@ -25,4 +25,19 @@ class SignatureAdmin(admin.ModelAdmin):
         return [field.name for field in Signature._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(OwnMailboxClick)
+class OwnMailboxClickAdmin(admin.ModelAdmin):
+    """How many supporters chose to write from their own mailbox: clicks, not letters."""
+
+    list_display = ["clicked_on", "campaign", "channel"]
+    list_filter = ["campaign", "channel", "clicked_on"]
+    date_hierarchy = "clicked_on"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -27,13 +27,17 @@ class SingleLineField(forms.CharField):
             )
 
 
+def clean_paragraph(value: str) -> str:
+    """Line breaks made plain, other control characters dropped, outer spaces trimmed."""
+    value = _LINE_BREAKS.sub("\n", value)
+    return "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+
+
 class ParagraphField(forms.CharField):
     """Free text for the letter body: line breaks are kept, other controls dropped."""
 
     def to_python(self, value):
-        value = super().to_python(value)
-        value = _LINE_BREAKS.sub("\n", value)
-        return "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+        return clean_paragraph(super().to_python(value))
 
 
 SIGNATURE_FIELDS = [
@@ -45,6 +49,7 @@ SIGNATURE_FIELDS = [
     "organisation",
     "organisation_role",
     "personal_sentence",
+    "letter_body",
     "letter_language",
     "consent_send",
     "consent_list_organisation",
@@ -81,8 +86,22 @@ class SignatureForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("Added to the letter as you write it, up to 600 characters."),
     )
-    letter_language = forms.ChoiceField(label=_("Language of the letter"))
+    letter_body = ParagraphField(
+        label=_("Your version of the whole letter"),
+        max_length=10000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 16}),
+        help_text=_(
+            "Change what you like, up to 10,000 characters. Words in braces, such as {signature}, "
+            "are filled in for you: keep them where they belong."
+        ),
+    )
+    letter_language = forms.ChoiceField(
+        label=_("Language of the letter"),
+        help_text=_("The letter can be in another language than this page."),
+    )
     consent_send = forms.BooleanField(
+        label=_("Your agreement"),
         required=True,
         error_messages={"required": _("Tick this box to send the letter: it cannot be sent without your agreement.")},
     )
@@ -91,9 +110,23 @@ class SignatureForm(forms.Form):
     # Humans never see this field; a bot that fills it is answered like anybody else.
     website = forms.CharField(required=False, max_length=200, label=_("Leave this field empty"))
 
-    def __init__(self, *args, letter_languages: list[str], default_language: str, **kwargs):
-        """letter_languages: the languages the campaign has a model letter in, the original first."""
+    def __init__(
+        self,
+        *args,
+        letter_languages: list[str],
+        default_language: str,
+        editable_letters: dict[str, str] | None = None,
+        **kwargs,
+    ):
+        """letter_languages: the languages the campaign has a model letter in, the original first.
+
+        editable_letters: the model letters' bodies by language when the campaign lets supporters
+        edit the whole letter; None when it does not (a letter_body sent anyway is then refused).
+        """
         super().__init__(*args, **kwargs)
+        self.editable_letters = editable_letters
+        if editable_letters is None:
+            del self.fields["letter_body"]  # not on the page; one sent anyway is refused in clean()
         names = dict(settings.LANGUAGES)  # each language named in itself
         self.fields["letter_language"].choices = [(code, names.get(code, code)) for code in letter_languages]
         self.fields["letter_language"].initial = (
@@ -103,6 +136,9 @@ class SignatureForm(forms.Form):
             if letter_languages
             else ""
         )
+        if editable_letters is not None:
+            # Pre-filled with the model letter, placeholders and all: the preview shows it filled in.
+            self.fields["letter_body"].initial = editable_letters.get(self.fields["letter_language"].initial, "")
         autocomplete = {
             "first_name": "given-name",
             "last_name": "family-name",
@@ -126,8 +162,35 @@ class SignatureForm(forms.Form):
             )
         return email
 
+    def clean_letter_body(self) -> str:
+        body = self.cleaned_data["letter_body"]
+        # Without JavaScript the textarea is always sent, holding the model letter: unchanged is not edited,
+        # so the letter follows the chosen language (and the organiser's later corrections).
+        if body in {clean_paragraph(model) for model in self.editable_letters.values()}:
+            return ""
+        return body
+
     def clean(self):
         cleaned = super().clean()
+        if self.editable_letters is None and str(self.data.get("letter_body", "")).strip():
+            # A page opened before the organiser turned editing off, or a hand-made request:
+            # say so rather than send, in the supporter's name, a letter they did not write.
+            self.add_error(
+                None,
+                _(
+                    "This campaign does not let supporters edit the whole letter, so your version cannot be sent. "
+                    "Sign again to send the model letter, with your personal sentence if you add one."
+                ),
+            )
+        body, sentence = cleaned.get("letter_body"), cleaned.get("personal_sentence")
+        if body and sentence and "{personal_sentence}" not in body:
+            self.add_error(
+                "personal_sentence",
+                _(
+                    "Your version of the letter no longer has {personal_sentence} in it: write your sentence "
+                    "into the letter, or put {personal_sentence} back where it should go."
+                ),
+            )
         if cleaned.get("organisation_role") and not cleaned.get("organisation"):
             self.add_error("organisation", _("Give the organisation's name, or leave your role empty."))
         if not cleaned.get("organisation"):
@@ -140,5 +203,5 @@ class SignatureForm(forms.Form):
 
     def signature(self, campaign_id: int, language: str) -> Signature:
         """The row to INSERT; a repeat address is handled by signatures.views.record_signature."""
-        fields = {name: self.cleaned_data[name] for name in SIGNATURE_FIELDS}
+        fields = {name: self.cleaned_data.get(name, "") for name in SIGNATURE_FIELDS}
         return Signature(campaign_id=campaign_id, language=language, **fields)

@@ -14,6 +14,18 @@ class Signature(models.Model):
     costs one row each and nothing else.
     """
 
+    class Source(models.TextChoices):
+        PAGE = "page", _("Campaign page")
+        EMBED = "embed", _("Embedded form")
+        QR = "qr", _("QR code")
+        SHARE = "share", _("Shared link")
+
+    class Moderation(models.TextChoices):
+        NONE = "none", _("Not held")
+        HELD = "held", _("Held for review")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="signatures")
     first_name = models.CharField(_("first name"), max_length=100)
     last_name = models.CharField(_("last name"), max_length=100)
@@ -30,6 +42,14 @@ class Signature(models.Model):
     consent_send = models.BooleanField(_("agreed to send the letter with their name"), default=False)
     consent_list_organisation = models.BooleanField(_("agreed to list the organisation publicly"), default=False)
     consent_news = models.BooleanField(_("agreed to receive news of the campaign"), default=False)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.PAGE)
+    # Only when the campaign uses a target directory: the ISO code of the country the supporter picked.
+    directory_country = models.CharField(_("country picked"), max_length=2, blank=True)
+    moderation = models.CharField(
+        _("moderation"), max_length=10, choices=Moderation.choices, default=Moderation.NONE
+    )
+    moderation_reason = models.CharField(_("why it is held"), max_length=200, blank=True)
+    news_unsubscribed_at = models.DateTimeField(_("stopped the news"), null=True, blank=True)
     # A second signature with an address that already signed: kept only so the
     # worker can tell the address owner, never delivered, never counted.
     is_duplicate = models.BooleanField(default=False)
@@ -86,3 +106,25 @@ class OwnMailboxClick(models.Model):
     class Meta:
         verbose_name = _("click to send from one's own mailbox")
         verbose_name_plural = _("clicks to send from one's own mailbox")
+
+    def __str__(self) -> str:
+        return f"{self.clicked_on} {self.channel}"
+
+
+class BlockedWords(models.Model):
+    """Words that hold a personal sentence for review, per campaign and language, edited by its organisers."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="blocked_words")
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    words = models.TextField(_("words"), blank=True, help_text=_("One word or phrase per line."))
+
+    class Meta:
+        verbose_name = _("words held for review")
+        verbose_name_plural = _("words held for review")
+        constraints = [models.UniqueConstraint(fields=["campaign", "language"], name="one_word_list_per_language")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} ({self.language})"
+
+    def word_list(self) -> list[str]:
+        return [line.strip().casefold() for line in self.words.splitlines() if line.strip()]

@@ -7,19 +7,22 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import get_language
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from courrier.campaigns.models import Campaign
 from courrier.campaigns.views import public_campaigns, render_campaign_page
 from courrier.lib.ratelimit import is_over_limit
 from courrier.signatures.forms import SignatureForm
 from courrier.signatures.models import Signature
-from courrier.signatures.signable import signable_campaign
+from courrier.signatures.signable import insert_signature, signable_campaign
 from courrier.signatures.tokens import read_confirmation_token
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def sign(request: HttpRequest, slug: str) -> HttpResponse:
+    if request.method == "GET":
+        # Reached by the language switcher after a refused form, or a reload: back to the page.
+        return redirect("campaign", slug=slug)
     campaign = signable_campaign(slug)
     if campaign is None:
         raise Http404
@@ -27,7 +30,18 @@ def sign(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("campaign", slug=slug)
     if is_over_limit("sign", request, settings.SIGNING_RATE_LIMIT):
         return render(request, "signatures/slow_down.html", {"campaign": get_campaign(slug)}, status=429)
-    form = SignatureForm(request.POST, letter_languages=campaign.letter_languages, default_language=get_language())
+    edited = None
+    if request.POST.get("letter_body", "").strip():
+        # Only a letter sent with its own text costs this read: a plain signature stays one INSERT.
+        from courrier.campaigns.views import editable_letters
+
+        edited = editable_letters(get_object_or_404(public_campaigns().prefetch_related("letters"), pk=campaign.pk))
+    form = SignatureForm(
+        request.POST,
+        letter_languages=campaign.letter_languages,
+        default_language=get_language(),
+        editable_letters=edited,
+    )
     if form.is_bot:
         return redirect("check_inbox", slug=slug)
     if not form.is_valid():
@@ -47,7 +61,7 @@ def record_signature(signature: Signature) -> None:
     guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
         with guard:
-            signature.save()
+            insert_signature(signature)
     except IntegrityError:
         # Keep nothing but what the "you already signed" e-mail needs.
         Signature.objects.create(

@@ -7,17 +7,23 @@
 2. Delivery. The real delivery worker sends queued letters to a local SMTP
    sink; the reference is a plain smtplib loop sending the same messages.
 
-Each figure is measured on SQLite and, when it answers, on PostgreSQL. Every
-process, temporary directory and scratch database is created here and
-removed at the end. Nothing is sent anywhere but 127.0.0.1.
+Each side and its reference are measured in alternating rounds (A B, B A,
+A B, ...), and the ratio printed is the median of the rounds' ratios: on a
+machine that other work shares, a burst of that work then lowers one
+round, not one side. Each figure is measured on SQLite and, when it
+answers, on PostgreSQL. Every process, temporary directory and scratch
+database is created here and removed at the end. Nothing is sent anywhere
+but 127.0.0.1.
 """
 
 import contextlib
 import http.client
 import json
+import math
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,7 +62,7 @@ class Database:
 
 @dataclass
 class Throughput:
-    """What bench/load.py reports for one server."""
+    """What bench/load.py reports for one server in one round."""
 
     accepted: int  # 302 answers within the measured window
     per_second: float
@@ -65,6 +71,22 @@ class Throughput:
     statuses: dict[str, int]  # every answer by status code (JSON keys are strings)
     errors: int  # dropped connections and garbled answers
     client_cpu: float  # CPUs the load generator itself used
+    server_cpu: float | None  # CPU seconds the server's processes used in the measured window (Linux only)
+    latencies_ms: list[float]
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen
+
+    def pids(self) -> list[int]:
+        """gunicorn's master and its workers (Linux /proc; just the master elsewhere)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return [self.process.pid, *(int(pid) for pid in children.read_text().split())]
+        except OSError:
+            return [self.process.pid]
 
 
 def free_port() -> int:
@@ -77,14 +99,29 @@ def ratio(value: float, reference: float) -> float:
     return value / reference if reference else 0.0
 
 
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest rank, as bench/load.py computes it."""
+    if not sorted_values:
+        return 0.0
+    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))]
+
+
+def cpu_per_request_ms(results: list[Throughput]) -> float | None:
+    if any(r.server_cpu is None for r in results):
+        return None
+    return ratio(sum(r.server_cpu for r in results) * 1000, sum(r.accepted for r in results))
+
+
 class Command(BaseCommand):
     help = "Measure signing and delivery throughput against bare references (SQLite, and PostgreSQL if reachable)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--duration", type=float, default=10.0, help="Seconds of measured load per server.")
-        parser.add_argument("--warm-up", type=float, default=2.0, help="Seconds of load before measuring.")
+        parser.add_argument("--rounds", type=int, default=5, help="Alternating signing rounds per database.")
+        parser.add_argument("--duration", type=float, default=2.0, help="Seconds of measured load per server a round.")
+        parser.add_argument("--warm-up", type=float, default=1.0, help="Seconds of load before measuring, a round.")
         parser.add_argument("--connections", type=int, default=8)
-        parser.add_argument("--letters", type=int, default=2000, help="Letters per delivery run.")
+        parser.add_argument("--delivery-rounds", type=int, default=5, help="Alternating delivery rounds per run.")
+        parser.add_argument("--letters", type=int, default=2000, help="Letters per delivery round.")
         parser.add_argument(
             "--postgres",
             default=POSTGRES_ADMIN_URL,
@@ -93,10 +130,23 @@ class Command(BaseCommand):
         parser.add_argument("--no-postgres", action="store_true")
         parser.add_argument("--only", choices=["signing", "delivery"], help="Measure one side only.")
 
-    def handle(self, *args, duration, warm_up, connections, letters, postgres, no_postgres, only=None, **options):
+    def handle(
+        self,
+        *args,
+        rounds,
+        duration,
+        warm_up,
+        connections,
+        delivery_rounds,
+        letters,
+        postgres,
+        no_postgres,
+        only=None,
+        **options,
+    ):
         self.only = only
-        self.duration, self.warm_up, self.connections = duration, warm_up, connections
-        self.letters = letters
+        self.rounds, self.duration, self.warm_up, self.connections = max(rounds, 1), duration, warm_up, connections
+        self.delivery_rounds, self.letters = max(delivery_rounds, 1), letters
         self.processes: list[subprocess.Popen] = []
         self.root = Path(tempfile.mkdtemp(prefix="courrier-bench-"))
         self.postgres_admin = None if no_postgres else self.connect_postgres(postgres)
@@ -112,7 +162,9 @@ class Command(BaseCommand):
     def run_all(self) -> None:
         self.say(
             f"Courrier benchmark on {os.cpu_count()} CPUs: gunicorn 2 workers × 4 threads (gthread), "
-            f"{self.connections} connections, {self.warm_up:g} s warm-up + {self.duration:g} s measured per server"
+            f"{self.connections} connections; signing: {self.rounds} alternating rounds of "
+            f"{self.warm_up:g} s warm-up + {self.duration:g} s measured per server; "
+            f"delivery: {self.delivery_rounds} alternating rounds of {self.letters} letters"
         )
         # Every figure is CPU-bound on a small machine: say if something else is using it.
         self.say(f"load average before starting: {os.getloadavg()[0]:.2f}")
@@ -138,41 +190,82 @@ class Command(BaseCommand):
         self.say(f"== signing, {database.label}: POST {SIGN_PATH} vs a bare one-INSERT view, both served the same way")
         env = self.environment(database, SIGNING_RATE_LIMIT=UNLIMITED_SIGNING)
         self.run_step("bare-table", [sys.executable, "-m", "bench.bare"], env)
-        with self.gunicorn("courrier.wsgi", env, CAMPAIGN_PAGE) as port:
-            site = self.load(f"http://{LOOPBACK}:{port}{SIGN_PATH}", "--page", CAMPAIGN_PAGE)
-        with self.gunicorn("bench.bare", env, BARE_PATH) as port:
-            bare = self.load(f"http://{LOOPBACK}:{port}{BARE_PATH}")
-        share = ratio(site.per_second, bare.per_second)
-        self.say(f"signatures/s: {site.per_second:.0f}  bare insert/s: {bare.per_second:.0f}  ratio: {share:.2f}")
+        sites: list[Throughput] = []
+        bares: list[Throughput] = []
+        # Both servers stay up (an idle one costs nothing) and take the load in turn.
+        with (
+            self.gunicorn("courrier.wsgi", env, CAMPAIGN_PAGE) as site,
+            self.gunicorn("bench.bare", env, BARE_PATH) as bare,
+        ):
+            for number in range(self.rounds):
+                turns = [
+                    lambda: sites.append(self.load(site, SIGN_PATH, "--page", CAMPAIGN_PAGE)),
+                    lambda: bares.append(self.load(bare, BARE_PATH)),
+                ]
+                for turn in turns if number % 2 == 0 else reversed(turns):
+                    turn()
+                self.say(
+                    f"  round {number + 1}: {sites[-1].per_second:.0f}/s signing, {bares[-1].per_second:.0f}/s bare, "
+                    f"ratio {ratio(sites[-1].per_second, bares[-1].per_second):.2f}"
+                )
+        site_rate = statistics.median(r.per_second for r in sites)
+        bare_rate = statistics.median(r.per_second for r in bares)
+        share = statistics.median(ratio(a.per_second, b.per_second) for a, b in zip(sites, bares, strict=True))
+        self.say(f"signatures/s: {site_rate:.0f}  bare insert/s: {bare_rate:.0f}  ratio: {share:.2f}")
+        site_latencies = sorted(ms for r in sites for ms in r.latencies_ms)
+        bare_latencies = sorted(ms for r in bares for ms in r.latencies_ms)
         self.say(
-            f"signing p50: {site.p50_ms:.1f} ms  p99: {site.p99_ms:.1f} ms   "
-            f"bare p50: {bare.p50_ms:.1f} ms  p99: {bare.p99_ms:.1f} ms"
+            f"signing p50: {percentile(site_latencies, 0.5):.1f} ms  p99: {percentile(site_latencies, 0.99):.1f} ms   "
+            f"bare p50: {percentile(bare_latencies, 0.5):.1f} ms  p99: {percentile(bare_latencies, 0.99):.1f} ms"
         )
         self.say(
-            f"  load generator CPU (of {os.cpu_count()}): {site.client_cpu:.2f} signing, {bare.client_cpu:.2f} bare"
+            "  (rates and ratio: medians of the rounds; ratio: of each round's ratio; latencies: all rounds pooled)"
         )
-        for name, result in (("signing", site), ("bare", bare)):
-            others = {code: n for code, n in result.statuses.items() if code != "302"}
-            if others or result.errors:
-                self.say(f"  {name}: answers other than 302: {others}, connection errors: {result.errors}")
+        site_cpu, bare_cpu = cpu_per_request_ms(sites), cpu_per_request_ms(bares)
+        if site_cpu and bare_cpu:
+            # What each request costs the server, which other work on the machine disturbs less than the rates.
+            self.say(
+                f"  server CPU per request: {site_cpu:.2f} ms signing, {bare_cpu:.2f} ms bare "
+                f"(ratio {ratio(bare_cpu, site_cpu):.2f})"
+            )
+        client_site = statistics.mean(r.client_cpu for r in sites)
+        client_bare = statistics.mean(r.client_cpu for r in bares)
+        self.say(f"  load generator CPU (of {os.cpu_count()}): {client_site:.2f} signing, {client_bare:.2f} bare")
+        for name, results in (("signing", sites), ("bare", bares)):
+            others: dict[str, int] = {}
+            for result in results:
+                for code, count in result.statuses.items():
+                    if code != "302":
+                        others[code] = others.get(code, 0) + count
+            errors = sum(r.errors for r in results)
+            if others or errors:
+                self.say(f"  {name}: answers other than 302: {others}, connection errors: {errors}")
+        p99 = percentile(site_latencies, 0.99)
         missing = []
         if share < SIGNING_GOAL_RATIO:
             missing.append(f"ratio short by {SIGNING_GOAL_RATIO - share:.2f}")
-        if site.p99_ms > SIGNING_GOAL_P99_MS:
-            missing.append(f"p99 over by {site.p99_ms - SIGNING_GOAL_P99_MS:.0f} ms")
+        if p99 > SIGNING_GOAL_P99_MS:
+            missing.append(f"p99 over by {p99 - SIGNING_GOAL_P99_MS:.0f} ms")
         verdict = "NOT met, " + " and ".join(missing) if missing else "met"
         self.say(f"  goal (ratio >= {SIGNING_GOAL_RATIO}, p99 <= {SIGNING_GOAL_P99_MS:.0f} ms): {verdict}")
 
-    def load(self, url: str, *extra: str) -> Throughput:
+    def load(self, server: Server, path: str, *extra: str) -> Throughput:
         """Run the load generator in its own process and read its JSON result."""
-        options = [f"--duration={self.duration}", f"--warm-up={self.warm_up}", f"--connections={self.connections}"]
+        options = [
+            f"--duration={self.duration}",
+            f"--warm-up={self.warm_up}",
+            f"--connections={self.connections}",
+            f"--server-pids={','.join(str(pid) for pid in server.pids())}",
+            "--latencies",
+        ]
+        url = f"http://{LOOPBACK}:{server.port}{path}"
         args = [sys.executable, "-m", "bench.load", url, *options, *extra]
         result = json.loads(self.run_step("load", args, {**os.environ, "PYTHONUNBUFFERED": "1"}))
         return Throughput(**result)
 
     @contextlib.contextmanager
-    def gunicorn(self, application: str, env: dict[str, str], ready_path: str) -> Iterator[int]:
-        """gunicorn as `manage.py serve` starts it: same workers, threads and access log; yields its port."""
+    def gunicorn(self, application: str, env: dict[str, str], ready_path: str) -> Iterator[Server]:
+        """gunicorn as `manage.py serve` starts it: same workers, threads and access log."""
         port = free_port()
         args = [
             sys.executable, "-m", "gunicorn", application,
@@ -188,7 +281,7 @@ class Command(BaseCommand):
         process = self.start(application, args, env)
         try:
             self.wait_for(lambda: self.answers(port, ready_path), application, process)
-            yield port
+            yield Server(port, process)
         finally:
             self.stop(process)
 
@@ -210,31 +303,48 @@ class Command(BaseCommand):
             database, EMAIL_HOST=LOOPBACK, EMAIL_PORT=str(sink_port), EMAIL_USE_TLS="0", EMAIL_USE_SSL="0"
         )
         count = ["--letters", str(self.letters)]
-        self.run_step("prepare", [sys.executable, "-m", "bench.delivery", "prepare", *count], env)
-        results = self.run_workers(env, workers)
-        sent = sum(r["sent"] for r in results)
-        elapsed = max(r["finished"] for r in results) - min(r["started"] for r in results)
-        per_second = ratio(sent, elapsed)
-        plain = json.loads(self.run_step("plain", [sys.executable, "-m", "bench.delivery", "plain", *count], env))
-        share = ratio(per_second, plain["per_second"])
+        plain_step = [sys.executable, "-m", "bench.delivery", "plain", *count]
         who = "one worker" if workers == 1 else f"{workers} worker processes"
-        self.say(f"== delivery, {database.label}, {who}: {self.letters} letters (To + Cc), SMTP sink on {LOOPBACK}")
-        if sent != self.letters or plain["unsent_by_worker"]:
-            self.say(f"  WARNING: the worker(s) sent {sent} of {self.letters} letters")
-        if workers > 1:
-            split = ", ".join(str(r["sent"]) for r in results)
-            self.say(f"  letters per worker: {split}")
+        self.say(
+            f"== delivery, {database.label}, {who}: {self.letters} letters (To + Cc) a round, SMTP sink on {LOOPBACK}"
+        )
+        rates, plains, compose_ms = [], [], []
+        for number in range(self.delivery_rounds):
+            self.run_step("prepare", [sys.executable, "-m", "bench.delivery", "prepare", *count], env)
+            # The plain loop sends the letters just queued, whatever their state: it may go first.
+            plain_first = number % 2 == 1
+            if plain_first:
+                plain = json.loads(self.run_step("plain", plain_step, env))
+            results = self.run_workers(env, workers)
+            if not plain_first:
+                plain = json.loads(self.run_step("plain", plain_step, env))
+            sent = sum(r["sent"] for r in results)
+            elapsed = max(r["finished"] for r in results) - min(r["started"] for r in results)
+            rates.append(ratio(sent, elapsed))
+            plains.append(plain["per_second"])
+            compose_ms.append(plain["compose_ms"])
+            split = f" ({', '.join(str(r['sent']) for r in results)} per worker)" if workers > 1 else ""
+            self.say(
+                f"  round {number + 1}: {rates[-1]:.0f}/s worker{split}, {plains[-1]:.0f}/s plain smtplib, "
+                f"ratio {ratio(rates[-1], plains[-1]):.2f}"
+            )
+            if sent != self.letters:
+                self.say(f"  WARNING: the worker(s) sent {sent} of {self.letters} letters")
+        per_second, plain_per_second = statistics.median(rates), statistics.median(plains)
+        share = statistics.median(ratio(rate, plain) for rate, plain in zip(rates, plains, strict=True))
         if workers == 1:
             # The reference sends bytes composed beforehand; the worker composes each letter as it sends it.
-            with_compose = 1 / (1 / plain["per_second"] + plain["compose_ms"] / 1000)
+            compose = statistics.mean(compose_ms)
+            with_compose = 1 / (1 / plain_per_second + compose / 1000)
             self.say(
-                f"  compose() alone: {plain['compose_ms']:.2f} ms a letter; "
+                f"  compose() alone: {compose:.2f} ms a letter; "
                 f"plain smtplib composing in its loop would do {with_compose:.0f}/s"
             )
+            self.say("  (rates and ratio: medians of the rounds; ratio: of each round's ratio)")
             verdict = "met" if share >= DELIVERY_GOAL_RATIO else f"NOT met, short by {DELIVERY_GOAL_RATIO - share:.2f}"
             self.say(f"  goal (ratio >= {DELIVERY_GOAL_RATIO}): {verdict}")
         label = "letters/s" if workers == 1 else f"letters/s ({workers} workers)"
-        self.say(f"{label}: {per_second:.0f}  plain smtplib/s: {plain['per_second']:.0f}  ratio: {share:.2f}")
+        self.say(f"{label}: {per_second:.0f}  plain smtplib/s: {plain_per_second:.0f}  ratio: {share:.2f}")
 
     def run_workers(self, env: dict[str, str], count: int) -> list[dict]:
         """Start `count` worker processes, let them all go at once, and collect what each reports."""

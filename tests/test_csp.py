@@ -1,0 +1,177 @@
+"""Every response carries a Content-Security-Policy that runs no inline script, and the other security headers."""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connections
+from django.test import Client
+
+from courrier.delivery.worker import Worker
+from courrier.lib.csp import DEFAULT_POLICY
+from courrier.signatures.models import Signature
+from tests.helpers import CAMPAIGN_URL, SIGN_URL, sign, signature_form
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.test_embed import in_chromium
+
+ROOT = Path(__file__).resolve().parent.parent
+STAFF_PASSWORD = "a long test password"
+
+
+def directives(policy: str) -> dict[str, str]:
+    return {part.strip().split(" ", 1)[0]: part.strip().split(" ", 1)[1] for part in policy.split(";")}
+
+
+def assert_locked_down(response, frameable: bool = False) -> None:
+    policy = response["Content-Security-Policy"]
+    parts = directives(policy)
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy and "*" not in policy, policy
+    assert parts["default-src"] == parts["script-src"] == parts["style-src"] == "'self'"
+    assert parts["object-src"] == parts["base-uri"] == "'none'"
+    assert parts["form-action"] == "'self'"
+    if not frameable:
+        assert parts["frame-ancestors"] == "'none'"
+    assert "camera=()" in response["Permissions-Policy"] and "geolocation=()" in response["Permissions-Policy"]
+    assert "microphone=()" in response["Permissions-Policy"]
+    assert "interest-cohort=()" in response["Permissions-Policy"]
+
+
+@pytest.fixture
+def staff(db) -> Client:
+    client = Client()
+    client.force_login(User.objects.create_superuser("staff", password=STAFF_PASSWORD))
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/fr/", 200),
+        (CAMPAIGN_URL, 200),
+        ("/ru/c/kazakhstan-repression/check-your-inbox/", 200),
+        ("/", 302),
+        ("/fr/no-such-page/", 404),
+        ("/fr/c/no-such-campaign/", 404),
+        ("/fr/confirm/not-a-token/", 400),
+        ("/admin/login/", 200),
+        ("/admin/", 302),
+    ],
+)
+def test_every_public_page_redirect_and_error_is_locked_down(demo, client, path, status):
+    response = client.get(path)
+    assert response.status_code == status
+    assert response["Content-Security-Policy"] == DEFAULT_POLICY
+    assert_locked_down(response)
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.django_db
+def test_a_refused_form_and_a_missing_csrf_token_are_locked_down_too(demo, client):
+    refused = client.post(SIGN_URL, signature_form(email="nope"))
+    assert refused.status_code == 400
+    assert_locked_down(refused)
+    no_csrf = Client(enforce_csrf_checks=True).post(SIGN_URL, signature_form())
+    assert no_csrf.status_code == 403
+    assert_locked_down(no_csrf)
+    assert no_csrf["X-Frame-Options"] == "DENY"
+    assert not Signature.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/",
+        "/admin/campaigns/campaign/",
+        "/admin/campaigns/campaign/{pk}/change/",
+        "/admin/campaigns/campaign/add/",
+        "/admin/delivery/outboxmessage/",
+        "/admin/sandbox/",
+    ],
+)
+def test_back_office_pages_are_locked_down(demo, staff, path):
+    response = staff.get(path.format(pk=demo.pk))
+    assert response.status_code == 200
+    assert_locked_down(response)
+    assert response["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.django_db
+def test_static_files_carry_the_policy_as_well(client):
+    response = client.get("/static/css/site.css")
+    assert response.status_code == 200
+    assert_locked_down(response)
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+
+
+# Inside a tag: an inline handler (onclick=...), a style attribute, a javascript: address.
+_TAG = re.compile(r"<[a-zA-Z][^>]*>", re.DOTALL)
+_FORBIDDEN_IN_TAG = re.compile(r"""\s(on[a-z]+|style)\s*=|["']\s*javascript:""", re.IGNORECASE)
+_INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)(?![^>]*type=\"application/(ld\+)?json\")[^>]*>", re.IGNORECASE)
+_STYLE_BLOCK = re.compile(r"<style\b", re.IGNORECASE)
+
+
+def template_files() -> list[Path]:
+    app_templates = ROOT.joinpath("courrier").rglob("templates/**/*.html")
+    return sorted([*ROOT.joinpath("templates").rglob("*.html"), *app_templates])
+
+
+def test_no_template_needs_unsafe_inline():
+    """What the policy would block, found before a browser does: say file and line."""
+    found = []
+    for path in template_files():
+        text = path.read_text()
+
+        def report(offset: int, what: str, path=path, text=text) -> None:
+            found.append(f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, offset) + 1}: {what}")
+
+        for match in _INLINE_SCRIPT.finditer(text):
+            report(match.start(), "inline <script>")
+        for match in _STYLE_BLOCK.finditer(text):
+            report(match.start(), "<style> block")
+        for tag in _TAG.finditer(text):
+            for bad in _FORBIDDEN_IN_TAG.finditer(tag.group()):
+                report(tag.start() + bad.start(), bad.group().strip())
+    assert found == [], "\n".join(found)
+
+
+@in_chromium
+def test_the_back_office_works_in_chromium_under_the_policy(demo, web_server, monkeypatch):
+    """Log in, open a campaign and add a target row with the admin's own scripts: nothing is refused."""
+    from playwright.sync_api import sync_playwright
+
+    User.objects.create_superuser("organiser", password=STAFF_PASSWORD)
+    sign(Client(), first_name="Даурен")
+    Worker().run_once()  # a confirmation e-mail in the sandbox, to read in the back office
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        refused = []
+        page.on("console", lambda m: "Content Security Policy" in m.text and refused.append(f"{page.url}: {m.text}"))
+
+        page.goto(web_server + "/admin/login/")
+        page.fill("#id_username", "organiser")
+        page.fill("#id_password", STAFF_PASSWORD)
+        page.locator("input[type=submit]").click()
+        page.wait_for_url(web_server + "/admin/")
+        page.goto(f"{web_server}/admin/campaigns/campaign/{demo.pk}/change/")
+        targets_before = page.locator("#targets-group tr.form-row:not(.empty-form)").count()
+        page.locator("#targets-group .add-row a").click()  # the link exists only if inlines.js ran
+        assert page.locator("#targets-group tr.form-row:not(.empty-form)").count() == targets_before + 1
+        assert page.locator("#header").evaluate("e => getComputedStyle(e).display") == "flex", "admin CSS applied"
+        page.goto(f"{web_server}/admin/campaigns/campaign/add/")
+        page.locator("#id_title").press_sequentially("Libérez Erzhan")
+        assert page.input_value("#id_slug") == "liberez-erzhan", "prepopulate.js ran"
+        page.goto(web_server + "/admin/sandbox/")
+        page.locator("#content tbody a").first.click()
+        assert "Даурен" in page.locator("#content pre").inner_text()
+        page.goto(web_server + "/fr/c/kazakhstan-repression/")
+        browser.close()
+    connections.close_all()
+    assert refused == []

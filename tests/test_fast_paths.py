@@ -1,0 +1,105 @@
+"""The shortcuts that keep signing and delivery fast still write what the slow way would."""
+
+import pytest
+from django.db import IntegrityError, connection
+from django.utils import timezone
+
+from courrier.campaigns.models import Campaign, Target
+from courrier.delivery import enqueue
+from courrier.delivery.models import DeliveryEvent, OutboxMessage
+from courrier.delivery.worker import Worker
+from courrier.signatures.models import Signature
+from courrier.signatures.signable import insert_signature
+from tests.helpers import confirmed_signatures
+
+Status = OutboxMessage.Status
+
+
+def supporter(campaign: Campaign, email: str) -> Signature:
+    return Signature(
+        campaign_id=campaign.pk,
+        first_name="Ұлжан",
+        last_name="Қасымова",
+        email=email,
+        city="Lyon",
+        country="France",
+        organisation="Sud Solidaires",
+        organisation_role="secrétaire",
+        personal_sentence="Libérez-les.\nMaintenant.",
+        language="kk",
+        letter_language="fr",
+        consent_send=True,
+        consent_list_organisation=True,
+    )
+
+
+@pytest.mark.django_db
+def test_the_signing_insert_writes_the_row_that_save_would_write(demo):
+    before = timezone.now()
+    supporter(demo, "saved@example.org").save()
+    insert_signature(supporter(demo, "inserted@example.org"))
+
+    saved = Signature.objects.filter(email="saved@example.org").values().get()
+    inserted = Signature.objects.filter(email="inserted@example.org").values().get()
+    assert before <= inserted["created_at"] <= timezone.now()
+    for row in (saved, inserted):
+        for varying in ("id", "email", "created_at"):
+            del row[varying]
+    assert inserted == saved
+
+
+@pytest.mark.django_db
+def test_a_second_signature_from_one_address_is_refused_by_the_insert(demo):
+    insert_signature(supporter(demo, "twice@example.org"))
+    with pytest.raises(IntegrityError):
+        insert_signature(supporter(demo, "twice@example.org"))
+
+
+@pytest.fixture
+def sendable_demo(demo, smtp_settings):
+    Campaign.objects.filter(pk=demo.pk).update(real_delivery=True)
+    Target.objects.filter(campaign=demo).update(pace_per_hour=10_000_000)
+    return demo
+
+
+@pytest.mark.django_db(transaction=True)
+def test_letters_marked_sent_by_the_second_thread_each_carry_one_sent_event(sendable_demo, smtp_sink):
+    confirmed_signatures(sendable_demo, 30)
+    enqueue.queue_letters()
+    letters = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER)
+    worker = Worker()
+    try:
+        while worker.run_once():
+            pass
+    finally:
+        worker.close()
+
+    assert set(letters.values_list("status", flat=True)) == {Status.SENT}
+    assert letters.filter(sent_at__isnull=True).count() == 0
+    for letter in letters:
+        events = list(DeliveryEvent.objects.filter(message=letter))
+        assert [(e.status, e.smtp_code, e.worker) for e in events] == [(Status.SENT, 250, worker.name)]
+        assert events[0].at == letter.sent_at
+    assert len(smtp_sink.received) == OutboxMessage.objects.filter(status=Status.SENT).count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_lets_sqlite_find_newly_confirmed_signatures_by_their_own_index(sendable_demo, smtp_sink):
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL keeps its planner statistics itself (autovacuum)")
+    confirmed_signatures(sendable_demo, 300)
+    worker = Worker()
+    try:
+        while worker.run_once():
+            pass
+    finally:
+        worker.close()
+
+    due = Signature.objects.filter(
+        confirmed_at__isnull=False, letters_queued_at__isnull=True, is_duplicate=False, campaign_id=sendable_demo.pk
+    ).order_by("confirmed_at")
+    sql, params = due.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "sig_letters_due" in plan, plan
