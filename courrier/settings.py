@@ -99,6 +99,8 @@ INSTALLED_APPS = [
     "courrier.campaigns",
     "courrier.signatures",
     "courrier.delivery",
+    "courrier.news",
+    "courrier.accounts",
     "courrier.ops",
 ]
 
@@ -113,6 +115,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Staff type a code from their authenticator app before any /admin/ page (courrier/accounts/middleware.py).
+    "courrier.accounts.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -178,6 +182,11 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 WHITENOISE_USE_FINDERS = True  # serve straight from the app's static/ without collectstatic
 
+# Back-office logins: this many failures for one username within the window lock it for LOGIN_LOCKOUT_SECONDS.
+LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 5)
+LOGIN_LOCKOUT_WINDOW_SECONDS = env_int("LOGIN_LOCKOUT_WINDOW_SECONDS", 15 * 60)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = SITE_ROOT.startswith("https://")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -224,6 +233,8 @@ DKIM_DOMAIN = os.environ.get("DKIM_DOMAIN", "")
 
 # Signing.
 SIGNING_RATE_LIMIT = os.environ.get("SIGNING_RATE_LIMIT", "20/3600")  # per IP: count/seconds
+# A personal sentence longer than this is held for an organiser's review (the form takes up to 600).
+MODERATION_MAX_SENTENCE = env_int("MODERATION_MAX_SENTENCE", 400)
 CONFIRMATION_MAX_AGE_DAYS = env_int("CONFIRMATION_MAX_AGE_DAYS", 7)
 
 LOGGING = {

@@ -4,19 +4,40 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.static import serve
 
-from courrier.campaigns import sharing
+from courrier.accounts.forms import LockoutAdminAuthenticationForm
+from courrier.campaigns import progress, sharing
 from courrier.campaigns import views as campaign_views
 from courrier.delivery import views as delivery_views
+from courrier.news import views as news_views
 from courrier.signatures import embed as embed_views
-from courrier.signatures import own_mailbox
+from courrier.signatures import exports, own_mailbox
 from courrier.signatures import views as signature_views
 
 admin.site.site_header = settings.SITE_NAME
 admin.site.site_title = settings.SITE_NAME
+admin.site.login_form = LockoutAdminAuthenticationForm  # repeated failures lock the username for a while
 
 urlpatterns = [
+    # The sandbox Maildir holds every organisation's mail: managers read only their campaigns' messages.
     path("admin/sandbox/", admin.site.admin_view(delivery_views.sandbox_mailbox), name="sandbox"),
     path("admin/sandbox/<str:key>/", admin.site.admin_view(delivery_views.sandbox_mailbox), name="sandbox_message"),
+    path("admin/second-factor/", include("courrier.accounts.urls")),
+    # A campaign's progress and exports, for its managers (before the admin's own campaign pages).
+    path(
+        "admin/campaigns/campaign/<int:campaign_id>/progress/",
+        admin.site.admin_view(progress.progress),
+        name="campaign_progress",
+    ),
+    path(
+        "admin/campaigns/campaign/<int:campaign_id>/export.csv",
+        admin.site.admin_view(exports.export_csv),
+        name="campaign_export_csv",
+    ),
+    path(
+        "admin/campaigns/campaign/<int:campaign_id>/export.pdf",
+        admin.site.admin_view(exports.export_pdf),
+        name="campaign_export_pdf",
+    ),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     # Uploaded campaign photos: public by nature, re-encoded on upload.
@@ -37,4 +58,6 @@ urlpatterns += i18n_patterns(
     path("embed/<slug:slug>/", embed_views.embed_form, name="embed"),
     path("embed/<slug:slug>/sign/", embed_views.embed_sign, name="embed_sign"),
     path("embed/<slug:slug>/thanks/", embed_views.embed_thanks, name="embed_thanks"),
+    # One-click unsubscribe (RFC 8058): the exact address of List-Unsubscribe, POSTed to without a cookie.
+    path("news/unsubscribe/<str:token>/", news_views.unsubscribe, name="news_unsubscribe"),
 )

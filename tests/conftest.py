@@ -113,6 +113,40 @@ def fresh_caches():
 
 
 @pytest.fixture(autouse=True)
+def force_login_passes_the_second_factor(monkeypatch):
+    """Client.force_login skips the password; for staff it skips the second factor too, as if a code was typed.
+
+    The real steps (setup, codes, lockout) are tested in tests/test_accounts.py.
+    """
+    from django.test.client import ClientMixin
+
+    original = ClientMixin.force_login
+
+    def force_login(client, user, backend=None):
+        original(client, user, backend)
+        if user.is_staff:
+            pass_second_factor(client, user)
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login)
+
+
+def pass_second_factor(client, user) -> None:
+    """Give `user` a confirmed authenticator (if they have none) and mark the client's session as verified with it."""
+    from django.utils import timezone
+
+    from courrier.accounts import totp
+    from courrier.accounts.middleware import SESSION_KEY
+    from courrier.accounts.models import TOTPDevice
+
+    device, _created = TOTPDevice.objects.get_or_create(
+        user=user, defaults={"secret": totp.generate_secret(), "confirmed_at": timezone.now()}
+    )
+    session = client.session
+    session[SESSION_KEY] = device.pk
+    session.save()
+
+
+@pytest.fixture(autouse=True)
 def sandbox_in_tmp(settings, tmp_path):
     """In-process mail goes to a temporary Maildir; no SMTP unless a test asks for the sink."""
     settings.SANDBOX_MAILDIR = tmp_path / "mail"

@@ -167,6 +167,9 @@ def test_a_digest_target_gets_one_message_a_day_with_every_letter_in_a_pdf(demo,
     )
     worker = Worker(clock=clock)
     worker.run_once()
+    # On PostgreSQL a digest only takes letters written a minute ago (concurrent workers may still commit).
+    clock.advance(seconds=90)
+    worker.run_once()
     digests = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.DIGEST)
     assert digests.count() == 1
     # Red Yurt still gets one e-mail per letter; the embassy gets them in the digest only.
@@ -204,6 +207,40 @@ def test_a_digest_target_gets_one_message_a_day_with_every_letter_in_a_pdf(demo,
     worker.run_once()
     assert digests.count() == 2
     assert "2 lettres" in digests.order_by("pk").last().subject
+
+
+def test_a_letter_written_after_a_digest_went_comes_in_the_next_one_whatever_its_signing_order(demo, sandbox_in_tmp):
+    """A supporter who confirms late (or is approved by a moderator late) signed before those already listed."""
+    clock = Clock(timezone.now())
+    demo.targets.filter(role=Target.Role.TO).update(delivery_mode=Target.Mode.DIGEST, digest_period_hours=24)
+    demo.targets.update(pace_per_hour=3600)
+    late, early = (
+        Signature.objects.create(
+            campaign=demo,
+            first_name=name,
+            last_name="Signer",
+            email=f"{name.lower()}@example.org",
+            language="fr",
+            letter_language="fr",
+            consent_send=True,
+            confirmation_queued_at=clock.now,
+        )
+        for name in ("Late", "Early")
+    )
+    Signature.objects.filter(pk=early.pk).update(confirmed_at=clock.now)
+    worker = Worker(clock=clock)
+    worker.run_once()
+    clock.advance(seconds=90)
+    worker.run_once()
+    digests = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.DIGEST).order_by("pk")
+    assert digests.count() == 1 and "Early Signer" in digests[0].body and "Late Signer" not in digests[0].body
+
+    Signature.objects.filter(pk=late.pk).update(confirmed_at=clock.now)
+    worker.run_once()
+    clock.advance(hours=24)
+    worker.run_once()
+    assert digests.count() == 2
+    assert "Late Signer" in digests[1].body and "Early Signer" not in digests[1].body
 
 
 def test_each_letter_has_its_own_signed_return_path(demo, settings):

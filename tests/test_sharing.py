@@ -138,7 +138,8 @@ def test_the_campaign_page_describes_its_card_for_social_sites_in_its_language(d
 
 
 def expected_qr(language: str) -> segno.QRCode:
-    return segno.make(settings.SITE_ROOT + campaign_path(language), error="m", micro=False)
+    # Marked ?src=qr, so that signatures from leaflets are counted as coming from the QR code.
+    return segno.make(settings.SITE_ROOT + campaign_path(language) + "?src=qr", error="m", micro=False)
 
 
 def test_the_qr_code_svg_is_an_svg_image_of_the_campaign_address(demo, client):
@@ -210,7 +211,7 @@ def test_after_signing_the_page_says_the_letter_waits_for_confirmation_and_offer
     assert f'src="{campaign_path("fr", "qr.svg")}"' in page
     assert f'href="{campaign_path("fr", "qr.png")}" download' in page
     # The share sheet button needs the script: hidden until it finds navigator.share.
-    assert 'data-share-url="' + address + '"' in page and "hidden>" in page
+    assert 'data-share-url="' + address + '?src=share"' in page and "hidden>" in page
     assert "<script>" not in page and "onclick" not in page
 
 

@@ -5,52 +5,94 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from courrier.accounts import audit
+from courrier.accounts.admin import MembershipInline
+from courrier.accounts.scoping import MANAGER, ScopedAdmin, can_manage
+from courrier.campaigns import lifecycle, previews
 from courrier.campaigns.checklist import BLOCKING, WARNING, blocking, run_checklist
-from courrier.campaigns.models import Campaign, CampaignText, ModelLetter, Organisation, Person, PersonUpdate, Target
+from courrier.campaigns.models import (
+    Campaign,
+    CampaignText,
+    DirectoryEntry,
+    ModelLetter,
+    Organisation,
+    Person,
+    PersonUpdate,
+    Target,
+)
 from courrier.lib.images import clean_uploaded_image
 from courrier.signatures.embed import embed_snippet
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(ScopedAdmin, admin.ModelAdmin):
+    """Members see their organisations; managers edit them; only superusers create or delete one."""
+
+    edit_role = MANAGER
     list_display = ["name", "website"]
     search_fields = ["name"]
+    inlines = [MembershipInline]
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
 
 
-class TargetInline(admin.TabularInline):
+class TargetInline(ScopedAdmin, admin.TabularInline):
     model = Target
     extra = 0
     fields = ["role", "name", "email", "language", "active", "delivery_mode", "pace_per_hour"]
     show_change_link = True
 
 
-class ModelLetterInline(admin.StackedInline):
+class DirectoryEntryInline(ScopedAdmin, admin.TabularInline):
+    """Where each supporter's letter goes when the campaign lets them pick their country (CSV: campaigns/directory.py).
+
+    The letters to an entry are paced and paused through the campaign's target with the same address,
+    which the worker adds, inactive, with the first letter (courrier/delivery/enqueue.py).
+    """
+
+    model = DirectoryEntry
+    extra = 0
+    fields = ["country", "country_name", "name", "email", "language"]
+    classes = ["collapse"]
+
+
+class ModelLetterInline(ScopedAdmin, admin.StackedInline):
     model = ModelLetter
+    form = previews.ModelLetterForm  # the placeholders listed under the body, inserted by a click
     extra = 0
 
+    class Media:
+        js = ["js/placeholders.js"]
+        css = {"all": ["css/building.css"]}
 
-class CampaignTextInline(admin.StackedInline):
+
+class CampaignTextInline(ScopedAdmin, admin.StackedInline):
     model = CampaignText
     extra = 0
 
 
-class PersonInline(admin.TabularInline):
+class PersonInline(ScopedAdmin, admin.TabularInline):
     model = Person
     extra = 0
     show_change_link = True
 
 
-class PersonUpdateInline(admin.TabularInline):
+class PersonUpdateInline(ScopedAdmin, admin.TabularInline):
     model = PersonUpdate
     extra = 1
 
 
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):
+class PersonAdmin(ScopedAdmin, admin.ModelAdmin):
     list_display = ["name", "campaign", "status"]
     list_filter = ["campaign", "status"]
     inlines = [PersonUpdateInline]
@@ -93,14 +135,28 @@ class CampaignAdminForm(forms.ModelForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ScopedAdmin, admin.ModelAdmin):
     form = CampaignAdminForm
+    delete_role = MANAGER  # a campaign's deletion takes its signatures with it
     list_display = ["title", "organisation", "status", "real_delivery", "tally_letters"]
     list_filter = ["status", "real_delivery", "organisation"]
     search_fields = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
-    readonly_fields = ["checklist", "tally_letters", "tally_organisations", "tally_updated_at", "embed_snippets"]
-    inlines = [TargetInline, ModelLetterInline, CampaignTextInline, PersonInline]
+    readonly_fields = [
+        "checklist",
+        "tally_letters",
+        "tally_organisations",
+        "tally_updated_at",
+        "embed_snippets",
+        "running",
+    ]
+    inlines = [TargetInline, DirectoryEntryInline, ModelLetterInline, CampaignTextInline, PersonInline]
+    # Previews, test sending and the directory's CSV: links at the top of the page, views in previews.py.
+    change_form_template = "admin/campaigns/campaign_change_form.html"
+    actions = [*lifecycle.ADMIN_ACTIONS, previews.send_test_action]
+
+    def get_urls(self):
+        return previews.admin_urls(self.admin_site) + super().get_urls()
 
     @admin.display(description=_("pre-publish checklist"))
     def checklist(self, campaign: Campaign) -> str:
@@ -119,27 +175,56 @@ class CampaignAdmin(admin.ModelAdmin):
         )
         return format_html('<p class="help">{}</p><ul class="checklist">{}</ul>', summary, items)
 
+    def get_readonly_fields(self, request, obj=None):
+        """Editors write the campaign; its managers decide when it goes live and whether real mail leaves.
+
+        Moving a campaign, and its supporters, to another organisation is for superusers.
+        """
+        fields = list(super().get_readonly_fields(request, obj))
+        if not (can_manage(request.user, obj) if obj else request.user.is_superuser):
+            fields += ["status", "real_delivery"]
+        if obj and not request.user.is_superuser:
+            fields.append("organisation")
+        return fields
+
     def save_related(self, request, form, formsets, change):
         """The form's check reads the saved letters and targets; edits to them in the same save are checked here."""
         super().save_related(request, form, formsets, change)
         campaign = form.instance
         previous = form.initial.get("status") or Campaign.Status.DRAFT
-        if campaign.status != Campaign.Status.LIVE or previous == Campaign.Status.LIVE:
-            return
-        found = blocking(run_checklist(campaign))
-        if found:
-            campaign.status = previous
-            campaign.save(update_fields=["status"])
-            message = _("Saved, but the campaign did not go live: %(findings)s") % {
-                "findings": " ".join(str(finding) for finding in found)
-            }
-            self.message_user(request, message, level=messages.ERROR)
-            request.checklist_refused = True
+        if campaign.status == Campaign.Status.LIVE and previous != Campaign.Status.LIVE:
+            found = blocking(run_checklist(campaign))
+            if found:
+                campaign.status = previous
+                campaign.save(update_fields=["status"])
+                message = _("Saved, but the campaign did not go live: %(findings)s") % {
+                    "findings": " ".join(str(finding) for finding in found)
+                }
+                self.message_user(request, message, level=messages.ERROR)
+                request.checklist_refused = True
+        if change:
+            audit.record_status_change(request.user, campaign, previous)  # going live, pausing, closing…
 
     def response_change(self, request, obj):
         if getattr(request, "checklist_refused", False):
             return HttpResponseRedirect(request.path)  # back to the change page and its checklist
         return super().response_change(request, obj)
+
+    @admin.display(description=_("progress, moderation and exports"))
+    def running(self, campaign: Campaign) -> str:
+        """For the campaign's managers: the progress page, which also leads to the held letters and the exports."""
+        if not campaign.pk:
+            return _("Save the campaign first.")
+        held = campaign.signatures.filter(moderation="held").count()
+        return format_html(
+            '<a href="{}">{}</a> {}',
+            reverse("campaign_progress", args=[campaign.pk]),
+            _("Signatures per day, by language, source and delivery state; exports (managers only)"),
+            ngettext("· %(count)d letter held for review", "· %(count)d letters held for review", held)
+            % {"count": held}
+            if held
+            else "",
+        )
 
     @admin.display(description=_("form to embed in your website"))
     def embed_snippets(self, campaign: Campaign) -> str:
@@ -158,17 +243,25 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Target)
-class TargetAdmin(admin.ModelAdmin):
+class TargetAdmin(ScopedAdmin, admin.ModelAdmin):
     list_display = ["name", "email", "campaign", "role", "delivery_mode", "pace_per_hour", "paused_at", "pause_reason"]
     list_filter = ["campaign", "delivery_mode"]
     readonly_fields = ["paused_at", "pause_reason", "next_send_at", "last_digest_at"]
     actions = ["pause", "resume", "cancel_held"]
+
+    def has_manage_permission(self, request) -> bool:
+        return self.allowed(request, MANAGER)
+
+    def record_targets(self, request, targets, what: str) -> None:
+        for target in targets:
+            audit.record(request.user, audit.TARGET_CHANGE, target, summary=f"{target}: {what}")
 
     @admin.action(description=_("Pause: hold their pending letters"))
     def pause(self, request, queryset):
         from courrier.delivery.holds import pause_target
 
         held = sum(pause_target(t, _("paused by %(user)s") % {"user": request.user}) for t in queryset)
+        self.record_targets(request, queryset, _("paused"))
         self.message_user(
             request, ngettext("%(count)d letter held.", "%(count)d letters held.", held) % {"count": held}
         )
@@ -178,13 +271,16 @@ class TargetAdmin(admin.ModelAdmin):
         from courrier.delivery.holds import resume_target
 
         resumed = sum(resume_target(t) for t in queryset)
+        self.record_targets(request, queryset, _("resumed"))
         message = ngettext("%(count)d letter queued again.", "%(count)d letters queued again.", resumed)
         self.message_user(request, message % {"count": resumed})
 
-    @admin.action(description=_("Cancel their held letters (they will never be sent)"))
+    @admin.action(description=_("Cancel their held letters (they will never be sent)"), permissions=["manage"])
     def cancel_held(self, request, queryset):
         from courrier.delivery.holds import cancel_held
 
+        queryset = self.scoped(request, queryset, MANAGER)  # supporters' letters: their managers decide
         cancelled = sum(cancel_held(t) for t in queryset)
+        self.record_targets(request, queryset, _("held letters cancelled"))
         message = ngettext("%(count)d held letter cancelled.", "%(count)d held letters cancelled.", cancelled)
         self.message_user(request, message % {"count": cancelled})

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.template import TemplateDoesNotExist, loader
+from django.utils.translation import get_language_info
 from django.utils.translation import gettext_lazy as _
 
 from courrier.campaigns import letter_checker
@@ -42,7 +43,11 @@ def blocking(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def language_name(code: str) -> str:
-    return dict(settings.LANGUAGES).get(code, code)
+    """The language's name in the reader's language ("russe" in French), read when the finding is shown."""
+    try:
+        return get_language_info(code)["name_translated"]
+    except KeyError:
+        return code
 
 
 def enabled_languages(campaign: Campaign) -> list[str]:
@@ -73,7 +78,9 @@ def model_letters(campaign: Campaign) -> list[Finding]:
 def targets(campaign: Campaign) -> list[Finding]:
     active = [target for target in campaign.targets.all() if target.active]
     findings = []
-    if not any(target.role == Target.Role.TO for target in active):
+    # A campaign that sends every letter to the supporter's country needs no To target of its own.
+    relies_on_directory = campaign.use_directory and campaign.directory.exists()
+    if not relies_on_directory and not any(target.role == Target.Role.TO for target in active):
         findings.append(
             Finding("no_to_target", BLOCKING, _("There is no active To target: the letters would go to nobody."))
         )

@@ -9,7 +9,16 @@ from django.db import transaction
 
 from courrier.campaigns.demo_people import PEOPLE
 from courrier.campaigns.demo_translations import TRANSLATIONS
-from courrier.campaigns.models import Campaign, CampaignText, ModelLetter, Organisation, Person, PersonUpdate, Target
+from courrier.campaigns.models import (
+    Campaign,
+    CampaignText,
+    DirectoryEntry,
+    ModelLetter,
+    Organisation,
+    Person,
+    PersonUpdate,
+    Target,
+)
 
 SLUG = "kazakhstan-repression"
 
@@ -102,8 +111,24 @@ def load_demo() -> tuple[Campaign, bool]:
     return campaign, True
 
 
+# The target directory: the embassy of Kazakhstan in each supporter's country. The demo ships the entry
+# of the founding letter and leaves "supporters pick their country" off, so that its letters go to its
+# To target as they always did; an organiser switches it on to try the directory.
+DIRECTORY = [
+    {
+        "country": "FR",
+        "country_name": "France",
+        "name": "Ambassade du Kazakhstan en France",
+        "email": "paris@mfa.kz",
+        "language": "fr",
+    },
+]
+
+
 def add_translations_and_people(campaign: Campaign) -> None:
-    """The page in English, Russian and Kazakh, and the case file; an organiser's edits are left alone."""
+    """The page in English, Russian and Kazakh, the case file and the directory; an organiser's edits are left alone."""
+    if not campaign.directory.exists():
+        DirectoryEntry.objects.bulk_create(DirectoryEntry(campaign=campaign, **entry) for entry in DIRECTORY)
     if not campaign.texts.exists():
         for language, text in TRANSLATIONS.items():
             CampaignText.objects.create(

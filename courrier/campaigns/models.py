@@ -226,6 +226,7 @@ class Target(models.Model):
     next_send_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_digest_at = models.DateTimeField(null=True, blank=True, editable=False)
     digest_cursor = models.BigIntegerField(default=0, editable=False)
+    digest_cursor_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("target")

@@ -54,6 +54,7 @@ class Share:
     """What a page needs to offer sharing a campaign, in the current language."""
 
     url: str  # the campaign's absolute address in this language
+    shared_url: str  # the same, marked ?src=share so that signatures from shared links are counted as such
     title: str
     summary: str
     language: str
@@ -73,8 +74,10 @@ def campaign_share(campaign: Campaign) -> Share:
     language = get_language()
     text = campaign.text_for(language)
     url = absolute(reverse("campaign", args=[campaign.slug]))
+    shared_url = f"{url}?src=share"
     return Share(
         url=url,
+        shared_url=shared_url,
         title=text.title,
         summary=text.summary,
         language=text.language,
@@ -83,7 +86,7 @@ def campaign_share(campaign: Campaign) -> Share:
         og_locale_alternates=[locale for code, locale in OG_LOCALES.items() if code != language],
         qr_svg=reverse("campaign_qr_svg", args=[campaign.slug]),
         qr_png=reverse("campaign_qr_png", args=[campaign.slug]),
-        links=share_links(url, text.title),
+        links=share_links(shared_url, text.title),
     )
 
 
@@ -202,8 +205,9 @@ def og_image(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def campaign_qr(slug: str) -> segno.QRCode:
+    """The campaign's address, marked ?src=qr so that signatures from leaflets and posters are counted as such."""
     get_object_or_404(public_campaigns(), slug=slug)
-    return segno.make(absolute(reverse("campaign", args=[slug])), error="m", micro=False)
+    return segno.make(absolute(reverse("campaign", args=[slug])) + "?src=qr", error="m", micro=False)
 
 
 @require_safe

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import translate_url
 from django.utils import formats
 from django.utils.translation import get_language, get_language_info
+from django.utils.translation import gettext as _
 
 from courrier.campaigns.letters import preview_data, sample_letter
 from courrier.campaigns.models import Campaign
@@ -24,8 +25,12 @@ def script_json(value) -> str:
     return json.dumps(value, ensure_ascii=False).translate(_SCRIPT_ESCAPES)
 
 
+# Paused and closed campaigns keep their page (with a notice, without the form); drafts and archived ones have none.
+PUBLIC_STATUSES = [Campaign.Status.LIVE, Campaign.Status.PAUSED, Campaign.Status.CLOSED]
+
+
 def public_campaigns():
-    return Campaign.objects.filter(status__in=[Campaign.Status.LIVE, Campaign.Status.CLOSED])
+    return Campaign.objects.filter(status__in=PUBLIC_STATUSES)
 
 
 def campaign_list(request: HttpRequest) -> HttpResponse:
@@ -44,12 +49,19 @@ def editable_letters(campaign: Campaign) -> dict[str, str] | None:
 
 def signature_form(campaign: Campaign, data=None):
     from courrier.signatures.forms import SignatureForm
+    from courrier.signatures.signable import directory_choices
 
+    directory, fallback = None, False
+    if campaign.use_directory:
+        prefetch_related_objects([campaign], "directory")
+        directory, fallback = directory_choices(campaign)
     return SignatureForm(
         data,
         letter_languages=campaign.letter_languages(),
         default_language=get_language(),
         editable_letters=editable_letters(campaign),
+        directory=directory,
+        directory_fallback=fallback,
     )
 
 
@@ -65,7 +77,15 @@ def bilingual_notices(campaign: Campaign, to_targets) -> list[dict]:
     ]
 
 
-def render_campaign_page(request: HttpRequest, campaign: Campaign, form, status: int = 200) -> HttpResponse:
+def render_campaign_page(
+    request: HttpRequest,
+    campaign: Campaign,
+    form,
+    status: int = 200,
+    template: str = "campaigns/detail.html",
+    extra: dict | None = None,
+) -> HttpResponse:
+    """The campaign page; `template` and `extra` serve the organisers' preview (campaigns/previews.py)."""
     prefetch_related_objects([campaign], *PAGE_PREFETCH)
     language = get_language()
     to_targets, cc_targets = campaign.recipients()
@@ -84,6 +104,13 @@ def render_campaign_page(request: HttpRequest, campaign: Campaign, form, status:
         form.data = form.data.copy()
         form.data["letter_body"] = form.editable_letters.get(letter.language, "") if letter else ""
     goal = campaign.goal or 0
+    to_names = ", ".join(t.name for t in to_targets)
+    directory = []
+    if campaign.use_directory:
+        prefetch_related_objects([campaign], "directory")
+        directory = list(campaign.directory.all())
+        if directory:
+            to_names = _("the recipient for the country you choose")
     context = {
         "campaign": campaign,
         "text": text,
@@ -100,13 +127,19 @@ def render_campaign_page(request: HttpRequest, campaign: Campaign, form, status:
         "bilingual_notices": bilingual_notices(campaign, to_targets),
         "to_targets": to_targets,
         "cc_targets": cc_targets,
-        "to_names": ", ".join(t.name for t in to_targets),
+        "to_names": to_names,
+        "directory": directory,
         "cc_names": ", ".join(t.name for t in cc_targets),
     }
-    return render(request, "campaigns/detail.html", context, status=status)
+    return render(request, template, {**context, **(extra or {})}, status=status)
 
 
 def campaign_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    campaign = get_object_or_404(public_campaigns().prefetch_related(*PAGE_PREFETCH), slug=slug)
+    campaign = public_campaigns().prefetch_related(*PAGE_PREFETCH).filter(slug=slug).first()
+    if campaign is None:
+        # An archived campaign keeps its data but not its page: old links get a short notice, not a 404.
+        archived = get_object_or_404(Campaign, slug=slug, status=Campaign.Status.ARCHIVED)
+        text = archived.text_for(get_language())
+        return render(request, "campaigns/archived.html", {"campaign": archived, "text": text}, status=410)
     form = signature_form(campaign) if campaign.is_open else None
     return render_campaign_page(request, campaign, form)

@@ -1,9 +1,11 @@
 from django.contrib import admin
 
+from courrier.accounts.scoping import MANAGER, ScopedAdmin
 from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage
 
 
-class DeliveryEventInline(admin.TabularInline):
+class DeliveryEventInline(ScopedAdmin, admin.TabularInline):
+    view_role = edit_role = delete_role = MANAGER
     model = DeliveryEvent
     extra = 0
     can_delete = False
@@ -14,8 +16,10 @@ class DeliveryEventInline(admin.TabularInline):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
-    """The record of truth for delivery: read it, never rewrite it by hand."""
+class OutboxMessageAdmin(ScopedAdmin, admin.ModelAdmin):
+    """The record of truth for delivery: read it, never rewrite it by hand. Letters carry supporters' data: managers."""
+
+    view_role = edit_role = delete_role = MANAGER
 
     list_display = ["pk", "kind", "campaign", "status", "sandbox", "attempts", "next_attempt_at", "sent_at"]
     list_filter = ["status", "kind", "sandbox", "campaign"]
@@ -34,7 +38,8 @@ class OutboxMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Bounce)
-class BounceAdmin(admin.ModelAdmin):
+class BounceAdmin(ScopedAdmin, admin.ModelAdmin):
+    view_role = edit_role = delete_role = MANAGER
     list_display = ["at", "status", "recipient", "domain", "message"]
     list_filter = ["status", "domain"]
     readonly_fields = ["message", "at", "recipient", "domain", "status", "diagnostic"]

@@ -87,6 +87,10 @@ def compose(message: OutboxMessage) -> bytes:
     ]
     if message.auto_submitted:
         lines.append("Auto-Submitted: auto-generated")
+    if message.list_unsubscribe:
+        # RFC 8058 one-click: mail providers POST "List-Unsubscribe=One-Click" to this address.
+        lines.append(f"List-Unsubscribe: <{header_text(message.list_unsubscribe, 500)}>")
+        lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
     lines += [
         "MIME-Version: 1.0",
         'Content-Type: text/plain; charset="utf-8"',

@@ -1,8 +1,18 @@
 """Digest mode: a target receives one e-mail per period listing every new letter, with a PDF of them all.
 
-The target remembers the id of the last signature its previous digest
-included (digest_cursor); the digest row and the new cursor are written in
-one transaction, so a letter is in exactly one digest.
+A digest lists the letters in the order the worker wrote them (the
+signature's letters_queued_at, then its id), not in signing order: a
+supporter who confirms late, or whose letter is approved by a moderator
+after a digest went, still comes in the next one. The target remembers the
+last (time, id) included (digest_cursor_at, digest_cursor); the digest row and
+the new cursor are written in one transaction, so a letter is in exactly one
+digest.
+
+On PostgreSQL several workers write letters concurrently: a letter stamped
+at 12:00:00 may commit after a digest taken at 12:00:01 has moved past it.
+So a digest there only lists letters written at least DIGEST_SETTLE earlier,
+far longer than any such transaction. SQLite runs one writer at a time, so
+whatever is stamped before the digest's own transaction has committed.
 """
 
 import datetime
@@ -10,7 +20,8 @@ import io
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import formats, translation
 from django.utils.translation import ngettext
@@ -25,11 +36,15 @@ from courrier.signatures.models import Signature
 
 FONT = Path(__file__).parent / "fonts" / "DejaVuSans.ttf"  # covers Cyrillic and Kazakh letters
 MAX_LETTERS = 5000
+DIGEST_SETTLE = datetime.timedelta(minutes=1)
 
 
 def queue_due_digests(now: datetime.datetime) -> int:
     due = Target.objects.filter(
-        delivery_mode=Target.Mode.DIGEST, active=True, paused_at__isnull=True, campaign__status__in=["live", "closed"]
+        delivery_mode=Target.Mode.DIGEST,
+        active=True,
+        paused_at__isnull=True,
+        campaign__status__in=["live", "paused", "closed"],
     ).select_related("campaign")
     queued = 0
     for target in due:
@@ -50,21 +65,29 @@ def queue_digest(target_id: int, now: datetime.datetime) -> int:
         )
         if target is None:
             return 0
+        written_before = now if connection.vendor == "sqlite" else now - DIGEST_SETTLE
+        after_cursor = Q(letters_queued_at__gt=target.digest_cursor_at) | Q(
+            letters_queued_at=target.digest_cursor_at, pk__gt=target.digest_cursor
+        )
         signatures = list(
             Signature.objects.filter(
                 campaign_id=target.campaign_id,
-                pk__gt=target.digest_cursor,
                 is_duplicate=False,
                 letters_queued_at__isnull=False,
-            ).order_by("pk")[:MAX_LETTERS]
+                letters_queued_at__lte=written_before,
+            )
+            .filter(after_cursor if target.digest_cursor_at else Q())
+            .order_by("letters_queued_at", "pk")[:MAX_LETTERS]
         )
-        target.last_digest_at = now
         if signatures:
+            # The period runs from the last digest sent: an empty pass does not restart it.
+            target.last_digest_at = now
+            target.digest_cursor_at = signatures[-1].letters_queued_at
             target.digest_cursor = signatures[-1].pk
             message = digest_message(target, signatures, now)
             message.save()
             message.targets.add(target)
-        target.save(update_fields=["last_digest_at", "digest_cursor"])
+            target.save(update_fields=["last_digest_at", "digest_cursor_at", "digest_cursor"])
     return 1 if signatures else 0
 
 

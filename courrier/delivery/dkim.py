@@ -22,6 +22,9 @@ SIGNED_HEADERS = [
     b"mime-version",
     b"content-type",
     b"content-transfer-encoding",
+    # RFC 8058: one-click unsubscribe counts only when the signature covers both headers.
+    b"list-unsubscribe",
+    b"list-unsubscribe-post",
 ]
 
 

@@ -11,15 +11,16 @@ import uuid
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from courrier.campaigns.letters import Signer, render_bilingual_letter, render_letter, versions_for_targets
-from courrier.campaigns.models import Campaign, ModelLetter, Target
+from courrier.campaigns.models import Campaign, DirectoryEntry, ModelLetter, Target
 from courrier.delivery.models import DeliveryEvent, OutboxMessage
 from courrier.lib import emails
+from courrier.signatures import moderation
 from courrier.signatures.models import Signature
 from courrier.signatures.tokens import confirmation_token
 
@@ -57,8 +58,9 @@ def absolute_url(path: str) -> str:
     return settings.SITE_ROOT + path
 
 
-def recipients_phrase(campaign: Campaign, language: str) -> str:
-    to_targets, cc_targets = campaign.recipients()
+def recipients_phrase(campaign: Campaign, language: str, signature: Signature | None = None) -> str:
+    """Who receives the letter, for the supporter's e-mails: with a directory, the entry of their country."""
+    to_targets, cc_targets = letter_recipients(signature) if signature is not None else campaign.recipients()
     with translation.override(language):
         names = ", ".join(t.name for t in to_targets)
         if cc_targets:
@@ -76,7 +78,11 @@ def confirmation_message(signature: Signature) -> OutboxMessage:
             return supporter_message(OutboxMessage.Kind.ALREADY_SIGNED, signature, subject, body)
         url = absolute_url(reverse("confirm", args=[confirmation_token(signature.pk)]))
     subject, body = emails.confirmation(
-        signature.language, campaign, signature.first_name, url, recipients_phrase(campaign, signature.language)
+        signature.language,
+        campaign,
+        signature.first_name,
+        url,
+        recipients_phrase(campaign, signature.language, signature),
     )
     return supporter_message(OutboxMessage.Kind.CONFIRMATION, signature, subject, body)
 
@@ -94,7 +100,77 @@ def signer_of(signature: Signature) -> Signer:
 
 
 def pacing_key(targets: list[Target]) -> str:
-    return "-".join(str(t.pk) for t in sorted(targets, key=lambda t: t.pk))
+    # (A preview's directory target may be unsaved: its key is never stored.)
+    return "-".join(str(t.pk) for t in sorted(targets, key=lambda t: t.pk or 0))
+
+
+# The target directory (campaign.use_directory): the supporter picks their country, and the letter goes
+# To that country's DirectoryEntry instead of the campaign's To targets, still with a copy to the Cc targets.
+#
+# A directory entry is delivered through a Target row of the campaign with the same address, so that
+# everything the delivery knows about a recipient works for it unchanged: pacing (its letters per hour
+# and office hours), pausing and cancelling its letters, bounces and automatic pauses, the per-target
+# statistics. That row is the campaign's target with the entry's address if there is one (an embassy
+# that is both a To target and a directory entry is one mailbox, paced once). Otherwise the worker
+# creates it when it queues the first letter to the entry (ensure_directory_targets): role To,
+# **inactive**, so that it never receives the campaign's other letters (campaign.recipients() and the
+# checklist only count active targets). Organisers set its pace, or pause it, under Targets like any
+# other. Creating it lazily rather than at import keeps one path for the CSV, the admin inline and
+# later address changes. Two workers on PostgreSQL may both create it for a new address: the letters
+# then use the first (lowest id), and the other stays unused.
+
+
+def directory_entry(signature: Signature) -> DirectoryEntry | None:
+    """The directory entry the supporter's letter goes to, or None: no directory, or "my country is not listed"."""
+    campaign = signature.campaign
+    if not (campaign.use_directory and signature.directory_country):
+        return None
+    return next((entry for entry in campaign.directory.all() if entry.country == signature.directory_country), None)
+
+
+def directory_target(campaign: Campaign, entry: DirectoryEntry) -> Target:
+    """The target a directory entry's letters are paced through; unsaved if the worker has not created it yet."""
+    address = entry.email.strip().lower()
+    for target in campaign.targets.all():
+        if target.email.strip().lower() == address:
+            return target
+    return Target(
+        campaign=campaign,
+        role=Target.Role.TO,
+        name=entry.name[:200],
+        email=entry.email.strip(),
+        language=entry.language,
+        active=False,
+    )
+
+
+def letter_recipients(signature: Signature) -> tuple[list[Target], list[Target]]:
+    """The (To, Cc) targets of one supporter's letter: the campaign's, or their country's entry and the Cc."""
+    campaign = signature.campaign
+    to_targets, cc_targets = campaign.recipients()
+    entry = directory_entry(signature)
+    if entry is None:
+        return to_targets, cc_targets
+    target = directory_target(campaign, entry)
+    return [target], [t for t in cc_targets if t.pk != target.pk]
+
+
+def ensure_directory_targets(signatures: list[Signature]) -> None:
+    """Create the (inactive) targets of the directory entries these letters go to, where none exists yet."""
+    missing: dict[tuple[int, str], Target] = {}
+    for signature in signatures:
+        entry = directory_entry(signature)
+        if entry is not None:
+            target = directory_target(signature.campaign, entry)
+            if target.pk is None:
+                missing.setdefault((signature.campaign_id, target.email.lower()), target)
+    if not missing:
+        return
+    Target.objects.bulk_create(missing.values())
+    campaigns = [signature.campaign for signature in signatures]
+    for campaign in campaigns:
+        getattr(campaign, "_prefetched_objects_cache", {}).pop("targets", None)
+    prefetch_related_objects(campaigns, "targets")
 
 
 def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Target]]:
@@ -104,7 +180,7 @@ def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Tar
     Returns the messages and the targets of the letter (none when every target takes digests).
     """
     campaign = signature.campaign
-    to_targets, cc_targets = campaign.recipients()
+    to_targets, cc_targets = letter_recipients(signature)
     each = [t for t in [*to_targets, *cc_targets] if t.delivery_mode == Target.Mode.EACH]
     model = campaign.letter_for(signature.letter_language)
     signer = signer_of(signature)
@@ -144,7 +220,7 @@ def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Tar
         signature.language,
         campaign,
         signature.first_name,
-        recipients_phrase(campaign, signature.language),
+        recipients_phrase(campaign, signature.language, signature),
         subject,
         body,
     )
@@ -170,7 +246,7 @@ def _claim_signatures(queryset: QuerySet) -> list[Signature]:
     # skip_locked lets several workers on PostgreSQL share the work; on SQLite
     # the IMMEDIATE transaction already makes this the only writer.
     locked = queryset.select_related("campaign").select_for_update(skip_locked=True, of=("self",))[:BATCH]
-    return list(locked.prefetch_related("campaign__targets", "campaign__letters"))
+    return list(locked.prefetch_related("campaign__targets", "campaign__letters", "campaign__directory"))
 
 
 def queue_confirmations(now: datetime.datetime | None = None) -> int:
@@ -191,6 +267,8 @@ def queue_letters(now: datetime.datetime | None = None) -> set[int]:
     """Queue the letters of newly confirmed signatures; returns the campaigns touched."""
     now = now or timezone.now()
     with_targets = Target.objects.filter(role=Target.Role.TO, active=True).values("campaign_id")
+    # With a directory, a campaign may have no To target of its own: its entries are the addressees.
+    with_directory = DirectoryEntry.objects.filter(campaign__use_directory=True).values("campaign_id")
     # A campaign whose model letters were all removed keeps its confirmed signatures
     # waiting (nothing to send yet) rather than stopping the worker.
     with_letters = ModelLetter.objects.values("campaign_id")
@@ -201,14 +279,23 @@ def queue_letters(now: datetime.datetime | None = None) -> set[int]:
                 confirmed_at__isnull=False,
                 letters_queued_at__isnull=True,
                 is_duplicate=False,
-                campaign_id__in=with_targets,
             )
+            .filter(Q(campaign_id__in=with_targets) | Q(campaign_id__in=with_directory))
             .filter(campaign_id__in=with_letters)
+            # Held for review: queued once an organiser approves (rejected: never).
+            .filter(moderation__in=[Signature.Moderation.NONE, Signature.Moderation.APPROVED])
             .order_by("confirmed_at")
         )
         signatures = _claim_signatures(due)
         if not signatures:
             return set()
+        held = moderation.screen(signatures)
+        if held:
+            moderation.hold(signatures, held)
+            signatures = [s for s in signatures if s.pk not in held]
+            if not signatures:
+                return set()
+        ensure_directory_targets(signatures)
         messages, links = [], []
         for signature in signatures:
             queued, targets = letter_messages(signature)
@@ -230,8 +317,16 @@ def queue_letters(now: datetime.datetime | None = None) -> set[int]:
 def refresh_tallies(campaign_ids) -> None:
     """Recount in one query per campaign, instead of touching a counter per signature."""
     for campaign_id in campaign_ids:
-        confirmed = Signature.objects.filter(campaign_id=campaign_id, is_duplicate=False, confirmed_at__isnull=False)
-        listed = confirmed.filter(consent_list_organisation=True).exclude(organisation="").order_by("confirmed_at")
+        confirmed = Signature.objects.filter(
+            campaign_id=campaign_id, is_duplicate=False, confirmed_at__isnull=False
+        ).exclude(moderation=Signature.Moderation.REJECTED)
+        # An organisation is listed publicly only once its letter may go: not while held for review.
+        listed = (
+            confirmed.filter(consent_list_organisation=True)
+            .exclude(organisation="")
+            .exclude(moderation=Signature.Moderation.HELD)
+            .order_by("confirmed_at")
+        )
         organisations, seen = [], set()
         for name in listed.values_list("organisation", flat=True).iterator():
             if name.casefold() not in seen:

@@ -44,3 +44,20 @@ def letter_copy(language: str, campaign, first_name: str, recipients: str, lette
             "letter_body": letter_body,
         },
     )
+
+
+def news(
+    language: str, campaign_title: str, campaign_url: str, subject: str, body: str, unsubscribe_url: str
+) -> tuple[str, str]:
+    """An organiser's update, as written, with why the supporter receives it and how to stop."""
+    return _render(
+        "news",
+        language,
+        {
+            "campaign_title": campaign_title,
+            "campaign_url": campaign_url,
+            "subject": subject,
+            "body": body,
+            "unsubscribe_url": unsubscribe_url,
+        },
+    )

@@ -34,6 +34,7 @@ from courrier.lib.csp import CSP_HEADER, policy_for_frame_ancestors
 from courrier.lib.ratelimit import is_over_limit
 from courrier.signatures.form_tokens import check_form_token, issue_form_token
 from courrier.signatures.forms import SignatureForm
+from courrier.signatures.models import Signature
 from courrier.signatures.views import record_signature
 
 FORM_EXPIRED = _(
@@ -131,7 +132,9 @@ def embed_sign(request: HttpRequest, slug: str) -> HttpResponse:
         return render_form(request, campaign, form, status=400)
     if not form.is_valid():
         return render_form(request, campaign, form, status=400)
-    record_signature(form.signature(campaign.pk, get_language()))
+    signature = form.signature(campaign.pk, get_language())
+    signature.source = Signature.Source.EMBED
+    record_signature(signature)
     return embed_redirect("embed_thanks", campaign)
 
 

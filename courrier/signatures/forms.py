@@ -54,7 +54,29 @@ SIGNATURE_FIELDS = [
     "consent_send",
     "consent_list_organisation",
     "consent_news",
+    "source",
+    "directory_country",
 ]
+
+# The choice "my country is not listed" of a campaign with a target directory: its letter goes to the
+# campaign's own To targets. Not a country code (those are two letters), so it never matches an entry.
+COUNTRY_NOT_LISTED = "-"
+
+
+def country_choice(directory: tuple[tuple[str, str], ...], fallback: bool) -> forms.ChoiceField:
+    """The required country select of a campaign with a target directory."""
+    choices = [("", _("Choose your country")), *directory]
+    if fallback:
+        choices.append((COUNTRY_NOT_LISTED, _("My country is not listed")))
+    return forms.ChoiceField(
+        label=_("Your country"),
+        choices=choices,
+        help_text=_("Your letter goes to the recipient for the country you choose."),
+        error_messages={
+            "required": _("Choose your country: your letter goes to the recipient for that country."),
+            "invalid_choice": _("This country is no longer in the list: choose your country again."),
+        },
+    )
 
 
 class SignatureForm(forms.Form):
@@ -107,6 +129,9 @@ class SignatureForm(forms.Form):
     )
     consent_list_organisation = forms.BooleanField(required=False)
     consent_news = forms.BooleanField(required=False)
+    # Where the supporter came from: the QR code or a shared link add ?src= to the campaign's
+    # address, and the page carries it in a hidden field. Anything else counts as the page.
+    source = forms.CharField(required=False, widget=forms.HiddenInput)
     # Humans never see this field; a bot that fills it is answered like anybody else.
     website = forms.CharField(required=False, max_length=200, label=_("Leave this field empty"))
 
@@ -116,15 +141,24 @@ class SignatureForm(forms.Form):
         letter_languages: list[str],
         default_language: str,
         editable_letters: dict[str, str] | None = None,
+        directory: tuple[tuple[str, str], ...] | None = None,
+        directory_fallback: bool = False,
         **kwargs,
     ):
         """letter_languages: the languages the campaign has a model letter in, the original first.
 
         editable_letters: the model letters' bodies by language when the campaign lets supporters
         edit the whole letter; None when it does not (a letter_body sent anyway is then refused).
+
+        directory: the campaign's target directory as (country code, country name) pairs when supporters
+        pick their country (campaign.use_directory); the country field is then a required choice, and
+        directory_fallback adds "my country is not listed" (the letter then goes to the To targets).
         """
         super().__init__(*args, **kwargs)
         self.editable_letters = editable_letters
+        self.directory = dict(directory) if directory else None
+        if self.directory:
+            self.fields["country"] = country_choice(directory, directory_fallback)
         if editable_letters is None:
             del self.fields["letter_body"]  # not on the page; one sent anyway is refused in clean()
         names = dict(settings.LANGUAGES)  # each language named in itself
@@ -149,6 +183,8 @@ class SignatureForm(forms.Form):
             "organisation_role": "organization-title",
             "website": "off",
         }
+        if self.directory:
+            autocomplete["country"] = "country"  # the options' values are ISO codes, which browsers fill in
         for name, value in autocomplete.items():
             self.fields[name].widget.attrs["autocomplete"] = value
         self.fields["website"].widget.attrs["tabindex"] = "-1"
@@ -161,6 +197,11 @@ class SignatureForm(forms.Form):
                 code="unsafe_email",
             )
         return email
+
+    def clean_source(self) -> str:
+        """A source the page can come from; the embedded form is set by its own view, never by the form."""
+        source = self.cleaned_data["source"]
+        return source if source in (Signature.Source.QR, Signature.Source.SHARE) else Signature.Source.PAGE
 
     def clean_letter_body(self) -> str:
         body = self.cleaned_data["letter_body"]
@@ -191,6 +232,11 @@ class SignatureForm(forms.Form):
                     "into the letter, or put {personal_sentence} back where it should go."
                 ),
             )
+        if self.directory and cleaned.get("country"):
+            # The code picks the directory entry; the signature keeps the country's name, as typed ones are.
+            code = cleaned["country"]
+            cleaned["directory_country"] = "" if code == COUNTRY_NOT_LISTED else code
+            cleaned["country"] = self.directory.get(code, "")
         if cleaned.get("organisation_role") and not cleaned.get("organisation"):
             self.add_error("organisation", _("Give the organisation's name, or leave your role empty."))
         if not cleaned.get("organisation"):

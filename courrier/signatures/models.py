@@ -128,3 +128,12 @@ class BlockedWords(models.Model):
 
     def word_list(self) -> list[str]:
         return [line.strip().casefold() for line in self.words.splitlines() if line.strip()]
+
+
+class HeldSignature(Signature):
+    """The moderation queue in the back office: signatures whose personal words a rule held for review."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("letter held for review")
+        verbose_name_plural = _("letters held for review")

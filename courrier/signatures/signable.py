@@ -28,17 +28,23 @@ class SignableCampaign:
     slug: str
     is_open: bool
     letter_languages: list[str]  # the original language first
+    # With a target directory: the (country code, country name) choices, and whether the campaign
+    # has To targets of its own for "my country is not listed". None without a directory.
+    directory: tuple[tuple[str, str], ...] | None = None
+    directory_fallback: bool = False
 
 
 def signable_campaign(slug: str) -> SignableCampaign | None:
-    """The public campaign with this slug (live or closed), or None."""
+    """The public campaign with this slug (live, paused or closed), or None."""
     now = time.monotonic()
     with _lock:
         cached = _cache.get(slug)
     if cached and now - cached[0] < TTL:
         return cached[1]
     campaign = (
-        Campaign.objects.filter(slug=slug, status__in=[Campaign.Status.LIVE, Campaign.Status.CLOSED])
+        Campaign.objects.filter(
+            slug=slug, status__in=[Campaign.Status.LIVE, Campaign.Status.PAUSED, Campaign.Status.CLOSED]
+        )
         .prefetch_related("letters")
         .first()
     )
@@ -47,10 +53,20 @@ def signable_campaign(slug: str) -> SignableCampaign | None:
         languages = sorted(
             (letter.language for letter in campaign.letters.all()), key=lambda code: code != campaign.language
         )
-        found = SignableCampaign(campaign.pk, campaign.slug, campaign.is_open, languages)
+        directory, fallback = None, False
+        if campaign.use_directory:
+            directory, fallback = directory_choices(campaign)
+        found = SignableCampaign(campaign.pk, campaign.slug, campaign.is_open, languages, directory, fallback)
     with _lock:
         _cache[slug] = (now, found)
     return found
+
+
+def directory_choices(campaign: Campaign) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """The countries a supporter can pick, and whether "my country is not listed" has To targets to go to."""
+    entries = tuple((entry.country, entry.country_name) for entry in campaign.directory.all())
+    to_targets, _cc = campaign.recipients()
+    return entries, bool(to_targets)
 
 
 def forget() -> None:

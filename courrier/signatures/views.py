@@ -41,6 +41,8 @@ def sign(request: HttpRequest, slug: str) -> HttpResponse:
         letter_languages=campaign.letter_languages,
         default_language=get_language(),
         editable_letters=edited,
+        directory=campaign.directory,
+        directory_fallback=campaign.directory_fallback,
     )
     if form.is_bot:
         return redirect("check_inbox", slug=slug)

@@ -332,6 +332,10 @@ class Command(BaseCommand):
                 self.say(f"  WARNING: the worker(s) sent {sent} of {self.letters} letters")
         per_second, plain_per_second = statistics.median(rates), statistics.median(plains)
         share = statistics.median(ratio(rate, plain) for rate, plain in zip(rates, plains, strict=True))
+        # Other work on the machine slows the plain loop's quick round trips more than the worker: the
+        # fastest round of each side, the least disturbed, tells what a quiet machine would show.
+        best_share = ratio(max(rates), max(plains))
+        self.say(f"  best rounds: {max(rates):.0f}/s worker, {max(plains):.0f}/s plain smtplib, ratio {best_share:.2f}")
         if workers == 1:
             # The reference sends bytes composed beforehand; the worker composes each letter as it sends it.
             compose = statistics.mean(compose_ms)
@@ -341,8 +345,10 @@ class Command(BaseCommand):
                 f"plain smtplib composing in its loop would do {with_compose:.0f}/s"
             )
             self.say("  (rates and ratio: medians of the rounds; ratio: of each round's ratio)")
-            verdict = "met" if share >= DELIVERY_GOAL_RATIO else f"NOT met, short by {DELIVERY_GOAL_RATIO - share:.2f}"
-            self.say(f"  goal (ratio >= {DELIVERY_GOAL_RATIO}): {verdict}")
+            # Met only if the best rounds agree: a busy machine can flatter the median.
+            worst = min(share, best_share)
+            verdict = "met" if worst >= DELIVERY_GOAL_RATIO else f"NOT met, short by {DELIVERY_GOAL_RATIO - worst:.2f}"
+            self.say(f"  goal (ratio >= {DELIVERY_GOAL_RATIO}, median and best rounds): {verdict}")
         label = "letters/s" if workers == 1 else f"letters/s ({workers} workers)"
         self.say(f"{label}: {per_second:.0f}  plain smtplib/s: {plain_per_second:.0f}  ratio: {share:.2f}")
 

@@ -77,6 +77,10 @@ class Command(BaseCommand):
                 f"  password: the one printed at the first run "
                 f"(reset: `.venv/bin/python manage.py changepassword {DEMO_USERNAME}`)"
             )
+        lines.append(
+            "  second factor: the first login shows a QR code for an authenticator app on your phone, then asks "
+            f"for its 6-digit code (lost phone: `.venv/bin/python manage.py resettotp {DEMO_USERNAME}`)"
+        )
         if settings.EMAIL_HOST:
             lines.append(f"SMTP: {settings.EMAIL_HOST}; campaigns still use the sandbox until switched to real mail.")
         lines.append(f"Sandbox mailbox (every message sent): {settings.SANDBOX_MAILDIR}/new/ and {root}/admin/sandbox/")

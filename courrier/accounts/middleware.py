@@ -1,0 +1,65 @@
+"""The second factor: no back-office page opens for a staff user until they typed a code in this session.
+
+Personal data is on most admin pages (signatures, letters in the outbox, the
+sandbox), so the rule covers every path under /admin/ except the login and
+logout pages and the second factor's own pages. A first login goes to the
+setup page; every later one to the page that asks for a code.
+"""
+
+import functools
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from courrier.accounts.models import TOTPDevice
+
+# The id of the device whose code was typed: a reset (a new device) ends every session verified with the old one.
+SESSION_KEY = "accounts_second_factor_device"
+
+
+def confirmed_device(user) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False).first()
+
+
+def is_verified(request: HttpRequest) -> bool:
+    device_id = request.session.get(SESSION_KEY)
+    if device_id is None:
+        return False
+    return TOTPDevice.objects.filter(pk=device_id, user=request.user, confirmed_at__isnull=False).exists()
+
+
+def mark_verified(request: HttpRequest, device: TOTPDevice) -> None:
+    request.session.cycle_key()  # more rights, new session id
+    request.session[SESSION_KEY] = device.pk
+
+
+@functools.cache
+def admin_paths() -> tuple[str, tuple[str, ...]]:
+    """The admin's prefix, and the paths under it that open without the second factor."""
+    exempt = (reverse("admin:login"), reverse("admin:logout"), reverse("second_factor_verify"))
+    return reverse("admin:index"), exempt
+
+
+class SecondFactorMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.needs_second_factor(request):
+            return redirect_to_second_factor(request)
+        return self.get_response(request)
+
+    def needs_second_factor(self, request: HttpRequest) -> bool:
+        prefix, exempt = admin_paths()
+        if not request.path.startswith(prefix) or request.path.startswith(exempt):
+            return False
+        user = request.user
+        if not (user.is_authenticated and user.is_active and user.is_staff):
+            return False  # the admin itself sends them to its login page
+        return not is_verified(request)
+
+
+def redirect_to_second_factor(request: HttpRequest) -> HttpResponseRedirect:
+    name = "second_factor_verify" if confirmed_device(request.user) else "second_factor_setup"
+    return HttpResponseRedirect(f"{reverse(name)}?{urlencode({'next': request.get_full_path()})}")

@@ -1,0 +1,142 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Membership(models.Model):
+    """A back-office user's place in an organisation: what they may see and do comes from here alone."""
+
+    class Role(models.TextChoices):
+        EDITOR = "editor", _("Editor: writes campaigns")
+        MANAGER = "manager", _("Manager: also supporters' data, moderation, exports, news, going live")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user")
+    )
+    organisation = models.ForeignKey(
+        "campaigns.Organisation", on_delete=models.CASCADE, related_name="memberships", verbose_name=_("organisation")
+    )
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices, default=Role.EDITOR)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [models.UniqueConstraint(fields=["user", "organisation"], name="one_membership_per_organisation")]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.organisation} ({self.get_role_display()})"
+
+
+class TOTPDevice(models.Model):
+    """A staff user's authenticator app: the shared secret, and the last time step a code was used."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="totp_device")
+    secret = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Null while the user has not yet typed a code from the app: the secret may still be shown.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_used_step = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("second factor")
+        verbose_name_plural = _("second factors")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({'confirmed' if self.confirmed_at else 'being set up'})"
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+
+class LoginThrottle(models.Model):
+    """Failed logins for one username, shared by every web process; the username itself is not stored.
+
+    `key` is an HMAC of the lowercased username (courrier/accounts/lockout.py).
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    first_failure_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.key[:8]}… {self.failures} failures"
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or delete an audit log entry."""
+
+
+class AuditQuerySet(models.QuerySet):
+    """The audit log is append-only: no bulk update or delete either."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("The audit log is append-only: entries cannot be changed.")
+
+    def delete(self):
+        raise AppendOnlyError("The audit log is append-only: entries cannot be deleted.")
+
+
+class AuditEntry(models.Model):
+    """One thing done in the back office that someone may later need to account for. Written once, never changed."""
+
+    class Action(models.TextChoices):
+        EXPORT = "export", _("Export")
+        GO_LIVE = "go_live", _("Went live")
+        PAUSE = "pause", _("Paused")
+        CLOSE = "close", _("Closed")
+        ARCHIVE = "archive", _("Archived")
+        STATUS_CHANGE = "status_change", _("Status changed")
+        TARGET_CHANGE = "target_change", _("Targets changed")
+        DELETION = "deletion", _("Deletion")
+        MODERATION = "moderation", _("Moderation")
+        NEWS_SENT = "news_sent", _("News sent")
+        TEST_SENT = "test_sent", _("Test sent")
+        DIRECTORY_IMPORT = "directory_import", _("Directory imported")
+        DUPLICATE = "duplicate", _("Campaign duplicated")
+        LOGIN_LOCKOUT = "login_lockout", _("Login locked")
+        SECOND_FACTOR_SET_UP = "totp_setup", _("Second factor set up")
+        SECOND_FACTOR_RESET = "totp_reset", _("Second factor reset")
+
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    # Kept as written, so the entry still says who did it once the account is gone.
+    username = models.CharField(_("username"), max_length=150, blank=True)
+    organisation = models.ForeignKey(
+        "campaigns.Organisation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("organisation"),
+    )
+    action = models.CharField(_("action"), max_length=30, choices=Action.choices)
+    object_type = models.CharField(_("type"), max_length=100, blank=True)
+    object_id = models.CharField(_("id"), max_length=64, blank=True)
+    summary = models.CharField(_("summary"), max_length=500, blank=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.username or '—'} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None or not self._state.adding:
+            raise AppendOnlyError("The audit log is append-only: entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("The audit log is append-only: entries cannot be deleted.")

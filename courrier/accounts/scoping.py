@@ -1,0 +1,292 @@
+"""Who sees and does what in the back office: memberships and roles, not Django's model permissions.
+
+An organiser is a staff user with one or more memberships. They see only the
+rows whose organisation (found by following foreign keys: a target's
+campaign's organisation, a delivery event's message's campaign's
+organisation…) is one of theirs, and what they may do with them depends on
+their role there:
+
+- editor: writes campaigns (page, letters, targets, directory, case file);
+- manager: everything an editor does, plus supporters' personal data
+  (signatures, letters in the outbox), moderation, exports, news, going live.
+
+Superusers see and do everything. Anybody else, even staff, sees nothing.
+"""
+
+import functools
+from collections import deque
+from collections.abc import Callable
+
+from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db import models, transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.text import capfirst
+from django.utils.translation import gettext
+
+from courrier.accounts.models import Membership
+from courrier.campaigns.models import Organisation
+
+EDITOR = Membership.Role.EDITOR
+MANAGER = Membership.Role.MANAGER
+ROLE_RANK = {EDITOR: 1, MANAGER: 2}
+
+# Changes to these are where letters go: each add, change and deletion is audited as a target change.
+TARGET_MODELS = {"campaigns.target", "campaigns.directoryentry"}
+
+
+def is_back_office_user(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_staff)
+
+
+def organisation_roles(user) -> dict[int, str]:
+    """{organisation id: role} of an active staff user, read once per user object (that is, per request)."""
+    if not is_back_office_user(user):
+        return {}
+    roles = getattr(user, "_courrier_organisation_roles", None)
+    if roles is None:
+        roles = dict(Membership.objects.filter(user=user).values_list("organisation_id", "role"))
+        user._courrier_organisation_roles = roles
+    return roles
+
+
+def organisation_ids(user, role: str | None = None) -> set[int]:
+    """The organisations where `user` has at least `role` (any role when None); every one for a superuser."""
+    if not is_back_office_user(user):
+        return set()
+    if user.is_superuser:
+        return set(Organisation.objects.values_list("pk", flat=True))
+    least = ROLE_RANK[role] if role else min(ROLE_RANK.values())
+    return {organisation for organisation, held in organisation_roles(user).items() if ROLE_RANK[held] >= least}
+
+
+def has_role(user, organisation_id: int | None, role: str) -> bool:
+    if not is_back_office_user(user) or organisation_id is None:
+        return False
+    if user.is_superuser:
+        return True
+    held = organisation_roles(user).get(organisation_id)
+    return held is not None and ROLE_RANK[held] >= ROLE_RANK[role]
+
+
+def can_manage(user, campaign) -> bool:
+    """Supporters' data, moderation, exports, news and going live for this campaign."""
+    return has_role(user, campaign.organisation_id, MANAGER)
+
+
+def can_edit(user, campaign) -> bool:
+    """Writing this campaign's page, letters, targets and case file."""
+    return has_role(user, campaign.organisation_id, EDITOR)
+
+
+@functools.cache
+def organisation_path(model: type[models.Model]) -> str | None:
+    """The lookup from `model` to its Organisation ("campaign__organisation"), "" for Organisation, None if none.
+
+    The shortest chain of forward foreign keys, so a model added later is scoped without being listed here.
+    """
+    if model is Organisation:
+        return ""
+    queue = deque([(model, "")])
+    seen = {model}
+    while queue:
+        current, prefix = queue.popleft()
+        for field in current._meta.get_fields():
+            if not field.concrete or not (field.many_to_one or field.one_to_one):
+                continue
+            path = prefix + field.name
+            if field.related_model is Organisation:
+                return path
+            if field.related_model not in seen:
+                seen.add(field.related_model)
+                queue.append((field.related_model, path + "__"))
+    return None
+
+
+def organisation_lookup(path: str) -> str:
+    """The filter keyword for "organisation in these ids" along `path`."""
+    return f"{path}__in" if path else "pk__in"
+
+
+def organisation_id_of(obj: models.Model, path: str | None = None) -> int | None:
+    """The id of the organisation `obj` belongs to, following `path` (found from its model by default)."""
+    path = organisation_path(obj._meta.model) if path is None else path
+    if path is None:
+        return None
+    if path == "":
+        return obj.pk
+    *hops, last = path.split("__")
+    for hop in hops:
+        obj = getattr(obj, hop)
+        if obj is None:
+            return None
+    return getattr(obj, obj._meta.get_field(last).attname)
+
+
+def superuser_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For staff pages that cannot be scoped to an organisation (the sandbox Maildir holds every campaign's mail)."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+class ScopedAdmin:
+    """Admin mixin (for ModelAdmin and inlines): rows, choices and permissions limited by memberships and roles.
+
+    Put it first: `class TargetAdmin(ScopedAdmin, admin.ModelAdmin)`. Class attributes:
+    - `organisation_field`: the lookup to the organisation, e.g. "campaign__organisation" (found when None);
+    - `view_role`, `edit_role` (add and change), `delete_role`: the least role each needs.
+    Staff users need no Django model permission. Every deletion through the admin is audited, and so is every
+    change to targets and directory entries, whether on their own page or in the campaign's form.
+    """
+
+    organisation_field: str | None = None
+    view_role: str = EDITOR
+    edit_role: str = EDITOR
+    delete_role: str = EDITOR
+
+    def scope_path(self) -> str | None:
+        return organisation_path(self.model) if self.organisation_field is None else self.organisation_field
+
+    def scoped(self, request: HttpRequest, queryset: models.QuerySet, role: str) -> models.QuerySet:
+        if request.user.is_superuser and is_back_office_user(request.user):
+            return queryset
+        path = organisation_path(queryset.model) if queryset.model is not self.model else self.scope_path()
+        if path is None:
+            return queryset.none()
+        return queryset.filter(**{organisation_lookup(path): organisation_ids(request.user, role)})
+
+    def get_queryset(self, request):
+        return self.scoped(request, super().get_queryset(request), self.view_role)
+
+    def allowed(self, request: HttpRequest, role: str, obj: models.Model | None = None) -> bool:
+        """With no object: whether the user has `role` somewhere. With one (for an inline, its parent): there."""
+        user = request.user
+        if not is_back_office_user(user):
+            return False
+        if user.is_superuser:
+            return True
+        if obj is None:
+            return bool(organisation_ids(user, role))
+        path = self.scope_path() if isinstance(obj, self.model) else None
+        return has_role(user, organisation_id_of(obj, path), role)
+
+    def has_module_permission(self, request):
+        return self.allowed(request, self.view_role)
+
+    def has_view_permission(self, request, obj=None):
+        return self.allowed(request, self.view_role, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self.allowed(request, self.edit_role, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self.allowed(request, self.edit_role, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.allowed(request, self.delete_role, obj)
+
+    def get_object(self, request, object_id, from_field=None):
+        """Another organisation's object is "not found" (404), never shown nor confirmed to exist."""
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None and not request.user.is_superuser:
+            raise Http404
+        return obj
+
+    def get_field_queryset(self, db, db_field, request):
+        """Foreign-key and many-to-many choices: only the user's organisations' rows, where the user may write."""
+        queryset = super().get_field_queryset(db, db_field, request)
+        related = db_field.remote_field.model
+        if request.user.is_superuser or organisation_path(related) is None:
+            return queryset
+        if queryset is None:
+            queryset = related._default_manager.using(db).all()
+        return self.scoped(request, queryset, self.edit_role)
+
+    def get_list_filter(self, request):
+        """A filter on a campaign (or organisation…) lists only the ones the user sees, not every title on the site."""
+        filters = super().get_list_filter(request)
+        if request.user.is_superuser:
+            return filters
+        return [self.scoped_list_filter(item) for item in filters]
+
+    def scoped_list_filter(self, item):
+        if not isinstance(item, str):
+            return item
+        try:
+            field = get_fields_from_path(self.model, item)[-1]
+        except (FieldDoesNotExist, admin.utils.NotRelationField):
+            return item
+        if field.is_relation and organisation_path(field.related_model) is not None:
+            return (item, admin.RelatedOnlyFieldListFilter)
+        return item
+
+    # The audit log: deletions of anything, changes to targets.
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj._meta.label_lower in TARGET_MODELS:
+            record_target_change(request, obj, changed_fields(form) if change else None)
+
+    def delete_model(self, request, obj):
+        record_deletion(request, obj)  # first: the object still has its id and its organisation
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic(using=queryset.db):
+            for obj in queryset:
+                record_deletion(request, obj)
+            super().delete_queryset(request, queryset)
+
+    def save_formset(self, request, form, formset, change):
+        for deleted in formset.deleted_forms:
+            if deleted.instance.pk is not None:
+                record_deletion(request, deleted.instance)
+        super().save_formset(request, form, formset, change)
+        if formset.model._meta.label_lower in TARGET_MODELS:
+            for obj in formset.new_objects:
+                record_target_change(request, obj, None)
+            for obj, fields in formset.changed_objects:
+                record_target_change(request, obj, [verbose_field_name(obj, name) for name in fields])
+
+
+def verbose_field_name(obj: models.Model, name: str) -> str:
+    try:
+        return str(obj._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return name
+
+
+def changed_fields(form) -> list[str]:
+    return [verbose_field_name(form.instance, name) for name in form.changed_data]
+
+
+def record_target_change(request: HttpRequest, obj: models.Model, fields: list[str] | None) -> None:
+    """`fields` None: added; otherwise the names of the changed fields."""
+    from courrier.accounts import audit
+
+    kind = capfirst(obj._meta.verbose_name)
+    if fields is None:
+        summary = gettext("%(kind)s “%(object)s” added") % {"kind": kind, "object": obj}
+    else:
+        summary = gettext("%(kind)s “%(object)s” changed: %(fields)s") % {
+            "kind": kind,
+            "object": obj,
+            "fields": ", ".join(fields),
+        }
+    audit.record(request.user, audit.TARGET_CHANGE, obj, summary=summary)
+
+
+def record_deletion(request: HttpRequest, obj: models.Model) -> None:
+    """Deleting a target or a directory entry is a target change; anything else, a deletion."""
+    from courrier.accounts import audit
+
+    action = audit.TARGET_CHANGE if obj._meta.label_lower in TARGET_MODELS else audit.DELETION
+    summary = gettext("%(kind)s “%(object)s” deleted") % {"kind": capfirst(obj._meta.verbose_name), "object": obj}
+    audit.record(request.user, action, obj, summary=summary)

@@ -1,0 +1,87 @@
+"""News of a campaign, written by its organisers and sent to the supporters who asked for it."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from courrier.campaigns.models import Campaign, Person, PersonUpdate
+
+# The case file's timeline keeps entries short.
+TIMELINE_MAX_LENGTH = PersonUpdate._meta.get_field("text").max_length
+
+
+class NewsUpdate(models.Model):
+    """One update in one language. Sent once, to the supporters who signed in that language."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="news", verbose_name=_("campaign"))
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    subject = models.CharField(_("subject"), max_length=200)
+    body = models.TextField(
+        _("text"),
+        max_length=20000,
+        help_text=_(
+            "Plain text, sent as written: leave a blank line between paragraphs, *stars* and links are shown "
+            "as they are. The unsubscribe link is added at the end."
+        ),
+    )
+    publish_on_timeline = models.BooleanField(
+        _("also publish on the case file"),
+        default=False,
+        help_text=_("When it is sent, the text is added, dated today, to the timeline of the person chosen below."),
+    )
+    person = models.ForeignKey(
+        Person,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="news",
+        verbose_name=_("person concerned"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("written by"),
+    )
+    created_at = models.DateTimeField(_("written"), default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True, editable=False)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("sent by"),
+    )
+    recipients_count = models.PositiveIntegerField(_("recipients"), default=0, editable=False)
+
+    class Meta:
+        verbose_name = _("update to supporters")
+        verbose_name_plural = _("updates to supporters")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.subject
+
+    @property
+    def is_sent(self) -> bool:
+        return self.sent_at is not None
+
+    def clean(self) -> None:
+        errors = {}
+        if self.person_id and self.campaign_id and self.person.campaign_id != self.campaign_id:
+            errors["person"] = _("Choose a person of this campaign's case file.")
+        if self.publish_on_timeline:
+            if not self.person_id:
+                errors["person"] = _("Choose whose timeline shows this update.")
+            if len(self.body) > TIMELINE_MAX_LENGTH:
+                errors["body"] = _(
+                    "A timeline entry holds %(max)d characters at most; this text has %(length)d. "
+                    "Shorten it or do not publish it on the case file."
+                ) % {"max": TIMELINE_MAX_LENGTH, "length": len(self.body)}
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,159 @@
+"""Send an update to the supporters who asked for news: one outbox row each, queued in bulk, once.
+
+Who receives an update: the confirmed, non-duplicate signatures of its
+campaign that ticked "news of the campaign", have not unsubscribed, were not
+rejected by moderation, and whose page language is the update's language.
+Supporters of a language that has no update are left out, unless the
+organiser sends the update in the campaign's original language with "also to
+the other languages": it then reaches every supporter whose language has no
+update among those sent together.
+
+The outbox rows, the "sent" mark, the case-file entry and the audit line are
+written in one transaction, and the mark is a conditional UPDATE: a second
+press of "Send", in another tab or another process, finds the update already
+sent and queues nothing.
+"""
+
+import datetime
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from courrier.accounts import audit
+from courrier.campaigns.models import Campaign, PersonUpdate
+from courrier.delivery.enqueue import absolute_url, durable_commit, stamped, supporter_message
+from courrier.delivery.models import OutboxMessage
+from courrier.lib import emails
+from courrier.news.models import NewsUpdate
+from courrier.news.tokens import unsubscribe_token
+from courrier.signatures.models import Signature
+
+CHUNK = 500
+_SLOT = "SLOT"  # stands for the token in the unsubscribe path, built once per language
+
+
+def subscribers(campaign_id: int) -> QuerySet[Signature]:
+    """Every supporter of the campaign who may receive its news, whatever their language."""
+    return Signature.objects.filter(
+        campaign_id=campaign_id,
+        confirmed_at__isnull=False,
+        is_duplicate=False,
+        consent_news=True,
+        news_unsubscribed_at__isnull=True,
+    ).exclude(moderation=Signature.Moderation.REJECTED)
+
+
+def audience(update: NewsUpdate, sent_together: list[NewsUpdate], other_languages: bool) -> Q:
+    """Whose page language the update reaches, among the updates sent together."""
+    if other_languages and update.language == update.campaign.language:
+        covered = {u.language for u in sent_together if u.campaign_id == update.campaign_id} - {update.language}
+        return ~Q(language__in=covered)
+    return Q(language=update.language)
+
+
+@dataclass
+class Sent:
+    update: NewsUpdate
+    recipients: int
+
+
+def send_updates(updates: list[NewsUpdate], user, other_languages: bool = False, now=None) -> list[Sent]:
+    """Send each update not sent yet; returns those this call sent. Permissions are the caller's business."""
+    now = now or timezone.now()
+    sent = []
+    for update in updates:
+        count = send_update(update, audience(update, updates, other_languages), user, now)
+        if count is not None:
+            sent.append(Sent(update, count))
+    return sent
+
+
+def send_update(update: NewsUpdate, reach: Q, user, now: datetime.datetime) -> int | None:
+    """Queue the update for everyone it reaches; None when it was already sent."""
+    with transaction.atomic():
+        durable_commit()
+        claimed = NewsUpdate.objects.filter(pk=update.pk, sent_at__isnull=True).update(sent_at=now, sent_by=user)
+        if not claimed:
+            return None
+        campaign = Campaign.objects.select_related("organisation").prefetch_related("texts").get(pk=update.campaign_id)
+        composer = NewsComposer(update, campaign)
+        due = subscribers(campaign.pk).filter(reach).order_by("pk").only("pk", "email", "language", "campaign_id")
+        count, last_pk = 0, 0
+        while chunk := list(due.filter(pk__gt=last_pk)[:CHUNK]):
+            OutboxMessage.objects.bulk_create(stamped([composer.message(s) for s in chunk], now))
+            count += len(chunk)
+            last_pk = chunk[-1].pk
+        NewsUpdate.objects.filter(pk=update.pk).update(recipients_count=count)
+        if update.publish_on_timeline and update.person_id:
+            PersonUpdate.objects.create(
+                person_id=update.person_id, date=timezone.localdate(now), language=update.language, text=update.body
+            )
+        record_in_audit_log(user, update, campaign, count)
+    update.sent_at, update.sent_by, update.recipients_count = now, user, count
+    return count
+
+
+def record_in_audit_log(user, update: NewsUpdate, campaign: Campaign, count: int) -> None:
+    summary = f"{update.get_language_display()}: {count} recipients"
+    audit.record(user, audit.NEWS_SENT, update, organisation=campaign.organisation, summary=summary)
+
+
+class NewsComposer:
+    """The update's e-mail, rendered once; each supporter's copy differs only by its unsubscribe link."""
+
+    def __init__(self, update: NewsUpdate, campaign: Campaign):
+        self.campaign = campaign
+        self.marker = f"unsubscribe-{uuid.uuid4().hex}"
+        with translation.override(update.language):
+            campaign_url = absolute_url(campaign.get_absolute_url())
+        self.subject, self.body = emails.news(
+            update.language,
+            campaign.text_for(update.language).title,
+            campaign_url,
+            update.subject,
+            update.body,
+            self.marker,
+        )
+        self.paths: dict[str, str] = {}
+
+    def unsubscribe_url(self, signature: Signature) -> str:
+        """In the supporter's own language: the page they see when they open it."""
+        if signature.language not in self.paths:
+            with translation.override(signature.language):
+                self.paths[signature.language] = reverse("news_unsubscribe", args=[_SLOT])
+        path = self.paths[signature.language].replace(_SLOT, unsubscribe_token(signature.pk))
+        return absolute_url(path)
+
+    def message(self, signature: Signature) -> OutboxMessage:
+        signature.campaign = self.campaign
+        url = self.unsubscribe_url(signature)
+        body = self.body.replace(self.marker, url)
+        message = supporter_message(OutboxMessage.Kind.NEWS, signature, self.subject, body)
+        message.list_unsubscribe = url
+        # Replies go to the organisers, not to the platform's unattended address.
+        message.reply_to = self.campaign.organisation.contact_email
+        return message
+
+
+def preview(update: NewsUpdate) -> OutboxMessage:
+    """The update as a supporter who signed in its language receives it (unsaved; its link leads nowhere)."""
+    campaign = update.campaign
+    sample = Signature(campaign=campaign, email="supporter@example.org", language=update.language)
+    message = NewsComposer(update, campaign).message(sample)
+    return stamped([message], timezone.now())[0]
+
+
+def reach_counts(updates: list[NewsUpdate]) -> list[tuple[NewsUpdate, int, int]]:
+    """For each update: how many supporters it reaches alone, and with "also to the other languages"."""
+    return [
+        (
+            update,
+            subscribers(update.campaign_id).filter(audience(update, updates, False)).count(),
+            subscribers(update.campaign_id).filter(audience(update, updates, True)).count(),
+        )
+        for update in updates
+    ]

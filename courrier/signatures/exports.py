@@ -1,0 +1,199 @@
+"""Exports of a campaign's signatures for its managers: a CSV for spreadsheets, a PDF for hand delivery.
+
+Both hold only what each supporter agreed to send to the targets, and only
+letters that go: confirmed, not a repeat address, not held for review and
+not rejected (a held letter appears once an organiser approves it). The
+columns are those of the letter: name, organisation and role, city, country,
+personal sentence as written, date of confirmation, letter language. The
+e-mail address is there only for supporters who agreed to receive news of the
+campaign and have not stopped them since; the PDF, which is handed to the
+targets, never has it.
+
+Every export is written to the audit log ("export"), with its format and
+number of rows, and is never cached by a browser or proxy.
+"""
+
+import csv
+import datetime
+import io
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
+from fpdf import FPDF
+
+from courrier.campaigns.models import Campaign
+from courrier.delivery.digests import FONT
+from courrier.signatures.models import Signature
+
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def exported_signatures(campaign: Campaign) -> QuerySet:
+    """The letters that go, in the order they were confirmed."""
+    return (
+        Signature.objects.filter(
+            campaign=campaign,
+            is_duplicate=False,
+            consent_send=True,
+            confirmed_at__isnull=False,
+            moderation__in=[Signature.Moderation.NONE, Signature.Moderation.APPROVED],
+        )
+        .order_by("confirmed_at", "pk")
+        .only(
+            "first_name",
+            "last_name",
+            "email",
+            "city",
+            "country",
+            "organisation",
+            "organisation_role",
+            "personal_sentence",
+            "letter_language",
+            "consent_news",
+            "news_unsubscribed_at",
+            "confirmed_at",
+        )
+    )
+
+
+def shares_email(signature: Signature) -> bool:
+    """The address goes to the organisers only if the supporter asked for news and has not stopped them."""
+    return signature.consent_news and signature.news_unsubscribed_at is None
+
+
+def neutralised(value: str) -> str:
+    """A cell a spreadsheet would run as a formula, made plain text by a leading quote."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+@dataclass
+class Column:
+    heading: str
+    value: object  # Signature -> str
+
+
+def columns() -> list[Column]:
+    """The exported columns, headed in the active language."""
+    return [
+        Column(_("Date"), lambda s: timezone.localdate(s.confirmed_at).isoformat()),
+        Column(_("First name"), lambda s: s.first_name),
+        Column(_("Last name"), lambda s: s.last_name),
+        Column(_("Organisation"), lambda s: s.organisation),
+        Column(_("Role in the organisation"), lambda s: s.organisation_role),
+        Column(_("City"), lambda s: s.city),
+        Column(_("Country"), lambda s: s.country),
+        Column(_("Personal sentence"), lambda s: s.personal_sentence),
+        Column(_("Language of the letter"), lambda s: s.letter_language),
+        Column(_("E-mail address (supporters who asked for news)"), lambda s: s.email if shares_email(s) else ""),
+    ]
+
+
+def signatures_csv(campaign: Campaign) -> tuple[bytes, int]:
+    """The CSV (UTF-8 with a byte order mark, so that spreadsheets read Cyrillic) and its number of rows."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    chosen = columns()
+    writer.writerow([column.heading for column in chosen])
+    rows = 0
+    for signature in exported_signatures(campaign).iterator():
+        writer.writerow([neutralised(str(column.value(signature))) for column in chosen])
+        rows += 1
+    return ("\ufeff" + out.getvalue()).encode("utf-8"), rows
+
+
+def signatures_pdf(campaign: Campaign) -> tuple[bytes, int]:
+    """Every signature, one after the other, for printing and handing over; in DejaVu Sans (Cyrillic, Kazakh)."""
+    signatures = list(exported_signatures(campaign))
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_font("DejaVu", fname=str(FONT))
+    pdf.set_title(campaign.title)
+    pdf.set_creator("Courrier")
+    pdf.add_page()
+    pdf.set_font("DejaVu", size=16)
+    pdf.multi_cell(0, 8, campaign.title, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font("DejaVu", size=10)
+    count = ngettext("%(count)d signature", "%(count)d signatures", len(signatures)) % {"count": len(signatures)}
+    today = formats.date_format(timezone.localdate(), "DATE_FORMAT")
+    pdf.multi_cell(
+        0, 5, _("%(count)s, as of %(date)s.") % {"count": count, "date": today}, new_x="LMARGIN", new_y="NEXT"
+    )
+    pdf.ln(4)
+    for number, signature in enumerate(signatures, start=1):
+        pdf.set_font("DejaVu", size=11)
+        pdf.multi_cell(0, 6, f"{number}. {signature.full_name}", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("DejaVu", size=9)
+        for line in entry_lines(signature):
+            pdf.multi_cell(0, 4.5, line, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3)
+    output = io.BytesIO()
+    pdf.output(output)
+    return output.getvalue(), len(signatures)
+
+
+def entry_lines(signature: Signature) -> list[str]:
+    lines = []
+    if signature.organisation:
+        lines.append(
+            _("%(role)s, %(organisation)s")
+            % {"role": signature.organisation_role, "organisation": signature.organisation}
+            if signature.organisation_role
+            else signature.organisation
+        )
+    place = ", ".join(part for part in (signature.city, signature.country) if part)
+    signed = formats.date_format(timezone.localdate(signature.confirmed_at), "DATE_FORMAT")
+    lines.append(" · ".join(part for part in (place, signed) if part))
+    if signature.personal_sentence:
+        lines.append(f"« {signature.personal_sentence} »")
+    return lines
+
+
+def attachment(content: bytes, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def managed_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
+    from courrier.accounts.scoping import can_manage
+
+    campaign = get_object_or_404(Campaign.objects.select_related("organisation"), pk=campaign_id)
+    if not can_manage(request.user, campaign):
+        raise PermissionDenied
+    return campaign
+
+
+def export_filename(campaign: Campaign, extension: str) -> str:
+    return f"signatures-{campaign.slug}-{datetime.date.today().isoformat()}.{extension}"
+
+
+@require_POST
+def export_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """POST only: an export is an act recorded in the audit log, not a page a browser may prefetch."""
+    from courrier.accounts import audit
+
+    campaign = managed_campaign(request, campaign_id)
+    content, rows = signatures_csv(campaign)
+    audit.record(request.user, "export", campaign, organisation=campaign.organisation, summary=f"csv, {rows} rows")
+    return attachment(content, "text/csv; charset=utf-8", export_filename(campaign, "csv"))
+
+
+@require_POST
+def export_pdf(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    from courrier.accounts import audit
+
+    campaign = managed_campaign(request, campaign_id)
+    content, rows = signatures_pdf(campaign)
+    audit.record(request.user, "export", campaign, organisation=campaign.organisation, summary=f"pdf, {rows} rows")
+    return attachment(content, "application/pdf", export_filename(campaign, "pdf"))

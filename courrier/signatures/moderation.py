@@ -1,0 +1,227 @@
+"""Moderation: a supporter's own words held for an organiser's review when a rule trips.
+
+Signing stays one INSERT: the rules run in the worker, at the moment a
+confirmed signature's letter would be queued (delivery.enqueue.queue_letters).
+What they read is what the supporter wrote themselves: the personal sentence,
+and, when the campaign lets supporters edit the whole letter, the lines of
+their version that are not in a model letter. A signature with neither is
+never held.
+
+The rules:
+- a link: an address with http(s):// or www., a bare domain such as example.ru, an e-mail address;
+- a word or phrase from one of the campaign's lists (signatures.BlockedWords, one per language).
+  Every list of the campaign applies to every signature, whatever its language: a
+  supporter can write in another language than the page's, and the lists exist per
+  language so that each translator keeps their own;
+- a personal sentence longer than settings.MODERATION_MAX_SENTENCE characters;
+- the same sentence (compared case-folded, spaces collapsed) in REPEATS signatures of
+  the campaign within REPEAT_WINDOW: the first ones go, the REPEATS-th and later are held.
+  Sentences shorter than REPEAT_MIN_LENGTH are left out of this rule: short slogans
+  ("Free them!", "Бостандық!") are written by many genuine supporters alike.
+
+A tripped rule marks the signature held, with the reason, and queues nothing:
+neither the letter nor the supporter's copy. An organiser who manages the
+campaign then approves it, and the worker queues its letter on its next pass
+(an approved signature is due like a newly confirmed one, and no rule runs on
+it again), or rejects it: its letter is never sent and it is not counted.
+The supporter is not told either way: their confirmation page says the letter
+is queued, which is true while it waits, and a rejected supporter gets no
+e-mail, so the platform never argues with a troll in writing.
+"""
+
+import bisect
+import datetime
+import re
+from collections import defaultdict
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import translation
+from django.utils.translation import get_language_info
+from django.utils.translation import gettext as _
+
+from courrier.signatures.models import BlockedWords, Signature
+
+Moderation = Signature.Moderation
+
+REPEATS = 3
+REPEAT_WINDOW = datetime.timedelta(hours=24)
+REPEAT_MIN_LENGTH = 20
+REASON_MAX = Signature._meta.get_field("moderation_reason").max_length
+
+# Top-level domains written in Cyrillic: a bare "сайт.рф" is a link too.
+_CYRILLIC_TLDS = "рф|қаз|бел|укр|рус|срб|мкд|мон|орг|ком|сайт|онлайн"
+LINK = re.compile(
+    r"(?:https?://|www\.)\S+"  # an address with its scheme, or starting with www.
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # an e-mail address
+    # A bare domain: labels and a top-level domain in lower or upper case, so that "example.ru" and
+    # "EXAMPLE.RU" are links but a missing space after a full stop ("Almaty.The") is not.
+    rf"|(?<![\w@.])(?:[\w-]+\.)+(?:[a-z]{{2,24}}|[A-Z]{{2,24}}|{_CYRILLIC_TLDS})(?![\w-])"
+)
+
+
+def normalised(text: str) -> str:
+    """Case folded, every run of spaces and line breaks made one space."""
+    return " ".join(text.casefold().split())
+
+
+def own_words(signature: Signature, model_bodies: list[str]) -> str:
+    """What the supporter wrote themselves: the sentence, and the lines of their letter not in a model letter."""
+    parts = [signature.personal_sentence]
+    if signature.letter_body:
+        model_lines = {normalised(line) for body in model_bodies for line in body.splitlines()}
+        parts += [line for line in signature.letter_body.splitlines() if normalised(line) not in model_lines]
+    return "\n".join(part for part in parts if part.strip())
+
+
+def needs_review(signature: Signature) -> bool:
+    """Only what nobody has judged yet, and only if the supporter wrote something of their own."""
+    return signature.moderation == Moderation.NONE and bool(
+        signature.personal_sentence.strip() or signature.letter_body.strip()
+    )
+
+
+def word_pattern(phrase: str) -> re.Pattern:
+    """The phrase as a whole word (or words), anywhere in a normalised text."""
+    return re.compile(r"(?<!\w)" + re.escape(normalised(phrase)) + r"(?!\w)")
+
+
+def reason_for(signature: Signature, words: list[tuple[str, str]], repeats: int, model_bodies: list[str]) -> str:
+    """Why this signature is held (in the active language), or "" if no rule trips.
+
+    words: (phrase, language) pairs from the campaign's lists; repeats: how many
+    signatures of the campaign, this one included, carried the same sentence in
+    the window before it.
+    """
+    text = own_words(signature, model_bodies)
+    if not text:
+        return ""
+    reasons = []
+    link = LINK.search(text)
+    if link:
+        reasons.append(_("a link: %(link)s") % {"link": link.group(0)[:60]})
+    folded = normalised(text)
+    for phrase, language in words:
+        if word_pattern(phrase).search(folded):
+            name = get_language_info(language)["name_translated"]
+            reasons.append(_("a word from the %(language)s list: %(word)s") % {"language": name, "word": phrase})
+            break
+    if len(signature.personal_sentence) > settings.MODERATION_MAX_SENTENCE:
+        reasons.append(
+            _("a sentence of %(length)d characters (more than %(max)d)")
+            % {"length": len(signature.personal_sentence), "max": settings.MODERATION_MAX_SENTENCE}
+        )
+    if repeats >= REPEATS:
+        reasons.append(_("the same sentence in %(count)d signatures within 24 hours") % {"count": repeats})
+    return "; ".join(reasons)[:REASON_MAX]
+
+
+def campaign_words(campaign_ids: set[int]) -> dict[int, list[tuple[str, str]]]:
+    words: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for entry in BlockedWords.objects.filter(campaign_id__in=campaign_ids):
+        words[entry.campaign_id] += [(word, entry.language) for word in entry.word_list()]
+    return words
+
+
+def repeat_counts(signatures: list[Signature]) -> dict[int, int]:
+    """For each signature with a sentence: how many signatures of its campaign carried the same one
+    (normalised) in the REPEAT_WINDOW up to it, itself included.
+
+    One query per campaign of the batch, reading only the sentences of that window; the
+    comparison is done here because a database cannot case-fold Cyrillic or Kazakh alike.
+    """
+    counts: dict[int, int] = {}
+    by_campaign: dict[int, list[Signature]] = defaultdict(list)
+    for signature in signatures:
+        if len(normalised(signature.personal_sentence)) >= REPEAT_MIN_LENGTH:
+            by_campaign[signature.campaign_id].append(signature)
+    for campaign_id, checked in by_campaign.items():
+        earliest = min(s.created_at for s in checked) - REPEAT_WINDOW
+        latest = max(s.created_at for s in checked)
+        rows = (
+            Signature.objects.filter(
+                campaign_id=campaign_id, is_duplicate=False, created_at__gte=earliest, created_at__lte=latest
+            )
+            .exclude(personal_sentence="")
+            .values_list("personal_sentence", "created_at", "pk")
+        )
+        arrivals: dict[str, list[tuple[datetime.datetime, int]]] = defaultdict(list)
+        for sentence, created_at, pk in rows.iterator():
+            arrivals[normalised(sentence)].append((created_at, pk))
+        for times in arrivals.values():
+            times.sort()
+        for signature in checked:
+            times = arrivals[normalised(signature.personal_sentence)]
+            upto = bisect.bisect_right(times, (signature.created_at, signature.pk))
+            since = bisect.bisect_left(times, (signature.created_at - REPEAT_WINDOW, 0))
+            counts[signature.pk] = upto - since
+    return counts
+
+
+def screen(signatures: list[Signature]) -> dict[int, str]:
+    """The signatures of a batch that must be held, with their reasons (in the site's language).
+
+    Called by the worker inside the transaction that queues the batch's letters; the
+    caller marks them held. No query at all when nobody wrote anything of their own.
+    """
+    candidates = [s for s in signatures if needs_review(s)]
+    if not candidates:
+        return {}
+    words = campaign_words({s.campaign_id for s in candidates})
+    repeats = repeat_counts(candidates)
+    held = {}
+    with translation.override(settings.LANGUAGE_CODE):
+        for signature in candidates:
+            model_bodies = [letter.body for letter in signature.campaign.letters.all()] if signature.letter_body else []
+            reason = reason_for(signature, words[signature.campaign_id], repeats.get(signature.pk, 0), model_bodies)
+            if reason:
+                held[signature.pk] = reason
+    return held
+
+
+def hold(signatures: list[Signature], reasons: dict[int, str]) -> None:
+    """Mark these signatures held, each with its reason (one UPDATE for the batch)."""
+    marked = []
+    for signature in signatures:
+        if signature.pk in reasons:
+            signature.moderation = Moderation.HELD
+            signature.moderation_reason = reasons[signature.pk]
+            marked.append(signature)
+    Signature.objects.bulk_update(marked, ["moderation", "moderation_reason"])
+
+
+# ---------- The organiser's decisions ----------
+
+
+def _decide(user, signatures: QuerySet, decision: str, verb: str) -> int:
+    """Move the held signatures among `signatures` to `decision`, each move written to the audit log."""
+    from courrier.accounts import audit
+
+    with transaction.atomic():
+        chosen = list(
+            Signature.objects.filter(pk__in=list(signatures.values_list("pk", flat=True)), moderation=Moderation.HELD)
+            .select_related("campaign")
+            .select_for_update(of=("self",))
+        )
+        Signature.objects.filter(pk__in=[s.pk for s in chosen], moderation=Moderation.HELD).update(moderation=decision)
+        for signature in chosen:
+            audit.record(
+                user,
+                audit.MODERATION,
+                signature,
+                organisation=signature.campaign.organisation_id,
+                summary=f"{verb} #{signature.pk} ({signature.campaign.slug}): {signature.moderation_reason}",
+            )
+    return len(chosen)
+
+
+def approve(user, signatures: QuerySet) -> int:
+    """Let held letters go. Their letters_queued_at is still empty, so the worker queues them on its next
+    pass like a newly confirmed signature's; approved, they are not screened again."""
+    return _decide(user, signatures, Moderation.APPROVED, "approved")
+
+
+def reject(user, signatures: QuerySet) -> int:
+    """Never send these held letters, nor count them."""
+    return _decide(user, signatures, Moderation.REJECTED, "rejected")

@@ -1,0 +1,198 @@
+"""Exports for managers: a CSV spreadsheets read in Cyrillic and cannot run, and a PDF for hand delivery."""
+
+import csv
+import io
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+from pypdf import PdfReader
+
+from courrier.campaigns.models import Organisation
+from courrier.signatures.models import Signature
+
+pytestmark = pytest.mark.django_db
+
+KAZAKH_LETTERS = "ә ғ қ ң ө ұ ү һ і"
+
+
+def organiser(username: str, organisation: Organisation | None, role: str = "manager") -> Client:
+    from courrier.accounts.models import Membership
+
+    user = User.objects.create_user(username, password="a long test password", is_staff=True)
+    if organisation is not None:
+        Membership.objects.create(user=user, organisation=organisation, role=role)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def manager(demo) -> Client:
+    return organiser("manager", demo.organisation)
+
+
+def signature(campaign, email: str, **fields) -> Signature:
+    now = timezone.now()
+    values = {
+        "first_name": "Ұлжан",
+        "last_name": "Қасымова",
+        "language": "kk",
+        "letter_language": "kk",
+        "consent_send": True,
+        "confirmed_at": now,
+        "confirmation_queued_at": now,
+        **fields,
+    }
+    return Signature.objects.create(campaign=campaign, email=email, **values)
+
+
+@pytest.fixture
+def signatures(demo):
+    """Letters that go, with and without news, and signatures that must never be exported."""
+    signature(
+        demo,
+        "news@example.org",
+        organisation="Қазақстан кәсіподағы",
+        organisation_role="төраға",
+        city="Алматы",
+        country="Қазақстан",
+        personal_sentence=f"Бостандық! {KAZAKH_LETTERS}",
+        consent_news=True,
+    )
+    signature(demo, "quiet@example.org", first_name="Pierre", last_name="Martin", city="Lyon", consent_news=False)
+    signature(
+        demo,
+        "stopped@example.org",
+        first_name="Анна",
+        last_name="Иванова",
+        consent_news=True,
+        news_unsubscribed_at=timezone.now(),
+    )
+    signature(
+        demo,
+        "formulas@example.org",
+        first_name='=HYPERLINK("https://evil.example","click")',
+        last_name="+33 1 23",
+        organisation="-2+3",
+        organisation_role="@SUM(A1:A9)",
+        city="\tTab",
+        country="\rReturn",
+        personal_sentence="=1+1 is not a formula here",
+    )
+    signature(demo, "unconfirmed@example.org", first_name="Unconfirmed", confirmed_at=None)
+    signature(demo, "held@example.org", first_name="Held", moderation="held", moderation_reason="a link")
+    signature(demo, "rejected@example.org", first_name="Rejected", moderation="rejected")
+    Signature.objects.create(
+        campaign=demo, email="news@example.org", language="fr", letter_language="fr", is_duplicate=True
+    )
+    signature(demo, "approved@example.org", first_name="Approved", moderation="approved")
+
+
+def csv_rows(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def test_the_csv_starts_with_a_byte_order_mark_and_keeps_cyrillic_and_kazakh(demo, signatures, manager):
+    response = manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.csv")
+
+    assert response.status_code == 200
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="signatures-kazakhstan-repression-')
+    assert "no-store" in response["Cache-Control"]
+    text = response.content.decode("utf-8-sig")
+    assert "Ұлжан,Қасымова,Қазақстан кәсіподағы,төраға,Алматы,Қазақстан" in text
+    assert KAZAKH_LETTERS in text
+
+
+def test_the_csv_holds_only_the_letters_that_go(demo, signatures, manager):
+    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.csv"))
+
+    first_names = [row[1] for row in rows[1:]]
+    assert sorted(first_names) == sorted(
+        ["Ұлжан", "Pierre", "Анна", '\'=HYPERLINK("https://evil.example","click")', "Approved"]
+    )
+
+
+def test_the_address_is_exported_only_for_supporters_who_asked_for_news_and_did_not_stop_them(
+    demo, signatures, manager
+):
+    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.csv"))
+
+    addresses = {row[1]: row[-1] for row in rows[1:]}
+    assert addresses["Ұлжан"] == "news@example.org"
+    assert addresses["Pierre"] == ""
+    assert addresses["Анна"] == ""
+    assert "quiet@example.org" not in str(rows) and "stopped@example.org" not in str(rows)
+
+
+def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralised(demo, signatures, manager):
+    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.csv"))
+
+    (row,) = [row for row in rows if "HYPERLINK" in row[1]]
+    _date, first, last, organisation, role, city, country, sentence = row[:8]
+    assert first == '\'=HYPERLINK("https://evil.example","click")'
+    assert last == "'+33 1 23"
+    assert organisation == "'-2+3"
+    assert role == "'@SUM(A1:A9)"
+    assert city == "'\tTab"
+    assert country == "'\rReturn"
+    assert sentence == "'=1+1 is not a formula here"
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cells in rows for cell in cells)
+
+
+def test_every_export_is_written_to_the_audit_log(demo, signatures, manager):
+    from courrier.accounts.models import AuditEntry
+
+    manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.csv")
+    manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.pdf")
+
+    summaries = list(AuditEntry.objects.filter(action="export").order_by("pk").values_list("summary", flat=True))
+    assert summaries == ["csv, 5 rows", "pdf, 5 rows"]
+    entry = AuditEntry.objects.filter(action="export").first()
+    assert entry.organisation == demo.organisation
+    assert entry.user.username == "manager"
+
+
+def test_the_pdf_for_hand_delivery_prints_kazakh_and_leaves_out_every_address(demo, signatures, manager):
+    response = manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.pdf")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"].endswith('.pdf"')
+    assert "no-store" in response["Cache-Control"]
+    reader = PdfReader(io.BytesIO(response.content))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "Ұлжан Қасымова" in text
+    assert "Қазақстан кәсіподағы" in text
+    assert KAZAKH_LETTERS in text
+    assert "Pierre Martin" in text and "Approved" in text
+    for absent in ("Unconfirmed", "Held", "Rejected", "@example.org"):
+        assert absent not in text
+
+
+def test_a_campaign_without_signatures_exports_a_header_and_an_empty_list(demo, manager):
+    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.csv"))
+    assert len(rows) == 1
+    pdf = manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.pdf")
+    assert PdfReader(io.BytesIO(pdf.content)).pages
+
+
+def test_only_the_campaigns_managers_may_export(demo, signatures, client):
+    editor = organiser("editor", demo.organisation, "editor")
+    stranger = organiser("stranger", Organisation.objects.create(name="Another union"))
+    for path in ("export.csv", "export.pdf"):
+        url = f"/admin/campaigns/campaign/{demo.pk}/{path}"
+        assert editor.post(url).status_code == 403
+        assert stranger.post(url).status_code == 403
+        assert client.post(url).status_code == 302  # to the login page
+        assert b"news@example.org" not in client.post(url, follow=True).content
+    from courrier.accounts.models import AuditEntry
+
+    assert not AuditEntry.objects.filter(action="export").exists()
+
+
+def test_an_export_is_a_post_not_a_link_a_browser_may_prefetch(demo, manager):
+    assert manager.get(f"/admin/campaigns/campaign/{demo.pk}/export.csv").status_code == 405

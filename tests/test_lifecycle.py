@@ -1,0 +1,202 @@
+"""A campaign's life: going live through the checklist, pausing, closing (queued letters go or not), archiving."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from courrier.accounts.models import AuditEntry, Membership
+from courrier.campaigns import lifecycle
+from courrier.campaigns.models import Campaign, Organisation, Target
+from courrier.delivery.enqueue import queue_letters
+from courrier.delivery.models import DeliveryEvent, OutboxMessage
+from courrier.delivery.worker import Worker
+from courrier.signatures.models import Signature
+from tests.helpers import CAMPAIGN_URL, confirmation_path, confirmed_signatures, sign
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/campaigns/campaign/"
+ENGLISH_PAGE = "/en/c/kazakhstan-repression/"
+
+
+def organiser(username: str, organisation: Organisation, role: str) -> Client:
+    user = User.objects.create_user(username, password="a long test password", is_staff=True)
+    Membership.objects.create(user=user, organisation=organisation, role=role)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def manager(demo) -> Client:
+    return organiser("manager", demo.organisation, "manager")
+
+
+def run_action(client: Client, action: str, campaign: Campaign, **extra):
+    return client.post(CHANGELIST, {"action": action, "_selected_action": [campaign.pk], **extra})
+
+
+def deliver_everything() -> None:
+    worker = Worker()
+    while worker.run_once():
+        pass
+
+
+def status_of(campaign: Campaign) -> str:
+    campaign.refresh_from_db()
+    return campaign.status
+
+
+# Pausing
+
+
+def test_a_paused_campaign_shows_its_page_with_a_notice_and_takes_no_signature(demo, manager, client):
+    run_action(manager, "pause_campaigns", demo)
+    assert status_of(demo) == Campaign.Status.PAUSED
+    page = client.get(ENGLISH_PAGE).content.decode()
+    assert "Signing is paused for the moment" in page
+    assert 'class="sign-form"' not in page
+    assert "Dear Ambassador" in page  # the letter is still there to read
+    assert "signing paused" in client.get("/en/").content.decode()  # still listed, marked
+
+    response = sign(client)
+    assert response.status_code == 302 and response["Location"].endswith(CAMPAIGN_URL)
+    assert not Signature.objects.exists()
+    entry = AuditEntry.objects.get(action="pause")
+    assert (entry.username, entry.object_id) == ("manager", str(demo.pk))
+
+
+def test_letters_confirmed_before_a_pause_keep_going_but_new_confirmations_wait(demo, client, sandbox_in_tmp):
+    Target.objects.update(pace_per_hour=3600)
+    confirmed_signatures(demo, 2)
+    sign(client, email="late@example.org")
+    deliver_everything()  # the confirmation e-mail of the late signer
+    lifecycle.pause(demo, None)
+    deliver_everything()
+    assert OutboxMessage.objects.filter(kind="letter", status="sent").count() == 2
+
+    response = client.post(confirmation_path(sandbox_in_tmp).replace("/fr/", "/en/"))
+    assert response.status_code == 410
+    assert "Signing is paused" in response.content.decode()
+    assert not Signature.objects.get(email="late@example.org").is_confirmed
+
+
+def test_going_live_again_after_a_pause_needs_the_checklist(demo, manager):
+    lifecycle.pause(demo, None)
+    response = manager.post(CHANGELIST, {"action": "go_live_campaigns", "_selected_action": [demo.pk]}, follow=True)
+    assert status_of(demo) == Campaign.Status.PAUSED  # the founding letter's misspelled names block it
+    assert "pre-publish checklist blocks going live" in response.content.decode()
+    assert not AuditEntry.objects.filter(action="go_live").exists()
+
+
+def test_going_live_once_the_checklist_passes_is_audited(demo, manager, monkeypatch):
+    lifecycle.pause(demo, None)
+    monkeypatch.setattr(lifecycle, "run_checklist", lambda campaign: [])
+    run_action(manager, "go_live_campaigns", demo)
+    assert status_of(demo) == Campaign.Status.LIVE
+    assert AuditEntry.objects.filter(action="go_live", username="manager").exists()
+
+
+def test_an_editor_cannot_change_a_campaigns_status(demo):
+    editor = organiser("editor", demo.organisation, "editor")
+    response = editor.post(CHANGELIST, {"action": "pause_campaigns", "_selected_action": [demo.pk]}, follow=True)
+    assert status_of(demo) == Campaign.Status.LIVE
+    assert "Only the managers of its organisation may do this" in response.content.decode()
+
+
+def test_another_organisations_manager_cannot_pause_it(demo):
+    outsider = organiser("outsider", Organisation.objects.create(name="Another group"), "manager")
+    run_action(outsider, "pause_campaigns", demo)
+    assert status_of(demo) == Campaign.Status.LIVE
+
+
+def test_a_transition_that_makes_no_sense_is_refused(demo):
+    lifecycle.pause(demo, None)
+    with pytest.raises(lifecycle.TransitionRefused):
+        lifecycle.pause(demo, None)
+    lifecycle.archive(demo, None)
+    with pytest.raises(lifecycle.TransitionRefused):
+        lifecycle.close(demo, None)
+
+
+# Closing
+
+
+def test_a_closed_campaign_shows_its_closing_message_and_its_queued_letters_still_go(demo, manager, client):
+    demo.closing_message = "Merci : 1 200 lettres sont parties.\nLa campagne continue autrement."
+    demo.save()
+    confirmed_signatures(demo, 3)
+    queue_letters()  # queued, not sent yet
+    run_action(manager, "close_campaigns", demo)
+    assert status_of(demo) == Campaign.Status.CLOSED
+
+    page = client.get(ENGLISH_PAGE).content.decode()
+    assert "This campaign is closed" in page
+    assert "Merci : 1 200 lettres sont parties.<br>La campagne continue autrement." in page
+    assert 'class="sign-form"' not in page
+    assert sign(client, email="new@example.org").status_code == 302
+    assert not Signature.objects.filter(email="new@example.org").exists()
+
+    Target.objects.update(pace_per_hour=3600)
+    deliver_everything()
+    assert OutboxMessage.objects.filter(kind="letter", status="sent").count() == 3
+    assert AuditEntry.objects.filter(action="close", username="manager").exists()
+
+
+def test_closing_and_cancelling_asks_first_then_stops_every_letter_not_sent_yet(demo, manager):
+    [sent] = confirmed_signatures(demo, 1, prefix="sent")
+    deliver_everything()
+    # The embassy's pace leaves the next letter waiting in the outbox.
+    Target.objects.update(next_send_at="2100-01-01T00:00:00Z")
+    [queued] = confirmed_signatures(demo, 1, prefix="queued")
+    deliver_everything()
+    # Confirmed, but the worker has not written its letter yet; and one held for review.
+    [waiting] = confirmed_signatures(demo, 1, prefix="waiting")
+    [held] = confirmed_signatures(demo, 1, prefix="held", moderation=Signature.Moderation.HELD)
+
+    confirm = run_action(manager, "close_and_cancel", demo)
+    assert confirm.status_code == 200
+    assert "3 letters not sent yet" in confirm.content.decode()
+    assert status_of(demo) == Campaign.Status.LIVE  # nothing happens before the organiser's word
+
+    run_action(manager, "close_and_cancel", demo, confirmed="yes")
+    assert status_of(demo) == Campaign.Status.CLOSED
+    letter = OutboxMessage.objects.get(signature=queued, kind="letter")
+    assert letter.status == OutboxMessage.Status.CANCELLED
+    assert DeliveryEvent.objects.filter(message=letter, status="cancelled", reply__contains="manager").exists()
+    assert OutboxMessage.objects.get(signature=sent, kind="letter").status == OutboxMessage.Status.SENT
+
+    Signature.objects.filter(pk=held.pk).update(moderation=Signature.Moderation.APPROVED)  # approved too late
+    deliver_everything()
+    assert not OutboxMessage.objects.filter(signature__in=[waiting, held], kind="letter").exists()
+    assert OutboxMessage.objects.filter(kind="letter", status="sent").count() == 1
+    entry = AuditEntry.objects.get(action="close")
+    assert "3" in entry.summary and entry.username == "manager"
+
+
+def test_closing_and_cancelling_skips_the_signatures_a_digest_has_not_listed_yet(demo):
+    Target.objects.filter(role=Target.Role.TO).update(delivery_mode=Target.Mode.DIGEST)
+    confirmed_signatures(demo, 2)
+    Worker().run_once()
+    lifecycle.close(demo, None, cancel_queued=True)
+    embassy = Target.objects.get(role=Target.Role.TO)
+    assert embassy.digest_cursor == max(Signature.objects.values_list("pk", flat=True))
+
+
+# Archiving
+
+
+def test_an_archived_campaign_is_not_listed_its_page_is_a_short_notice_and_its_data_is_kept(demo, manager, client):
+    confirmed_signatures(demo, 2)
+    run_action(manager, "archive_campaigns", demo)
+    assert status_of(demo) == Campaign.Status.ARCHIVED
+    assert "Répression du mouvement social" not in client.get("/fr/").content.decode()
+    response = client.get(ENGLISH_PAGE)
+    assert response.status_code == 410
+    html = response.content.decode()
+    assert "This campaign has ended and is archived" in html
+    assert 'class="sign-form"' not in html
+    assert client.get("/fr/c/no-such-campaign/").status_code == 404
+    assert sign(client).status_code == 404
+    assert demo.signatures.count() == 2
+    assert AuditEntry.objects.filter(action="archive", username="manager").exists()

@@ -1,0 +1,378 @@
+"""Moderation: a supporter's own words that trip a rule are held, and go only once a manager approves them."""
+
+import datetime
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from courrier.campaigns.models import Campaign, Organisation
+from courrier.delivery import enqueue
+from courrier.delivery.models import OutboxMessage
+from courrier.delivery.worker import Worker
+from courrier.signatures.models import BlockedWords, Signature
+from tests.helpers import confirmation_path, confirmed_signatures, maildir_messages, sign
+
+pytestmark = pytest.mark.django_db
+
+HELD_QUEUE = "/admin/signatures/heldsignature/"
+
+
+def deliver_everything() -> None:
+    worker = Worker()
+    while worker.run_once():
+        pass
+
+
+def sign_and_confirm(client: Client, sandbox, **fields) -> Signature:
+    """A supporter signs on the page and confirms from the e-mail; the worker does the rest."""
+    assert sign(client, **fields).status_code == 302
+    deliver_everything()
+    signature = Signature.objects.get(email=fields.get("email", "ulzhan@example.org"))
+    confirmation = next(
+        m for m in maildir_messages(sandbox) if "/confirm/" in m.get_content() and m["To"] == signature.email
+    )
+    assert client.post(confirmation_path(confirmation)).status_code == 302
+    deliver_everything()
+    signature.refresh_from_db()
+    return signature
+
+
+def letters_to_the_embassy(sandbox, sender_name: str) -> list:
+    return [m for m in maildir_messages(sandbox) if m["To"] == "paris@mfa.kz" and sender_name in str(m["From"])]
+
+
+def screened(campaign: Campaign, sentence: str = "", **fields) -> Signature:
+    """One confirmed signature with this sentence, after the worker's pass that queues letters."""
+    (signature,) = confirmed_signatures(
+        campaign, 1, personal_sentence=sentence, prefix=f"s{Signature.objects.count()}", **fields
+    )
+    enqueue.queue_letters()
+    signature.refresh_from_db()
+    return signature
+
+
+def membership(user: User, organisation: Organisation, role: str) -> None:
+    from courrier.accounts.models import Membership
+
+    Membership.objects.create(user=user, organisation=organisation, role=role)
+
+
+def organiser(username: str, organisation: Organisation | None, role: str = "manager") -> Client:
+    """A staff account that is not a superuser: what it may do comes from its memberships."""
+    user = User.objects.create_user(username, password="a long test password", is_staff=True)
+    if organisation is not None:
+        membership(user, organisation, role)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def manager(demo) -> Client:
+    return organiser("manager", demo.organisation, "manager")
+
+
+# ---------- The rules ----------
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Lisez https://example.org/verite avant de juger.",
+        "Plus d'informations sur http://example.org",
+        "Voir www.example.org pour la vérité.",
+        "Все подробности на example.ru, там правда.",
+        "Write to truth@example.org for the facts.",
+        "Толығырақ: сайт.рф",
+        "VISIT EXAMPLE.COM NOW",
+    ],
+)
+def test_a_sentence_with_a_link_or_an_address_is_held(demo, sentence):
+    signature = screened(demo, sentence)
+
+    assert signature.moderation == Signature.Moderation.HELD
+    assert signature.moderation_reason
+    assert not OutboxMessage.objects.filter(signature=signature).exists()
+    assert signature.letters_queued_at is None
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Libérez les travailleurs de Zhanaozen, maintenant.",
+        "Свободу политзаключённым! Т.е. всем, кто сидит за забастовку.",
+        "Саяси тұтқындарға бостандық! Әділет үшін.",
+        "The strike of 2011 ended in blood.We remember.",
+        "Solidarité de la CGT, section 3.5 du congrès.",
+    ],
+)
+def test_an_ordinary_sentence_goes_without_review(demo, sentence):
+    signature = screened(demo, sentence)
+
+    assert signature.moderation == Signature.Moderation.NONE
+    assert OutboxMessage.objects.filter(signature=signature, kind=OutboxMessage.Kind.LETTER).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("language", "word", "sentence"),
+    [
+        ("fr", "vendu", "Ce gouvernement VENDU doit tomber."),
+        ("ru", "провокатор", "Каждый   Провокатор будет наказан."),
+        ("kk", "сатқын", "Сатқын билік кетсін!"),
+        ("en", "go to hell", "They can go  to HELL."),
+    ],
+)
+def test_a_word_from_any_of_the_campaigns_lists_holds_the_sentence(demo, language, word, sentence):
+    BlockedWords.objects.create(campaign=demo, language=language, words=f"autre\n{word}\n")
+
+    signature = screened(demo, sentence)
+
+    assert signature.moderation == Signature.Moderation.HELD
+    assert word in signature.moderation_reason
+
+
+def test_a_listed_word_inside_another_word_does_not_hold_the_sentence(demo):
+    BlockedWords.objects.create(campaign=demo, language="fr", words="con")
+
+    assert screened(demo, "Nous continuons, confiants.").moderation == Signature.Moderation.NONE
+
+
+def test_another_campaigns_list_does_not_apply(demo):
+    other = Campaign.objects.create(organisation=demo.organisation, slug="other", title="Other", summary="Other")
+    BlockedWords.objects.create(campaign=other, language="fr", words="grève")
+
+    assert screened(demo, "Vive la grève !").moderation == Signature.Moderation.NONE
+
+
+@override_settings(MODERATION_MAX_SENTENCE=400)
+def test_a_sentence_over_the_length_limit_is_held_and_one_at_the_limit_is_not(demo):
+    assert screened(demo, "а" * 400).moderation == Signature.Moderation.NONE
+    long = screened(demo, "ә" * 401)
+    assert long.moderation == Signature.Moderation.HELD
+    assert "401" in long.moderation_reason
+
+
+def test_the_third_copy_of_a_sentence_within_a_day_is_held_but_not_the_first_two(demo):
+    now = timezone.now()
+    variants = [
+        "Free the oil workers of Zhanaozen  now!",
+        "FREE THE OIL WORKERS OF ZHANAOZEN NOW!",
+        "free the oil workers\nof Zhanaozen now!",
+        "Free the oil workers of Zhanaozen now!",
+    ]
+    signatures = [
+        Signature.objects.create(
+            campaign=demo,
+            first_name="Copy",
+            last_name=str(i),
+            email=f"copy{i}@example.org",
+            language="fr",
+            letter_language="fr",
+            consent_send=True,
+            personal_sentence=text,
+            confirmed_at=now,
+            confirmation_queued_at=now,
+        )
+        for i, text in enumerate(variants)
+    ]
+    enqueue.queue_letters()
+
+    states = [Signature.objects.get(pk=s.pk).moderation for s in signatures]
+    assert states == ["none", "none", "held", "held"]
+    assert "3" in Signature.objects.get(pk=signatures[2].pk).moderation_reason
+
+
+def test_copies_more_than_a_day_apart_are_not_repeats(demo):
+    now = timezone.now()
+    for i in range(2):
+        old = Signature.objects.create(
+            campaign=demo,
+            first_name="Old",
+            last_name=str(i),
+            email=f"old{i}@example.org",
+            language="fr",
+            letter_language="fr",
+            consent_send=True,
+            personal_sentence="Free the oil workers of Zhanaozen now!",
+        )
+        Signature.objects.filter(pk=old.pk).update(created_at=now - datetime.timedelta(hours=25))
+
+    assert screened(demo, "Free the oil workers of Zhanaozen now!").moderation == Signature.Moderation.NONE
+
+
+def test_a_short_slogan_written_by_many_supporters_is_not_a_repeat(demo):
+    for _ in range(5):
+        assert screened(demo, "Бостандық!").moderation == Signature.Moderation.NONE
+
+
+def test_an_edited_letter_is_held_for_a_link_the_supporter_added_not_for_the_model_letter(demo):
+    model = demo.letter_for("fr").body
+    demo.allow_letter_editing = True
+    demo.save()
+
+    unchanged_lines = screened(demo, letter_body=model.replace("{personal_sentence}", "{personal_sentence}\n"))
+    added_link = screened(demo, letter_body=model + "\nTout est sur www.example.org")
+
+    assert unchanged_lines.moderation == Signature.Moderation.NONE
+    assert added_link.moderation == Signature.Moderation.HELD
+
+
+def test_a_signature_without_words_of_its_own_is_never_held(demo):
+    BlockedWords.objects.create(campaign=demo, language="fr", words="Signer\nӘсел")
+
+    signature = screened(demo, "", organisation="example.org", city="www.example.org")
+
+    assert signature.moderation == Signature.Moderation.NONE
+    assert OutboxMessage.objects.filter(signature=signature, kind=OutboxMessage.Kind.LETTER).exists()
+
+
+# ---------- Held, approved, rejected: through the real worker ----------
+
+
+def test_a_held_letter_is_never_sent_and_the_supporter_is_told_it_is_queued(demo, client, sandbox_in_tmp):
+    signature = sign_and_confirm(
+        client, sandbox_in_tmp, first_name="Spam", personal_sentence="Achetez sur https://spam.example"
+    )
+    for _ in range(3):
+        deliver_everything()
+
+    assert signature.moderation == Signature.Moderation.HELD
+    assert letters_to_the_embassy(sandbox_in_tmp, "Spam") == []
+    kinds = set(OutboxMessage.objects.filter(signature=signature).values_list("kind", flat=True))
+    assert kinds == {"confirmation"}  # neither the letter nor the supporter's copy
+    page = client.get(confirmation_path(sandbox_in_tmp)).content.decode()
+    assert 'data-state="queued"' in page
+
+
+def test_approving_a_held_letter_lets_the_worker_send_it(demo, client, manager, sandbox_in_tmp):
+    signature = sign_and_confirm(
+        client, sandbox_in_tmp, first_name="Aigerim", personal_sentence="Les faits : www.example.org"
+    )
+    assert signature.moderation == Signature.Moderation.HELD
+
+    response = manager.post(HELD_QUEUE, {"action": "approve", "_selected_action": [signature.pk]})
+    assert response.status_code == 302
+    deliver_everything()
+
+    signature.refresh_from_db()
+    assert signature.moderation == Signature.Moderation.APPROVED
+    (letter,) = letters_to_the_embassy(sandbox_in_tmp, "Aigerim")
+    assert "www.example.org" in letter.get_content()
+    assert OutboxMessage.objects.get(signature=signature, kind="copy").status == "sent"
+
+
+def test_rejecting_a_held_letter_means_it_is_never_sent_nor_counted(demo, client, manager, sandbox_in_tmp):
+    signature = sign_and_confirm(
+        client,
+        sandbox_in_tmp,
+        first_name="Troll",
+        organisation="Trolls United",
+        consent_list_organisation="on",
+        personal_sentence="https://troll.example",
+    )
+    deliver_everything()
+    demo.refresh_from_db()
+    assert "Trolls United" not in demo.tally_organisations  # not listed while held
+
+    manager.post(HELD_QUEUE, {"action": "reject", "_selected_action": [signature.pk]})
+    for _ in range(3):
+        deliver_everything()
+    Worker(clock=lambda: timezone.now() + datetime.timedelta(minutes=5)).run_once()  # the periodic recount
+
+    signature.refresh_from_db()
+    demo.refresh_from_db()
+    assert signature.moderation == Signature.Moderation.REJECTED
+    assert letters_to_the_embassy(sandbox_in_tmp, "Troll") == []
+    assert not OutboxMessage.objects.filter(signature=signature, kind__in=["letter", "copy"]).exists()
+    assert demo.tally_letters == 0
+    assert "Trolls United" not in demo.tally_organisations
+    # The supporter is not told: nothing but their confirmation request was ever sent to them.
+    assert [m["Subject"] for m in maildir_messages(sandbox_in_tmp) if m["To"] == signature.email] == [
+        next(m["Subject"] for m in maildir_messages(sandbox_in_tmp) if "/confirm/" in m.get_content())
+    ]
+
+
+def test_approving_and_rejecting_one_by_one_from_the_change_page(demo, manager):
+    first = screened(demo, "https://one.example")
+    second = screened(demo, "https://two.example")
+    page = manager.get(f"{HELD_QUEUE}{first.pk}/change/").content.decode()
+    assert "https://one.example" in page
+    assert f'action="{HELD_QUEUE}{first.pk}/approve/"' in page
+    assert f'action="{HELD_QUEUE}{first.pk}/reject/"' in page
+
+    assert manager.post(f"{HELD_QUEUE}{first.pk}/approve/").status_code == 302
+    assert manager.post(f"{HELD_QUEUE}{second.pk}/reject/").status_code == 302
+
+    assert Signature.objects.get(pk=first.pk).moderation == "approved"
+    assert Signature.objects.get(pk=second.pk).moderation == "rejected"
+    enqueue.queue_letters()
+    assert OutboxMessage.objects.filter(signature=first, kind="letter").count() == 1
+    assert not OutboxMessage.objects.filter(signature=second).exists()
+
+
+def test_every_decision_is_written_to_the_audit_log(demo, manager):
+    from courrier.accounts.models import AuditEntry
+
+    held = [screened(demo, f"https://{n}.example") for n in ("a", "b", "c")]
+    manager.post(HELD_QUEUE, {"action": "approve", "_selected_action": [held[0].pk, held[1].pk]})
+    manager.post(f"{HELD_QUEUE}{held[2].pk}/reject/")
+
+    entries = AuditEntry.objects.filter(action="moderation").order_by("pk")
+    assert entries.count() == 3
+    assert [entry.summary.split()[0] for entry in entries] == ["approved", "approved", "rejected"]
+    assert all(entry.user.username == "manager" for entry in entries)
+
+
+def test_the_queue_lists_held_letters_with_their_sentence_and_reason(demo, manager):
+    screened(demo, "Tout est sur www.example.org")
+    screened(demo, "Libérez-les.")
+
+    page = manager.get(HELD_QUEUE).content.decode()
+
+    assert "Tout est sur www.example.org" in page
+    assert "Libérez-les." not in page
+
+
+# ---------- Who may moderate ----------
+
+
+def test_an_editor_cannot_moderate(demo):
+    held = screened(demo, "https://spam.example")
+    editor = organiser("editor", demo.organisation, "editor")
+
+    editor.post(HELD_QUEUE, {"action": "approve", "_selected_action": [held.pk]})
+    editor.post(f"{HELD_QUEUE}{held.pk}/approve/")
+
+    assert Signature.objects.get(pk=held.pk).moderation == "held"
+    assert editor.get(HELD_QUEUE).status_code == 403
+
+
+def test_a_manager_of_another_organisation_sees_and_decides_nothing(demo):
+    held = screened(demo, "https://spam.example")
+    elsewhere = Organisation.objects.create(name="Another union")
+    stranger = organiser("stranger", elsewhere, "manager")
+
+    page = stranger.get(HELD_QUEUE)
+    stranger.post(HELD_QUEUE, {"action": "approve", "_selected_action": [held.pk]})
+    stranger.post(f"{HELD_QUEUE}{held.pk}/approve/")
+
+    assert "spam.example" not in page.content.decode()
+    assert stranger.get(f"{HELD_QUEUE}{held.pk}/change/").status_code in (302, 403, 404)
+    assert Signature.objects.get(pk=held.pk).moderation == "held"
+
+
+def test_visitors_cannot_reach_the_queue(demo, client):
+    held = screened(demo, "https://spam.example")
+    assert client.get(HELD_QUEUE).status_code == 302
+    client.post(f"{HELD_QUEUE}{held.pk}/approve/")
+    assert Signature.objects.get(pk=held.pk).moderation == "held"
+
+
+def test_managers_edit_their_campaigns_word_lists(demo, manager):
+    response = manager.post(
+        "/admin/signatures/blockedwords/add/", {"campaign": demo.pk, "language": "ru", "words": "провокатор"}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert BlockedWords.objects.get(campaign=demo, language="ru").word_list() == ["провокатор"]

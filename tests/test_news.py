@@ -1,0 +1,342 @@
+"""Updates to supporters: written per language in the back office, sent once through the outbox,
+each with a one-click unsubscribe link (RFC 8058) that mail providers can POST to."""
+
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+
+from courrier.accounts.models import AuditEntry, Membership
+from courrier.campaigns.models import Campaign, Organisation, PersonUpdate
+from courrier.delivery.models import OutboxMessage
+from courrier.delivery.worker import Worker
+from courrier.news.models import NewsUpdate
+from courrier.news.sending import send_updates
+from courrier.news.tokens import unsubscribe_token
+from courrier.signatures.models import Signature
+
+NEWS = OutboxMessage.Kind.NEWS
+CHANGELIST = "/admin/news/newsupdate/"
+SEND = CHANGELIST + "send/"
+
+
+def supporter(campaign: Campaign, email: str, language: str = "en", **fields) -> Signature:
+    """A confirmed signature that agreed to receive news, unless told otherwise."""
+    values = {
+        "first_name": "Aigerim",
+        "last_name": "Supporter",
+        "language": language,
+        "letter_language": "fr",
+        "consent_send": True,
+        "consent_news": True,
+        "confirmed_at": timezone.now(),
+        "confirmation_queued_at": timezone.now(),
+        "letters_queued_at": timezone.now(),
+        **fields,
+    }
+    return Signature.objects.create(campaign=campaign, email=email, **values)
+
+
+def update(campaign: Campaign, language: str = "en", **fields) -> NewsUpdate:
+    values = {"subject": "Valikhan Sultanov is free", "body": "He was released this morning.\n\nThank you all."}
+    return NewsUpdate.objects.create(campaign=campaign, language=language, **{**values, **fields})
+
+
+def organiser(organisation: Organisation, role: str, username: str) -> Client:
+    """A staff account that is not a superuser: what it may do comes from its membership."""
+    user = User.objects.create_user(username, password="a long test password", is_staff=True)
+    Membership.objects.create(user=user, organisation=organisation, role=role)
+    client = Client(headers={"accept-language": "en"})  # the back office in English, whatever the catalogues say
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def manager(demo) -> Client:
+    return organiser(demo.organisation, "manager", "manager")
+
+
+@pytest.fixture
+def editor(demo) -> Client:
+    return organiser(demo.organisation, "editor", "editor")
+
+
+def news_recipients() -> set[str]:
+    return {address for message in OutboxMessage.objects.filter(kind=NEWS) for address in message.to}
+
+
+def press_send(client: Client, *updates: NewsUpdate, **extra: str):
+    return client.post(SEND, {"ids": ",".join(str(u.pk) for u in updates), **extra})
+
+
+@pytest.mark.django_db
+def test_an_update_reaches_only_confirmed_consenting_subscribed_supporters_of_its_language(demo, manager):
+    supporter(demo, "reader@example.org")
+    supporter(demo, "held@example.org", moderation=Signature.Moderation.HELD)
+    supporter(demo, "no-consent@example.org", consent_news=False)
+    supporter(demo, "unconfirmed@example.org", confirmed_at=None)
+    supporter(demo, "unsubscribed@example.org", news_unsubscribed_at=timezone.now())
+    supporter(demo, "rejected@example.org", moderation=Signature.Moderation.REJECTED)
+    supporter(demo, "twice@example.org", is_duplicate=True)
+    supporter(demo, "french@example.org", language="fr")
+    news = update(demo, "en")
+
+    confirmation = manager.get(SEND, {"ids": news.pk})
+    assert confirmation.status_code == 200
+    assert "Valikhan Sultanov is free" in confirmation.content.decode()
+    assert not OutboxMessage.objects.filter(kind=NEWS).exists()  # the confirmation page sends nothing
+
+    response = press_send(manager, news)
+    assert response.status_code == 302
+    assert news_recipients() == {"reader@example.org", "held@example.org"}
+    news.refresh_from_db()
+    assert news.sent_at is not None
+    assert news.recipients_count == 2
+
+
+@pytest.mark.django_db
+def test_sending_an_update_twice_queues_nothing_more(demo, manager):
+    supporter(demo, "reader@example.org")
+    news = update(demo, "en")
+    press_send(manager, news)
+    press_send(manager, news)
+    news.refresh_from_db()
+    assert send_updates([news], user=None) == []
+    assert OutboxMessage.objects.filter(kind=NEWS).count() == 1
+    page = manager.get(SEND, {"ids": news.pk}).content.decode()
+    assert "not sent again" in page
+
+
+@pytest.mark.django_db
+def test_each_supporter_gets_the_update_in_the_language_they_signed_in(demo, manager):
+    supporter(demo, "fr@example.org", language="fr")
+    supporter(demo, "en@example.org", language="en")
+    supporter(demo, "kk@example.org", language="kk")
+    french = update(demo, "fr", subject="Valikhan Sultanov est libre")
+    english = update(demo, "en")
+    press_send(manager, french, english)
+    subjects = {message.to[0]: message.subject for message in OutboxMessage.objects.filter(kind=NEWS)}
+    # Nobody wrote the update in Kazakh, and the organiser did not ask to send the original to other languages.
+    assert subjects == {"fr@example.org": "Valikhan Sultanov est libre", "en@example.org": "Valikhan Sultanov is free"}
+
+
+@pytest.mark.django_db
+def test_the_original_language_update_can_also_reach_the_languages_without_one(demo, manager):
+    supporter(demo, "fr@example.org", language="fr")
+    supporter(demo, "en@example.org", language="en")
+    supporter(demo, "kk@example.org", language="kk")
+    french = update(demo, "fr", subject="Valikhan Sultanov est libre")
+    english = update(demo, "en")
+    page = manager.get(SEND, {"ids": f"{french.pk},{english.pk}"}).content.decode()
+    assert 'name="other_languages"' in page
+    press_send(manager, french, english, other_languages="1")
+    subjects = {message.to[0]: message.subject for message in OutboxMessage.objects.filter(kind=NEWS)}
+    assert subjects == {
+        "fr@example.org": "Valikhan Sultanov est libre",
+        "en@example.org": "Valikhan Sultanov is free",
+        "kk@example.org": "Valikhan Sultanov est libre",
+    }
+
+
+@pytest.mark.django_db
+def test_news_goes_from_the_supporters_address_and_stays_in_the_sandbox_by_default(demo, manager, settings):
+    supporter(demo, "reader@example.org")
+    demo.organisation.contact_email = "team@redyurt.example"
+    demo.organisation.save()
+    press_send(manager, update(demo, "en"))
+    message = OutboxMessage.objects.get(kind=NEWS)
+    assert message.from_email == settings.SENDER_EMAIL
+    assert message.reply_to == "team@redyurt.example"
+    assert message.sandbox
+    assert message.list_unsubscribe.startswith(settings.SITE_ROOT + "/en/news/unsubscribe/")
+    assert message.list_unsubscribe in message.body
+    assert "reader@example.org" not in message.list_unsubscribe
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_delivers_news_that_a_mail_provider_can_unsubscribe_in_one_click(
+    demo, smtp_settings, smtp_sink, web_server
+):
+    """As Gmail does: it reads List-Unsubscribe and POSTs List-Unsubscribe=One-Click there, without cookies."""
+    Campaign.objects.filter(pk=demo.pk).update(real_delivery=True)
+    reader = supporter(demo, "reader@example.org", language="ru")
+    supporter(demo, "other@example.org", language="ru")
+    send_updates([update(demo, "ru", subject="Валихан Султанов на свободе")], user=None)
+    worker = Worker()
+    worker.run_once()
+    worker.close()  # its marking thread's database session ends with it
+
+    received = {m["To"]: m for m in smtp_sink.messages()}
+    mail = received["reader@example.org"]
+    assert mail["Subject"] == "Валихан Султанов на свободе"
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = re.fullmatch(r"<(https?://[^>]+)>", mail["List-Unsubscribe"]).group(1)
+    assert url in mail.get_content()
+    path = urllib.parse.urlsplit(url).path
+    assert path.startswith("/ru/news/unsubscribe/")
+
+    request = urllib.request.Request(
+        web_server + path,
+        data=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # a redirect would be followed: check the URL
+        assert response.status == 200
+        assert response.url == web_server + path
+    reader.refresh_from_db()
+    assert reader.news_unsubscribed_at is not None
+
+    send_updates([update(demo, "ru", subject="Суд назначен")], user=None)
+    later = OutboxMessage.objects.filter(kind=NEWS, subject="Суд назначен")
+    assert [m.to for m in later] == [["other@example.org"]]
+
+
+@pytest.mark.django_db
+def test_opening_the_link_shows_a_button_in_the_supporters_language_and_changes_nothing(demo, client):
+    reader = supporter(demo, "reader@example.org", language="kk")
+    path = f"/kk/news/unsubscribe/{unsubscribe_token(reader.pk)}/"
+    page = client.get(path)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert '<html lang="kk">' in html
+    assert 'name="List-Unsubscribe" value="One-Click"' in html
+    reader.refresh_from_db()
+    assert reader.news_unsubscribed_at is None
+
+    pressed = client.post(path, {"List-Unsubscribe": "One-Click"})
+    assert pressed.status_code == 200
+    reader.refresh_from_db()
+    assert reader.news_unsubscribed_at is not None
+
+
+@pytest.mark.django_db
+def test_unsubscribing_twice_keeps_the_first_date_and_answers_200(demo):
+    reader = supporter(demo, "reader@example.org")
+    path = f"/en/news/unsubscribe/{unsubscribe_token(reader.pk)}/"
+    provider = Client(enforce_csrf_checks=True)
+    body = "List-Unsubscribe=One-Click"
+    assert provider.post(path, body, content_type="application/x-www-form-urlencoded").status_code == 200
+    reader.refresh_from_db()
+    first = reader.news_unsubscribed_at
+    assert provider.post(path, body, content_type="application/x-www-form-urlencoded").status_code == 200
+    reader.refresh_from_db()
+    assert reader.news_unsubscribed_at == first
+    assert "no more news" in provider.get(path).content.decode()
+
+
+@pytest.mark.django_db
+def test_a_bad_or_foreign_token_gets_a_clear_400_page(demo, client):
+    reader = supporter(demo, "reader@example.org")
+    from courrier.signatures.tokens import confirmation_token
+
+    for token in ["not-a-token", unsubscribe_token(reader.pk)[:-2] + "xx", confirmation_token(reader.pk)]:
+        for method in (client.get, client.post):
+            response = method(f"/en/news/unsubscribe/{token}/")
+            assert response.status_code == 400
+            assert "This link does not work" in response.content.decode()
+    reader.refresh_from_db()
+    assert reader.news_unsubscribed_at is None
+
+
+@pytest.mark.django_db
+def test_editors_write_and_preview_updates_but_cannot_send_them(demo, editor):
+    supporter(demo, "reader@example.org")
+    response = editor.post(
+        CHANGELIST + "add/",
+        {"campaign": demo.pk, "language": "en", "subject": "Hearing on Monday", "body": "Come to the embassy."},
+    )
+    assert response.status_code == 302, response.content.decode()
+    news = NewsUpdate.objects.get()
+    assert news.created_by.username == "editor"
+    assert "Send…" not in editor.get(CHANGELIST + f"{news.pk}/change/").content.decode()
+    assert editor.get(CHANGELIST + f"{news.pk}/preview/").status_code == 200
+
+    assert editor.get(SEND, {"ids": news.pk}).status_code == 403
+    assert press_send(editor, news).status_code == 403
+    assert editor.post(CHANGELIST, {"action": "send_selected", "_selected_action": [news.pk]}).status_code in (302, 403)
+    assert editor.get(SEND, {"ids": news.pk}).status_code == 403
+    news.refresh_from_db()
+    assert news.sent_at is None
+    assert not OutboxMessage.objects.filter(kind=NEWS).exists()
+
+
+@pytest.mark.django_db
+def test_the_preview_is_the_email_a_supporter_receives_with_its_unsubscribe_footer(demo, manager):
+    supporter(demo, "reader@example.org")
+    news = update(demo, "en")
+    assert "Send…" in manager.get(CHANGELIST + f"{news.pk}/change/").content.decode()
+    page = manager.get(CHANGELIST + f"{news.pk}/preview/").content.decode()
+    assert "List-Unsubscribe-Post" in page
+    assert "List-Unsubscribe=One-Click" in page
+    assert "He was released this morning." in page
+    assert "To stop receiving news of this campaign, open this link:" in page
+    assert "/en/news/unsubscribe/" in page
+    assert "reach 1 supporter" in page
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_update_can_be_published_on_the_case_file_timeline(demo, manager, client):
+    person = demo.people.get(name="Valikhan Sultanov")
+    news = update(
+        demo, "en", publish_on_timeline=True, person=person, body="Released after 40 days in pre-trial detention."
+    )
+    press_send(manager, news)
+    entry = PersonUpdate.objects.get(text="Released after 40 days in pre-trial detention.")
+    assert entry.person == person
+    assert entry.language == "en"
+    assert entry.date == timezone.localdate()
+    page = client.get("/en/c/kazakhstan-repression/").content.decode()
+    assert "Released after 40 days in pre-trial detention." in page
+
+
+@pytest.mark.django_db
+def test_a_timeline_update_needs_a_person_of_its_campaign(demo, manager):
+    response = manager.post(
+        CHANGELIST + "add/",
+        {"campaign": demo.pk, "language": "en", "subject": "News", "body": "Text", "publish_on_timeline": "on"},
+    )
+    assert response.status_code == 200
+    assert "Choose whose timeline shows this update." in response.content.decode()
+    assert not NewsUpdate.objects.exists()
+
+
+@pytest.mark.django_db
+def test_sending_is_written_to_the_audit_log(demo, manager):
+    supporter(demo, "reader@example.org")
+    news = update(demo, "en")
+    press_send(manager, news)
+    entry = AuditEntry.objects.get(action="news_sent")
+    assert entry.user.username == "manager"
+    assert "1 recipients" in entry.summary
+
+
+@pytest.mark.django_db
+def test_a_sent_update_can_no_longer_be_edited_or_deleted(demo, manager):
+    news = update(demo, "en")
+    press_send(manager, news)
+    manager.post(CHANGELIST + f"{news.pk}/change/", {"subject": "Changed afterwards", "body": "Changed"})
+    news.refresh_from_db()
+    assert news.subject == "Valikhan Sultanov is free"
+    assert manager.post(CHANGELIST + f"{news.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert NewsUpdate.objects.filter(pk=news.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_manager_of_another_organisation_sees_none_of_it(demo):
+    outsider = organiser(Organisation.objects.create(name="Another union"), "manager", "outsider")
+    supporter(demo, "reader@example.org")
+    news = update(demo, "en")
+    assert "Valikhan Sultanov is free" not in outsider.get(CHANGELIST).content.decode()
+    assert outsider.get(CHANGELIST + f"{news.pk}/preview/").status_code == 404
+    assert outsider.get(CHANGELIST + f"{news.pk}/change/").status_code == 404
+    press_send(outsider, news)
+    news.refresh_from_db()
+    assert news.sent_at is None
+    assert not OutboxMessage.objects.filter(kind=NEWS).exists()

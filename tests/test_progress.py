@@ -1,0 +1,295 @@
+"""A campaign's progress for its managers, and where its signatures come from (page, embed, QR code, share)."""
+
+import datetime
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from courrier.campaigns.models import Organisation
+from courrier.delivery.models import Bounce, OutboxMessage
+from courrier.signatures.models import Signature
+from tests.helpers import CAMPAIGN_URL, sign, signature_form
+
+pytestmark = pytest.mark.django_db
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def organiser(username: str, organisation: Organisation | None, role: str = "manager") -> Client:
+    from courrier.accounts.models import Membership
+
+    user = User.objects.create_user(username, password="a long test password", is_staff=True)
+    if organisation is not None:
+        Membership.objects.create(user=user, organisation=organisation, role=role)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def manager(demo) -> Client:
+    return organiser("manager", demo.organisation)
+
+
+class Tables(HTMLParser):
+    """Each <table id=…> of a page as its rows of cell texts, the header row included."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.captions: dict[str, str] = {}
+        self.current: str | None = None
+        self.cell: list[str] | None = None
+        self.in_caption = False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self.current = attrs.get("id", "")
+            self.tables[self.current] = []
+        elif tag == "tr" and self.current is not None:
+            self.tables[self.current].append([])
+        elif tag in ("td", "th") and self.current is not None:
+            self.cell = []
+        elif tag == "caption":
+            self.in_caption = True
+            self.captions[self.current] = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.tables[self.current][-1].append(" ".join("".join(self.cell).split()))
+            self.cell = None
+        elif tag == "caption":
+            self.in_caption = False
+        elif tag == "table":
+            self.current = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+        elif self.in_caption:
+            self.captions[self.current] += data
+
+
+def add_signature(campaign, n: int, days_ago: int, confirmed: bool = True, **fields) -> Signature:
+    created = timezone.now() - datetime.timedelta(days=days_ago)
+    values = {
+        "first_name": "Signer",
+        "last_name": str(n),
+        "language": "fr",
+        "letter_language": "fr",
+        "consent_send": True,
+        "confirmed_at": created if confirmed else None,
+        "confirmation_queued_at": created,
+        **fields,
+    }
+    signature = Signature.objects.create(campaign=campaign, email=f"s{n}@example.org", **values)
+    Signature.objects.filter(pk=signature.pk).update(created_at=created)
+    return signature
+
+
+def letter(campaign, signature, status: str, targets, sandbox: bool = True) -> OutboxMessage:
+    message = OutboxMessage.objects.create(
+        kind="letter",
+        campaign=campaign,
+        signature=signature,
+        message_id=f"<{signature.pk}-{status}@test>",
+        sandbox=sandbox,
+        from_name="x",
+        from_email="letters@example.org",
+        envelope_from="letters@example.org",
+        to=[t.email for t in targets],
+        subject="s",
+        body="b",
+        status=status,
+    )
+    message.targets.set(targets)
+    return message
+
+
+@pytest.fixture
+def known_data(demo):
+    """Nine signatures over three days, in three languages and four sources, in every state."""
+    embassy = demo.targets.get(role="to")
+    copy = demo.targets.get(role="cc")
+    two_days_ago = [
+        add_signature(demo, 1, 2, language="ru", letter_language="ru", source="qr"),
+        add_signature(demo, 2, 2, language="ru", letter_language="fr", source="qr"),
+        add_signature(demo, 3, 2, confirmed=False, language="kk", letter_language="kk", source="share"),
+    ]
+    today = [
+        add_signature(demo, 4, 0, source="embed"),
+        add_signature(demo, 5, 0),
+        add_signature(demo, 6, 0, moderation="held", personal_sentence="https://x.example"),
+        add_signature(demo, 7, 0, moderation="rejected"),
+        add_signature(demo, 8, 0, confirmed=False),
+        add_signature(demo, 9, 0, language="kk", letter_language="kk", source="share"),
+    ]
+    Signature.objects.create(
+        campaign=demo, email="s1@example.org", language="fr", letter_language="fr", is_duplicate=True
+    )
+    both = [embassy, copy]
+    letter(demo, two_days_ago[0], "sent", both, sandbox=False)
+    bounced = letter(demo, two_days_ago[1], "failed", both, sandbox=False)
+    letter(demo, today[0], "sent", both)
+    letter(demo, today[1], "queued", both)
+    letter(demo, today[5], "deferred", both)
+    Bounce.objects.create(message=bounced, recipient="paris@mfa.kz", domain="mfa.kz", status="5.1.1")
+    Bounce.objects.create(message=bounced, recipient="paris@mfa.kz", domain="mfa.kz", status="4.2.2")
+    Bounce.objects.create(message=bounced, recipient="old@gone.example", domain="gone.example", status="5.7.1")
+    return demo
+
+
+def progress_page(client: Client, campaign) -> str:
+    response = client.get(f"/admin/campaigns/campaign/{campaign.pk}/progress/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_signatures_per_day_are_counted_with_the_days_between(known_data, manager):
+    tables = Tables(progress_page(manager, known_data))
+
+    rows = tables.tables["per-day"]
+    assert len(rows[0]) == 3  # the header row
+    assert [row[1:] for row in rows[1:]] == [["6", "5"], ["0", "0"], ["3", "2"]]  # today first
+    assert tables.captions["per-day"].strip()
+
+
+def test_the_chart_is_an_svg_bar_per_day_drawn_by_the_server(known_data, manager):
+    page = progress_page(manager, known_data)
+    start = page.index('<svg xmlns="http://www.w3.org/2000/svg"')  # the chart (the admin has icons too)
+    svg = page[start : page.index("</svg>", start) + len("</svg>")]
+
+    root = ET.fromstring(svg)  # noqa: S314 (the site's own output, under test)
+    bars = root.findall(f"{SVG}g")
+    assert len(bars) == 3
+    titles = [bar.find(f"{SVG}title").text for bar in bars]
+    assert "6" in titles[-1] and "5" in titles[-1]
+    heights = [float(rect.get("height")) for rect in bars[-1].findall(f"{SVG}rect")]
+    empty_day = [float(rect.get("height")) for rect in bars[1].findall(f"{SVG}rect")]
+    assert heights[0] > 0 and heights[1] > 0 and empty_day == [0, 0]
+    assert root.get("role") == "img" and root.find(f"{SVG}title") is not None
+    assert "style=" not in svg and "<script>" not in page
+
+
+def test_signatures_are_counted_by_language_and_source(known_data, manager):
+    tables = Tables(progress_page(manager, known_data)).tables
+
+    page_languages = {row[0]: row[1:] for row in tables["by-page-language"][1:]}
+    letter_languages = {row[0]: row[1:] for row in tables["by-letter-language"][1:]}
+    sources = {row[0]: row[1:] for row in tables["by-source"][1:]}
+    assert page_languages == {"Français": ["5", "4"], "Русский": ["2", "2"], "Қазақша": ["2", "1"]}
+    assert letter_languages == {"Français": ["6", "5"], "Русский": ["1", "1"], "Қазақша": ["2", "1"]}
+    assert {name: counts[0] for name, counts in sources.items()} == {
+        str(Signature.Source.PAGE.label): "4",
+        str(Signature.Source.QR.label): "2",
+        str(Signature.Source.SHARE.label): "2",
+        str(Signature.Source.EMBED.label): "1",
+    }
+
+
+def test_signatures_and_letters_are_counted_by_delivery_state(known_data, manager):
+    states = [row[1] for row in Tables(progress_page(manager, known_data)).tables["by-state"][1:]]
+
+    waiting, confirmed, held, rejected, queued, paused, sent, sandbox, failed, cancelled = map(int, states)
+    assert (waiting, confirmed, held, rejected) == (2, 7, 1, 1)
+    assert (queued, paused, sent, sandbox, failed, cancelled) == (2, 0, 1, 1, 1, 0)
+
+
+def test_bounces_and_failures_are_counted_per_target(known_data, manager):
+    rows = Tables(progress_page(manager, known_data)).tables["per-target"][1:]
+
+    embassy, red_yurt, others = rows
+    assert "paris@mfa.kz" in embassy[0]
+    assert embassy[1:] == ["2", "2", "1", "2", "1"]  # sent, waiting, failed, bounces, refusals
+    assert "chakmonro@ya.ru" in red_yurt[0]
+    assert red_yurt[1:] == ["2", "2", "1", "0", "0"]
+    assert others[1:] == ["–", "–", "–", "1", "1"]
+
+
+def test_the_page_costs_a_fixed_number_of_queries_whatever_the_number_of_signatures(known_data, manager):
+    with CaptureQueriesContext(connection) as few:
+        progress_page(manager, known_data)
+    for n in range(10, 60):
+        add_signature(known_data, n, n % 5, source="qr")
+    with CaptureQueriesContext(connection) as many:
+        progress_page(manager, known_data)
+    assert len(many) == len(few)
+
+
+def test_a_campaign_without_signatures_has_no_chart_and_says_so(demo, manager):
+    page = progress_page(manager, demo)
+    assert "progress-chart" not in page and 'id="per-day"' not in page
+    assert 'id="per-target"' in page
+
+
+def test_only_the_campaigns_managers_see_its_progress(known_data, client):
+    url = f"/admin/campaigns/campaign/{known_data.pk}/progress/"
+    assert organiser("editor", known_data.organisation, "editor").get(url).status_code == 403
+    assert organiser("stranger", Organisation.objects.create(name="Another union")).get(url).status_code == 403
+    assert client.get(url).status_code == 302
+
+
+def test_the_campaign_change_page_links_to_its_progress(known_data, manager):
+    page = manager.get(f"/admin/campaigns/campaign/{known_data.pk}/change/").content.decode()
+    assert f'href="/admin/campaigns/campaign/{known_data.pk}/progress/"' in page
+
+
+# ---------- Where signatures come from ----------
+
+
+def test_a_signature_from_the_campaign_page_is_counted_as_the_page(demo, client):
+    sign(client)
+    assert Signature.objects.get().source == "page"
+
+
+def test_the_qr_code_address_marks_the_signature_as_coming_from_the_qr_code(demo, client):
+    page = client.get(CAMPAIGN_URL + "?src=qr").content.decode()
+    assert '<input type="hidden" name="source" value="qr">' in page
+
+    client.post(CAMPAIGN_URL + "sign/", {**signature_form(), "source": "qr"})
+
+    assert Signature.objects.get().source == "qr"
+
+
+def test_share_links_carry_the_share_source_and_a_signature_from_them_counts_as_shared(demo, client):
+    sign(client)
+    thanks = client.get("/fr/c/kazakhstan-repression/check-your-inbox/").content.decode()
+    assert "src%3Dshare" in thanks or "src=share" in thanks
+    assert client.get(CAMPAIGN_URL + "?src=share").content.decode().count('name="source" value="share"') == 1
+
+    client.post(CAMPAIGN_URL + "sign/", {**signature_form(email="friend@example.org"), "source": "share"})
+
+    assert Signature.objects.get(email="friend@example.org").source == "share"
+
+
+@pytest.mark.parametrize("forged", ["embed", "page", "javascript:alert(1)", "x" * 500, ""])
+def test_an_unknown_or_forged_source_from_the_page_counts_as_the_page(demo, client, forged):
+    response = client.post(CAMPAIGN_URL + "sign/", {**signature_form(), "source": forged})
+    assert response.status_code == 302
+    assert Signature.objects.get().source == "page"
+
+
+def test_a_forged_source_on_the_page_address_is_not_echoed_unescaped(demo, client):
+    page = client.get(CAMPAIGN_URL + '?src="><script>x</script>').content.decode()
+    assert "<script>x</script>" not in page
+
+
+def test_a_signature_from_the_embedded_form_is_counted_as_embedded(demo):
+    demo.embed_origins = "https://www.red-yurt.example"
+    demo.save()
+    frame = Client(enforce_csrf_checks=True)
+    form = frame.get("/fr/embed/kazakhstan-repression/").content.decode()
+    token = form.split('name="form_token" value="')[1].split('"')[0]
+
+    response = frame.post("/fr/embed/kazakhstan-repression/sign/", {**signature_form(), "form_token": token})
+
+    assert response.status_code == 302
+    assert Signature.objects.get().source == "embed"
