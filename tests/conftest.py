@@ -254,32 +254,42 @@ def start_worker(processes, process_env, tmp_path):
 
 
 @pytest.fixture
-def web_server(processes, process_env, tmp_path):
-    """The site served by gunicorn, as `make run` serves it; yields its root URL."""
-    port = free_port()
-    root = f"http://127.0.0.1:{port}"
-    args = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "courrier.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
-        "--no-control-socket",
-    ]
-    process = processes.start(args, process_env(SITE_ROOT=root), tmp_path / "web.log")
+def start_web_server(processes, process_env, tmp_path):
+    """Start the site under gunicorn, as `make run` serves it, with extra environment; returns its root URL."""
 
-    def answers() -> bool:
-        assert process.poll() is None, (tmp_path / "web.log").read_text()
-        try:
-            urllib.request.urlopen(root + "/fr/", timeout=1)
-        except OSError:
-            return False
-        return True
+    def start(**env: str) -> str:
+        port = free_port()
+        root = f"http://127.0.0.1:{port}"
+        args = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "courrier.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--no-control-socket",
+        ]
+        process = processes.start(args, process_env(SITE_ROOT=root, **env), tmp_path / "web.log")
 
-    wait_until(answers, timeout=30, message="gunicorn to answer")
-    return root
+        def answers() -> bool:
+            assert process.poll() is None, (tmp_path / "web.log").read_text()
+            try:
+                urllib.request.urlopen(root + "/fr/", timeout=1)
+            except OSError:
+                return False
+            return True
+
+        wait_until(answers, timeout=30, message="gunicorn to answer")
+        return root
+
+    return start
+
+
+@pytest.fixture
+def web_server(start_web_server):
+    """The site served by gunicorn, mail in the sandbox; its root URL."""
+    return start_web_server()

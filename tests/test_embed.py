@@ -238,6 +238,28 @@ def test_a_closed_campaign_takes_no_signature_from_the_frame(embeddable, cookiel
 
 
 @pytest.mark.django_db
+def test_a_paused_campaign_says_so_in_the_frame(embeddable, cookieless):
+    Campaign.objects.filter(pk=embeddable.pk).update(status=Campaign.Status.PAUSED)
+    response = cookieless.get(EMBED_URL)
+    assert response.status_code == 410
+    assert 'class="status-box warning"' in response.content.decode()  # the pause notice, not "closed"
+    assert "form_token" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_frame_asks_for_the_country_when_the_campaign_has_a_directory(embeddable, cookieless):
+    from courrier.campaigns.directory import import_directory
+
+    import_directory(embeddable, b"country,country_name,name,email,language\nDE,Allemagne,Botschaft,berlin@example.org,\n")
+    Campaign.objects.filter(pk=embeddable.pk).update(use_directory=True)
+    page = cookieless.get(EMBED_URL)
+    assert '<select name="country"' in page.content.decode() and 'value="DE"' in page.content.decode()
+    response = embed_sign(cookieless, form_token_in(page), country="DE")
+    assert response.status_code == 302
+    assert Signature.objects.get().directory_country == "DE"
+
+
+@pytest.mark.django_db
 def test_a_draft_campaign_has_no_embed_page(embeddable, cookieless):
     Campaign.objects.filter(pk=embeddable.pk).update(status=Campaign.Status.DRAFT)
     assert cookieless.get(EMBED_URL).status_code == 404

@@ -28,10 +28,10 @@ from django.utils.translation import gettext as _
 
 from courrier.campaigns.models import Campaign, DirectoryEntry
 from courrier.lib.headers import is_plain_address
+from courrier.lib.spreadsheets import neutralised, unneutralised
 
 COLUMNS = ["country", "country_name", "name", "email", "language"]
 MAX_BYTES = 2_000_000  # some 20,000 entries: far more than there are countries
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 _MAX_LENGTHS = {"country_name": 100, "name": 200, "email": 254}
 
@@ -60,14 +60,6 @@ class ImportResult:
         }
 
 
-def neutralised(value: str) -> str:
-    """A cell a spreadsheet would run as a formula, made plain text by a leading quote."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
-def unneutralised(value: str) -> str:
-    """The cell as it was before export (the quote in front of a would-be formula taken off)."""
-    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
 
 
 def export_csv(campaign: Campaign) -> bytes:

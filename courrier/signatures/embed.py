@@ -35,6 +35,7 @@ from courrier.lib.ratelimit import is_over_limit
 from courrier.signatures.form_tokens import check_form_token, issue_form_token
 from courrier.signatures.forms import SignatureForm
 from courrier.signatures.models import Signature
+from courrier.signatures.signable import signable_campaign
 from courrier.signatures.views import record_signature
 
 FORM_EXPIRED = _(
@@ -84,6 +85,18 @@ def render_form(request: HttpRequest, campaign: Campaign, form: SignatureForm, s
     return render_embed(request, campaign, "signatures/embed.html", context, status=status)
 
 
+def signature_form(campaign: Campaign, data=None) -> SignatureForm:
+    """The campaign page's form, with its country picker when the campaign has a target directory."""
+    signable = signable_campaign(campaign.slug)
+    return SignatureForm(
+        data,
+        letter_languages=campaign.letter_languages(),
+        default_language=get_language(),
+        directory=signable.directory if signable else None,
+        directory_fallback=signable.directory_fallback if signable else False,
+    )
+
+
 def unavailable(request: HttpRequest, campaign: Campaign) -> HttpResponse | None:
     """The notice to show instead of the form, if the form cannot be used."""
     if not campaign.allowed_embed_origins():
@@ -100,8 +113,7 @@ def embed_form(request: HttpRequest, slug: str) -> HttpResponse:
     notice = unavailable(request, campaign)
     if notice:
         return notice
-    form = SignatureForm(letter_languages=campaign.letter_languages(), default_language=get_language())
-    return render_form(request, campaign, form)
+    return render_form(request, campaign, signature_form(campaign))
 
 
 @csrf_exempt  # the frame gets no CSRF cookie; the signed form token takes its place
@@ -117,7 +129,7 @@ def embed_sign(request: HttpRequest, slug: str) -> HttpResponse:
         return notice
     if is_over_limit("sign", request, settings.SIGNING_RATE_LIMIT):
         return render_notice(request, campaign, "slow_down", status=429)
-    form = SignatureForm(request.POST, letter_languages=campaign.letter_languages(), default_language=get_language())
+    form = signature_form(campaign, request.POST)
     if form.is_bot:
         return embed_redirect("embed_thanks", campaign)
     try:

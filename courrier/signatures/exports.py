@@ -30,10 +30,8 @@ from fpdf import FPDF
 
 from courrier.campaigns.models import Campaign
 from courrier.delivery.digests import FONT
+from courrier.lib.spreadsheets import neutralised
 from courrier.signatures.models import Signature
-
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def exported_signatures(campaign: Campaign) -> QuerySet:
@@ -68,10 +66,6 @@ def shares_email(signature: Signature) -> bool:
     """The address goes to the organisers only if the supporter asked for news and has not stopped them."""
     return signature.consent_news and signature.news_unsubscribed_at is None
 
-
-def neutralised(value: str) -> str:
-    """A cell a spreadsheet would run as a formula, made plain text by a leading quote."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 @dataclass
