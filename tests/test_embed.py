@@ -250,7 +250,8 @@ def test_a_paused_campaign_says_so_in_the_frame(embeddable, cookieless):
 def test_the_frame_asks_for_the_country_when_the_campaign_has_a_directory(embeddable, cookieless):
     from courrier.campaigns.directory import import_directory
 
-    import_directory(embeddable, b"country,country_name,name,email,language\nDE,Allemagne,Botschaft,berlin@example.org,\n")
+    csv = b"country,country_name,name,email,language\nDE,Allemagne,Botschaft,berlin@example.org,\n"
+    import_directory(embeddable, csv)
     Campaign.objects.filter(pk=embeddable.pk).update(use_directory=True)
     page = cookieless.get(EMBED_URL)
     assert '<select name="country"' in page.content.decode() and 'value="DE"' in page.content.decode()
