@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import translation
 
 from courrier.accounts.models import AuditEntry, Membership
 from courrier.campaigns.directory import DirectoryImportError, export_csv, import_directory
@@ -29,7 +30,7 @@ GOOD = (
 def organiser(username: str, organisation: Organisation, role: str = "editor") -> Client:
     user = User.objects.create_user(username, password="a long test password", is_staff=True)
     Membership.objects.create(user=user, organisation=organisation, role=role)
-    client = Client()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")  # the assertions read the admin in English
     client.force_login(user)
     return client
 
@@ -155,6 +156,13 @@ def test_the_directory_is_edited_inline_on_the_campaign(demo, editor):
 # Signing with a country
 
 
+@pytest.fixture(autouse=True)
+def in_english():
+    """Import errors are raised in the active language: the assertions read them in English."""
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def with_directory(demo) -> Campaign:
     import_directory(demo, GOOD.encode())
@@ -164,7 +172,7 @@ def with_directory(demo) -> Campaign:
 
 
 def test_the_form_asks_for_the_country_from_the_directory_with_not_listed_last(with_directory, client):
-    html = client.get(CAMPAIGN_URL).content.decode()
+    html = client.get(CAMPAIGN_URL.replace("/fr/", "/en/", 1)).content.decode()
     assert '<select name="country"' in html and "required" in html.split('<select name="country"')[1][:200]
     options = html.split('<select name="country"')[1].split("</select>")[0]
     assert options.index('value="DE"') < options.index('value="FR"') < options.index('value="RU"')
@@ -177,7 +185,9 @@ def test_the_form_asks_for_the_country_from_the_directory_with_not_listed_last(w
 def test_signing_without_a_country_says_to_choose_one(with_directory, client):
     response = sign(client, country="")
     assert response.status_code == 400
-    assert "Choose your country" in response.content.decode()
+    with translation.override("fr"):  # the page of the form is French
+        expected = translation.gettext("Choose your country: your letter goes to the recipient for that country.")
+    assert expected in response.content.decode()
     assert not Signature.objects.exists()
     assert sign(client, country="ZZ").status_code == 400
 

@@ -22,7 +22,7 @@ ENGLISH_PAGE = "/en/c/kazakhstan-repression/"
 def organiser(username: str, organisation: Organisation, role: str) -> Client:
     user = User.objects.create_user(username, password="a long test password", is_staff=True)
     Membership.objects.create(user=user, organisation=organisation, role=role)
-    client = Client()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")  # the assertions read the admin in English
     client.force_login(user)
     return client
 
