@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.utils import translation
 
 from courrier.campaigns.demo import load_demo
@@ -110,6 +110,10 @@ def fresh_caches():
     cache.clear()
     forget()
     translation.deactivate()  # a request in another language must not leak into the next test
+    # A connection that died with the server (the PostgreSQL restart test) is replaced, not reused.
+    for alias in connections:
+        if not connections[alias].in_atomic_block:
+            connections[alias].close_if_unusable_or_obsolete()
 
 
 @pytest.fixture(autouse=True)
@@ -198,6 +202,23 @@ def process_env(tmp_path):
     return build
 
 
+TEST_PROCESS_NAME = "courrier-tests"
+
+
+def pytest_collection_modifyitems(items):
+    """The PostgreSQL restart cuts every session of the test process too: it runs last."""
+    items.sort(key=lambda item: "postgresql_restart" in item.name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def name_this_process_sessions():
+    """PostgreSQL sessions opened by the test process carry its name, so teardown tells them from the processes'."""
+    for alias in connections:
+        if connections[alias].vendor == "postgresql":
+            connections[alias].settings_dict.setdefault("OPTIONS", {})["application_name"] = TEST_PROCESS_NAME
+            connections[alias].close()  # the next one opens with the name
+
+
 class Processes:
     def __init__(self):
         self.running: list[subprocess.Popen] = []
@@ -229,10 +250,12 @@ def processes(transactional_db):
         # cannot be dropped while one is left.
         def other_sessions() -> list:
             with connection.cursor() as cursor:
+                # This process's own sessions (another thread's or Playwright's) are named: not the processes'.
                 cursor.execute(
                     "SELECT pid, application_name, state, left(query, 80) FROM pg_stat_activity"
                     " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    " AND backend_type = 'client backend'"
+                    " AND backend_type = 'client backend' AND application_name <> %s",
+                    [TEST_PROCESS_NAME],
                 )
                 return cursor.fetchall()
 

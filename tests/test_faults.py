@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from courrier.campaigns.models import Campaign
@@ -134,7 +134,7 @@ def test_the_worker_reconnects_after_a_postgresql_restart(demo, smtp_sink, start
     wait_until(lambda: len(smtp_sink.received) >= 50, timeout=30, message="sending to start")
     version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
     subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True, timeout=60)
-    connection.close()  # ours died with the server too
+    connections.close_all()  # ours died with the server too
     assert len(smtp_sink.received) < 400, "the restart landed mid-run"
     wait_until(lambda: all_sent(400), timeout=120, interval=0.5, message="sending to carry on after the restart")
     assert {r.message["Message-ID"] for r in smtp_sink.received} == {m.message_id for m in letters}

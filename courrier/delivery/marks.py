@@ -35,6 +35,9 @@ GATHER_SECONDS = 0.005
 _EVENT_AT = DeliveryEvent._meta.get_field("at")
 
 
+IDLE_SECONDS = 1.0
+
+
 class SentMarker:
     def __init__(self, worker: str, prepare_connection=lambda: None):
         self.worker = worker  # who sent, for the event log
@@ -78,9 +81,17 @@ class SentMarker:
             ]
             cursor.executemany(LOG_SENT, events)
 
+    def next_item(self):
+        """The next mark to write; while none comes, the database session is not kept open for nothing."""
+        while True:
+            try:
+                return self.queue.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                connection.close()
+
     def _run(self) -> None:
         try:
-            while (item := self.queue.get()) is not None:
+            while (item := self.next_item()) is not None:
                 self.hurry.wait(GATHER_SECONDS)  # let the letters sent meanwhile share this transaction
                 items = [item]
                 while len(items) < 1000:
