@@ -110,10 +110,6 @@ def fresh_caches():
     cache.clear()
     forget()
     translation.deactivate()  # a request in another language must not leak into the next test
-    # A connection that died with the server (the PostgreSQL restart test) is replaced, not reused.
-    for alias in connections:
-        if not connections[alias].in_atomic_block:
-            connections[alias].close_if_unusable_or_obsolete()
 
 
 @pytest.fixture(autouse=True)
