@@ -142,6 +142,7 @@ def test_the_worker_reconnects_after_a_postgresql_restart(demo, smtp_sink, start
 
 def test_two_workers_never_send_the_same_letter(demo, smtp_sink, start_worker):
     letters = queue_letters(demo, 1000)
+    smtp_sink.delay = 0.005  # a real server's pace: one worker alone would finish before the other starts
     env = smtp_env(smtp_sink.port)
     first, second = start_worker("--batch-size", "20", **env), start_worker("--batch-size", "20", **env)
     wait_until(lambda: all_sent(1000), timeout=120, interval=0.2, message="every letter to be sent")
