@@ -84,3 +84,21 @@ def confirmed_signatures(campaign, count: int, at=None, first_name: str = "Әс�
         )
         for i in range(count)
     )
+
+
+def organiser(username: str, organisation=None, role: str = "manager", language: str | None = None, **fields):
+    """A logged-in staff client that is not a superuser: what it may do comes from its membership.
+
+    `language` sets the admin's language (Accept-Language) for tests that read its texts.
+    """
+    from django.contrib.auth.models import User
+
+    from courrier.accounts.models import Membership
+
+    user = User.objects.create_user(username, password="a long test password", is_staff=True, **fields)
+    if organisation is not None:
+        Membership.objects.create(user=user, organisation=organisation, role=role)
+    client = Client(HTTP_ACCEPT_LANGUAGE=language) if language else Client()
+    client.force_login(user)  # the second factor is passed too (tests/conftest.py)
+    client.user = user
+    return client

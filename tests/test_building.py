@@ -6,16 +6,16 @@ import re
 from html import unescape
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
-from courrier.accounts.models import AuditEntry, Membership
+from courrier.accounts.models import AuditEntry
 from courrier.campaigns.letters import PLACEHOLDERS
 from courrier.campaigns.models import Campaign, Organisation, Person, Target
 from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import BlockedWords, Signature
 from tests.helpers import confirmed_signatures, decoded_header, maildir_messages
+from tests.helpers import organiser as shared_organiser
 
 pytestmark = pytest.mark.django_db
 
@@ -23,13 +23,7 @@ LANGUAGES = ["fr", "en", "ru", "kk"]
 
 
 def organiser(username: str, organisation: Organisation, role: str = "editor", **fields) -> Client:
-    user = User.objects.create_user(username, password="a long test password", is_staff=True, **fields)
-    Membership.objects.create(user=user, organisation=organisation, role=role)
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")  # the assertions read the admin in English
-    client.force_login(user)
-    client.user = user
-    return client
-
+    return shared_organiser(username, organisation, role, language="en", **fields)  # the assertions read English
 
 @pytest.fixture
 def editor(demo) -> Client:

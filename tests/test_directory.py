@@ -4,18 +4,18 @@ import csv
 import io
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import translation
 
-from courrier.accounts.models import AuditEntry, Membership
+from courrier.accounts.models import AuditEntry
 from courrier.campaigns.directory import DirectoryImportError, export_csv, import_directory
 from courrier.campaigns.models import Campaign, DirectoryEntry, Organisation, Target
 from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
 from tests.helpers import CAMPAIGN_URL, confirmation_path, maildir_messages, sign
+from tests.helpers import organiser as shared_organiser
 
 pytestmark = pytest.mark.django_db
 
@@ -27,13 +27,8 @@ GOOD = (
 )
 
 
-def organiser(username: str, organisation: Organisation, role: str = "editor") -> Client:
-    user = User.objects.create_user(username, password="a long test password", is_staff=True)
-    Membership.objects.create(user=user, organisation=organisation, role=role)
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")  # the assertions read the admin in English
-    client.force_login(user)
-    return client
-
+def organiser(username: str, organisation: Organisation, role: str = "editor", **fields) -> Client:
+    return shared_organiser(username, organisation, role, language="en", **fields)  # the assertions read English
 
 @pytest.fixture
 def editor(demo) -> Client:

@@ -4,13 +4,13 @@ import csv
 import io
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 from pypdf import PdfReader
 
 from courrier.campaigns.models import Organisation
 from courrier.signatures.models import Signature
+from tests.helpers import organiser as shared_organiser
 
 pytestmark = pytest.mark.django_db
 
@@ -18,15 +18,7 @@ KAZAKH_LETTERS = "ә ғ қ ң ө ұ ү һ і"
 
 
 def organiser(username: str, organisation: Organisation | None, role: str = "manager") -> Client:
-    from courrier.accounts.models import Membership
-
-    user = User.objects.create_user(username, password="a long test password", is_staff=True)
-    if organisation is not None:
-        Membership.objects.create(user=user, organisation=organisation, role=role)
-    client = Client()
-    client.force_login(user)
-    return client
-
+    return shared_organiser(username, organisation, role)
 
 @pytest.fixture
 def manager(demo) -> Client:

@@ -1,10 +1,9 @@
 """A campaign's life: going live through the checklist, pausing, closing (queued letters go or not), archiving."""
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
-from courrier.accounts.models import AuditEntry, Membership
+from courrier.accounts.models import AuditEntry
 from courrier.campaigns import lifecycle
 from courrier.campaigns.models import Campaign, Organisation, Target
 from courrier.delivery.enqueue import queue_letters
@@ -12,6 +11,7 @@ from courrier.delivery.models import DeliveryEvent, OutboxMessage
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
 from tests.helpers import CAMPAIGN_URL, confirmation_path, confirmed_signatures, sign
+from tests.helpers import organiser as shared_organiser
 
 pytestmark = pytest.mark.django_db
 
@@ -20,12 +20,7 @@ ENGLISH_PAGE = "/en/c/kazakhstan-repression/"
 
 
 def organiser(username: str, organisation: Organisation, role: str) -> Client:
-    user = User.objects.create_user(username, password="a long test password", is_staff=True)
-    Membership.objects.create(user=user, organisation=organisation, role=role)
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")  # the assertions read the admin in English
-    client.force_login(user)
-    return client
-
+    return shared_organiser(username, organisation, role, language="en")  # the assertions read English
 
 @pytest.fixture
 def manager(demo) -> Client:

@@ -13,6 +13,7 @@ from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import BlockedWords, Signature
 from tests.helpers import confirmation_path, confirmed_signatures, maildir_messages, sign
+from tests.helpers import organiser as shared_organiser
 
 pytestmark = pytest.mark.django_db
 
@@ -60,14 +61,7 @@ def membership(user: User, organisation: Organisation, role: str) -> None:
 
 
 def organiser(username: str, organisation: Organisation | None, role: str = "manager") -> Client:
-    """A staff account that is not a superuser: what it may do comes from its memberships."""
-    user = User.objects.create_user(username, password="a long test password", is_staff=True)
-    if organisation is not None:
-        membership(user, organisation, role)
-    client = Client()
-    client.force_login(user)
-    return client
-
+    return shared_organiser(username, organisation, role)
 
 @pytest.fixture
 def manager(demo) -> Client:

@@ -5,7 +5,6 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -15,6 +14,7 @@ from courrier.campaigns.models import Organisation
 from courrier.delivery.models import Bounce, OutboxMessage
 from courrier.signatures.models import Signature
 from tests.helpers import CAMPAIGN_URL, sign, signature_form
+from tests.helpers import organiser as shared_organiser
 
 pytestmark = pytest.mark.django_db
 
@@ -22,15 +22,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 def organiser(username: str, organisation: Organisation | None, role: str = "manager") -> Client:
-    from courrier.accounts.models import Membership
-
-    user = User.objects.create_user(username, password="a long test password", is_staff=True)
-    if organisation is not None:
-        Membership.objects.create(user=user, organisation=organisation, role=role)
-    client = Client()
-    client.force_login(user)
-    return client
-
+    return shared_organiser(username, organisation, role)
 
 @pytest.fixture
 def manager(demo) -> Client:
