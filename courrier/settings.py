@@ -5,10 +5,13 @@ works on a bare machine (SQLite, sandbox mailbox) and production is configured
 by environment variables alone (see README, "Going to production").
 """
 
+import base64
 import os
 import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("COURRIER_VAR_DIR", BASE_DIR / "var"))
@@ -42,6 +45,16 @@ def embedded_secret_key() -> str:
         key_file.write_text(secrets.token_urlsafe(50))
         key_file.chmod(0o600)
     return key_file.read_text().strip()
+
+
+def embedded_data_keys() -> list[str]:
+    """Outside production only: a data key generated once and kept in var/, beside the SQLite file."""
+    key_file = VAR_DIR / "data_keys"
+    if not key_file.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))
+        key_file.chmod(0o600)
+    return [key for key in key_file.read_text().replace("\n", ",").split(",") if key.strip()]
 
 
 def database_from_url(url: str) -> dict:
@@ -82,10 +95,26 @@ def sqlite_database(path: Path) -> dict:
     }
 
 
-SECRET_KEY = env_secret("SECRET_KEY") or embedded_secret_key()
 DEBUG = env_bool("DEBUG", False)
 SITE_NAME = os.environ.get("SITE_NAME", "Courrier")
 SITE_ROOT = os.environ.get("SITE_ROOT", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}").rstrip("/")
+# Production: a public site. Its secrets must come from the operator, never from files made up here.
+PRODUCTION = env_bool("PRODUCTION", SITE_ROOT.startswith("https://"))
+
+if PRODUCTION and not env_secret("SECRET_KEY"):
+    raise ImproperlyConfigured("PRODUCTION is on but SECRET_KEY is not set: see README, Going to production.")
+SECRET_KEY = env_secret("SECRET_KEY") or embedded_secret_key()
+
+# Keys that encrypt supporters' personal data at rest (courrier/lib/crypto.py), newest first.
+DATA_KEYS = env_list("DATA_KEYS", env_secret("DATA_KEYS").replace("\n", ","))
+if not DATA_KEYS:
+    if PRODUCTION:
+        # Refuse rather than store names and addresses in clear.
+        raise ImproperlyConfigured(
+            "PRODUCTION is on but DATA_KEYS is not set: Courrier will not store supporters' data unencrypted. "
+            "Generate a key with `manage.py newdatakey` (see README, Going to production)."
+        )
+    DATA_KEYS = embedded_data_keys()
 ALLOWED_HOSTS = [*env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]"), urlsplit(SITE_ROOT).hostname]
 CSRF_TRUSTED_ORIGINS = [SITE_ROOT]
 

@@ -94,6 +94,15 @@ class Campaign(models.Model):
             "through the configured SMTP server, if there is one."
         ),
     )
+    anonymise_after_days = models.PositiveIntegerField(
+        _("erase supporters' data after (days)"),
+        default=183,
+        help_text=_(
+            "Days after the campaign closes when every supporter's personal data is erased; only the counts stay."
+        ),
+    )
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
+    anonymised_at = models.DateTimeField(_("supporters' data erased"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # Written by the delivery worker in batches, never by the signing request:
     # one hot counter row updated per signature is what brought petition sites down.

@@ -77,6 +77,11 @@ class OutboxMessage(models.Model):
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     last_reply = models.TextField(_("last server reply"), blank=True)
     failure_reported = models.BooleanField(default=False, editable=False)
+    # Mail to a supporter: a keyed digest of their address, so the worker can cap the mails one
+    # address receives a day without keeping the address readable.
+    recipient_digest = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    # When the personal parts of the message (body, addresses) were erased after delivery.
+    personal_data_erased_at = models.DateTimeField(_("personal data erased"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("outgoing message")

@@ -25,6 +25,8 @@ class Signature(models.Model):
         HELD = "held", _("Held for review")
         APPROVED = "approved", _("Approved")
         REJECTED = "rejected", _("Rejected")
+        # One of a burst from one network: kept, never delivered unless a moderator approves it.
+        BURST = "burst", _("Quarantined (burst)")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="signatures")
     first_name = models.CharField(_("first name"), max_length=100)
@@ -50,6 +52,12 @@ class Signature(models.Model):
     )
     moderation_reason = models.CharField(_("why it is held"), max_length=200, blank=True)
     news_unsubscribed_at = models.DateTimeField(_("stopped the news"), null=True, blank=True)
+    # The proof-of-work solution this signature came with (a digest of it): unique, so a solution
+    # replayed is refused by the same INSERT. Empty (NULL) when the browser ran no JavaScript.
+    proof_digest = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    # When the supporter erased their data or the campaign's retention period ended: the row keeps
+    # only what the counts need.
+    anonymised_at = models.DateTimeField(_("personal data erased"), null=True, blank=True)
     # A second signature with an address that already signed: kept only so the
     # worker can tell the address owner, never delivered, never counted.
     is_duplicate = models.BooleanField(default=False)
