@@ -33,6 +33,7 @@ class OutboxMessage(models.Model):
         STAFF_ALERT = "staff_alert", _("Alert to staff")
         NEWS = "news", _("News to supporters")
         TEST = "test", _("Test letter to an organiser")
+        DATA_LINK = "data_link", _("Link to see and erase one's data")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
