@@ -132,6 +132,12 @@ class Plan:
     page_path: str | None
     warm_up_ends: float
     ends: float
+    proofs: list[str] = field(default_factory=list)  # one per POST, taken in turn by the connections
+    proofs_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_proof(self) -> str | None:
+        with self.proofs_lock:
+            return self.proofs.pop() if self.proofs else None
 
 
 def csrf_tokens(connection: HttpConnection, page_path: str) -> tuple[str, str]:
@@ -156,7 +162,10 @@ def run_connection(plan: Plan, number: int, run: str, tally: Tally) -> None:
     sequence = 0
     while (started := time.monotonic()) < plan.ends:
         sequence += 1
-        body = urlencode({**fields, "email": f"bench-{run}-{number}-{sequence}@example.org"}).encode()
+        post = {**fields, "email": f"bench-{run}-{number}-{sequence}@example.org"}
+        if (proof := plan.next_proof()) is not None:
+            post["proof"] = proof
+        body = urlencode(post).encode()
         try:
             status, _headers, _body = connection.request("POST", plan.post_path, headers, body)
         except (OSError, ConnectionClosed, ValueError, IndexError):
@@ -213,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--server-pids", default="", help="comma-separated: report the CPU these used while measured")
     parser.add_argument("--latencies", action="store_true", help="list every counted request's time, in ms")
+    parser.add_argument("--proofs", help="a file of proofs of work (python -m bench.proofs), one used per POST")
     args = parser.parse_args(argv)
     server_pids = [int(pid) for pid in args.server_pids.split(",") if pid]
 
@@ -220,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     warm_up_ends = started + args.warm_up
     plan = Plan(url.hostname, url.port or 80, url.path, args.page, warm_up_ends, warm_up_ends + args.duration)
+    if args.proofs:
+        plan.proofs = Path(args.proofs).read_text().split()
     run = uuid.uuid4().hex[:8]  # keeps addresses new even if the same database is loaded twice
     tallies = [Tally() for _ in range(args.connections)]
     failures: list[BaseException] = []
@@ -255,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "statuses": statuses,
         "errors": sum(tally.errors for tally in tallies),
+        "proofs_left": len(plan.proofs) if args.proofs else None,  # 0: some POSTs went without a proof
         # This process shares the machine with the server: say how much CPU it took from it.
         "client_cpu": cpu_seconds() / (time.monotonic() - started),
         "server_cpu": (

@@ -1,9 +1,10 @@
 """`make bench`: how close signing and delivery come to their bare references, on this machine.
 
 1. Signing. The site served as `manage.py serve` serves it (gunicorn, 2
-   workers × 4 gthread threads) takes signatures through the real form from
-   8 keep-alive connections; the reference is a bare Django view doing one
-   INSERT (bench/bare.py), served the same way on the same database.
+   workers × WEB_THREADS gthread threads) takes signatures through the real
+   form, each with a proof of work, from 8 keep-alive connections; the
+   reference is a bare Django view doing one INSERT (bench/bare.py), served
+   the same way on the same database.
 2. Delivery. The real delivery worker sends queued letters to a local SMTP
    sink; the reference is a plain smtplib loop sending the same messages.
 
@@ -21,6 +22,7 @@ import http.client
 import json
 import math
 import os
+import secrets
 import shutil
 import socket
 import statistics
@@ -37,6 +39,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from courrier.campaigns.demo import SLUG
+from courrier.ops.management.commands import serve
 
 LOOPBACK = "127.0.0.1"
 CAMPAIGN_PAGE = f"/fr/c/{SLUG}/"
@@ -45,9 +48,17 @@ BARE_PATH = "/bare/"
 POSTGRES_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 SCRATCH_DATABASE = "courrier_bench"
 # The operator's own settings must not leak into the measurement (or into a real mail server).
-CLEARED_ENVIRONMENT = ("DATABASE_", "EMAIL_", "DKIM_", "DELIVERY_", "SIGNING_", "REDIS_URL", "SANDBOX_MAILDIR", "DEBUG")
-# Signing is rate-limited per IP, and all the load comes from 127.0.0.1.
+CLEARED_ENVIRONMENT = (
+    "DATABASE_", "EMAIL_", "DKIM_", "DELIVERY_", "SIGNING_", "PROOF_OF_WORK_", "REDIS_URL", "SANDBOX_MAILDIR", "DEBUG",
+    "PRODUCTION", "SECRET_KEY", "DATA_KEYS", "SITE_ROOT",
+)  # fmt: skip
+# Signing is rate-limited per IP and quarantines bursts per network, and all the load comes from 127.0.0.1.
 UNLIMITED_SIGNING = "100000000/3600"
+# Every signature carries a proof of work, verified as a browser's is; the number to find is 0, so that the
+# load generator does not spend the machine's CPU searching (a browser's search costs the server nothing).
+PROOF_OF_WORK_SETTINGS = {"PROOF_OF_WORK_MAX_NUMBER": "0"}
+# Proofs minted per signing round: more than the fastest round could use (they are single use).
+PROOFS_PER_SECOND_OF_LOAD = 5000
 SIGNING_GOAL_RATIO, SIGNING_GOAL_P99_MS, DELIVERY_GOAL_RATIO = 0.6, 100.0, 0.7
 
 
@@ -73,6 +84,7 @@ class Throughput:
     client_cpu: float  # CPUs the load generator itself used
     server_cpu: float | None  # CPU seconds the server's processes used in the measured window (Linux only)
     latencies_ms: list[float]
+    proofs_left: int | None = None  # proofs of work not used; 0 means some POSTs went without one
 
 
 @dataclass
@@ -161,7 +173,8 @@ class Command(BaseCommand):
 
     def run_all(self) -> None:
         self.say(
-            f"Courrier benchmark on {os.cpu_count()} CPUs: gunicorn 2 workers × 4 threads (gthread), "
+            f"Courrier benchmark on {os.cpu_count()} CPUs: gunicorn 2 workers × "
+            f"{os.environ.get('WEB_THREADS', serve.WEB_THREADS)} threads (gthread), "
             f"{self.connections} connections; signing: {self.rounds} alternating rounds of "
             f"{self.warm_up:g} s warm-up + {self.duration:g} s measured per server; "
             f"delivery: {self.delivery_rounds} alternating rounds of {self.letters} letters"
@@ -188,7 +201,15 @@ class Command(BaseCommand):
 
     def signing(self, database: Database) -> None:
         self.say(f"== signing, {database.label}: POST {SIGN_PATH} vs a bare one-INSERT view, both served the same way")
-        env = self.environment(database, SIGNING_RATE_LIMIT=UNLIMITED_SIGNING)
+        env = self.environment(
+            database,
+            SIGNING_RATE_LIMIT=UNLIMITED_SIGNING,
+            SIGNING_BURST=UNLIMITED_SIGNING,
+            SIGNING_BURST_UNPROVEN=UNLIMITED_SIGNING,
+            # The servers and bench.proofs must share the key that signs the challenges.
+            SECRET_KEY=secrets.token_urlsafe(50),
+            **PROOF_OF_WORK_SETTINGS,
+        )
         self.run_step("bare-table", [sys.executable, "-m", "bench.bare"], env)
         sites: list[Throughput] = []
         bares: list[Throughput] = []
@@ -199,7 +220,7 @@ class Command(BaseCommand):
         ):
             for number in range(self.rounds):
                 turns = [
-                    lambda: sites.append(self.load(site, SIGN_PATH, "--page", CAMPAIGN_PAGE)),
+                    lambda: sites.append(self.load(site, SIGN_PATH, "--page", CAMPAIGN_PAGE, *self.proofs(env))),
                     lambda: bares.append(self.load(bare, BARE_PATH)),
                 ]
                 for turn in turns if number % 2 == 0 else reversed(turns):
@@ -240,6 +261,8 @@ class Command(BaseCommand):
             errors = sum(r.errors for r in results)
             if others or errors:
                 self.say(f"  {name}: answers other than 302: {others}, connection errors: {errors}")
+            if any(r.proofs_left == 0 for r in results):
+                self.say(f"  {name}: WARNING: the proofs of work ran out, some signatures went without one")
         p99 = percentile(site_latencies, 0.99)
         missing = []
         if share < SIGNING_GOAL_RATIO:
@@ -248,6 +271,13 @@ class Command(BaseCommand):
             missing.append(f"p99 over by {p99 - SIGNING_GOAL_P99_MS:.0f} ms")
         verdict = "NOT met, " + " and ".join(missing) if missing else "met"
         self.say(f"  goal (ratio >= {SIGNING_GOAL_RATIO}, p99 <= {SIGNING_GOAL_P99_MS:.0f} ms): {verdict}")
+
+    def proofs(self, env: dict[str, str]) -> list[str]:
+        """Fresh proofs of work for one round, in a file: the load generator's option that sends them."""
+        count = int(PROOFS_PER_SECOND_OF_LOAD * (self.warm_up + self.duration))
+        path = self.root / "proofs.txt"
+        path.write_text(self.run_step("proofs", [sys.executable, "-m", "bench.proofs", str(count)], env))
+        return ["--proofs", str(path)]
 
     def load(self, server: Server, path: str, *extra: str) -> Throughput:
         """Run the load generator in its own process and read its JSON result."""
@@ -271,8 +301,8 @@ class Command(BaseCommand):
             sys.executable, "-m", "gunicorn", application,
             "--bind", f"{LOOPBACK}:{port}",
             "--workers", "2",
-            "--threads", "4",
-            "--worker-class", "gthread",  # what --threads 4 selects anyway; said here so it cannot change silently
+            "--threads", os.environ.get("WEB_THREADS", serve.WEB_THREADS),
+            "--worker-class", "gthread",  # what --threads > 1 selects anyway; said here so it cannot change silently
             "--access-logfile", "-",
             # Not a performance setting: it keeps us off the control socket of a `make run` on this machine.
             "--no-control-socket",
