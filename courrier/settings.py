@@ -163,6 +163,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "courrier.lib.context.site",
+                "courrier.lib.csp.nonce_context",
             ],
         },
     },
@@ -216,11 +217,36 @@ LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 5)
 LOGIN_LOCKOUT_WINDOW_SECONDS = env_int("LOGIN_LOCKOUT_WINDOW_SECONDS", 15 * 60)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
 
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = SITE_ROOT.startswith("https://")
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HTTPS. Production runs behind a TLS proxy (README, Going to production); the embedded default is plain
+# http on 127.0.0.1, where none of this may apply. HSTS is only ever sent on an https request.
+HTTPS = SITE_ROOT.startswith("https://")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Only when the operator says so: the proxy must set X-Forwarded-Proto itself, overwriting the client's.
+# Otherwise anyone could claim https, and behind a proxy that does not set it every request would redirect.
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading is a promise to browsers that is slow to take back: the operator opts in.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]  # "not preloaded": a choice, not an oversight
+
+# Cookies: never readable by scripts, never sent over http once the site is https, not sent along with
+# other sites' requests (Lax keeps a link from an e-mail logging the organiser in). The __Host- prefix
+# makes the browser refuse a cookie set by a sibling subdomain or over http.
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = LANGUAGE_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = LANGUAGE_COOKIE_SAMESITE = "Lax"
+if HTTPS:
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Error reports (the mail to ADMINS, the DEBUG page) show no POST value, cookie, query, token or local variable.
+DEFAULT_EXCEPTION_REPORTER = "courrier.lib.error_reports.PrivateExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "courrier.lib.error_reports.PrivateExceptionReporterFilter"
+CSRF_FAILURE_VIEW = "courrier.lib.error_pages.csrf_failure"
 X_FRAME_OPTIONS = "DENY"  # every page but the embeddable form (courrier/signatures/embed.py)
 # Content-Security-Policy and Permissions-Policy: courrier/lib/csp.py.
 
@@ -261,18 +287,63 @@ DKIM_SELECTOR = os.environ.get("DKIM_SELECTOR", "courrier")
 DKIM_DOMAIN = os.environ.get("DKIM_DOMAIN", "")
 
 # Signing.
-SIGNING_RATE_LIMIT = os.environ.get("SIGNING_RATE_LIMIT", "20/3600")  # per IP: count/seconds
+# The last resort, per IP address: beyond it signing is refused ("slow down"). Above the burst allowances
+# below, so that a meeting signing on one wifi is quarantined (kept) rather than refused.
+SIGNING_RATE_LIMIT = os.environ.get("SIGNING_RATE_LIMIT", "200/3600")  # per IP: count/seconds
+# Bursts from one network (IPv4 /24, IPv6 /48), "count/seconds": beyond them a signature is kept but
+# quarantined until a moderator releases it (courrier/lib/bursts.py). With the proof of work, 30 in
+# 10 minutes: a family or an office signs well within it, and a meeting beyond it loses no letter.
+# Without it (no JavaScript: a few real browsers, most scripts), 5 in 10 minutes.
+SIGNING_BURST = os.environ.get("SIGNING_BURST", "30/600")
+SIGNING_BURST_UNPROVEN = os.environ.get("SIGNING_BURST_UNPROVEN", "5/600")
+# The proof of work (courrier/lib/proof_of_work.py): the browser tries on average half of
+# PROOF_OF_WORK_MAX_NUMBER SHA-256 hashes. See the README for the default's cost on a phone.
+PROOF_OF_WORK_MAX_NUMBER = env_int("PROOF_OF_WORK_MAX_NUMBER", 100_000)
+PROOF_OF_WORK_EXPIRY_SECONDS = env_int("PROOF_OF_WORK_EXPIRY_SECONDS", 20 * 60)
+# Mails one address may receive a day among confirmations, "already signed" notices and links to
+# one's data, so nobody can use the platform to fill someone else's inbox. News and letter copies
+# are not counted: the supporter asked for them.
+SUPPORTER_MAILS_PER_DAY = env_int("SUPPORTER_MAILS_PER_DAY", 3)
 # A personal sentence longer than this is held for an organiser's review (the form takes up to 600).
 MODERATION_MAX_SENTENCE = env_int("MODERATION_MAX_SENTENCE", 400)
 CONFIRMATION_MAX_AGE_DAYS = env_int("CONFIRMATION_MAX_AGE_DAYS", 7)
 
+# Retention (courrier/signatures/retention.py, run by the delivery worker). Unconfirmed signatures go after
+# CONFIRMATION_MAX_AGE_DAYS; the personal parts of sent mail (bodies, supporters' addresses) after this grace,
+# long enough to answer a bounce or a supporter's question, short enough that the outbox is no archive.
+OUTBOX_ERASE_AFTER_DAYS = env_int("OUTBOX_ERASE_AFTER_DAYS", 7)
+# Links to see and erase one's data: anyone can ask for a fresh one at /<lang>/my-data/, so an old mail
+# (or an old mailbox) does not open the data for ever.
+MY_DATA_LINK_MAX_AGE_DAYS = env_int("MY_DATA_LINK_MAX_AGE_DAYS", 30)
+# One-click unsubscribe links: they only stop news and show nothing, and a mail provider may use them
+# long after the mail came, so they last a year (a newer news mail carries a newer one).
+UNSUBSCRIBE_LINK_MAX_AGE_DAYS = env_int("UNSUBSCRIBE_LINK_MAX_AGE_DAYS", 365)
+# The public "send me my link" form, per IP: count/seconds. The worker also sends one address at most one
+# round of links per DATA_LINK_INTERVAL_MINUTES, so the form cannot fill an inbox.
+MY_DATA_RATE_LIMIT = os.environ.get("MY_DATA_RATE_LIMIT", "10/3600")
+DATA_LINK_INTERVAL_MINUTES = env_int("DATA_LINK_INTERVAL_MINUTES", 60)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Every line without link tokens or query strings (courrier/lib/redact.py): Django logs failed requests' paths.
+    "formatters": {
+        "plain": {
+            "()": "courrier.lib.redact.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        # Django's own handlers (console with DEBUG, runserver's request lines) would print unredacted lines:
+        # its records go to the root's handler instead. No ADMINS: errors are in the log, not in mail.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+        "django.request": {"level": "ERROR"},
+        # SQL with its parameters (logged at DEBUG when DEBUG is on) would put personal values in the log.
+        "django.db.backends": {"level": "INFO"},
+    },
 }
 
 # Behind a reverse proxy that sets X-Forwarded-For, the client is its last hop.

@@ -10,12 +10,17 @@ from courrier.campaigns import views as campaign_views
 from courrier.delivery import views as delivery_views
 from courrier.news import views as news_views
 from courrier.signatures import embed as embed_views
-from courrier.signatures import exports, own_mailbox
+from courrier.signatures import exports, my_data, own_mailbox
 from courrier.signatures import views as signature_views
 
 admin.site.site_header = settings.SITE_NAME
 admin.site.site_title = settings.SITE_NAME
 admin.site.login_form = LockoutAdminAuthenticationForm  # repeated failures lock the username for a while
+
+# Error pages built without the request's address, query or exception text (courrier/lib/error_pages.py).
+handler400 = "courrier.lib.error_pages.bad_request"
+handler403 = "courrier.lib.error_pages.permission_denied"
+handler404 = "courrier.lib.error_pages.page_not_found"
 
 urlpatterns = [
     # The sandbox Maildir holds every organisation's mail: managers read only their campaigns' messages.
@@ -40,6 +45,8 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The signing forms' proof-of-work challenge: the same for every language, fetched by the script.
+    path("pow/challenge/", signature_views.proof_challenge, name="proof_challenge"),
     # Uploaded campaign photos: public by nature, re-encoded on upload.
     path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}),
 ]
@@ -50,6 +57,10 @@ urlpatterns += i18n_patterns(
     path("c/<slug:slug>/sign/", signature_views.sign, name="sign"),
     path("c/<slug:slug>/check-your-inbox/", signature_views.check_inbox, name="check_inbox"),
     path("confirm/<str:token>/", signature_views.confirm, name="confirm"),
+    # See and erase one's data: the public form, the page once erased, the page a link opens.
+    path("my-data/", my_data.request_link, name="my_data_request"),
+    path("my-data/erased/", my_data.erased, name="my_data_erased"),
+    path("my-data/<str:token>/", my_data.my_data, name="my_data"),
     path("c/<slug:slug>/own-mailbox/", own_mailbox.own_mailbox, name="own_mailbox"),
     path("c/<slug:slug>/own-mailbox/go/<str:channel>/", own_mailbox.go, name="own_mailbox_go"),
     path("c/<slug:slug>/og.png", sharing.og_image, name="campaign_og"),

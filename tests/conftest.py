@@ -154,6 +154,15 @@ def sandbox_in_tmp(settings, tmp_path):
     return settings.SANDBOX_MAILDIR
 
 
+@pytest.fixture(autouse=True)
+def easy_proof_of_work(settings):
+    """Challenges solved in a millisecond (tests/test_proof_of_work.py checks the real default's scheme)."""
+    settings.PROOF_OF_WORK_MAX_NUMBER = EASY_PROOF_OF_WORK
+
+
+EASY_PROOF_OF_WORK = 1000
+
+
 @pytest.fixture
 def smtp_settings(settings, smtp_sink):
     settings.EMAIL_HOST = "127.0.0.1"
@@ -185,10 +194,13 @@ def process_env(tmp_path):
             **os.environ,
             "DATABASE_URL": database_url(),
             "SECRET_KEY": settings.SECRET_KEY,
+            # The same data keys as this process, or the worker could not read what the tests wrote.
+            "DATA_KEYS": ",".join(settings.DATA_KEYS),
             "COURRIER_VAR_DIR": str(tmp_path / "var"),
             "SANDBOX_MAILDIR": str(settings.SANDBOX_MAILDIR),
             "EMAIL_HOST": "",
             "PYTHONUNBUFFERED": "1",
+            "PROOF_OF_WORK_MAX_NUMBER": str(EASY_PROOF_OF_WORK),
             **extra,
         }
         host = env.get("EMAIL_HOST", "")

@@ -29,8 +29,20 @@ def signature_form(**overrides) -> dict[str, str]:
     return {key: value for key, value in form.items() if value is not None}
 
 
-def sign(client: Client, **overrides):
-    return client.post(SIGN_URL, signature_form(**overrides))
+def sign(client: Client, proof: bool = True, **overrides):
+    """Sign as a browser does: with JavaScript, the form carries a solved proof of work; without, none."""
+    form = signature_form(**overrides)
+    if proof:
+        form["proof"] = solved_proof(client)
+    return client.post(SIGN_URL, form)
+
+
+def solved_proof(client: Client) -> str:
+    """What the page's script puts in the hidden "proof" field: a challenge from the site, solved."""
+    from courrier.lib import proof_of_work
+
+    challenge = client.get("/pow/challenge/").json()
+    return proof_of_work.encode(challenge, proof_of_work.solve(challenge))
 
 
 def maildir_messages(path: Path) -> list[email.message.EmailMessage]:
@@ -102,3 +114,9 @@ def organiser(username: str, organisation=None, role: str = "manager", language:
     client.force_login(user)  # the second factor is passed too (tests/conftest.py)
     client.user = user
     return client
+
+
+def same_page(response) -> str:
+    """The page without what differs on every request whoever asks: script nonces and CSRF tokens."""
+    page = re.sub(r'nonce="[^"]*"', 'nonce=""', response.content.decode())
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', 'name="csrfmiddlewaretoken"', page)

@@ -24,9 +24,16 @@ def directives(policy: str) -> dict[str, str]:
     return {part.strip().split(" ", 1)[0]: part.strip().split(" ", 1)[1] for part in policy.split(";")}
 
 
+NONCE = re.compile(r" 'nonce-[A-Za-z0-9_-]{22}'")
+
+
+def without_nonce(policy: str) -> str:
+    return NONCE.sub("", policy, count=1)
+
+
 def assert_locked_down(response, frameable: bool = False) -> None:
     policy = response["Content-Security-Policy"]
-    parts = directives(policy)
+    parts = directives(without_nonce(policy))
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy and "*" not in policy, policy
     assert parts["default-src"] == parts["script-src"] == parts["style-src"] == "'self'"
     assert parts["object-src"] == parts["base-uri"] == "'none'"
@@ -63,7 +70,7 @@ def staff(db) -> Client:
 def test_every_public_page_redirect_and_error_is_locked_down(demo, client, path, status):
     response = client.get(path)
     assert response.status_code == status
-    assert response["Content-Security-Policy"] == DEFAULT_POLICY
+    assert without_nonce(response["Content-Security-Policy"]) == DEFAULT_POLICY
     assert_locked_down(response)
     assert response["X-Frame-Options"] == "DENY"
     assert response["Referrer-Policy"] == "same-origin"
@@ -181,3 +188,74 @@ def test_the_back_office_works_in_chromium_under_the_policy(demo, web_server, mo
         browser.close()
     connections.close_all()
     assert refused == []
+
+
+# ---------- Nonces ----------
+
+_SCRIPT_TAG = re.compile(r"<script\b[^>]*>", re.IGNORECASE)
+
+
+def script_nonce(response) -> str:
+    match = re.search(r"'nonce-([A-Za-z0-9_-]{22})'", directives(response["Content-Security-Policy"])["script-src"])
+    assert match, response["Content-Security-Policy"]
+    return match.group(1)
+
+
+@pytest.mark.django_db
+def test_each_response_gets_a_fresh_nonce_carried_by_every_script_tag_of_the_page(demo, client):
+    pages = [client.get(CAMPAIGN_URL) for _ in range(3)]
+    nonces = [script_nonce(page) for page in pages]
+    assert len(set(nonces)) == 3, "never the same nonce twice"
+    for page, nonce in zip(pages, nonces, strict=True):
+        tags = _SCRIPT_TAG.findall(page.content.decode())
+        assert len(tags) >= 2, "the page has scripts"
+        assert all(f'nonce="{nonce}"' in tag for tag in tags), tags
+
+
+@pytest.mark.django_db
+def test_a_response_without_a_script_tag_carries_no_nonce(client):
+    response = client.get("/static/css/site.css")
+    assert "nonce" not in response["Content-Security-Policy"]
+
+
+def test_every_script_tag_of_our_templates_carries_the_nonce():
+    found = []
+    for path in template_files():
+        text = path.read_text()
+        for tag in _SCRIPT_TAG.finditer(text):
+            if 'nonce="{{ csp_nonce }}"' not in tag.group():
+                found.append(f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, tag.start()) + 1}: {tag.group()}")
+    assert found == [], "\n".join(found)
+
+
+@in_chromium
+def test_a_script_injected_without_the_nonce_does_not_run_in_chromium(demo, web_server, monkeypatch):
+    """The page as served, with three inline scripts slipped in: only the one with the response's nonce runs."""
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    page_url = web_server + CAMPAIGN_URL
+
+    def inject(route):
+        response = route.fetch()
+        nonce = re.search(r"'nonce-([^']+)'", response.headers["content-security-policy"]).group(1)
+        injected = (
+            f'<script nonce="{nonce}">document.body.dataset.nonced = "ran";</script>'
+            '<script>document.body.dataset.plain = "ran";</script>'
+            '<script nonce="AAAAAAAAAAAAAAAAAAAAAA">document.body.dataset.forged = "ran";</script>'
+        )
+        route.fulfill(response=response, body=response.text().replace("</body>", injected + "</body>"))
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        refused = []
+        page.on("console", lambda m: "Content Security Policy" in m.text and refused.append(m.text))
+        page.route(page_url, inject)
+        page.goto(page_url)
+        ran = page.evaluate("() => ({...document.body.dataset})")
+        browser.close()
+    connections.close_all()
+    assert ran.get("nonced") == "ran", "a script with the response's nonce runs: the injection worked"
+    assert "plain" not in ran and "forged" not in ran
+    assert len(refused) == 2, refused

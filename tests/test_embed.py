@@ -15,7 +15,7 @@ from courrier.signatures.embed import embed_snippet
 from courrier.signatures.form_tokens import MAX_AGE_SECONDS, issue_form_token
 from courrier.signatures.models import Signature
 from tests.conftest import free_port, wait_until
-from tests.helpers import maildir_messages, signature_form
+from tests.helpers import maildir_messages, signature_form, solved_proof
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.test_browser import pytestmark as chromium_marks
 
@@ -55,7 +55,9 @@ def form_token_in(response) -> str:
 
 
 def embed_sign(client: Client, token: str, **overrides):
-    return client.post(EMBED_SIGN_URL, {**signature_form(**overrides), "form_token": token})
+    """Sign in the frame as a browser with JavaScript does: the form token, and a solved proof of work."""
+    form = {**signature_form(**overrides), "form_token": token, "proof": solved_proof(client)}
+    return client.post(EMBED_SIGN_URL, form)
 
 
 # ---------- The page and its headers ----------
@@ -68,7 +70,8 @@ def test_the_embed_page_may_be_framed_by_the_listed_websites_only(embeddable, co
     assert directives(response)["frame-ancestors"] == f"{ORGANISATION_SITE} http://localhost:8123"
     assert "X-Frame-Options" not in response, "X-Frame-Options would forbid every website"
     assert "unsafe-inline" not in response["Content-Security-Policy"]
-    assert directives(response)["script-src"] == "'self'"
+    assert directives(response)["script-src"].split(" ")[0] == "'self'"
+    assert directives(response)["script-src"].split(" ")[1].startswith("'nonce-")  # the page's scripts' nonce
     html = response.content.decode()
     assert 'action="/fr/embed/kazakhstan-repression/sign/"' in html
     assert 'name="form_token"' in html
@@ -79,10 +82,11 @@ def test_the_embed_page_may_be_framed_by_the_listed_websites_only(embeddable, co
 @pytest.mark.django_db
 def test_nothing_in_the_embedded_flow_sets_or_needs_a_cookie(embeddable, cookieless):
     page = cookieless.get(EMBED_URL)
+    challenge = cookieless.get("/pow/challenge/")  # the script's request for its proof of work
     signed = embed_sign(cookieless, form_token_in(page))
     thanks = cookieless.get(signed["Location"])
-    assert [r.status_code for r in (page, signed, thanks)] == [200, 302, 200]
-    assert page.cookies == signed.cookies == thanks.cookies == {}
+    assert [r.status_code for r in (page, challenge, signed, thanks)] == [200, 200, 302, 200]
+    assert page.cookies == challenge.cookies == signed.cookies == thanks.cookies == {}
     assert not cookieless.cookies
 
 
@@ -410,8 +414,9 @@ def test_a_supporter_signs_inside_the_frame_on_another_website(
     assert page.url == website.url, "the thanks page stays inside the frame"
     assert "/embed/kazakhstan-repression/thanks/" in page.frames[1].url
 
-    signature = wait_until(lambda: Signature.objects.filter(email="gulnar@example.org").first(), message="the row")
+    signature = wait_until(lambda: Signature.objects.with_address("gulnar@example.org").first(), message="the row")
     assert (signature.first_name, signature.city) == ("Гүлнар", "Marseille")
+    assert signature.proof_digest is not None, "the frame's script solved the proof of work"
     confirmation = wait_until(
         lambda: [m for m in maildir_messages(sandbox_in_tmp) if "gulnar@example.org" in m["To"]],
         message="the confirmation e-mail",

@@ -8,6 +8,7 @@ from courrier.campaigns.models import Campaign, Target
 from courrier.delivery import enqueue
 from courrier.delivery.models import DeliveryEvent, OutboxMessage
 from courrier.delivery.worker import Worker
+from courrier.signatures.forms import SignatureForm
 from courrier.signatures.models import Signature
 from courrier.signatures.signable import insert_signature
 from tests.helpers import confirmed_signatures
@@ -39,11 +40,11 @@ def test_the_signing_insert_writes_the_row_that_save_would_write(demo):
     supporter(demo, "saved@example.org").save()
     insert_signature(supporter(demo, "inserted@example.org"))
 
-    saved = Signature.objects.filter(email="saved@example.org").values().get()
-    inserted = Signature.objects.filter(email="inserted@example.org").values().get()
+    saved = Signature.objects.with_address("saved@example.org").values().get()
+    inserted = Signature.objects.with_address("inserted@example.org").values().get()
     assert before <= inserted["created_at"] <= timezone.now()
     for row in (saved, inserted):
-        for varying in ("id", "email", "created_at"):
+        for varying in ("id", "email", "email_digest", "created_at"):
             del row[varying]
     assert inserted == saved
 
@@ -103,3 +104,32 @@ def test_the_worker_lets_sqlite_find_newly_confirmed_signatures_by_their_own_ind
         cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
         plan = " ".join(str(row) for row in cursor.fetchall())
     assert "sig_letters_due" in plan, plan
+
+
+def signing_form(data=None) -> SignatureForm:
+    return SignatureForm(data, letter_languages=["fr", "en"], default_language="en")
+
+
+def test_forms_of_one_campaign_share_their_fields_and_still_keep_their_own_errors_and_values():
+    refused = signing_form({"first_name": "Ұлжан", "email": "not an address"})
+    assert not refused.is_valid()
+    refused_page = str(refused)
+    fresh = signing_form()
+    # Built once, not deep-copied for every request...
+    assert fresh.fields["email"] is refused.fields["email"]
+    assert fresh.fields["letter_language"].initial == "en"
+    # ...and rendering one form leaves nothing of its errors or values in the fields the others use.
+    fresh_page = str(fresh)
+    assert "Ұлжан" in refused_page and "Ұлжан" not in fresh_page
+    assert 'aria-invalid="true"' in refused_page and 'aria-invalid="true"' not in fresh_page
+    assert signing_form({"first_name": "A", "last_name": "B", "email": "a@example.org", "letter_language": "fr",
+                         "consent_send": "on"}).is_valid()
+
+
+def test_a_campaign_set_up_of_its_own_gets_fields_of_its_own():
+    with_directory = SignatureForm(
+        letter_languages=["fr"], default_language="fr", directory=(("FR", "France"),), directory_fallback=True
+    )
+    assert with_directory.fields["country"] is not signing_form().fields["country"]
+    assert [code for code, _name in with_directory.fields["country"].choices] == ["", "FR", "-"]
+    assert signing_form().fields["letter_language"].choices == [("fr", "Français"), ("en", "English")]

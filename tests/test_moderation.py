@@ -30,7 +30,7 @@ def sign_and_confirm(client: Client, sandbox, **fields) -> Signature:
     """A supporter signs on the page and confirms from the e-mail; the worker does the rest."""
     assert sign(client, **fields).status_code == 302
     deliver_everything()
-    signature = Signature.objects.get(email=fields.get("email", "ulzhan@example.org"))
+    signature = Signature.objects.with_address(fields.get("email", "ulzhan@example.org")).get()
     confirmation = next(
         m for m in maildir_messages(sandbox) if "/confirm/" in m.get_content() and m["To"] == signature.email
     )

@@ -460,8 +460,8 @@ def another_organisations_manager_sees_none_of_it(page, root: str, world: World,
             headers={"X-CSRFToken": token, "Referer": root + "/admin/"},
         )
         assert response.status == 403, path
-        # Django's plain refusal (PermissionDenied), not the page of a refused CSRF token.
-        assert b"<h1>403 Forbidden</h1>" in response.body(), response.body()[:500]
+        # The refusal of PermissionDenied (templates/403.html), not the page of a refused CSRF token.
+        assert b'id="access-refused"' in response.body(), response.body()[:500]
     assert AuditEntry.objects.filter(action="export").count() == exports_before
 
     for path in ("/admin/signatures/signature/", "/admin/signatures/heldsignature/", "/admin/news/newsupdate/"):

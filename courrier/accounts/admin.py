@@ -63,7 +63,8 @@ class AuditEntryAdmin(ScopedAdmin, admin.ModelAdmin):
     view_role = edit_role = delete_role = MANAGER
     list_display = ["created_at", "username", "organisation", "action", "object_type", "object_id", "summary"]
     list_filter = ["action", "organisation", "object_type"]
-    search_fields = ["username", "summary", "object_id"]
+    search_fields = ["username", "object_id"]  # the summary is encrypted: not searchable
+    sortable_by = ["created_at", "username", "organisation", "action", "object_type", "object_id"]
     date_hierarchy = "created_at"
     fields = ["created_at", "username", "user", "organisation", "action", "object_type", "object_id", "summary"]
     readonly_fields = fields

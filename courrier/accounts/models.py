@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from courrier.lib.fields import EncryptedCharField
+
 
 class Membership(models.Model):
     """A back-office user's place in an organisation: what they may see and do comes from here alone."""
@@ -121,7 +123,8 @@ class AuditEntry(models.Model):
     action = models.CharField(_("action"), max_length=30, choices=Action.choices)
     object_type = models.CharField(_("type"), max_length=100, blank=True)
     object_id = models.CharField(_("id"), max_length=64, blank=True)
-    summary = models.CharField(_("summary"), max_length=500, blank=True)
+    # Encrypted: a moderation entry quotes the reason a letter was held, which can quote the supporter.
+    summary = EncryptedCharField(_("summary"), max_length=500, blank=True)
 
     objects = AuditQuerySet.as_manager()
 

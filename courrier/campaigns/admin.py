@@ -6,6 +6,8 @@ from django.contrib import admin, messages
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -27,6 +29,7 @@ from courrier.campaigns.models import (
 )
 from courrier.lib.images import clean_uploaded_image
 from courrier.signatures.embed import embed_snippet
+from courrier.signatures.moderation import awaiting_decision
 
 
 @admin.register(Organisation)
@@ -103,6 +106,15 @@ class CampaignAdminForm(forms.ModelForm):
         model = Campaign
         fields = "__all__"  # noqa: DJ007 (the admin chooses the fields it shows)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "anonymise_after_days" in self.fields:
+            self.fields["anonymise_after_days"].required = False  # left empty: the default period
+
+    def clean_anonymise_after_days(self):
+        value = self.cleaned_data.get("anonymise_after_days")
+        return Campaign._meta.get_field("anonymise_after_days").default if value is None else value
+
     def clean_photo(self):
         """A new upload is stored as its pixels only: no GPS position, camera serial or author."""
         photo = self.cleaned_data.get("photo")
@@ -149,6 +161,7 @@ class CampaignAdmin(ScopedAdmin, admin.ModelAdmin):
         "tally_updated_at",
         "embed_snippets",
         "running",
+        "data_erasure",
     ]
     inlines = [TargetInline, DirectoryEntryInline, ModelLetterInline, CampaignTextInline, PersonInline]
     # Previews, test sending and the directory's CSV: links at the top of the page, views in previews.py.
@@ -204,6 +217,9 @@ class CampaignAdmin(ScopedAdmin, admin.ModelAdmin):
                 request.checklist_refused = True
         if change:
             audit.record_status_change(request.user, campaign, previous)  # going live, pausing, closing…
+            closure = lifecycle.closure_changes(campaign, campaign.status)
+            if closure:
+                Campaign.objects.filter(pk=campaign.pk).update(**closure)
 
     def response_change(self, request, obj):
         if getattr(request, "checklist_refused", False):
@@ -215,7 +231,7 @@ class CampaignAdmin(ScopedAdmin, admin.ModelAdmin):
         """For the campaign's managers: the progress page, which also leads to the held letters and the exports."""
         if not campaign.pk:
             return _("Save the campaign first.")
-        held = campaign.signatures.filter(moderation="held").count()
+        held = campaign.signatures.filter(awaiting_decision()).count()  # held for review, or quarantined
         return format_html(
             '<a href="{}">{}</a> {}',
             reverse("campaign_progress", args=[campaign.pk]),
@@ -225,6 +241,25 @@ class CampaignAdmin(ScopedAdmin, admin.ModelAdmin):
             if held
             else "",
         )
+
+    @admin.display(description=_("supporters' data erased on"))
+    def data_erasure(self, campaign: Campaign) -> str:
+        """When the retention period ends (signatures/retention.py): the organiser sees the date, not a rule."""
+        from courrier.signatures.retention import erasure_date
+
+        if campaign.anonymised_at:
+            return _("Erased on %(date)s: only the counts are kept.") % {
+                "date": date_format(timezone.localtime(campaign.anonymised_at), "DATE_FORMAT")
+            }
+        when = erasure_date(campaign) if campaign.pk else None
+        if when is None:
+            return _("%(days)d days after the campaign closes (set above); it is not closed.") % {
+                "days": campaign.anonymise_after_days
+            }
+        return _("%(date)s, %(days)d days after the campaign closed. Only the counts will be kept.") % {
+            "date": date_format(timezone.localtime(when), "DATE_FORMAT"),
+            "days": campaign.anonymise_after_days,
+        }
 
     @admin.display(description=_("form to embed in your website"))
     def embed_snippets(self, campaign: Campaign) -> str:

@@ -6,6 +6,8 @@
 - Closed: the page shows the closing message; no new signature. Queued letters still go out, unless the
   organiser closes with "cancel the queued letters" (cancel_pending_letters).
 - Archived: not listed, and its page is a short notice (410 Gone); every row is kept.
+- Closing or archiving starts the retention clock (closed_at): the supporters' data is anonymised
+  anonymise_after_days later (signatures/retention.py). Reopening stops it.
 
 Every transition is written to the audit log (accounts.audit), with who made it.
 """
@@ -92,6 +94,19 @@ def check_transition(campaign: Campaign, status: str) -> None:
         )
 
 
+ENDED = {Status.CLOSED, Status.ARCHIVED}
+
+
+def closure_changes(campaign: Campaign, status: str) -> dict:
+    """The retention clock (signatures/retention.py) runs from the closure: closing or archiving starts it
+    (archiving a closed campaign keeps its date), reopening stops it."""
+    if status in ENDED and campaign.closed_at is None:
+        return {"closed_at": timezone.now()}
+    if status not in ENDED and campaign.closed_at is not None:
+        return {"closed_at": None, "anonymised_at": None}
+    return {}
+
+
 @transaction.atomic
 def set_status(campaign: Campaign, status: str, user, summary: str = "") -> None:
     """Move the campaign to `status`, if that transition is allowed, and write it to the audit log."""
@@ -100,9 +115,11 @@ def set_status(campaign: Campaign, status: str, user, summary: str = "") -> None
     check_transition(campaign, status)
     previous = campaign.status
     # Conditional on the status read, so that two organisers acting at once cannot both move it.
-    if not Campaign.objects.filter(pk=campaign.pk, status=previous).update(status=status):
+    changes = {"status": status, **closure_changes(campaign, status)}
+    if not Campaign.objects.filter(pk=campaign.pk, status=previous).update(**changes):
         raise TransitionRefused([_("The campaign was changed meanwhile: reload the page and try again.")])
-    campaign.status = status
+    for name, value in changes.items():
+        setattr(campaign, name, value)
     if summary:
         # One entry per transition, with what else happened (letters cancelled) in its summary.
         change = f"{Status(previous).label} → {campaign.get_status_display()}: {summary}"

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from courrier.lib.csp import is_embed_origin
+from courrier.lib.fields import EncryptedJSONField
 from courrier.lib.markdown import render_markdown
 
 
@@ -107,7 +108,8 @@ class Campaign(models.Model):
     # Written by the delivery worker in batches, never by the signing request:
     # one hot counter row updated per signature is what brought petition sites down.
     tally_letters = models.PositiveIntegerField(default=0, editable=False)
-    tally_organisations = models.JSONField(default=list, editable=False, blank=True)
+    # The organisations listed publicly: shown on the page, yet supporters' data, so encrypted at rest too.
+    tally_organisations = EncryptedJSONField(default=list, editable=False, blank=True)
     tally_updated_at = models.DateTimeField(null=True, editable=False)
 
     class Meta:

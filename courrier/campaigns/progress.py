@@ -24,6 +24,7 @@ from django.utils.translation import ngettext
 from courrier.campaigns.models import Campaign
 from courrier.delivery.models import Bounce, OutboxMessage
 from courrier.signatures.models import Signature
+from courrier.signatures.moderation import awaiting_decision
 
 # The chart shows at most this many days, the most recent; the table lists them all.
 CHART_DAYS = 120
@@ -181,6 +182,7 @@ def by_state(campaign: Campaign) -> list[Row]:
         confirmed=Count("id", filter=confirmed),
         held=Count("id", filter=confirmed & Q(moderation=moderation.HELD)),
         rejected=Count("id", filter=confirmed & Q(moderation=moderation.REJECTED)),
+        quarantined=Count("id", filter=confirmed & Q(moderation=moderation.BURST)),
     )
     letters = {
         (row["status"], row["sandbox"]): row["count"]
@@ -202,6 +204,7 @@ def by_state(campaign: Campaign) -> list[Row]:
         Row(_("Confirmed"), signatures["confirmed"]),
         Row(_("Held for review (moderation)"), signatures["held"]),
         Row(_("Rejected in review"), signatures["rejected"]),
+        Row(_("Quarantined: a burst from one network, waiting for review"), signatures["quarantined"]),
         Row(_("Letters queued"), letters_in(Status.QUEUED, Status.DEFERRED, Status.SENDING)),
         Row(_("Letters held (a target is paused)"), letters_in(Status.HELD)),
         Row(_("Letters sent"), letters_in(Status.SENT, sandbox=False)),
@@ -228,13 +231,12 @@ def per_target(campaign: Campaign) -> list[dict]:
             failed=Count("outbox", filter=mail & Q(outbox__status=Status.FAILED)),
         ).order_by("-role", "name")  # "to" before "cc"
     )
-    bounces = {
-        row["recipient"].casefold(): row
-        for row in Bounce.objects.filter(message__campaign=campaign)
-        .values("recipient")
-        .annotate(count=Count("id"), refused=Count("id", filter=Q(status__startswith="5.")))
-        .order_by()
-    }
+    # Counted here, not grouped by the database: the recipient column is encrypted.
+    bounces: dict[str, dict] = {}
+    for recipient, status in Bounce.objects.filter(message__campaign=campaign).values_list("recipient", "status"):
+        row = bounces.setdefault(recipient.casefold(), {"recipient": recipient, "count": 0, "refused": 0})
+        row["count"] += 1
+        row["refused"] += status.startswith("5.")
     rows = []
     for target in targets:
         bounced = bounces.pop(target.email.casefold(), {"count": 0, "refused": 0})
@@ -285,6 +287,6 @@ def progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "sources": by_source(campaign),
         "states": by_state(campaign),
         "targets": per_target(campaign),
-        "held": counted_signatures(campaign).filter(moderation=Signature.Moderation.HELD).count(),
+        "held": counted_signatures(campaign).filter(awaiting_decision()).count(),
     }
     return TemplateResponse(request, "admin/courrier/progress.html", context)

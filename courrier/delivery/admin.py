@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from courrier.accounts.scoping import MANAGER, ScopedAdmin
 from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage
+from courrier.lib.crypto import email_digest
 
 
 class DeliveryEventInline(ScopedAdmin, admin.TabularInline):
@@ -24,7 +26,15 @@ class OutboxMessageAdmin(ScopedAdmin, admin.ModelAdmin):
     list_display = ["pk", "kind", "campaign", "status", "sandbox", "attempts", "next_attempt_at", "sent_at"]
     list_filter = ["status", "kind", "sandbox", "campaign"]
     search_fields = ["message_id"]
+    search_help_text = _("A Message-ID, or the exact e-mail address of a supporter the mail went to.")
     exclude = ["attachment", "targets"]
+
+    def get_search_results(self, request, queryset, search_term):
+        """By Message-ID, or by a supporter's address through its digest (the addresses are encrypted)."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if "@" in search_term and not search_term.strip().startswith("<"):
+            found = found | queryset.filter(recipient_digest=email_digest(search_term))
+        return found, may_have_duplicates
     inlines = [DeliveryEventInline]
 
     def get_readonly_fields(self, request, obj=None):
@@ -41,6 +51,7 @@ class OutboxMessageAdmin(ScopedAdmin, admin.ModelAdmin):
 class BounceAdmin(ScopedAdmin, admin.ModelAdmin):
     view_role = edit_role = delete_role = MANAGER
     list_display = ["at", "status", "recipient", "domain", "message"]
+    sortable_by = ["at", "status", "domain", "message"]  # the recipient is encrypted
     list_filter = ["status", "domain"]
     readonly_fields = ["message", "at", "recipient", "domain", "status", "diagnostic"]
 

@@ -1,11 +1,12 @@
 """An outbox row as the RFC 5322 bytes that go on the wire (or into the sandbox).
 
-Plain-text messages (every letter, every notice) are written directly: the
-headers are few and known, and this is about ten times faster than the email
-package's generic folding, which was the worker's largest cost. Messages with
-an attachment (digests) go through the email package. Either way every value
-that came from a person has been through header_text first, so it holds no
-line break and no encoded-word opener, and headers are folded with CRLF.
+Headers are written directly: they are few and known, and this is about ten
+times faster than the email package's generic folding, which was the worker's
+largest cost. Only the MIME body of a message with an attachment (digests)
+comes from the email package: its folding of a long quoted display name drops
+the quotes, so that `"a@b.example, c" <sender>` came out as two addresses.
+Every value that came from a person has been through header_text first, so it
+holds no line break and no encoded-word opener, and headers are folded with CRLF.
 """
 
 import base64
@@ -14,7 +15,6 @@ import email.policy
 import email.utils
 import functools
 import re
-from email.headerregistry import Address
 from email.message import EmailMessage
 
 from courrier.delivery.models import OutboxMessage
@@ -54,30 +54,39 @@ def mailbox(name: str, display_name: str, addr_spec: str) -> str:
         return encoded(name, display_name) + f"\r\n <{addr_spec}>"
     if _ATOM_TEXT.match(display_name):
         return f"{name}: {display_name} <{addr_spec}>"
-    return f'{name}: "{email.utils.quote(display_name)}" <{addr_spec}>'
+    quoted = f'{name}: "{email.utils.quote(display_name)}" <{addr_spec}>'
+    if len(quoted) <= 78:
+        return quoted
+    # A quoted string too long for one line is folded by relays that rewrite headers with Python's
+    # email package, which drops its quotes: its commas and "@" would then make new addresses.
+    return f"{name}: {encoded_words(display_name)}\r\n <{addr_spec}>"
 
 
 def addresses(addr_specs: list[str]) -> str:
     return ",\r\n ".join(header_text(addr, 254) for addr in addr_specs)
 
 
-# The letters of one campaign share their To, Cc and Subject lines: each is written once, not once a letter.
-@functools.lru_cache(maxsize=256)
 def address_line(name: str, addr_specs: tuple[str, ...]) -> str:
     return f"{name}: {addresses(list(addr_specs))}"
 
 
-@functools.lru_cache(maxsize=256)
+# The letters of one campaign share their To and Cc lines: each is written once, not once a letter. Only
+# targets' lines are kept: a cache of supporters' addresses (or of subjects, which may hold a name) would
+# keep personal data in the worker's memory.
+target_address_line = functools.lru_cache(maxsize=256)(address_line)
+TARGET_KINDS = (OutboxMessage.Kind.LETTER, OutboxMessage.Kind.DIGEST)
+
+
 def subject_line(subject: str) -> str:
     return encoded("Subject", header_text(subject, 250))
 
 
-def compose(message: OutboxMessage) -> bytes:
-    if message.attachment:
-        return compose_with_attachment(message)
-    lines = [mailbox("From", message.from_name, message.from_email), address_line("To", tuple(message.to))]
+def header_lines(message: OutboxMessage) -> list[str]:
+    """Every header but the MIME ones, each value flattened to one line."""
+    line = target_address_line if message.kind in TARGET_KINDS else address_line
+    lines = [mailbox("From", message.from_name, message.from_email), line("To", tuple(message.to))]
     if message.cc:
-        lines.append(address_line("Cc", tuple(message.cc)))
+        lines.append(line("Cc", tuple(message.cc)))
     if message.reply_to:
         lines.append("Reply-To: " + addresses([message.reply_to]))
     lines += [
@@ -91,7 +100,14 @@ def compose(message: OutboxMessage) -> bytes:
         # RFC 8058 one-click: mail providers POST "List-Unsubscribe=One-Click" to this address.
         lines.append(f"List-Unsubscribe: <{header_text(message.list_unsubscribe, 500)}>")
         lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
-    lines += [
+    return lines
+
+
+def compose(message: OutboxMessage) -> bytes:
+    if message.attachment:
+        return compose_with_attachment(message)
+    lines = [
+        *header_lines(message),
         "MIME-Version: 1.0",
         'Content-Type: text/plain; charset="utf-8"',
         "Content-Transfer-Encoding: quoted-printable",
@@ -102,24 +118,11 @@ def compose(message: OutboxMessage) -> bytes:
     return "\r\n".join(lines).encode("ascii") + b"\r\n\r\n" + body
 
 
-def address(display_name: str, addr_spec: str) -> Address:
-    username, domain = addr_spec.rsplit("@", 1)
-    return Address(display_name=header_text(display_name), username=username, domain=domain)
-
-
 def compose_with_attachment(message: OutboxMessage) -> bytes:
+    """The same headers as compose(), above the email package's multipart body (its MIME headers first)."""
     mail = EmailMessage(policy=_POLICY)
-    mail["From"] = address(message.from_name, message.from_email)
-    mail["To"] = [address("", rcpt) for rcpt in message.to]
-    if message.cc:
-        mail["Cc"] = [address("", rcpt) for rcpt in message.cc]
-    mail["Subject"] = header_text(message.subject, 250)
-    mail["Date"] = email.utils.format_datetime(message.created_at)
-    mail["Message-ID"] = message.message_id
-    if message.auto_submitted:
-        mail["Auto-Submitted"] = "auto-generated"
     mail.set_content(message.body, charset="utf-8")
     mail.add_attachment(
         bytes(message.attachment), maintype="application", subtype="pdf", filename=message.attachment_name
     )
-    return mail.as_bytes()
+    return "\r\n".join(header_lines(message)).encode("ascii") + b"\r\n" + mail.as_bytes()

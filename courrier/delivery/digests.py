@@ -73,6 +73,7 @@ def queue_digest(target_id: int, now: datetime.datetime) -> int:
             Signature.objects.filter(
                 campaign_id=target.campaign_id,
                 is_duplicate=False,
+                anonymised_at__isnull=True,  # erased by the supporter before their digest: not listed
                 letters_queued_at__isnull=False,
                 letters_queued_at__lte=written_before,
             )

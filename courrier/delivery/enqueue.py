@@ -7,11 +7,13 @@ even if the worker dies half-way.
 """
 
 import datetime
+import logging
 import uuid
+from collections import Counter
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet, prefetch_related_objects
+from django.db.models import Count, Q, QuerySet, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -20,11 +22,17 @@ from courrier.campaigns.letters import Signer, render_bilingual_letter, render_l
 from courrier.campaigns.models import Campaign, DirectoryEntry, ModelLetter, Target
 from courrier.delivery.models import DeliveryEvent, OutboxMessage
 from courrier.lib import emails
+from courrier.lib.crypto import email_digest
 from courrier.signatures import moderation
 from courrier.signatures.models import Signature
-from courrier.signatures.tokens import confirmation_token
+from courrier.signatures.tokens import confirmation_token, my_data_request_url, my_data_url
 
 BATCH = 200
+logger = logging.getLogger(__name__)
+
+# Mails a stranger can trigger by typing someone's address: at most SUPPORTER_MAILS_PER_DAY of them
+# reach one address in 24 hours, so the platform cannot be used to fill an inbox.
+CAPPED_KINDS = (OutboxMessage.Kind.CONFIRMATION, OutboxMessage.Kind.ALREADY_SIGNED, OutboxMessage.Kind.DATA_LINK)
 
 
 def new_message_id(sender: str) -> str:
@@ -51,7 +59,43 @@ def supporter_message(kind: str, signature: Signature, subject: str, body: str) 
         subject=subject,
         body=body,
         auto_submitted=True,
+        recipient_digest=email_digest(signature.email),
     )
+
+
+def within_daily_cap(messages: list[OutboxMessage], now: datetime.datetime) -> list[OutboxMessage]:
+    """The messages to queue, without those of CAPPED_KINDS beyond SUPPORTER_MAILS_PER_DAY for their address.
+
+    Counts the outbox rows of the last 24 hours by recipient_digest, in one query for the batch.
+    The others (news, the copy of one's letter) pass: the supporter asked for them.
+    """
+    capped = {m.recipient_digest for m in messages if m.kind in CAPPED_KINDS and m.recipient_digest}
+    if not capped:
+        return messages
+    sent = Counter(
+        dict(
+            OutboxMessage.objects.filter(
+                recipient_digest__in=capped, kind__in=CAPPED_KINDS, created_at__gt=now - datetime.timedelta(hours=24)
+            )
+            .values_list("recipient_digest")
+            .annotate(count=Count("id"))
+            .order_by()
+        )
+    )
+    kept = []
+    for message in messages:
+        if message.kind in CAPPED_KINDS and message.recipient_digest:
+            if sent[message.recipient_digest] >= settings.SUPPORTER_MAILS_PER_DAY:
+                continue
+            sent[message.recipient_digest] += 1
+        kept.append(message)
+    if len(kept) < len(messages):
+        logger.info(
+            "%d supporter mails not queued: their address had its %d for the day",
+            len(messages) - len(kept),
+            settings.SUPPORTER_MAILS_PER_DAY,
+        )
+    return kept
 
 
 def absolute_url(path: str) -> str:
@@ -73,7 +117,10 @@ def confirmation_message(signature: Signature) -> OutboxMessage:
     with translation.override(signature.language):
         if signature.is_duplicate:
             subject, body = emails.already_signed(
-                signature.language, campaign, absolute_url(campaign.get_absolute_url())
+                signature.language,
+                campaign,
+                absolute_url(campaign.get_absolute_url()),
+                duplicate_data_url(signature),
             )
             return supporter_message(OutboxMessage.Kind.ALREADY_SIGNED, signature, subject, body)
         url = absolute_url(reverse("confirm", args=[confirmation_token(signature.pk)]))
@@ -83,8 +130,25 @@ def confirmation_message(signature: Signature) -> OutboxMessage:
         signature.first_name,
         url,
         recipients_phrase(campaign, signature.language, signature),
+        my_data_url(signature, signature.language),
     )
     return supporter_message(OutboxMessage.Kind.CONFIRMATION, signature, subject, body)
+
+
+def duplicate_data_url(duplicate: Signature) -> str:
+    """For the "already signed" notice: the link to the first signature of the address, which the notice's
+    reader owns; the public form when there is none left (erased meanwhile)."""
+    digest = getattr(duplicate, "email_digest", None)
+    original = (
+        Signature.objects.filter(
+            campaign_id=duplicate.campaign_id, email_digest=digest, is_duplicate=False, anonymised_at=None
+        ).first()
+        if digest
+        else None
+    )
+    if original is None:
+        return my_data_request_url(duplicate.language)
+    return my_data_url(original, duplicate.language)
 
 
 def signer_of(signature: Signature) -> Signer:
@@ -223,6 +287,7 @@ def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Tar
         recipients_phrase(campaign, signature.language, signature),
         subject,
         body,
+        my_data_url(signature, signature.language),
     )
     messages.append(supporter_message(OutboxMessage.Kind.COPY, signature, copy_subject, copy_body))
     return messages, each
@@ -257,7 +322,8 @@ def queue_confirmations(now: datetime.datetime | None = None) -> int:
         signatures = _claim_signatures(due)
         if not signatures:
             return 0
-        messages = [confirmation_message(s) for s in signatures]
+        # Beyond the address's daily cap the mail is not queued; the signature stays recorded.
+        messages = within_daily_cap([confirmation_message(s) for s in signatures], now)
         OutboxMessage.objects.bulk_create(stamped(messages, now))
         Signature.objects.filter(pk__in=[s.pk for s in signatures]).update(confirmation_queued_at=now)
     return len(signatures)
@@ -317,9 +383,10 @@ def queue_letters(now: datetime.datetime | None = None) -> set[int]:
 def refresh_tallies(campaign_ids) -> None:
     """Recount in one query per campaign, instead of touching a counter per signature."""
     for campaign_id in campaign_ids:
+        # Quarantined letters (a burst from one network) count only once a moderator approves them.
         confirmed = Signature.objects.filter(
             campaign_id=campaign_id, is_duplicate=False, confirmed_at__isnull=False
-        ).exclude(moderation=Signature.Moderation.REJECTED)
+        ).exclude(moderation__in=[Signature.Moderation.REJECTED, Signature.Moderation.BURST])
         # An organisation is listed publicly only once its letter may go: not while held for review.
         listed = (
             confirmed.filter(consent_list_organisation=True)

@@ -21,6 +21,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from courrier.campaigns.models import Campaign
+from courrier.lib.fields import (
+    EmailDigestField,
+    EncryptedBinaryField,
+    EncryptedCharField,
+    EncryptedEmailField,
+    EncryptedJSONField,
+    EncryptedTextField,
+)
 
 
 class OutboxMessage(models.Model):
@@ -51,19 +59,22 @@ class OutboxMessage(models.Model):
     )
     message_id = models.CharField(_("Message-ID"), max_length=200, unique=True)
     sandbox = models.BooleanField(_("sandbox"), default=True, help_text=_("Written to the local mailbox, never sent."))
-    from_name = models.CharField(_("sender name"), max_length=250)
+    # What may carry a supporter's data is encrypted at rest (courrier/lib/fields.py): the sender's name
+    # (a letter goes "from" the supporter), the addresses, the subject and body, the attachment, and what
+    # servers answered (a refusal quotes the address). The database cannot filter on these.
+    from_name = EncryptedCharField(_("sender name"), max_length=250)
     from_email = models.EmailField(_("sender address"))
     envelope_from = models.EmailField(_("envelope sender"))
-    to = models.JSONField(_("to"), default=list)
-    cc = models.JSONField(_("cc"), default=list, blank=True)
-    reply_to = models.EmailField(_("reply to"), blank=True)
-    subject = models.CharField(_("subject"), max_length=300)
-    body = models.TextField(_("body"))
+    to = EncryptedJSONField(_("to"), default=list)
+    cc = EncryptedJSONField(_("cc"), default=list, blank=True)
+    reply_to = EncryptedEmailField(_("reply to"), blank=True)
+    subject = EncryptedCharField(_("subject"), max_length=300)
+    body = EncryptedTextField(_("body"))
     auto_submitted = models.BooleanField(default=False)
     # News only: the one-click unsubscribe address (RFC 8058), sent as List-Unsubscribe.
     list_unsubscribe = models.URLField(_("unsubscribe address"), max_length=500, blank=True)
     attachment_name = models.CharField(max_length=100, blank=True)
-    attachment = models.BinaryField(null=True, blank=True)
+    attachment = EncryptedBinaryField(null=True, blank=True)
     # Letters only: the targets they go to, and those targets' ids as one string,
     # so the worker can pace each group of targets without a join per letter.
     targets = models.ManyToManyField("campaigns.Target", blank=True, related_name="outbox")
@@ -76,7 +87,7 @@ class OutboxMessage(models.Model):
     lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
     claimed_by = models.CharField(_("worker"), max_length=100, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
-    last_reply = models.TextField(_("last server reply"), blank=True)
+    last_reply = EncryptedTextField(_("last server reply"), blank=True)
     failure_reported = models.BooleanField(default=False, editable=False)
     # Mail to a supporter: a keyed digest of their address, so the worker can cap the mails one
     # address receives a day without keeping the address readable.
@@ -126,7 +137,7 @@ class DeliveryEvent(models.Model):
     worker = models.CharField(_("by"), max_length=100, blank=True)
     status = models.CharField(_("new status"), max_length=10, choices=OutboxMessage.Status.choices)
     smtp_code = models.IntegerField(_("SMTP code"), null=True, blank=True)
-    reply = models.TextField(_("server reply or note"), blank=True)
+    reply = EncryptedTextField(_("server reply or note"), blank=True)
 
     class Meta:
         verbose_name = _("delivery event")
@@ -142,16 +153,22 @@ class Bounce(models.Model):
 
     message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="bounces")
     at = models.DateTimeField(_("at"), default=timezone.now)
-    recipient = models.CharField(_("recipient"), max_length=254, blank=True)
+    # The refused address may be a supporter's (a confirmation that bounced): encrypted, and told apart
+    # from the others by its digest. The domain stays readable: policy blocks are counted per domain.
+    recipient = EncryptedCharField(_("recipient"), max_length=254, blank=True)
+    # "" without an address, not NULL: a report read twice must still meet the unique constraint.
+    recipient_digest = EmailDigestField(source="recipient", max_length=64, null=False, default="")
     domain = models.CharField(_("domain"), max_length=254, blank=True, db_index=True)
     status = models.CharField(_("status code"), max_length=16)
-    diagnostic = models.TextField(_("diagnostic"), blank=True)
+    diagnostic = EncryptedTextField(_("diagnostic"), blank=True)
 
     class Meta:
         verbose_name = _("bounce")
         verbose_name_plural = _("bounces")
         constraints = [
-            models.UniqueConstraint(fields=["message", "recipient", "status"], name="one_bounce_per_recipient_status")
+            models.UniqueConstraint(
+                fields=["message", "recipient_digest", "status"], name="one_bounce_per_recipient_status"
+            )
         ]
 
     def __str__(self) -> str:

@@ -29,12 +29,15 @@ from courrier.delivery.marks import SentMarker
 from courrier.delivery.models import DeliveryEvent, OutboxMessage
 from courrier.delivery.transports import MaildirTransport, SendResult, SmtpTransport
 from courrier.delivery.verp import verp_address
+from courrier.signatures import my_data, retention
 
 log = logging.getLogger(__name__)
 Status = OutboxMessage.Status
 PERIODIC_SECONDS = 60
 # Wall-clock seconds, not the worker's clock: tests that simulate days must not run it every simulated minute.
 STATISTICS_SECONDS = 600
+# Retention (signatures/retention.py) by the worker's clock: its dates are days, so every ten minutes is plenty.
+RETENTION_SECONDS = 600
 UNPACED_KINDS = [kind for kind in OutboxMessage.Kind.values if kind != OutboxMessage.Kind.LETTER]
 
 
@@ -54,6 +57,7 @@ class Worker:
         self.periodic_done_at: datetime.datetime | None = None
         self.reclaimed_at: datetime.datetime | None = None
         self.statistics_at: float | None = None
+        self.retention_done_at: datetime.datetime | None = None
         self.pending_events: list[DeliveryEvent] = []
         self.marker = SentMarker(self.name, prepare_connection=prefer_fast_commits)
         self.paused_targets: set[int] = set()  # paused during the current batch
@@ -62,12 +66,18 @@ class Worker:
         """Do everything that is due now; returns how many messages were handled."""
         now = self.clock()
         enqueue.queue_confirmations(now)
+        my_data.queue_data_links(now)  # someone asked for their links on the site: mail them promptly
         touched = enqueue.queue_letters(now)
         if self.periodic_done_at is None or now - self.periodic_done_at >= datetime.timedelta(seconds=PERIODIC_SECONDS):
             self.periodic_done_at = now
             touched |= set(Campaign.objects.values_list("pk", flat=True))
             digests.queue_due_digests(now)
             alerts.report_failures(now)
+            if self.retention_done_at is None or now - self.retention_done_at >= datetime.timedelta(
+                seconds=RETENTION_SECONDS
+            ):
+                self.retention_done_at = now
+                retention.run(now)
         enqueue.refresh_tallies(touched)
         if self.reclaimed_at is None or now - self.reclaimed_at >= self.lease / 4:
             self.reclaimed_at = now

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import os
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
@@ -61,14 +62,46 @@ def current_key_id() -> str:
     return keys()[0][0]
 
 
+def seal(data: bytes) -> str:
+    """The stored form of some bytes, under the current key."""
+    identifier, cipher = keys()[0]
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = cipher.encrypt(nonce, data, identifier.encode())
+    return f"{PREFIX}{identifier}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+
+
+def unseal(stored: str) -> bytes:
+    """The bytes of a stored value; UndecryptableValue if it is not one, was altered, or its key is gone.
+
+    The messages name no value: they may end up in an error report.
+    """
+    if not is_encrypted(stored):
+        # Every write goes through encryption (the data migrations encrypted the rows that were
+        # there before): a value in clear was put there by hand, and is not to be trusted as ours.
+        raise UndecryptableValue("a stored value is not encrypted: it was not written by Courrier")
+    try:
+        identifier, payload = stored[len(PREFIX) :].split(":", 1)
+        blob = base64.urlsafe_b64decode(payload)
+    except ValueError as error:
+        raise UndecryptableValue("a stored value is damaged") from error
+    if len(blob) < NONCE_BYTES + 16:
+        raise UndecryptableValue("a stored value is damaged (too short)")
+    for candidate, cipher in keys():
+        if candidate == identifier:
+            try:
+                return cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], identifier.encode())
+            except InvalidTag as error:
+                raise UndecryptableValue(
+                    f"a stored value does not match its key {identifier}: it was altered or is damaged"
+                ) from error
+    raise UndecryptableValue(f"no configured data key has the id {identifier}: keep old keys in DATA_KEYS")
+
+
 def encrypt(value: str) -> str:
     """The stored form of a text; the empty text stays empty (nothing to hide, and blank checks keep working)."""
     if not value:
         return value
-    identifier, cipher = keys()[0]
-    nonce = os.urandom(NONCE_BYTES)
-    sealed = cipher.encrypt(nonce, value.encode(), identifier.encode())
-    return f"{PREFIX}{identifier}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+    return seal(value.encode())
 
 
 def is_encrypted(stored: str) -> bool:
@@ -76,21 +109,13 @@ def is_encrypted(stored: str) -> bool:
 
 
 def decrypt(stored: str) -> str:
-    """The text of a stored value. A value written before encryption (no prefix) is returned as it is."""
-    if not stored or not is_encrypted(stored):
+    """The text of a stored value ("" stays ""); UndecryptableValue when it cannot be read back."""
+    if not stored:
         return stored
     try:
-        identifier, payload = stored[len(PREFIX) :].split(":", 1)
-        blob = base64.urlsafe_b64decode(payload)
-    except ValueError as error:
-        raise UndecryptableValue("a stored value is damaged") from error
-    for candidate, cipher in keys():
-        if candidate == identifier:
-            try:
-                return cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], identifier.encode()).decode()
-            except Exception as error:  # cryptography's InvalidTag: the value was altered
-                raise UndecryptableValue("a stored value does not match its key") from error
-    raise UndecryptableValue(f"no configured data key has the id {identifier}: keep old keys in DATA_KEYS")
+        return unseal(stored).decode()
+    except UnicodeDecodeError as error:
+        raise UndecryptableValue("a stored value is not text") from error
 
 
 def needs_rotation(stored: str) -> bool:

@@ -20,19 +20,41 @@ def _render(name: str, language: str, context: dict) -> tuple[str, str]:
     return header_text(subject, 250), body.strip() + "\n"
 
 
-def confirmation(language: str, campaign, first_name: str, confirm_url: str, recipients: str) -> tuple[str, str]:
+# Every e-mail to a supporter ends with `my_data_url`: the page where they see, and can erase, what
+# Courrier holds about them (templates/emails/my-data-footer-text.txt).
+
+
+def confirmation(
+    language: str, campaign, first_name: str, confirm_url: str, recipients: str, my_data_url: str = ""
+) -> tuple[str, str]:
     return _render(
         "confirmation",
         language,
-        {"campaign": campaign, "first_name": first_name, "confirm_url": confirm_url, "recipients": recipients},
+        {
+            "campaign": campaign,
+            "first_name": first_name,
+            "confirm_url": confirm_url,
+            "recipients": recipients,
+            "my_data_url": my_data_url,
+        },
     )
 
 
-def already_signed(language: str, campaign, campaign_url: str) -> tuple[str, str]:
-    return _render("already-signed", language, {"campaign": campaign, "campaign_url": campaign_url})
+def already_signed(language: str, campaign, campaign_url: str, my_data_url: str = "") -> tuple[str, str]:
+    return _render(
+        "already-signed", language, {"campaign": campaign, "campaign_url": campaign_url, "my_data_url": my_data_url}
+    )
 
 
-def letter_copy(language: str, campaign, first_name: str, recipients: str, letter_subject: str, letter_body: str):
+def letter_copy(
+    language: str,
+    campaign,
+    first_name: str,
+    recipients: str,
+    letter_subject: str,
+    letter_body: str,
+    my_data_url: str = "",
+):
     return _render(
         "letter-copy",
         language,
@@ -42,12 +64,28 @@ def letter_copy(language: str, campaign, first_name: str, recipients: str, lette
             "recipients": recipients,
             "letter_subject": letter_subject,
             "letter_body": letter_body,
+            "my_data_url": my_data_url,
         },
     )
 
 
+def data_link(language: str, campaign_title: str, my_data_url: str, valid_days: int) -> tuple[str, str]:
+    """The answer to the public "my data" form: the link for one signature of the address."""
+    return _render(
+        "data-link",
+        language,
+        {"campaign_title": campaign_title, "my_data_url": my_data_url, "valid_days": valid_days},
+    )
+
+
 def news(
-    language: str, campaign_title: str, campaign_url: str, subject: str, body: str, unsubscribe_url: str
+    language: str,
+    campaign_title: str,
+    campaign_url: str,
+    subject: str,
+    body: str,
+    unsubscribe_url: str,
+    my_data_url: str = "",
 ) -> tuple[str, str]:
     """An organiser's update, as written, with why the supporter receives it and how to stop."""
     return _render(
@@ -59,5 +97,6 @@ def news(
             "subject": subject,
             "body": body,
             "unsubscribe_url": unsubscribe_url,
+            "my_data_url": my_data_url,
         },
     )

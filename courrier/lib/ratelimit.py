@@ -29,7 +29,15 @@ def parse_rate(rate: str) -> tuple[int, int]:
 def is_over_limit(scope: str, request: HttpRequest, rate: str) -> bool:
     """Count this request and say whether the client went over `rate` ("count/seconds")."""
     limit, window = parse_rate(rate)
-    digest = hmac.new(settings.SECRET_KEY.encode(), client_address(request).encode(), hashlib.sha256).hexdigest()
+    return count_hit(scope, client_address(request), window) > limit
+
+
+def count_hit(scope: str, identity: str, window: int) -> int:
+    """Count one hit for `identity` (an address, a network) in the current window of `window` seconds.
+
+    The cache key holds an HMAC of the identity, never the identity; it expires with its window.
+    """
+    digest = hmac.new(settings.SECRET_KEY.encode(), identity.encode(), hashlib.sha256).hexdigest()
     key = f"rl:{scope}:{digest[:32]}:{int(time.time() // window)}"
     # Counting is one cache operation for every request but a window's first (which costs two or three).
     try:
@@ -39,4 +47,4 @@ def is_over_limit(scope: str, request: HttpRequest, rate: str) -> bool:
             hits = 1
         else:  # another request created it between our incr and add
             hits = cache.incr(key)
-    return hits > limit
+    return hits

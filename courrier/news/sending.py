@@ -31,6 +31,7 @@ from courrier.lib import emails
 from courrier.news.models import NewsUpdate
 from courrier.news.tokens import unsubscribe_token
 from courrier.signatures.models import Signature
+from courrier.signatures.tokens import my_data_url
 
 CHUNK = 500
 _SLOT = "SLOT"  # stands for the token in the unsubscribe path, built once per language
@@ -44,7 +45,8 @@ def subscribers(campaign_id: int) -> QuerySet[Signature]:
         is_duplicate=False,
         consent_news=True,
         news_unsubscribed_at__isnull=True,
-    ).exclude(moderation=Signature.Moderation.REJECTED)
+        anonymised_at__isnull=True,  # erased: no address left, and no more news
+    ).exclude(moderation__in=[Signature.Moderation.REJECTED, Signature.Moderation.BURST])  # quarantined: not yet
 
 
 def audience(update: NewsUpdate, sent_together: list[NewsUpdate], other_languages: bool) -> Q:
@@ -81,7 +83,12 @@ def send_update(update: NewsUpdate, reach: Q, user, now: datetime.datetime) -> i
             return None
         campaign = Campaign.objects.select_related("organisation").prefetch_related("texts").get(pk=update.campaign_id)
         composer = NewsComposer(update, campaign)
-        due = subscribers(campaign.pk).filter(reach).order_by("pk").only("pk", "email", "language", "campaign_id")
+        due = (
+            subscribers(campaign.pk)
+            .filter(reach)
+            .order_by("pk")
+            .only("pk", "email", "language", "campaign_id", "created_at")
+        )
         count, last_pk = 0, 0
         while chunk := list(due.filter(pk__gt=last_pk)[:CHUNK]):
             OutboxMessage.objects.bulk_create(stamped([composer.message(s) for s in chunk], now))
@@ -108,6 +115,7 @@ class NewsComposer:
     def __init__(self, update: NewsUpdate, campaign: Campaign):
         self.campaign = campaign
         self.marker = f"unsubscribe-{uuid.uuid4().hex}"
+        self.data_marker = f"my-data-{uuid.uuid4().hex}"
         with translation.override(update.language):
             campaign_url = absolute_url(campaign.get_absolute_url())
         self.subject, self.body = emails.news(
@@ -117,6 +125,7 @@ class NewsComposer:
             update.subject,
             update.body,
             self.marker,
+            self.data_marker,
         )
         self.paths: dict[str, str] = {}
 
@@ -131,7 +140,8 @@ class NewsComposer:
     def message(self, signature: Signature) -> OutboxMessage:
         signature.campaign = self.campaign
         url = self.unsubscribe_url(signature)
-        body = self.body.replace(self.marker, url)
+        data_url = my_data_url(signature, signature.language)  # a preview's unsaved sample: the public form
+        body = self.body.replace(self.marker, url).replace(self.data_marker, data_url)
         message = supporter_message(OutboxMessage.Kind.NEWS, signature, self.subject, body)
         message.list_unsubscribe = url
         # Replies go to the organisers, not to the platform's unattended address.

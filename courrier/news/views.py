@@ -25,10 +25,10 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         signature_id = read_unsubscribe_token(token)
     except signing.BadSignature:
         return render(request, "news/bad_link.html", status=400)
-    signature = Signature.objects.select_related("campaign").filter(pk=signature_id).first()
+    signature = Signature.objects.select_related("campaign").filter(pk=signature_id, anonymised_at=None).first()
     if signature is None:
-        # The supporter's data was deleted: there is nobody left to write to.
-        return render(request, "news/unsubscribed.html", {"campaign": None})
+        # Deleted or erased: answered like any link that does not work, so it tells nothing.
+        return render(request, "news/bad_link.html", status=400)
     if request.method == "POST":
         # Whatever the body: a POST is a deliberate act, and the token is the proof. Idempotent:
         # the first date is kept.

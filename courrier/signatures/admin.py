@@ -9,12 +9,30 @@ from django.views.decorators.http import require_POST
 
 from courrier.accounts.scoping import MANAGER, ScopedAdmin, can_manage, organisation_ids
 from courrier.campaigns.models import Campaign
+from courrier.lib.crypto import email_digest
 from courrier.signatures import moderation
 from courrier.signatures.models import BlockedWords, HeldSignature, OwnMailboxClick, Signature
 
 
+class AddressSearch:
+    """Search by an exact e-mail address (or a signature's number): names, organisations and sentences are
+    encrypted, so the database can neither search nor sort them; the address is found by its keyed digest."""
+
+    # Not searched as such (get_search_results below): a non-empty list is what shows the search box.
+    search_fields = ["email_digest"]
+    search_help_text = _("An exact e-mail address, or a signature's number. Names and words are encrypted.")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.lstrip("#").isdigit():
+            return queryset.filter(pk=int(term.lstrip("#"))), False
+        return queryset.filter(email_digest=email_digest(term)), False
+
+
 @admin.register(Signature)
-class SignatureAdmin(ScopedAdmin, admin.ModelAdmin):
+class SignatureAdmin(AddressSearch, ScopedAdmin, admin.ModelAdmin):
     """What supporters entered is shown, never edited: it is what they agreed to send. Their managers only."""
 
     view_role = edit_role = delete_role = MANAGER
@@ -30,7 +48,8 @@ class SignatureAdmin(ScopedAdmin, admin.ModelAdmin):
         "confirmed_at",
     ]
     list_filter = ["campaign", "is_duplicate", "moderation", "source", "language"]
-    search_fields = ["email", "last_name", "organisation"]
+    # Encrypted columns sort as ciphertext: only the others can be sorted by.
+    sortable_by = ["pk", "campaign", "language", "is_duplicate", "created_at", "confirmed_at"]
     date_hierarchy = "created_at"
 
     def get_readonly_fields(self, request, obj=None):
@@ -72,7 +91,7 @@ class ManagedCampaignFilter(admin.SimpleListFilter):
 
 
 @admin.register(HeldSignature)
-class HeldSignatureAdmin(ScopedAdmin, admin.ModelAdmin):
+class HeldSignatureAdmin(AddressSearch, ScopedAdmin, admin.ModelAdmin):
     """The moderation queue: what the supporter wrote and why a rule held it; managers approve or reject.
 
     Everything is read-only: the supporter's words are sent as written or not at all.
@@ -84,7 +103,7 @@ class HeldSignatureAdmin(ScopedAdmin, admin.ModelAdmin):
     list_display = ["own_words", "moderation_reason", "full_name", "organisation", "campaign", "created_at"]
     list_display_links = ["own_words"]
     list_filter = [ManagedCampaignFilter]
-    search_fields = ["last_name", "organisation", "personal_sentence"]
+    sortable_by = ["campaign", "created_at"]
     actions = ["approve", "reject"]
     change_form_template = "admin/courrier/moderation_change_form.html"
     fields = [
@@ -107,11 +126,11 @@ class HeldSignatureAdmin(ScopedAdmin, admin.ModelAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(moderation=Signature.Moderation.HELD).select_related("campaign")
+        return super().get_queryset(request).filter(moderation.awaiting_decision()).select_related("campaign")
 
     @admin.display(description=_("personal sentence"))
     def own_words(self, signature: Signature) -> str:
-        text = signature.personal_sentence or signature.letter_body
+        text = signature.personal_sentence or signature.letter_body or "—"  # a link even with no words of their own
         return text if len(text) <= 200 else text[:200] + "…"
 
     def has_add_permission(self, request, obj=None):

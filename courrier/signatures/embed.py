@@ -25,18 +25,20 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from courrier.campaigns.letters import sample_letter
 from courrier.campaigns.models import Campaign
 from courrier.campaigns.views import public_campaigns
+from courrier.lib import proof_of_work
 from courrier.lib.csp import CSP_HEADER, policy_for_frame_ancestors
 from courrier.lib.ratelimit import is_over_limit
 from courrier.signatures.form_tokens import check_form_token, issue_form_token
 from courrier.signatures.forms import SignatureForm
 from courrier.signatures.models import Signature
 from courrier.signatures.signable import signable_campaign
-from courrier.signatures.views import record_signature
+from courrier.signatures.views import PROOF_REFUSED, ReplayedProof, proof_refusal, record_signature, refused
 
 FORM_EXPIRED = _(
     "This form was open for too long, so it was not sent. Your answers are still here: check them and send again."
@@ -119,6 +121,7 @@ def embed_form(request: HttpRequest, slug: str) -> HttpResponse:
 @csrf_exempt  # the frame gets no CSRF cookie; the signed form token takes its place
 @require_http_methods(["GET", "POST"])
 @xframe_options_exempt
+@sensitive_post_parameters()  # an error report shows no value the supporter typed
 def embed_sign(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = embeddable_campaign(slug)
     if request.method == "GET":
@@ -142,11 +145,18 @@ def embed_sign(request: HttpRequest, slug: str) -> HttpResponse:
         form.is_valid()
         form.add_error(None, FORM_NOT_VERIFIED)
         return render_form(request, campaign, form, status=400)
+    try:
+        proof = proof_of_work.verify(request.POST.get(proof_of_work.FIELD, ""))
+    except proof_of_work.InvalidProof as error:
+        return render_form(request, campaign, refused(form, proof_refusal(error)), status=400)
     if not form.is_valid():
         return render_form(request, campaign, form, status=400)
     signature = form.signature(campaign.pk, get_language())
     signature.source = Signature.Source.EMBED
-    record_signature(signature)
+    try:
+        record_signature(signature, request, proof)
+    except ReplayedProof:
+        return render_form(request, campaign, refused(form, PROOF_REFUSED), status=400)
     return embed_redirect("embed_thanks", campaign)
 
 

@@ -40,6 +40,7 @@ def exported_signatures(campaign: Campaign) -> QuerySet:
         Signature.objects.filter(
             campaign=campaign,
             is_duplicate=False,
+            anonymised_at__isnull=True,
             consent_send=True,
             confirmed_at__isnull=False,
             moderation__in=[Signature.Moderation.NONE, Signature.Moderation.APPROVED],

@@ -1,3 +1,4 @@
+import copy
 import re
 import unicodedata
 
@@ -5,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from courrier.lib.crypto import email_digest
 from courrier.lib.headers import is_plain_address
 from courrier.signatures.models import Signature
 
@@ -77,6 +79,32 @@ def country_choice(directory: tuple[tuple[str, str], ...], fallback: bool) -> fo
             "invalid_choice": _("This country is no longer in the list: choose your country again."),
         },
     )
+
+
+class SharedFields(dict):
+    """A form's fields built once and never changed afterwards.
+
+    Django deep-copies a form's fields for every instance, in case the
+    instance changes them; that copy was a fifth of a signature's CPU. These
+    are read only (rendering and cleaning never write to a field), so every
+    form of the same campaign set-up shares them.
+    """
+
+    def __deepcopy__(self, memo) -> dict:
+        return dict(self)
+
+
+_shared_fields: dict[tuple, SharedFields] = {}
+
+
+def shared_fields(*setup) -> SharedFields:
+    """SignatureForm.build_fields(*setup), built once per set-up (a campaign's letters, directory, language)."""
+    fields = _shared_fields.get(setup)
+    if fields is None:
+        if len(_shared_fields) > 256:  # set-ups change when organisers edit campaigns: keep the newest
+            _shared_fields.clear()
+        fields = _shared_fields[setup] = SharedFields(SignatureForm.build_fields(*setup))
+    return fields
 
 
 class SignatureForm(forms.Form):
@@ -154,16 +182,36 @@ class SignatureForm(forms.Form):
         pick their country (campaign.use_directory); the country field is then a required choice, and
         directory_fallback adds "my country is not listed" (the letter then goes to the To targets).
         """
-        super().__init__(*args, **kwargs)
         self.editable_letters = editable_letters
         self.directory = dict(directory) if directory else None
-        if self.directory:
-            self.fields["country"] = country_choice(directory, directory_fallback)
+        # Built once per campaign set-up and shared (see SharedFields), instead of deep-copied per request.
+        self.base_fields = shared_fields(
+            tuple(letter_languages),
+            default_language,
+            tuple(sorted(editable_letters.items())) if editable_letters is not None else None,
+            directory,
+            directory_fallback,
+        )
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def build_fields(
+        cls,
+        letter_languages: tuple[str, ...],
+        default_language: str,
+        editable_letters: tuple[tuple[str, str], ...] | None,
+        directory: tuple[tuple[str, str], ...] | None,
+        directory_fallback: bool,
+    ) -> dict[str, forms.Field]:
+        """The form's fields for one campaign set-up: what Django would otherwise redo on every request."""
+        fields = copy.deepcopy(cls.base_fields)
+        if directory:
+            fields["country"] = country_choice(directory, directory_fallback)
         if editable_letters is None:
-            del self.fields["letter_body"]  # not on the page; one sent anyway is refused in clean()
+            del fields["letter_body"]  # not on the page; one sent anyway is refused in clean()
         names = dict(settings.LANGUAGES)  # each language named in itself
-        self.fields["letter_language"].choices = [(code, names.get(code, code)) for code in letter_languages]
-        self.fields["letter_language"].initial = (
+        fields["letter_language"].choices = [(code, names.get(code, code)) for code in letter_languages]
+        fields["letter_language"].initial = (
             default_language
             if default_language in letter_languages
             else letter_languages[0]
@@ -172,7 +220,7 @@ class SignatureForm(forms.Form):
         )
         if editable_letters is not None:
             # Pre-filled with the model letter, placeholders and all: the preview shows it filled in.
-            self.fields["letter_body"].initial = editable_letters.get(self.fields["letter_language"].initial, "")
+            fields["letter_body"].initial = dict(editable_letters).get(fields["letter_language"].initial, "")
         autocomplete = {
             "first_name": "given-name",
             "last_name": "family-name",
@@ -183,11 +231,12 @@ class SignatureForm(forms.Form):
             "organisation_role": "organization-title",
             "website": "off",
         }
-        if self.directory:
+        if directory:
             autocomplete["country"] = "country"  # the options' values are ISO codes, which browsers fill in
         for name, value in autocomplete.items():
-            self.fields[name].widget.attrs["autocomplete"] = value
-        self.fields["website"].widget.attrs["tabindex"] = "-1"
+            fields[name].widget.attrs["autocomplete"] = value
+        fields["website"].widget.attrs["tabindex"] = "-1"
+        return fields
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
@@ -250,4 +299,6 @@ class SignatureForm(forms.Form):
     def signature(self, campaign_id: int, language: str) -> Signature:
         """The row to INSERT; a repeat address is handled by signatures.views.record_signature."""
         fields = {name: self.cleaned_data.get(name, "") for name in SIGNATURE_FIELDS}
+        # The keyed digest of the address, known before the INSERT (which computes it again, the same).
+        fields["email_digest"] = email_digest(fields["email"])
         return Signature(campaign_id=campaign_id, language=language, **fields)

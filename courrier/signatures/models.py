@@ -4,6 +4,14 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from courrier.campaigns.models import Campaign
+from courrier.lib.crypto import email_digest
+from courrier.lib.fields import EmailDigestField, EncryptedCharField, EncryptedEmailField, EncryptedTextField
+
+
+class SignatureQuerySet(models.QuerySet):
+    def with_address(self, address: str) -> "SignatureQuerySet":
+        """The signatures made with this address (any case): compared by keyed digest, never in clear."""
+        return self.filter(email_digest=email_digest(address))
 
 
 class Signature(models.Model):
@@ -29,16 +37,21 @@ class Signature(models.Model):
         BURST = "burst", _("Quarantined (burst)")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="signatures")
-    first_name = models.CharField(_("first name"), max_length=100)
-    last_name = models.CharField(_("last name"), max_length=100)
-    email = models.EmailField(_("e-mail address"), max_length=254)
-    city = models.CharField(_("city"), max_length=100, blank=True)
-    country = models.CharField(_("country"), max_length=100, blank=True)
-    organisation = models.CharField(_("organisation"), max_length=200, blank=True)
-    organisation_role = models.CharField(_("role in the organisation"), max_length=100, blank=True)
-    personal_sentence = models.TextField(_("personal sentence"), max_length=600, blank=True)
+    # What the supporter typed is stored encrypted (courrier/lib/fields.py): the database can neither
+    # filter nor sort on it. Addresses are found through email_digest.
+    first_name = EncryptedCharField(_("first name"), max_length=100)
+    last_name = EncryptedCharField(_("last name"), max_length=100)
+    email = EncryptedEmailField(_("e-mail address"), max_length=254)
+    # The keyed digest of the address, filled on every save: the one-signature-per-address constraint and
+    # every look-up by address use it. NULL once the address is erased, so anonymised rows never collide.
+    email_digest = EmailDigestField(source="email", max_length=64, null=True, blank=True, editable=False)
+    city = EncryptedCharField(_("city"), max_length=100, blank=True)
+    country = EncryptedCharField(_("country"), max_length=100, blank=True)
+    organisation = EncryptedCharField(_("organisation"), max_length=200, blank=True)
+    organisation_role = EncryptedCharField(_("role in the organisation"), max_length=100, blank=True)
+    personal_sentence = EncryptedTextField(_("personal sentence"), max_length=600, blank=True)
     # Only when the campaign allows it: the supporter's own version of the whole letter body.
-    letter_body = models.TextField(_("letter as edited by the supporter"), max_length=10000, blank=True)
+    letter_body = EncryptedTextField(_("letter as edited by the supporter"), max_length=10000, blank=True)
     language = models.CharField(_("page language"), max_length=8, choices=settings.LANGUAGES)
     letter_language = models.CharField(_("letter language"), max_length=8, choices=settings.LANGUAGES)
     consent_send = models.BooleanField(_("agreed to send the letter with their name"), default=False)
@@ -46,11 +59,12 @@ class Signature(models.Model):
     consent_news = models.BooleanField(_("agreed to receive news of the campaign"), default=False)
     source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.PAGE)
     # Only when the campaign uses a target directory: the ISO code of the country the supporter picked.
-    directory_country = models.CharField(_("country picked"), max_length=2, blank=True)
+    directory_country = EncryptedCharField(_("country picked"), max_length=2, blank=True)
     moderation = models.CharField(
         _("moderation"), max_length=10, choices=Moderation.choices, default=Moderation.NONE
     )
-    moderation_reason = models.CharField(_("why it is held"), max_length=200, blank=True)
+    # Encrypted too: a reason quotes what tripped the rule (a link, an address in the sentence).
+    moderation_reason = EncryptedCharField(_("why it is held"), max_length=200, blank=True)
     news_unsubscribed_at = models.DateTimeField(_("stopped the news"), null=True, blank=True)
     # The proof-of-work solution this signature came with (a digest of it): unique, so a solution
     # replayed is refused by the same INSERT. Empty (NULL) when the browser ran no JavaScript.
@@ -66,12 +80,16 @@ class Signature(models.Model):
     confirmation_queued_at = models.DateTimeField(null=True, blank=True)
     letters_queued_at = models.DateTimeField(null=True, blank=True)
 
+    objects = SignatureQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("signature")
         verbose_name_plural = _("signatures")
         constraints = [
             models.UniqueConstraint(
-                fields=["campaign", "email"], condition=Q(is_duplicate=False), name="one_signature_per_address"
+                fields=["campaign", "email_digest"],
+                condition=Q(is_duplicate=False),
+                name="one_signature_per_address",
             )
         ]
         indexes = [
@@ -145,3 +163,23 @@ class HeldSignature(Signature):
         proxy = True
         verbose_name = _("letter held for review")
         verbose_name_plural = _("letters held for review")
+
+
+class DataRequest(models.Model):
+    """Someone typed an address in the public "my data" form: the worker mails that address its links.
+
+    Only the keyed digest of the address and the page's language are kept, and only until the worker's next
+    pass: the request thread never looks the address up, so the form answers alike, and as fast, whether the
+    address signed or not.
+    """
+
+    email_digest = models.CharField(max_length=64, editable=False)
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("request for one's data")
+        verbose_name_plural = _("requests for one's data")
+
+    def __str__(self) -> str:
+        return f"#{self.pk}"

@@ -27,6 +27,10 @@ it again), or rejects it: its letter is never sent and it is not counted.
 The supporter is not told either way: their confirmation page says the letter
 is queued, which is true while it waits, and a rejected supporter gets no
 e-mail, so the platform never argues with a troll in writing.
+
+Signatures quarantined as part of a burst from one network (Moderation.BURST,
+set by the signing request itself: courrier/lib/bursts.py) join the same queue
+once confirmed, and are approved or rejected the same way.
 """
 
 import bisect
@@ -36,7 +40,7 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import translation
 from django.utils.translation import get_language_info
 from django.utils.translation import gettext as _
@@ -193,18 +197,30 @@ def hold(signatures: list[Signature], reasons: dict[int, str]) -> None:
 
 # ---------- The organiser's decisions ----------
 
+# What waits for a decision: held by a rule, or quarantined as one of a burst.
+AWAITING = (Moderation.HELD, Moderation.BURST)
+
+
+def awaiting_decision() -> Q:
+    """The moderation queue: held by a rule, or quarantined in a burst and confirmed.
+
+    Unconfirmed quarantined signatures stay out of it: they may be a robot's made-up
+    addresses, which are never confirmed (and are deleted after a week).
+    """
+    return Q(moderation=Moderation.HELD) | Q(moderation=Moderation.BURST, confirmed_at__isnull=False)
+
 
 def _decide(user, signatures: QuerySet, decision: str, verb: str) -> int:
-    """Move the held signatures among `signatures` to `decision`, each move written to the audit log."""
+    """Move the held or quarantined signatures among `signatures` to `decision`, each move in the audit log."""
     from courrier.accounts import audit
 
     with transaction.atomic():
         chosen = list(
-            Signature.objects.filter(pk__in=list(signatures.values_list("pk", flat=True)), moderation=Moderation.HELD)
+            Signature.objects.filter(pk__in=list(signatures.values_list("pk", flat=True)), moderation__in=AWAITING)
             .select_related("campaign")
             .select_for_update(of=("self",))
         )
-        Signature.objects.filter(pk__in=[s.pk for s in chosen], moderation=Moderation.HELD).update(moderation=decision)
+        Signature.objects.filter(pk__in=[s.pk for s in chosen], moderation__in=AWAITING).update(moderation=decision)
         for signature in chosen:
             audit.record(
                 user,

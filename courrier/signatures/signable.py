@@ -15,6 +15,7 @@ from django.db import connection, models
 from django.db.models import Field
 
 from courrier.campaigns.models import Campaign
+from courrier.lib.fields import COMPUTED_FIELDS
 from courrier.signatures.models import Signature
 
 TTL = 5.0
@@ -79,6 +80,11 @@ def forget() -> None:
 _PLAIN_FIELDS = (models.CharField, models.TextField, models.BooleanField, models.IntegerField, models.ForeignKey)
 
 
+def is_plain(field: Field) -> bool:
+    """Encrypted fields and the address digest never go as they are, whatever class they derive from."""
+    return isinstance(field, _PLAIN_FIELDS) and not isinstance(field, COMPUTED_FIELDS)
+
+
 @functools.cache
 def _insert_statement(vendor: str) -> tuple[str, tuple[tuple[Field, bool], ...]]:
     """The INSERT that Model.save() would build for a new signature, built once per database vendor.
@@ -91,7 +97,7 @@ def _insert_statement(vendor: str) -> tuple[str, tuple[tuple[Field, bool], ...]]
     placeholders = ", ".join(["%s"] * len(fields))
     # Names from the model, quoted by the backend; the values are parameters.
     sql = f"INSERT INTO {quote(Signature._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
-    return sql, tuple((field, isinstance(field, _PLAIN_FIELDS)) for field in fields)
+    return sql, tuple((field, is_plain(field)) for field in fields)
 
 
 def insert_signature(signature: Signature) -> None:
@@ -106,9 +112,9 @@ def insert_signature(signature: Signature) -> None:
     signatures by query.
 
     Text, numbers and booleans go as they are; the other values go through
-    the same field methods as in save() (pre_save fills created_at;
-    get_db_prep_save adapts it to the database), so the row is the one
-    save() would write.
+    the same field methods as in save() (pre_save fills created_at and the
+    address digest; get_db_prep_save adapts dates and encrypts personal
+    values), so the row is the one save() would write.
     """
     sql, fields = _insert_statement(connection.vendor)
     params = []

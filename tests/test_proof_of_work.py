@@ -1,0 +1,236 @@
+"""The proof of work on signing: served by the site, solved by the browser, checked once, never replayed."""
+
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+
+import pytest
+import time_machine
+from django.test import Client
+
+from courrier.lib import proof_of_work
+from courrier.signatures.models import Signature
+from tests import test_browser, test_embed
+from tests.helpers import SIGN_URL, signature_form, solved_proof
+from tests.test_embed import form_token_in, in_chromium
+
+browser_page = test_browser.browser_page  # fixtures shared with those files
+embeddable = test_embed.embeddable
+
+CHALLENGE_URL = "/pow/challenge/"
+EN_SIGN_URL = "/en/c/kazakhstan-repression/sign/"
+EN_EMBED_URL = "/en/embed/kazakhstan-repression/"
+REFUSED = "The check that protects this form from robots failed, so your letter was not sent."
+EXPIRED = "The check that protects this form from robots expired, so your letter was not sent."
+
+
+def payload(proof: str) -> dict:
+    return json.loads(base64.b64decode(proof))
+
+
+def repacked(proof: str, **changes) -> str:
+    return base64.b64encode(json.dumps({**payload(proof), **changes}).encode()).decode()
+
+
+def sign_with(client: Client, proof: str, url: str = SIGN_URL, **fields):
+    return client.post(url, {**signature_form(**fields), "proof": proof})
+
+
+# ---------- The challenge ----------
+
+
+@pytest.mark.django_db
+def test_the_challenge_is_served_fresh_without_a_cookie_or_a_database_query(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        first = client.get(CHALLENGE_URL)
+    second = client.get(CHALLENGE_URL).json()
+
+    assert first.status_code == 200
+    assert first["Content-Type"] == "application/json"
+    assert first["Cache-Control"] == "no-store"
+    assert not first.cookies
+    challenge = first.json()
+    assert challenge["algorithm"] == "SHA-256"
+    assert challenge["maxnumber"] == 1000  # the tests' easy setting
+    random_part, expiry = challenge["salt"].split("?expires=")
+    assert len(random_part) == 32  # 128 bits
+    assert int(expiry) == pytest.approx(datetime.datetime.now().timestamp() + 20 * 60, abs=5)
+    assert challenge["salt"] != second["salt"] and challenge["challenge"] != second["challenge"]
+    # The answer is the secret number behind the hash, and the site signed the hash.
+    number = proof_of_work.solve(challenge)
+    assert hashlib.sha256(f"{challenge['salt']}{number}".encode()).hexdigest() == challenge["challenge"]
+    assert client.post(CHALLENGE_URL).status_code == 405
+
+
+# ---------- Accepted ----------
+
+
+@pytest.mark.django_db
+def test_a_signature_with_a_solved_challenge_is_accepted_and_keeps_the_proofs_digest(demo, client):
+    proof = solved_proof(client)
+
+    response = sign_with(client, proof)
+
+    assert response.status_code == 302
+    assert response["Location"] == "/fr/c/kazakhstan-repression/check-your-inbox/"
+    signature = Signature.objects.get()
+    assert signature.proof_digest == proof_of_work.verify(proof).digest
+    assert signature.moderation == Signature.Moderation.NONE
+
+
+@pytest.mark.django_db
+def test_without_javascript_there_is_no_proof_and_the_signature_is_still_accepted(demo, client):
+    page = client.get("/fr/c/kazakhstan-repression/").content.decode()
+    assert '<input type="hidden" name="proof" value="">' in page
+    assert "js/proof-of-work.js" in page
+
+    response = client.post(SIGN_URL, signature_form())  # the hidden field stays empty without the script
+
+    assert response.status_code == 302
+    signature = Signature.objects.get()
+    assert signature.proof_digest is None
+    assert signature.moderation == Signature.Moderation.NONE
+
+
+# ---------- Refused, with everything the supporter typed ----------
+
+
+def forged_signature(proof: str) -> str:
+    challenge = payload(proof)["challenge"]
+    return repacked(proof, signature=hmac.new(b"not the site's key", challenge.encode(), hashlib.sha256).hexdigest())
+
+
+def own_easy_challenge(proof: str) -> str:
+    """A bot's own challenge (number 0), sent with a signature the site made for another one."""
+    salt = payload(proof)["salt"]
+    return repacked(proof, challenge=proof_of_work.hash_of(salt, 0), number=0)
+
+
+def wrong_number(proof: str) -> str:
+    return repacked(proof, number=payload(proof)["number"] + 1)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(forged_signature, id="forged-signature"),
+        pytest.param(own_easy_challenge, id="own-challenge"),
+        pytest.param(wrong_number, id="wrong-number"),
+        pytest.param(lambda proof: proof[:-8], id="truncated"),
+        pytest.param(lambda proof: "garbage", id="garbage"),
+        pytest.param(lambda proof: repacked(proof, algorithm="SHA-1"), id="other-algorithm"),
+        pytest.param(lambda proof: repacked(proof, number="12"), id="number-as-text"),
+    ],
+)
+def test_a_forged_or_wrong_proof_is_refused_with_the_form_shown_again(demo, client, tamper):
+    response = sign_with(client, tamper(solved_proof(client)), url=EN_SIGN_URL, personal_sentence="Free them all.")
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert REFUSED in page
+    assert 'class="error-summary"' in page
+    for typed in ('value="Ұлжан"', 'value="Қасымова"', 'value="ulzhan@example.org"', 'value="Lyon"', "Free them all."):
+        assert typed in page
+    assert '<input type="hidden" name="proof" value="">' in page  # the script solves a new challenge
+    assert not Signature.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_proof_is_good_for_twenty_minutes_then_refused_as_expired(demo, client):
+    in_time, too_late = solved_proof(client), solved_proof(client)
+    now = datetime.datetime.now().astimezone()
+
+    with time_machine.travel(now + datetime.timedelta(minutes=19)):
+        assert sign_with(client, in_time, url=EN_SIGN_URL, email="in-time@example.org").status_code == 302
+
+    with time_machine.travel(now + datetime.timedelta(minutes=21)):
+        late = sign_with(client, too_late, url=EN_SIGN_URL)
+        assert late.status_code == 400
+        assert EXPIRED in late.content.decode()
+        assert 'value="ulzhan@example.org"' in late.content.decode()
+        assert Signature.objects.count() == 1
+        # The page's script fetches a new challenge: with it, the same answers go through.
+        assert sign_with(client, solved_proof(client), url=EN_SIGN_URL).status_code == 302
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("second_address", ["ulzhan@example.org", "someone.else@example.org"])
+def test_a_replayed_proof_is_refused_whatever_the_address(demo, client, second_address):
+    proof = solved_proof(client)
+    assert sign_with(client, proof).status_code == 302
+
+    replayed = sign_with(client, proof, url=EN_SIGN_URL, email=second_address, first_name="Replay")
+
+    assert replayed.status_code == 400
+    assert REFUSED in replayed.content.decode()
+    assert 'value="Replay"' in replayed.content.decode()
+    assert Signature.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_address_that_signs_again_with_a_fresh_proof_is_a_duplicate_and_its_proof_cannot_serve_again(demo, client):
+    first, second = solved_proof(client), solved_proof(client)
+    assert sign_with(client, first).status_code == 302
+    assert sign_with(client, second).status_code == 302  # the same answer as a first signature
+
+    duplicate = Signature.objects.get(is_duplicate=True)
+    assert duplicate.proof_digest == proof_of_work.verify(second).digest
+    assert sign_with(client, second, email="third@example.org").status_code == 400
+    assert Signature.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_the_embedded_form_takes_a_proof_and_refuses_a_replayed_one(embeddable):
+    frame = Client(enforce_csrf_checks=True)  # a third-party frame: no cookie at all
+    page = frame.get(EN_EMBED_URL)
+    assert '<input type="hidden" name="proof" value="">' in page.content.decode()
+    assert "js/proof-of-work.js" in page.content.decode()
+    proof = solved_proof(frame)
+
+    def embed_sign(**fields):
+        form = {**signature_form(**fields), "form_token": form_token_in(page), "proof": proof}
+        return frame.post(EN_EMBED_URL + "sign/", form)
+
+    assert embed_sign().status_code == 302
+    replayed = embed_sign(email="other@example.org", first_name="Replay")
+    assert replayed.status_code == 400
+    assert REFUSED in replayed.content.decode()
+    assert 'value="Replay"' in replayed.content.decode()
+    assert Signature.objects.get().proof_digest == proof_of_work.verify(proof).digest
+    assert not frame.cookies
+
+
+# ---------- In a real browser ----------
+
+
+@in_chromium
+def test_the_script_solves_the_challenge_in_chromium_and_a_hasty_supporter_waits_for_it(demo, web_server, browser_page):
+    page = browser_page
+    held = []  # the challenge's answer, held back until the supporter has pressed the button
+    page.route("**/pow/challenge/", lambda route: held.append(route))
+    page.goto(web_server + "/en/c/kazakhstan-repression/")
+    page.fill("#id_first_name", "Ұлжан")
+    page.fill("#id_last_name", "Қасымова")
+    page.fill("#id_email", "ulzhan@example.org")
+    page.check("#id_consent_send")
+    for _ in range(100):  # Playwright hands over the intercepted request while it runs: wait inside it
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the script asked for no challenge once the form was filled in"
+
+    page.click("form.sign-form button[type=submit]")
+    status = page.locator(".proof-status")
+    assert status.get_attribute("aria-live") == "polite"
+    assert status.inner_text() == "Checking that a person is sending this form…"
+    assert "/check-your-inbox/" not in page.url
+    held[0].continue_()
+    page.wait_for_url("**/en/c/kazakhstan-repression/check-your-inbox/")
+
+    signature = Signature.objects.get()
+    assert signature.proof_digest is not None  # solved by the browser's crypto.subtle
+    assert signature.moderation == Signature.Moderation.NONE
+    assert page.failures == []
