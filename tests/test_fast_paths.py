@@ -133,3 +133,16 @@ def test_a_campaign_set_up_of_its_own_gets_fields_of_its_own():
     assert with_directory.fields["country"] is not signing_form().fields["country"]
     assert [code for code, _name in with_directory.fields["country"].choices] == ["", "FR", "-"]
     assert signing_form().fields["letter_language"].choices == [("fr", "Français"), ("en", "English")]
+
+
+@pytest.mark.django_db
+def test_any_of_finds_the_rows_that_in_finds_with_one_parameter_on_postgresql(demo):
+    for number in range(3):
+        supporter(demo, f"any-{number}@example.org").save()
+    ids = list(Signature.objects.order_by("pk").values_list("pk", flat=True))
+    for wanted in ([], ids[:1], ids[1:], [*ids, 10**9]):
+        assert set(Signature.objects.filter(pk__any_of=wanted).values_list("pk", flat=True)) == set(
+            Signature.objects.filter(pk__in=wanted).values_list("pk", flat=True)
+        )
+    query = str(Signature.objects.filter(pk__any_of=ids).query)
+    assert ("= ANY" in query) == (connection.vendor == "postgresql")

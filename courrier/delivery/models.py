@@ -29,6 +29,10 @@ from courrier.lib.fields import (
     EncryptedJSONField,
     EncryptedTextField,
 )
+from courrier.lib.lookups import AnyOf
+
+# The worker claims and reads back its batches by id: `pk__any_of=ids` (see courrier/lib/lookups.py).
+models.BigAutoField.register_lookup(AnyOf)
 
 
 class OutboxMessage(models.Model):

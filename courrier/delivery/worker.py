@@ -126,7 +126,7 @@ class Worker:
             expired = OutboxMessage.objects.filter(status=Status.SENDING, lease_expires_at__lt=now)
             ids = list(expired.select_for_update(skip_locked=True).values_list("pk", flat=True)[:1000])
             if ids:
-                OutboxMessage.objects.filter(pk__in=ids).update(
+                OutboxMessage.objects.filter(pk__any_of=ids).update(
                     status=Status.QUEUED, next_attempt_at=now, lease_expires_at=None, claimed_by=""
                 )
                 DeliveryEvent.objects.bulk_create(
@@ -152,13 +152,13 @@ class Worker:
             )
             if not ids:
                 return []
-            OutboxMessage.objects.filter(pk__in=ids).update(
+            OutboxMessage.objects.filter(pk__any_of=ids).update(
                 status=Status.SENDING,
                 lease_expires_at=now + self.lease,
                 claimed_by=self.name,
                 attempts=F("attempts") + 1,
             )
-        return list(OutboxMessage.objects.filter(pk__in=ids, claimed_by=self.name).order_by("pk"))
+        return list(OutboxMessage.objects.filter(pk__any_of=ids, claimed_by=self.name).order_by("pk"))
 
     def claim_paced_letters(self, due, now: datetime.datetime, room: int) -> list[int]:
         """For each group of targets with letters due, take as many as its pace allows now."""
@@ -187,7 +187,7 @@ class Worker:
 
     def release(self, messages: list[OutboxMessage]) -> None:
         OutboxMessage.objects.filter(
-            pk__in=[m.pk for m in messages], claimed_by=self.name, status=Status.SENDING
+            pk__any_of=[m.pk for m in messages], claimed_by=self.name, status=Status.SENDING
         ).update(status=Status.QUEUED, lease_expires_at=None, claimed_by="", attempts=F("attempts") - 1)
 
     def deliver(self, message: OutboxMessage) -> SendResult | None:
