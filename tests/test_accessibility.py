@@ -14,7 +14,7 @@ from django.db import connections
 
 from courrier.campaigns.models import Campaign
 from courrier.signatures.models import Signature
-from courrier.signatures.tokens import confirmation_token
+from courrier.signatures.tokens import confirmation_token, my_data_token
 from tests.helpers import signature_form
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, pytestmark  # noqa: F401  (same skips and marks)
 
@@ -63,6 +63,9 @@ def public_pages(language: str, demo: Campaign) -> dict[str, str]:
         "confirm": f"/{language}/confirm/{confirmation_token(signature.pk)}/",
         "confirmed": f"/{language}/confirm/{confirmation_token(confirmed.pk)}/",
         "bad link": f"/{language}/confirm/not-a-token/",
+        "see or erase one's data": f"/{language}/my-data/{my_data_token(signature)}/",
+        "ask for one's data links": f"/{language}/my-data/",
+        "data erased": f"/{language}/my-data/erased/",
         "closed campaign": f"/{language}/c/{closed.slug}/",
         "not found": f"/{language}/c/no-such-campaign/",
     }
