@@ -6,7 +6,6 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from courrier.lib.crypto import email_digest
 from courrier.lib.headers import is_plain_address
 from courrier.signatures.models import Signature
 
@@ -299,6 +298,5 @@ class SignatureForm(forms.Form):
     def signature(self, campaign_id: int, language: str) -> Signature:
         """The row to INSERT; a repeat address is handled by signatures.views.record_signature."""
         fields = {name: self.cleaned_data.get(name, "") for name in SIGNATURE_FIELDS}
-        # The keyed digest of the address, known before the INSERT (which computes it again, the same).
-        fields["email_digest"] = email_digest(fields["email"])
+        # Its email_digest is computed from the address by the INSERT (EmailDigestField.pre_save).
         return Signature(campaign_id=campaign_id, language=language, **fields)
