@@ -7,7 +7,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from courrier.lib.headers import is_plain_address
-from courrier.signatures.models import Signature
+from courrier.signatures.models import SUPPORTER_FIELDS, Signature
 
 _LINE_BREAKS = re.compile(r"\r\n|[\r\u2028\u2029\x85]")
 
@@ -42,15 +42,7 @@ class ParagraphField(forms.CharField):
 
 
 SIGNATURE_FIELDS = [
-    "first_name",
-    "last_name",
-    "email",
-    "city",
-    "country",
-    "organisation",
-    "organisation_role",
-    "personal_sentence",
-    "letter_body",
+    *SUPPORTER_FIELDS,
     "letter_language",
     "consent_send",
     "consent_list_organisation",

@@ -14,6 +14,21 @@ class SignatureQuerySet(models.QuerySet):
         return self.filter(email_digest=email_digest(address))
 
 
+# What says who signed and what they wrote: encrypted at rest, shown on the supporter's data page, erased on
+# schedule or on request.
+SUPPORTER_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "city",
+    "country",
+    "organisation",
+    "organisation_role",
+    "personal_sentence",
+    "letter_body",
+)
+
+
 class Signature(models.Model):
     """What one supporter entered, written in one INSERT by the signing request.
 

@@ -28,7 +28,7 @@ from courrier.delivery.models import OutboxMessage
 from courrier.lib.crypto import email_digest
 from courrier.lib.ratelimit import is_over_limit
 from courrier.signatures import retention
-from courrier.signatures.models import DataRequest, Signature
+from courrier.signatures.models import SUPPORTER_FIELDS, DataRequest, Signature
 from courrier.signatures.tokens import matches_stamp, my_data_url, read_my_data_token
 
 BATCH = 200
@@ -130,16 +130,7 @@ def page_context(signature: Signature) -> dict:
 
 def shown_fields(signature: Signature) -> list[tuple[str, str]]:
     """Every field that describes the supporter, labelled as the form labels it, empty ones included."""
-    names = [
-        "first_name",
-        "last_name",
-        "email",
-        "city",
-        "country",
-        "organisation",
-        "organisation_role",
-        "personal_sentence",
-    ]
+    names = [name for name in SUPPORTER_FIELDS if name != "letter_body"]  # the letter only if they wrote one
     rows = [(Signature._meta.get_field(name).verbose_name, getattr(signature, name)) for name in names]
     if signature.letter_body:
         rows.append((Signature._meta.get_field("letter_body").verbose_name, signature.letter_body))

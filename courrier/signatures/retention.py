@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from courrier.campaigns.models import Campaign
 from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage
-from courrier.signatures.models import Signature
+from courrier.signatures.models import SUPPORTER_FIELDS, Signature
 
 Kind = OutboxMessage.Kind
 Status = OutboxMessage.Status
@@ -51,20 +51,8 @@ SUPPORTER_PARTS = {
 LETTER_PARTS = {"from_name": "", "reply_to": "", "subject": "", "body": "", "attachment": None}
 DIGEST_PARTS = {"body": "", "attachment": None}
 
-# The fields of a signature that say who signed and what they wrote.
-PERSONAL_FIELDS = [
-    "first_name",
-    "last_name",
-    "email",
-    "city",
-    "country",
-    "organisation",
-    "organisation_role",
-    "personal_sentence",
-    "letter_body",
-    "directory_country",
-    "moderation_reason",
-]
+# Those, and what was derived from them: the country picked, a moderation reason that may quote the sentence.
+PERSONAL_FIELDS = [*SUPPORTER_FIELDS, "directory_country", "moderation_reason"]
 
 
 def signature_erased_values(now: datetime.datetime) -> dict:
