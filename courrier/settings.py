@@ -211,6 +211,7 @@ STATICFILES_DIRS = [BASE_DIR / "courrier" / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 WHITENOISE_USE_FINDERS = True  # serve straight from the app's static/ without collectstatic
+WHITENOISE_ROOT = BASE_DIR / "courrier" / "public_root"  # files browsers ask for at the root: /favicon.ico
 
 # Back-office logins: this many failures for one username within the window lock it for LOGIN_LOCKOUT_SECONDS.
 LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 5)

@@ -282,3 +282,10 @@ def test_a_page_shown_again_with_errors_links_to_the_original_page_not_to_the_fo
     response = client.post("/en/c/kazakhstan-repression/sign/", {"first_name": ""})
     assert response.status_code == 400
     assert f'<a href="/fr/c/{SLUG}/" hreflang="fr">' in response.content.decode()
+
+
+def test_browsers_find_the_site_icon_where_they_look_for_it(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] in ("image/x-icon", "image/vnd.microsoft.icon")
+    assert b"".join(response.streaming_content)[:4] == b"\x00\x00\x01\x00"  # an ICO file's header
