@@ -17,6 +17,7 @@ import datetime
 import queue
 import threading
 
+import psycopg
 from django.db import DatabaseError, connection, transaction
 
 from courrier.delivery.models import DeliveryEvent, OutboxMessage
@@ -91,7 +92,11 @@ class SentMarker:
         marks = [(pk, at, code, _REPLY.get_db_prep_save(reply, connection)) for pk, at, code, reply in marks]
         if connection.vendor == "postgresql":
             ids, times, codes, replies = (list(column) for column in zip(*marks, strict=True))
-            with connection.cursor() as cursor:
+            connection.ensure_connection()
+            # A plain psycopg cursor binds on the server: the arrays go as parameters. Django's cursor binds
+            # on the client, quoting every encrypted reply into the SQL text in Python, a tenth of the
+            # worker's CPU. wrap_database_errors keeps the errors Django's, as the caller expects.
+            with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
                 cursor.execute(MARK_SENT_ARRAYS, [SENT, ids, times, replies, SENT])
                 cursor.execute(LOG_SENT_ARRAYS, [self.worker, SENT, ids, times, codes, replies])
             return

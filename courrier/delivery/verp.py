@@ -17,7 +17,8 @@ _VERP = re.compile(r"^(?P<local>[^@+]+)\+(?P<id>\d+)-(?P<sig>[a-z2-7]{10})@(?P<d
 
 def _signature(message_pk: int) -> str:
     digest = hmac.new(settings.SECRET_KEY.encode(), f"verp:{message_pk}".encode(), hashlib.sha256).digest()
-    return base64.b32encode(digest).decode().lower()[:10]
+    # 10 characters of base32 are the first 50 bits: encoding the first 10 bytes gives the same ones, faster.
+    return base64.b32encode(digest[:10]).decode().lower()[:10]
 
 
 def verp_address(message) -> str:
