@@ -22,11 +22,12 @@ from django.contrib.admin.utils import get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models, transaction
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 
 from courrier.accounts.models import Membership
-from courrier.campaigns.models import Organisation
+from courrier.campaigns.models import Campaign, Organisation
 
 EDITOR = Membership.Role.EDITOR
 MANAGER = Membership.Role.MANAGER
@@ -78,6 +79,22 @@ def can_manage(user, campaign) -> bool:
 def can_edit(user, campaign) -> bool:
     """Writing this campaign's page, letters, targets and case file."""
     return has_role(user, campaign.organisation_id, EDITOR)
+
+
+def managed_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
+    """The campaign if the user manages it (its supporters' data); refused (403) otherwise."""
+    campaign = get_object_or_404(Campaign.objects.select_related("organisation"), pk=campaign_id)
+    if not can_manage(request.user, campaign):
+        raise PermissionDenied
+    return campaign
+
+
+def editable_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
+    """The campaign if the user may edit it; another organisation's campaign is "not found"."""
+    campaign = get_object_or_404(Campaign.objects.select_related("organisation"), pk=campaign_id)
+    if not can_edit(request.user, campaign):
+        raise Http404
+    return campaign
 
 
 @functools.cache

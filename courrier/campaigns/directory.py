@@ -208,7 +208,7 @@ def import_directory(campaign: Campaign, data: bytes) -> ImportResult:
 
 def import_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
     from courrier.accounts import audit
-    from courrier.campaigns.previews import editable_campaign
+    from courrier.accounts.scoping import editable_campaign
 
     campaign = editable_campaign(request, campaign_id)
     errors: list[str] = []
@@ -242,7 +242,7 @@ def import_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 def export_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
     from courrier.accounts import audit
-    from courrier.campaigns.previews import editable_campaign
+    from courrier.accounts.scoping import editable_campaign
 
     campaign = editable_campaign(request, campaign_id)
     content = export_csv(campaign)

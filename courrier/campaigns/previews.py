@@ -16,8 +16,8 @@ import functools
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone, translation
 from django.utils.html import format_html, format_html_join
@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from courrier.accounts.scoping import editable_campaign
 from courrier.campaigns.letters import PLACEHOLDERS, Signer, placeholder_values
 from courrier.campaigns.models import Campaign, ModelLetter
 
@@ -49,16 +50,6 @@ class TestRefused(Exception):
 
 
 # Access
-
-
-def editable_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
-    """The campaign if the user may edit it; another organisation's campaign is "not found"."""
-    from courrier.accounts.scoping import can_edit
-
-    campaign = get_object_or_404(Campaign.objects.select_related("organisation"), pk=campaign_id)
-    if not can_edit(request.user, campaign):
-        raise Http404
-    return campaign
 
 
 def chosen_language(request: HttpRequest, campaign: Campaign) -> str:

@@ -11,11 +11,9 @@ import datetime
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -270,11 +268,9 @@ def progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The progress page, for the campaign's managers (reached from the campaign's change page)."""
     from django.contrib import admin
 
-    from courrier.accounts.scoping import can_manage
+    from courrier.accounts.scoping import managed_campaign
 
-    campaign = get_object_or_404(Campaign.objects.select_related("organisation"), pk=campaign_id)
-    if not can_manage(request.user, campaign):
-        raise PermissionDenied
+    campaign = managed_campaign(request, campaign_id)
     days = signatures_per_day(campaign)
     context = {
         **admin.site.each_context(request),

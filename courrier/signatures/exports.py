@@ -18,10 +18,8 @@ import datetime
 import io
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -31,7 +29,7 @@ from fpdf import FPDF
 from courrier.campaigns.models import Campaign
 from courrier.delivery.digests import FONT
 from courrier.lib.spreadsheets import neutralised
-from courrier.signatures.models import Signature
+from courrier.signatures.models import SUPPORTER_FIELDS, Signature
 
 
 def exported_signatures(campaign: Campaign) -> QuerySet:
@@ -47,14 +45,7 @@ def exported_signatures(campaign: Campaign) -> QuerySet:
         )
         .order_by("confirmed_at", "pk")
         .only(
-            "first_name",
-            "last_name",
-            "email",
-            "city",
-            "country",
-            "organisation",
-            "organisation_role",
-            "personal_sentence",
+            *SUPPORTER_FIELDS,
             "letter_language",
             "consent_news",
             "news_unsubscribed_at",
@@ -160,35 +151,33 @@ def attachment(content: bytes, content_type: str, filename: str) -> HttpResponse
     return response
 
 
-def managed_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
-    from courrier.accounts.scoping import can_manage
-
-    campaign = get_object_or_404(Campaign.objects.select_related("organisation"), pk=campaign_id)
-    if not can_manage(request.user, campaign):
-        raise PermissionDenied
-    return campaign
-
-
 def export_filename(campaign: Campaign, extension: str) -> str:
     return f"signatures-{campaign.slug}-{datetime.date.today().isoformat()}.{extension}"
 
 
-@require_POST
-def export_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    """POST only: an export is an act recorded in the audit log, not a page a browser may prefetch."""
+def export(request: HttpRequest, campaign_id: int, extension: str) -> HttpResponse:
+    """The file for a campaign's manager, recorded in the audit log."""
     from courrier.accounts import audit
+    from courrier.accounts.scoping import managed_campaign
 
     campaign = managed_campaign(request, campaign_id)
-    content, rows = signatures_csv(campaign)
-    audit.record(request.user, "export", campaign, organisation=campaign.organisation, summary=f"csv, {rows} rows")
-    return attachment(content, "text/csv; charset=utf-8", export_filename(campaign, "csv"))
+    build, content_type = EXPORTS[extension]
+    content, rows = build(campaign)
+    audit.record(
+        request.user, audit.EXPORT, campaign, organisation=campaign.organisation, summary=f"{extension}, {rows} rows"
+    )
+    return attachment(content, content_type, export_filename(campaign, extension))
+
+
+EXPORTS = {"csv": (signatures_csv, "text/csv; charset=utf-8"), "pdf": (signatures_pdf, "application/pdf")}
+
+
+# POST only: an export is an act recorded in the audit log, not a page a browser may prefetch.
+@require_POST
+def export_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    return export(request, campaign_id, "csv")
 
 
 @require_POST
 def export_pdf(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    from courrier.accounts import audit
-
-    campaign = managed_campaign(request, campaign_id)
-    content, rows = signatures_pdf(campaign)
-    audit.record(request.user, "export", campaign, organisation=campaign.organisation, summary=f"pdf, {rows} rows")
-    return attachment(content, "application/pdf", export_filename(campaign, "pdf"))
+    return export(request, campaign_id, "pdf")
