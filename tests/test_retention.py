@@ -18,8 +18,9 @@ from courrier.campaigns.models import Campaign, Target
 from courrier.campaigns.progress import by_language, by_state, signatures_per_day
 from courrier.delivery import holds
 from courrier.delivery.enqueue import queue_confirmations
-from courrier.delivery.models import OutboxMessage
+from courrier.delivery.models import Bounce, OutboxMessage
 from courrier.delivery.worker import Worker
+from courrier.lib import crypto
 from courrier.news.models import NewsUpdate
 from courrier.news.sending import send_updates
 from courrier.news.tokens import unsubscribe_token
@@ -150,6 +151,26 @@ def test_sent_mail_loses_its_personal_parts_after_the_grace_and_not_before(demo,
     assert cancelled.personal_data_erased_at is not None
     assert (cancelled.body, cancelled.from_name, cancelled.reply_to, cancelled.subject) == ("", "", "", "")
     assert cancelled.to == ["paris@mfa.kz"]  # a target's address is not a supporter's data
+
+
+@pytest.mark.django_db
+def test_bounces_of_one_supporter_mail_are_erased_together_without_colliding(demo, sandbox_in_tmp):
+    with at(0):
+        [supporter] = confirmed_signatures(demo, 1)
+        deliver_everything()
+    copy = OutboxMessage.objects.get(signature=supporter, kind=Kind.COPY)
+    # Two refusals with one status: one names the address, the other names none.
+    Bounce.objects.create(message=copy, recipient="p0@example.org", status="5.1.1", diagnostic="p0@example.org?")
+    Bounce.objects.create(message=copy, recipient="", status="5.1.1", diagnostic="unknown user")
+
+    with at(7, 1):
+        deliver_everything()
+    copy.refresh_from_db()
+    assert copy.personal_data_erased_at is not None
+    bounces = list(Bounce.objects.filter(message=copy))
+    assert [(b.recipient, b.diagnostic) for b in bounces] == [("", ""), ("", "")]
+    assert len({b.recipient_digest for b in bounces}) == 2
+    assert crypto.email_digest("p0@example.org") not in {b.recipient_digest for b in bounces}
 
 
 @pytest.mark.django_db

@@ -18,7 +18,8 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import CharField, Exists, OuterRef, Q, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from courrier.campaigns.models import Campaign
@@ -95,7 +96,10 @@ def erase_messages(ids: list[int], now: datetime.datetime) -> None:
     messages.filter(kind=Kind.DIGEST).update(**DIGEST_PARTS, personal_data_erased_at=now)
     supporter_mail = Q(message_id__in=ids, message__kind__in=SUPPORTER_KINDS)
     DeliveryEvent.objects.filter(supporter_mail).exclude(reply="").update(reply="")
-    Bounce.objects.filter(supporter_mail).update(recipient="", recipient_digest="", diagnostic="")
+    # Each bounce keeps a digest of its own id: the address's digest goes, and two bounces of one message
+    # (one status) never end up with the same value, which their unique constraint would refuse.
+    erased_digest = Concat(Value("erased:"), Cast("pk", output_field=CharField()))
+    Bounce.objects.filter(supporter_mail).update(recipient="", recipient_digest=erased_digest, diagnostic="")
 
 
 def cancel_messages(messages, now: datetime.datetime, note: str) -> list[int]:
