@@ -138,12 +138,13 @@ MIDDLEWARE = [
     "courrier.lib.csp.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, users and messages serve the back office only (courrier/accounts/middleware.py).
+    "courrier.accounts.middleware.BackOfficeSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "courrier.accounts.middleware.BackOfficeAuthenticationMiddleware",
+    "courrier.accounts.middleware.BackOfficeMessageMiddleware",
     # Staff type a code from their authenticator app before any /admin/ page (courrier/accounts/middleware.py).
     "courrier.accounts.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -22,7 +22,31 @@ handler400 = "courrier.lib.error_pages.bad_request"
 handler403 = "courrier.lib.error_pages.permission_denied"
 handler404 = "courrier.lib.error_pages.page_not_found"
 
-urlpatterns = [
+# The public pages first: a signature during a spike is resolved without trying the back office's routes.
+# (A language prefix never looks like admin/, i18n/, pow/ or media/, so the order changes nothing else.)
+urlpatterns = i18n_patterns(
+    path("", campaign_views.campaign_list, name="campaign_list"),
+    path("c/<slug:slug>/", campaign_views.campaign_detail, name="campaign"),
+    path("c/<slug:slug>/sign/", signature_views.sign, name="sign"),
+    path("c/<slug:slug>/check-your-inbox/", signature_views.check_inbox, name="check_inbox"),
+    path("confirm/<str:token>/", signature_views.confirm, name="confirm"),
+    # See and erase one's data: the public form, the page once erased, the page a link opens.
+    path("my-data/", my_data.request_link, name="my_data_request"),
+    path("my-data/erased/", my_data.erased, name="my_data_erased"),
+    path("my-data/<str:token>/", my_data.my_data, name="my_data"),
+    path("c/<slug:slug>/own-mailbox/", own_mailbox.own_mailbox, name="own_mailbox"),
+    path("c/<slug:slug>/own-mailbox/go/<str:channel>/", own_mailbox.go, name="own_mailbox_go"),
+    path("c/<slug:slug>/og.png", sharing.og_image, name="campaign_og"),
+    path("c/<slug:slug>/qr.svg", sharing.qr_svg, name="campaign_qr_svg"),
+    path("c/<slug:slug>/qr.png", sharing.qr_png, name="campaign_qr_png"),
+    path("embed/<slug:slug>/", embed_views.embed_form, name="embed"),
+    path("embed/<slug:slug>/sign/", embed_views.embed_sign, name="embed_sign"),
+    path("embed/<slug:slug>/thanks/", embed_views.embed_thanks, name="embed_thanks"),
+    # One-click unsubscribe (RFC 8058): the exact address of List-Unsubscribe, POSTed to without a cookie.
+    path("news/unsubscribe/<str:token>/", news_views.unsubscribe, name="news_unsubscribe"),
+)
+
+urlpatterns += [
     # The sandbox Maildir holds every organisation's mail: managers read only their campaigns' messages.
     path("admin/sandbox/", admin.site.admin_view(delivery_views.sandbox_mailbox), name="sandbox"),
     path("admin/sandbox/<str:key>/", admin.site.admin_view(delivery_views.sandbox_mailbox), name="sandbox_message"),
@@ -50,25 +74,3 @@ urlpatterns = [
     # Uploaded campaign photos: public by nature, re-encoded on upload.
     path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}),
 ]
-
-urlpatterns += i18n_patterns(
-    path("", campaign_views.campaign_list, name="campaign_list"),
-    path("c/<slug:slug>/", campaign_views.campaign_detail, name="campaign"),
-    path("c/<slug:slug>/sign/", signature_views.sign, name="sign"),
-    path("c/<slug:slug>/check-your-inbox/", signature_views.check_inbox, name="check_inbox"),
-    path("confirm/<str:token>/", signature_views.confirm, name="confirm"),
-    # See and erase one's data: the public form, the page once erased, the page a link opens.
-    path("my-data/", my_data.request_link, name="my_data_request"),
-    path("my-data/erased/", my_data.erased, name="my_data_erased"),
-    path("my-data/<str:token>/", my_data.my_data, name="my_data"),
-    path("c/<slug:slug>/own-mailbox/", own_mailbox.own_mailbox, name="own_mailbox"),
-    path("c/<slug:slug>/own-mailbox/go/<str:channel>/", own_mailbox.go, name="own_mailbox_go"),
-    path("c/<slug:slug>/og.png", sharing.og_image, name="campaign_og"),
-    path("c/<slug:slug>/qr.svg", sharing.qr_svg, name="campaign_qr_svg"),
-    path("c/<slug:slug>/qr.png", sharing.qr_png, name="campaign_qr_png"),
-    path("embed/<slug:slug>/", embed_views.embed_form, name="embed"),
-    path("embed/<slug:slug>/sign/", embed_views.embed_sign, name="embed_sign"),
-    path("embed/<slug:slug>/thanks/", embed_views.embed_thanks, name="embed_thanks"),
-    # One-click unsubscribe (RFC 8058): the exact address of List-Unsubscribe, POSTed to without a cookie.
-    path("news/unsubscribe/<str:token>/", news_views.unsubscribe, name="news_unsubscribe"),
-)

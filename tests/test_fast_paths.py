@@ -1,8 +1,11 @@
 """The shortcuts that keep signing and delivery fast still write what the slow way would."""
 
 import pytest
+from django import forms
 from django.db import IntegrityError, connection
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from courrier.campaigns.models import Campaign, Target
 from courrier.delivery import enqueue
@@ -122,8 +125,43 @@ def test_forms_of_one_campaign_share_their_fields_and_still_keep_their_own_error
     fresh_page = str(fresh)
     assert "Ұлжан" in refused_page and "Ұлжан" not in fresh_page
     assert 'aria-invalid="true"' in refused_page and 'aria-invalid="true"' not in fresh_page
-    assert signing_form({"first_name": "A", "last_name": "B", "email": "a@example.org", "letter_language": "fr",
-                         "consent_send": "on"}).is_valid()
+    assert signing_form(
+        {"first_name": "A", "last_name": "B", "email": "a@example.org", "letter_language": "fr", "consent_send": "on"}
+    ).is_valid()
+
+
+# Posted values worth trying: empty, spaces, long, control characters, line breaks, odd addresses and choices.
+posted_value = st.one_of(
+    st.sampled_from(
+        ["", " ", "on", "fr", "en", "xx", "FR", "-", "qr", "a@example.org", " A@Example.ORG ", "a@b", "{x}"]
+    ),
+    st.text(max_size=30),
+    st.text(alphabet="ab\r\n\x00\x0b\u2028 @.", max_size=12),
+    st.text(min_size=95, max_size=700, alphabet="ыә "),
+)
+posted_form = st.dictionaries(
+    st.sampled_from(sorted([*SignatureForm.base_fields, "country"])), posted_value, max_size=16
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=posted_form, directory=st.booleans(), editable=st.booleans())
+def test_the_signing_form_cleans_every_posted_form_exactly_as_django_would(data, directory, editable):
+    def form() -> SignatureForm:
+        return SignatureForm(
+            data,
+            letter_languages=["fr", "en"],
+            default_language="fr",
+            editable_letters={"fr": "Madame, {personal_sentence}"} if editable else None,
+            directory=(("FR", "France"), ("KZ", "Kazakhstan")) if directory else None,
+            directory_fallback=directory,
+        )
+
+    shortcut, django_way = form(), form()
+    django_way._clean_fields = lambda: forms.BaseForm._clean_fields(django_way)  # Django's own, BoundFields and all
+    assert shortcut.is_valid() == django_way.is_valid()
+    assert shortcut.errors.get_json_data() == django_way.errors.get_json_data()
+    assert shortcut.cleaned_data == django_way.cleaned_data
 
 
 def test_a_campaign_set_up_of_its_own_gets_fields_of_its_own():

@@ -229,6 +229,23 @@ class SignatureForm(forms.Form):
         fields["website"].widget.attrs["tabindex"] = "-1"
         return fields
 
+    def _clean_fields(self) -> None:
+        """Django's field cleaning, without building a BoundField for each field first.
+
+        Those objects (label, widget, help text, initial value) are only needed
+        to render the form; building fourteen of them cost a tenth of every
+        signature's CPU. No field here is disabled or a file, the two cases
+        where Django's version reads more than the posted value.
+        """
+        for name, field in self.fields.items():
+            try:
+                value = field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
+                self.cleaned_data[name] = field.clean(value)
+                if (clean_field := getattr(self, f"clean_{name}", None)) is not None:
+                    self.cleaned_data[name] = clean_field()
+            except forms.ValidationError as error:
+                self.add_error(name, error)
+
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
         if not is_plain_address(email):
