@@ -3,8 +3,11 @@
 1. Signing. The site served as `manage.py serve` serves it (gunicorn, 2
    workers × WEB_THREADS gthread threads) takes signatures through the real
    form, each with a proof of work, from 8 keep-alive connections; the
-   reference is a bare Django view doing one INSERT (bench/bare.py), served
-   the same way on the same database.
+   reference is a bare Django view doing one INSERT (bench/bare_view.py),
+   served the same way on the same database: by the same site, behind the
+   same middleware and CSRF check. The same view in a Django with no
+   middleware at all (bench/bare.py) is measured too, to show what the
+   site's middleware costs.
 2. Delivery. The real delivery worker sends queued letters to a local SMTP
    sink; the reference is a plain smtplib loop sending the same messages.
 
@@ -118,6 +121,11 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))]
 
 
+def median_ratio(results: list["Throughput"], references: list["Throughput"]) -> float:
+    """The median of each round's ratio of rates."""
+    return statistics.median(ratio(a.per_second, b.per_second) for a, b in zip(results, references, strict=True))
+
+
 def cpu_per_request_ms(results: list[Throughput]) -> float | None:
     if any(r.server_cpu is None for r in results):
         return None
@@ -211,28 +219,43 @@ class Command(BaseCommand):
             **PROOF_OF_WORK_SETTINGS,
         )
         self.run_step("bare-table", [sys.executable, "-m", "bench.bare"], env)
-        sites: list[Throughput] = []
-        bares: list[Throughput] = []
-        # Both servers stay up (an idle one costs nothing) and take the load in turn.
+        results: dict[str, list[Throughput]] = {"signing": [], "bare": [], "no middleware": []}
+        # The servers stay up (an idle one costs nothing) and take the load in turn.
         with (
             self.gunicorn("courrier.wsgi", env, CAMPAIGN_PAGE) as site,
-            self.gunicorn("bench.bare", env, BARE_PATH) as bare,
+            # The reference: the bare view in the site, behind the same middleware and CSRF check.
+            self.gunicorn("courrier.wsgi", {**env, "DJANGO_SETTINGS_MODULE": "bench.site_settings"}, BARE_PATH) as bare,
+            # The same view in a Django with no middleware at all: what the site's middleware costs.
+            self.gunicorn("bench.bare", env, BARE_PATH) as alone,
         ):
+            turns = [
+                lambda: results["signing"].append(
+                    self.load(site, SIGN_PATH, "--page", CAMPAIGN_PAGE, *self.proofs(env))
+                ),
+                lambda: results["bare"].append(self.load(bare, BARE_PATH, "--page", CAMPAIGN_PAGE)),
+                lambda: results["no middleware"].append(self.load(alone, BARE_PATH)),
+            ]
             for number in range(self.rounds):
-                turns = [
-                    lambda: sites.append(self.load(site, SIGN_PATH, "--page", CAMPAIGN_PAGE, *self.proofs(env))),
-                    lambda: bares.append(self.load(bare, BARE_PATH)),
-                ]
                 for turn in turns if number % 2 == 0 else reversed(turns):
                     turn()
+                sites, bares, alones = results["signing"], results["bare"], results["no middleware"]
                 self.say(
                     f"  round {number + 1}: {sites[-1].per_second:.0f}/s signing, {bares[-1].per_second:.0f}/s bare, "
-                    f"ratio {ratio(sites[-1].per_second, bares[-1].per_second):.2f}"
+                    f"ratio {ratio(sites[-1].per_second, bares[-1].per_second):.2f}; "
+                    f"{alones[-1].per_second:.0f}/s bare with no middleware"
                 )
+        sites, bares, alones = results["signing"], results["bare"], results["no middleware"]
         site_rate = statistics.median(r.per_second for r in sites)
-        bare_rate = statistics.median(r.per_second for r in bares)
-        share = statistics.median(ratio(a.per_second, b.per_second) for a, b in zip(sites, bares, strict=True))
-        self.say(f"signatures/s: {site_rate:.0f}  bare insert/s: {bare_rate:.0f}  ratio: {share:.2f}")
+        share = median_ratio(sites, bares)
+        self.say(
+            f"signatures/s: {site_rate:.0f}  bare insert/s: {statistics.median(r.per_second for r in bares):.0f}  "
+            f"ratio: {share:.2f}"
+        )
+        self.say(
+            f"  bare view with no middleware at all: {statistics.median(r.per_second for r in alones):.0f}/s, "
+            f"signing's ratio to it {median_ratio(sites, alones):.2f}, the bare view in the site's "
+            f"{median_ratio(bares, alones):.2f}"
+        )
         site_latencies = sorted(ms for r in sites for ms in r.latencies_ms)
         bare_latencies = sorted(ms for r in bares for ms in r.latencies_ms)
         self.say(
@@ -242,26 +265,28 @@ class Command(BaseCommand):
         self.say(
             "  (rates and ratio: medians of the rounds; ratio: of each round's ratio; latencies: all rounds pooled)"
         )
-        site_cpu, bare_cpu = cpu_per_request_ms(sites), cpu_per_request_ms(bares)
-        if site_cpu and bare_cpu:
+        costs = {name: cpu_per_request_ms(runs) for name, runs in results.items()}
+        if all(costs.values()):
             # What each request costs the server, which other work on the machine disturbs less than the rates.
             self.say(
-                f"  server CPU per request: {site_cpu:.2f} ms signing, {bare_cpu:.2f} ms bare "
-                f"(ratio {ratio(bare_cpu, site_cpu):.2f})"
+                "  server CPU per request: "
+                + ", ".join(f"{cost:.2f} ms {name}" for name, cost in costs.items())
+                + f" (ratio {ratio(costs['bare'], costs['signing']):.2f})"
             )
-        client_site = statistics.mean(r.client_cpu for r in sites)
-        client_bare = statistics.mean(r.client_cpu for r in bares)
-        self.say(f"  load generator CPU (of {os.cpu_count()}): {client_site:.2f} signing, {client_bare:.2f} bare")
-        for name, results in (("signing", sites), ("bare", bares)):
+        self.say(
+            f"  load generator CPU (of {os.cpu_count()}): "
+            + ", ".join(f"{statistics.mean(r.client_cpu for r in runs):.2f} {name}" for name, runs in results.items())
+        )
+        for name, runs in results.items():
             others: dict[str, int] = {}
-            for result in results:
+            for result in runs:
                 for code, count in result.statuses.items():
                     if code != "302":
                         others[code] = others.get(code, 0) + count
-            errors = sum(r.errors for r in results)
+            errors = sum(r.errors for r in runs)
             if others or errors:
                 self.say(f"  {name}: answers other than 302: {others}, connection errors: {errors}")
-            if any(r.proofs_left == 0 for r in results):
+            if any(r.proofs_left == 0 for r in runs):
                 self.say(f"  {name}: WARNING: the proofs of work ran out, some signatures went without one")
         p99 = percentile(site_latencies, 0.99)
         missing = []
@@ -308,9 +333,10 @@ class Command(BaseCommand):
             "--no-control-socket",
         ]  # fmt: skip
         env = {**env, "SITE_ROOT": f"http://{LOOPBACK}:{port}"}
-        process = self.start(application, args, env)
+        name = f"{application} ({env.get('DJANGO_SETTINGS_MODULE', 'no settings module')})"  # its log's name
+        process = self.start(name, args, env)
         try:
-            self.wait_for(lambda: self.answers(port, ready_path), application, process)
+            self.wait_for(lambda: self.answers(port, ready_path), name, process)
             yield Server(port, process)
         finally:
             self.stop(process)
