@@ -1,11 +1,17 @@
 """Filling in a model letter, and the text helpers that keep headers and pages safe."""
 
+import base64
 import datetime
+import sys
+import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from courrier.campaigns.letters import Signer, render_letter, sample_letter
 from courrier.campaigns.models import ModelLetter
+from courrier.delivery.compose import encoded_words
 from courrier.lib.headers import header_text, is_plain_address
 from courrier.lib.markdown import render_markdown
 
@@ -74,6 +80,32 @@ def test_the_subject_cannot_carry_a_line_break():
 )
 def test_header_text_keeps_one_line_of_plain_text(raw, clean):
     assert header_text(raw) == clean
+
+
+def test_header_text_blanks_exactly_the_controls_separators_and_bidi_controls_of_the_unicode_database():
+    bidi_controls = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
+    for start in range(0, sys.maxunicode + 1, 4096):
+        characters = [chr(code) for code in range(start, min(start + 4096, sys.maxunicode + 1))]
+        characters = [ch for ch in characters if unicodedata.category(ch) != "Cs"]  # lone surrogates are not text
+        # Between letters, so that no space is at an end (stripped) or next to another (collapsed).
+        text = "a".join(characters)
+        expected = "a".join(
+            " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in bidi_controls else ch for ch in characters
+        )
+        assert header_text(text, max_length=len(text)) == " ".join(expected.split()).replace("=?", "= ?")
+
+
+@given(st.text(max_size=200))
+def test_encoded_words_hold_the_text_in_words_of_whole_characters_each_filled_as_far_as_it_goes(text):
+    words = [line.strip() for line in encoded_words(text).split("\r\n")]
+    chunks = [base64.b64decode(word.removeprefix("=?utf-8?b?").removesuffix("?=")) for word in words]
+    assert b"".join(chunks) == text.encode()
+    decoded = [chunk.decode() for chunk in chunks]  # whole characters: each word decodes on its own
+    assert all(len(chunk) <= 39 for chunk in chunks)
+    # Greedy: no word could have taken the next word's first character.
+    assert all(
+        len(chunk) + len(next_word[:1].encode()) > 39 for chunk, next_word in zip(chunks[:-1], decoded[1:], strict=True)
+    )
 
 
 def test_only_plain_addresses_may_become_a_reply_to():

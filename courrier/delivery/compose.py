@@ -28,14 +28,17 @@ _ATOM_TEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
 
 def encoded_words(value: str) -> str:
     """RFC 2047 base64 encoded words, each line under 78 characters, never splitting a character."""
-    words, chunk = [], b""
-    for char in value:
-        data = char.encode("utf-8")
-        if len(chunk) + len(data) > 39:  # 39 bytes: 52 base64 characters, 64 with the markers, 74 with "Subject: "
-            words.append(chunk)
-            chunk = b""
-        chunk += data
-    words.append(chunk)
+    data = value.encode("utf-8")
+    words, start = [], 0
+    while True:
+        # 39 bytes: 52 base64 characters, 64 with the markers, 74 with "Subject: ".
+        end = min(start + 39, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:
+            end -= 1  # back to the first byte of the character that would be cut
+        words.append(data[start:end])
+        if end >= len(data):
+            break
+        start = end
     return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word).decode()}?=" for word in words)
 
 
