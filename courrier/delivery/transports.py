@@ -7,8 +7,10 @@ line or a 4xx reply is transient.
 """
 
 import mailbox
+import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,23 @@ def command(connection: smtplib.SMTP, verb: str, argument: str) -> tuple[int, by
     return connection.getreply()
 
 
+_LINE_STARTING_WITH_A_PERIOD = re.compile(rb"(?m)^\.")
+
+
+def send_data(connection: smtplib.SMTP, data: bytes, meanwhile: Callable[[], None] | None) -> tuple[int, bytes]:
+    """smtplib's data(), with `meanwhile` called between sending the message and reading the server's answer."""
+    code, reply = connection.docmd("data")
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    payload = _LINE_STARTING_WITH_A_PERIOD.sub(b"..", data)  # RFC 5321 4.5.2, as smtplib does
+    if not payload.endswith(b"\r\n"):
+        payload += b"\r\n"
+    connection.send(payload + b".\r\n")
+    if meanwhile is not None:
+        meanwhile()
+    return connection.getreply()
+
+
 class MaildirTransport:
     """The sandbox: every message becomes a file in var/mail/new, nothing leaves the machine."""
 
@@ -48,7 +67,9 @@ class MaildirTransport:
         self.path = Path(path or settings.SANDBOX_MAILDIR)
         self.maildir = mailbox.Maildir(self.path, factory=None, create=True)
 
-    def send(self, envelope_from: str, recipients: list[str], data: bytes) -> SendResult:
+    def send(
+        self, envelope_from: str, recipients: list[str], data: bytes, meanwhile: Callable[[], None] | None = None
+    ) -> SendResult:
         # What an MTA's local delivery would add, so staff can see the envelope.
         trace = f"Return-Path: <{envelope_from}>\r\n".encode()
         trace += b"".join(f"Delivered-To: {rcpt}\r\n".encode() for rcpt in recipients)
@@ -77,11 +98,18 @@ class SmtpTransport:
             connection.login(settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD)
         return connection
 
-    def send(self, envelope_from: str, recipients: list[str], data: bytes) -> SendResult:
+    def send(
+        self, envelope_from: str, recipients: list[str], data: bytes, meanwhile: Callable[[], None] | None = None
+    ) -> SendResult:
+        """Send one message; `meanwhile` is called while the server reads it, before its final answer is read.
+
+        The worker prepares the next letter there: the server's time with this
+        one and ours with the next then overlap, instead of adding up.
+        """
         try:
             if self.connection is None:
                 self.connection = self.open()
-            return self._transaction(self.connection, envelope_from, recipients, data)
+            return self._transaction(self.connection, envelope_from, recipients, data, meanwhile)
         except smtplib.SMTPResponseException as exc:
             self.close()
             return result_for_code(exc.smtp_code, exc.smtp_error)
@@ -91,7 +119,13 @@ class SmtpTransport:
             return SendResult("deferred", None, f"{type(exc).__name__}: {exc}")
 
     @staticmethod
-    def _transaction(connection: smtplib.SMTP, envelope_from: str, recipients: list[str], data: bytes) -> SendResult:
+    def _transaction(
+        connection: smtplib.SMTP,
+        envelope_from: str,
+        recipients: list[str],
+        data: bytes,
+        meanwhile: Callable[[], None] | None,
+    ) -> SendResult:
         """MAIL, RCPT, DATA by hand, to keep every reply (smtplib.sendmail drops the last one)."""
         connection.ehlo_or_helo_if_needed()
         code, reply = command(connection, "mail", f"FROM:<{envelope_from}>")
@@ -107,7 +141,7 @@ class SmtpTransport:
             connection.rset()
             worst = max(code for code, _reply in refused.values())
             return result_for_code(worst, "; ".join(f"{r}: {c} {t}" for r, (c, t) in refused.items()))
-        code, reply = connection.data(data)
+        code, reply = send_data(connection, data, meanwhile)
         result = result_for_code(code, reply)
         if refused:
             result.reply += " | refused: " + "; ".join(f"{r}: {c} {t}" for r, (c, t) in refused.items())

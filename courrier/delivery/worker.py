@@ -8,6 +8,7 @@ crash re-sends at most the letters of those few milliseconds, with the same
 Message-ID.
 """
 
+import contextlib
 import datetime
 import logging
 import os
@@ -15,6 +16,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -87,12 +89,7 @@ class Worker:
         batch = self.claim(now)
         deadline = now + self.lease * 0.8
         try:
-            for index, message in enumerate(batch):
-                if self.clock() > deadline:
-                    # Give the rest back rather than send after our lease could have been taken over.
-                    self.release(batch[index:])
-                    break
-                self.deliver(message)
+            self.send_batch(batch, deadline)
         finally:
             self.marker.wait()
             self.flush_events()
@@ -190,18 +187,42 @@ class Worker:
             pk__any_of=[m.pk for m in messages], claimed_by=self.name, status=Status.SENDING
         ).update(status=Status.QUEUED, lease_expires_at=None, claimed_by="", attempts=F("attempts") - 1)
 
-    def deliver(self, message: OutboxMessage) -> SendResult | None:
+    def send_batch(self, batch: list[OutboxMessage], deadline: datetime.datetime) -> None:
+        """Send the claimed messages in turn, each one prepared while the server reads the one before."""
+        prepared: dict[int, Prepared] = {}
+        for index, message in enumerate(batch):
+            if self.clock() > deadline:
+                # Give the rest back rather than send after our lease could have been taken over.
+                self.release(batch[index:])
+                return
+            upcoming = batch[index + 1] if index + 1 < len(batch) else None
+
+            def prepare_upcoming(upcoming: OutboxMessage | None = upcoming) -> None:
+                if upcoming is not None:
+                    with contextlib.suppress(Exception):  # it fails again, in its own turn, where it is handled
+                        prepared[upcoming.pk] = self.prepare(upcoming)
+
+            self.deliver(message, prepared.pop(message.pk, None), meanwhile=prepare_upcoming)
+
+    def prepare(self, message: OutboxMessage) -> "Prepared":
+        envelope_from = verp_address(message)
+        try:
+            return Prepared(envelope_from, dkim_sign(compose(message)))
+        except (ValueError, TypeError) as exc:  # a header that cannot be written: retrying will not help
+            return Prepared(envelope_from, None, f"could not compose: {exc}")
+
+    def deliver(
+        self, message: OutboxMessage, prepared: "Prepared | None" = None, meanwhile: Callable[[], None] | None = None
+    ) -> SendResult | None:
         if self.paused_targets & message.target_ids():
             self.hold(message)
             return None
-        transport = self.sandbox if message.sandbox else self.smtp
-        envelope_from = verp_address(message)
-        try:
-            data = dkim_sign(compose(message))
-        except (ValueError, TypeError) as exc:  # a header that cannot be written: retrying will not help
-            result = SendResult("failed", None, f"could not compose: {exc}")
+        prepared = prepared or self.prepare(message)
+        if prepared.data is None:
+            result = SendResult("failed", None, prepared.problem)
         else:
-            result = transport.send(envelope_from, message.recipients(), data)
+            transport = self.sandbox if message.sandbox else self.smtp
+            result = transport.send(prepared.envelope_from, message.recipients(), prepared.data, meanwhile)
         self.record(message, result)
         return result
 
@@ -272,6 +293,15 @@ class Worker:
     def close(self) -> None:
         self.marker.close()
         self.smtp.close()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A message ready to go: its return path and its bytes, or why it could not be composed."""
+
+    envelope_from: str
+    data: bytes | None
+    problem: str = ""
 
 
 def prefer_fast_commits() -> None:
