@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from courrier.campaigns.models import Campaign
 from courrier.delivery import enqueue
+from courrier.delivery.compose import compose
 from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
@@ -94,6 +95,34 @@ def test_a_refused_connection_is_retried_later_and_never_lost(real_demo, setting
     letter.refresh_from_db()
     assert letter.status == Status.SENT
     assert len(smtp_sink.received) == 1
+
+
+@pytest.mark.django_db
+def test_each_letter_prepared_while_the_server_reads_the_one_before_goes_whole_to_its_own_recipients(
+    real_demo, smtp_sink
+):
+    confirmed_signatures(real_demo, 4)
+    enqueue.queue_letters()
+    OutboxMessage.objects.filter(kind=OutboxMessage.Kind.COPY).delete()
+    letters = list(OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER).order_by("pk"))
+    unwritable = letters[2]  # an address that cannot go in a header: retrying would not help
+    OutboxMessage.objects.filter(pk=unwritable.pk).update(to=["ambassade@éxample.kz"])
+
+    assert Worker().run_once() == 4
+
+    by_id = {received.message["Message-ID"]: received for received in smtp_sink.received}
+    assert len(by_id) == 3
+    for letter in letters:
+        letter.refresh_from_db()
+        if letter.pk == unwritable.pk:
+            assert letter.status == Status.FAILED
+            assert letter.last_reply.startswith("could not compose")
+            assert letter.message_id not in by_id
+            continue
+        assert letter.status == Status.SENT
+        received = by_id[letter.message_id]
+        assert received.rcpt_tos == letter.recipients()
+        assert received.data == compose(letter)  # its own bytes, not its neighbour's
 
 
 @pytest.mark.django_db
