@@ -98,6 +98,25 @@ def confirmed_signatures(campaign, count: int, at=None, first_name: str = "Әс�
     )
 
 
+def letters():
+    """The letters in the outbox (not confirmations, copies or staff alerts)."""
+    from courrier.delivery.models import OutboxMessage
+
+    return OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER)
+
+
+def dsn(to: str, status: str, recipient: str = "paris@mfa.kz", diagnostic: str = "550 5.7.1 blocked") -> bytes:
+    """A delivery status notification (RFC 3464) as a receiving server sends one back to the address `to`."""
+    return (
+        f"From: MAILER-DAEMON@mx.mfa.kz\r\nTo: {to}\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.mfa.kz\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\r\n\r\n--B--\r\n"
+    ).encode()
+
+
 def organiser(username: str, organisation=None, role: str = "manager", language: str | None = None, **fields):
     """A logged-in staff client that is not a superuser: what it may do comes from its membership.
 

@@ -24,7 +24,7 @@ from courrier.delivery.verp import message_pk_from, verp_address
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
 from tests.conftest import ROOT
-from tests.helpers import confirmed_signatures, maildir_messages
+from tests.helpers import confirmed_signatures, dsn, letters, maildir_messages
 
 pytestmark = pytest.mark.django_db
 Status = OutboxMessage.Status
@@ -41,10 +41,6 @@ class Clock:
 
     def advance(self, **delta) -> None:
         self.now += datetime.timedelta(**delta)
-
-
-def letters() -> OutboxMessage:
-    return OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER)
 
 
 def test_ten_thousand_letters_to_one_target_never_exceed_its_pace_in_any_hour(demo):
@@ -253,17 +249,6 @@ def test_each_letter_has_its_own_signed_return_path(demo, settings):
     assert message_pk_from(address) == letter.pk
     forged = address.replace(f"+{letter.pk}-", f"+{letter.pk + 1}-")
     assert message_pk_from(forged) is None
-
-
-def dsn(to: str, status: str, recipient: str = "paris@mfa.kz", diagnostic: str = "550 5.7.1 blocked") -> bytes:
-    return (
-        f"From: MAILER-DAEMON@mx.mfa.kz\r\nTo: {to}\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
-        "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
-        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.mfa.kz\r\n\r\n"
-        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n"
-        f"Diagnostic-Code: smtp; {diagnostic}\r\n\r\n--B--\r\n"
-    ).encode()
 
 
 def test_a_bounce_piped_in_by_the_mta_fails_the_letter(demo, process_env, transactional_db):

@@ -11,6 +11,7 @@ import email
 import email.policy
 import re
 from dataclasses import dataclass
+from email.message import Message
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -40,6 +41,15 @@ def _address_only(value: str) -> str:
     return email.utils.parseaddr(value)[1] or value.strip()
 
 
+def _field(block: Message, name: str) -> str:
+    """A delivery-status field as text. Servers write 8-bit (mostly UTF-8) diagnostics, which the compat32
+    parser hands back as a Header object rather than a str: read the raw value instead."""
+    for key, value in block.raw_items():
+        if key.lower() == name.lower():
+            return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return ""
+
+
 def read_bounce(raw: bytes) -> list[BounceReport]:
     """The failures a bounce message reports, for the letter its VERP address names (none if not ours)."""
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
@@ -54,11 +64,12 @@ def read_bounce(raw: bytes) -> list[BounceReport]:
     for part in message.walk():
         if part.get_content_type() == "message/delivery-status":
             for block in part.get_payload()[1:] if isinstance(part.get_payload(), list) else []:
-                status = (block.get("Status") or "").strip()
+                # The code alone: some servers add a comment ("5.1.1 (unknown user)"), some write no code.
+                status = _STATUS.search(_field(block, "Status"))
                 if status:
-                    recipient = _address_only((block.get("Final-Recipient") or "").split(";")[-1])
-                    diagnostic = " ".join((block.get("Diagnostic-Code") or "").split(";")[-1].split())
-                    reports.append(BounceReport(message_pk, recipient.lower(), status, diagnostic[:1000]))
+                    recipient = _address_only(_field(block, "Final-Recipient").split(";")[-1])[:254]
+                    diagnostic = " ".join(_field(block, "Diagnostic-Code").split(";")[-1].split())
+                    reports.append(BounceReport(message_pk, recipient.lower(), status.group(1), diagnostic[:1000]))
     if reports:
         return reports
     # No machine-readable report: look for an enhanced status code in the text.
