@@ -43,6 +43,15 @@ RETENTION_SECONDS = 600
 UNPACED_KINDS = [kind for kind in OutboxMessage.Kind.values if kind != OutboxMessage.Kind.LETTER]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A message ready to go: its return path and its bytes, or why it could not be composed."""
+
+    envelope_from: str
+    data: bytes | None
+    problem: str = ""
+
+
 class Worker:
     def __init__(
         self,
@@ -204,7 +213,7 @@ class Worker:
 
             self.deliver(message, prepared.pop(message.pk, None), meanwhile=prepare_upcoming)
 
-    def prepare(self, message: OutboxMessage) -> "Prepared":
+    def prepare(self, message: OutboxMessage) -> Prepared:
         envelope_from = verp_address(message)
         try:
             return Prepared(envelope_from, dkim_sign(compose(message)))
@@ -212,7 +221,7 @@ class Worker:
             return Prepared(envelope_from, None, f"could not compose: {exc}")
 
     def deliver(
-        self, message: OutboxMessage, prepared: "Prepared | None" = None, meanwhile: Callable[[], None] | None = None
+        self, message: OutboxMessage, prepared: Prepared | None = None, meanwhile: Callable[[], None] | None = None
     ) -> SendResult | None:
         if self.paused_targets & message.target_ids():
             self.hold(message)
@@ -293,15 +302,6 @@ class Worker:
     def close(self) -> None:
         self.marker.close()
         self.smtp.close()
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A message ready to go: its return path and its bytes, or why it could not be composed."""
-
-    envelope_from: str
-    data: bytes | None
-    problem: str = ""
 
 
 def prefer_fast_commits() -> None:
