@@ -1,5 +1,9 @@
 """The shortcuts that keep signing and delivery fast still write what the slow way would."""
 
+import re
+import sys
+import unicodedata
+
 import pytest
 from django import forms
 from django.db import IntegrityError, connection
@@ -11,7 +15,7 @@ from courrier.campaigns.models import Campaign, Target
 from courrier.delivery import enqueue
 from courrier.delivery.models import DeliveryEvent, OutboxMessage
 from courrier.delivery.worker import Worker
-from courrier.signatures.forms import SignatureForm
+from courrier.signatures.forms import SignatureForm, clean_paragraph, has_control_characters
 from courrier.signatures.models import Signature
 from courrier.signatures.signable import insert_signature
 from tests.helpers import confirmed_signatures
@@ -184,3 +188,19 @@ def test_any_of_finds_the_rows_that_in_finds_with_one_parameter_on_postgresql(de
         )
     query = str(Signature.objects.filter(pk__any_of=ids).query)
     assert ("= ANY" in query) == (connection.vendor == "postgresql")
+
+
+def every_character() -> list[str]:
+    return [chr(code) for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) != "Cs"]
+
+
+def test_the_forms_find_exactly_the_controls_and_separators_of_the_unicode_database():
+    refused = {ch for ch in every_character() if has_control_characters(f"Ұлжан{ch}")}
+    assert refused == {ch for ch in every_character() if unicodedata.category(ch) in ("Cc", "Zl", "Zp")}
+
+
+def test_a_paragraph_keeps_every_character_but_the_controls_with_its_line_breaks_made_plain():
+    text = "".join(every_character())
+    line_breaks_made_plain = re.sub(r"\r\n|[\r\u2028\u2029\x85]", "\n", text)
+    expected = "".join(ch for ch in line_breaks_made_plain if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    assert clean_paragraph(f"x{text}x") == f"x{expected}x"

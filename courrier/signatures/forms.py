@@ -1,6 +1,5 @@
 import copy
 import re
-import unicodedata
 
 from django import forms
 from django.conf import settings
@@ -10,10 +9,15 @@ from courrier.lib.headers import is_plain_address
 from courrier.signatures.models import SUPPORTER_FIELDS, Signature
 
 _LINE_BREAKS = re.compile(r"\r\n|[\r\u2028\u2029\x85]")
+# Unicode's controls (category Cc: U+0000-U+001F and U+007F-U+009F) and its line and paragraph
+# separators (Zl, Zp: U+2028 and U+2029 alone), as character classes: a regular expression scans
+# a 10,000-character letter in microseconds, where a Python loop over its characters took milliseconds.
+_CONTROLS_AND_SEPARATORS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROLS_BUT_TAB_AND_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def has_control_characters(value: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value)
+    return _CONTROLS_AND_SEPARATORS.search(value) is not None
 
 
 class SingleLineField(forms.CharField):
@@ -30,8 +34,7 @@ class SingleLineField(forms.CharField):
 
 def clean_paragraph(value: str) -> str:
     """Line breaks made plain, other control characters dropped, outer spaces trimmed."""
-    value = _LINE_BREAKS.sub("\n", value)
-    return "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+    return _CONTROLS_BUT_TAB_AND_NEWLINE.sub("", _LINE_BREAKS.sub("\n", value)).strip()
 
 
 class ParagraphField(forms.CharField):
