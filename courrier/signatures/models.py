@@ -51,7 +51,8 @@ class Signature(models.Model):
         # One of a burst from one network: kept, never delivered unless a moderator approves it.
         BURST = "burst", _("Quarantined (burst)")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="signatures")
+    # Indexed with created_at (Meta.indexes), which also serves every look-up by campaign alone.
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="signatures", db_index=False)
     # What the supporter typed is stored encrypted (courrier/lib/fields.py): the database can neither
     # filter nor sort on it. Addresses are found through email_digest.
     first_name = EncryptedCharField(_("first name"), max_length=100)
@@ -90,7 +91,7 @@ class Signature(models.Model):
     # A second signature with an address that already signed: kept only so the
     # worker can tell the address owner, never delivered, never counted.
     is_duplicate = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     confirmation_queued_at = models.DateTimeField(null=True, blank=True)
     letters_queued_at = models.DateTimeField(null=True, blank=True)
@@ -108,6 +109,10 @@ class Signature(models.Model):
             )
         ]
         indexes = [
+            # One index where there were two (the campaign's, the date's): every signing INSERT writes one
+            # index page fewer. It serves look-ups by campaign and the moderation's window of dates in a
+            # campaign; the retention pass, every ten minutes, reads the table instead.
+            models.Index(fields=["campaign", "created_at"], name="sig_campaign_created"),
             models.Index(
                 fields=["created_at"], condition=Q(confirmation_queued_at__isnull=True), name="sig_confirmation_due"
             ),
