@@ -369,7 +369,7 @@ def test_a_message_that_cannot_be_handled_is_left_unread_and_the_others_are_reco
 
     def read_bounce(raw: bytes):
         if raw.startswith(b"X-Poison"):
-            raise ValueError("cannot make sense of this one")
+            raise ValueError("cannot make sense of this one, sent to someone@example.org")
         return real_read_bounce(raw)
 
     real_read_bounce = ingestbounces.read_bounce
@@ -378,6 +378,7 @@ def test_a_message_that_cannot_be_handled_is_left_unread_and_the_others_are_reco
     with pytest.raises(CommandError, match=r"1 message\(s\) could not be handled and were left in place"):
         ingest(*imap.args(), stderr=errors)
     assert "IMAP message UID 2 could not be handled: ValueError: cannot make sense of this one" in errors.getvalue()
+    assert "someone@example.org" not in errors.getvalue()  # addresses are personal data: never in the log
     assert list(letters().order_by("pk").values_list("status", flat=True)) == [Status.FAILED, Status.FAILED]
     assert [seen for seen, _raw in imap.messages()] == [True, False, True]  # to be looked at, or read again
 

@@ -31,6 +31,16 @@ def redact_text(text: str) -> str:
     return _QUERY_STRING.sub(QUERY, text)
 
 
+# Anything shaped like an e-mail address: what a bounce or a database error may quote.
+_ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
+ADDRESS = "[address]"
+
+
+def without_addresses(text: str) -> str:
+    """`text` with every e-mail address replaced by a placeholder."""
+    return _ADDRESS.sub(ADDRESS, text)
+
+
 def redact_path(path: str) -> str:
     """A request path (and query string, if any) as it may be logged."""
     return redact_text(path or "")

@@ -15,6 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from courrier.delivery.bounces import read_bounce, record_bounce
+from courrier.lib.redact import without_addresses
 
 
 def _reason(value: object) -> str:
@@ -73,7 +74,8 @@ class Command(BaseCommand):
             return sum(1 for report in read_bounce(raw) if record_bounce(report))
         except Exception as exc:  # one odd message (or a database hiccup) must not stop the others
             self.unhandled += 1
-            self.stderr.write(f"{where} could not be handled: {type(exc).__name__}: {exc}")
+            # The reason may quote a supporter's or a target's address: the operator's log gets neither.
+            self.stderr.write(f"{where} could not be handled: {type(exc).__name__}: {without_addresses(str(exc))}")
             return None
 
     def from_maildir(self, path: Path, keep: bool) -> list[int | None]:
