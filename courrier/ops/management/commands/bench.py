@@ -220,6 +220,7 @@ class Command(BaseCommand):
         )
         self.run_step("bare-table", [sys.executable, "-m", "bench.bare"], env)
         results: dict[str, list[Throughput]] = {"signing": [], "bare": [], "no middleware": []}
+        sites, bares, alones = results["signing"], results["bare"], results["no middleware"]
         # The servers stay up (an idle one costs nothing) and take the load in turn.
         with (
             self.gunicorn("courrier.wsgi", env, CAMPAIGN_PAGE) as site,
@@ -229,22 +230,18 @@ class Command(BaseCommand):
             self.gunicorn("bench.bare", env, BARE_PATH) as alone,
         ):
             turns = [
-                lambda: results["signing"].append(
-                    self.load(site, SIGN_PATH, "--page", CAMPAIGN_PAGE, *self.proofs(env))
-                ),
-                lambda: results["bare"].append(self.load(bare, BARE_PATH, "--page", CAMPAIGN_PAGE)),
-                lambda: results["no middleware"].append(self.load(alone, BARE_PATH)),
+                lambda: sites.append(self.load(site, SIGN_PATH, "--page", CAMPAIGN_PAGE, *self.proofs(env))),
+                lambda: bares.append(self.load(bare, BARE_PATH, "--page", CAMPAIGN_PAGE)),
+                lambda: alones.append(self.load(alone, BARE_PATH)),
             ]
             for number in range(self.rounds):
                 for turn in turns if number % 2 == 0 else reversed(turns):
                     turn()
-                sites, bares, alones = results["signing"], results["bare"], results["no middleware"]
                 self.say(
                     f"  round {number + 1}: {sites[-1].per_second:.0f}/s signing, {bares[-1].per_second:.0f}/s bare, "
                     f"ratio {ratio(sites[-1].per_second, bares[-1].per_second):.2f}; "
                     f"{alones[-1].per_second:.0f}/s bare with no middleware"
                 )
-        sites, bares, alones = results["signing"], results["bare"], results["no middleware"]
         site_rate = statistics.median(r.per_second for r in sites)
         share = median_ratio(sites, bares)
         self.say(
