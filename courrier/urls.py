@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.static import serve
 
+from courrier.accounts import views as account_views
 from courrier.accounts.forms import LockoutAdminAuthenticationForm
 from courrier.campaigns import progress, sharing
 from courrier.campaigns import views as campaign_views
@@ -66,6 +67,12 @@ urlpatterns += [
         "admin/campaigns/campaign/<int:campaign_id>/export.pdf",
         admin.site.admin_view(exports.export_pdf),
         name="campaign_export_pdf",
+    ),
+    # Before the admin's own: its "view on site" shortcut, limited to the user's organisations.
+    path(
+        "admin/r/<int:content_type_id>/<path:object_id>/",
+        admin.site.admin_view(account_views.view_on_site),
+        name="scoped_view_on_site",
     ),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -6,6 +6,7 @@ import mailbox
 import re
 from pathlib import Path
 
+from django.db import connection
 from django.test import Client
 
 CAMPAIGN_URL = "/fr/c/kazakhstan-repression/"
@@ -29,12 +30,12 @@ def signature_form(**overrides) -> dict[str, str]:
     return {key: value for key, value in form.items() if value is not None}
 
 
-def sign(client: Client, proof: bool = True, **overrides):
+def sign(client: Client, proof: bool = True, slug: str = "kazakhstan-repression", **overrides):
     """Sign as a browser does: with JavaScript, the form carries a solved proof of work; without, none."""
     form = signature_form(**overrides)
     if proof:
         form["proof"] = solved_proof(client)
-    return client.post(SIGN_URL, form)
+    return client.post(f"/fr/c/{slug}/sign/", form)
 
 
 def solved_proof(client: Client) -> str:
@@ -139,3 +140,41 @@ def same_page(response) -> str:
     """The page without what differs on every request whoever asks: script nonces and CSRF tokens."""
     page = re.sub(r'nonce="[^"]*"', 'nonce=""', response.content.decode())
     return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', 'name="csrfmiddlewaretoken"', page)
+
+
+def raw_row(model, pk: int, names: list[str]) -> dict[str, str]:
+    """The columns as the database holds them, without the fields' decryption."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(model._meta.get_field(name).column) for name in names)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE id = %s", [pk])  # noqa: S608
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+
+def sql_dump() -> str:
+    """Every row of every table, read through SQL: what any database client would show."""
+    lines = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            lines += [f"{table}: {row!r}" for row in cursor.fetchall()]
+    return "\n".join(lines)
+
+
+def live_campaign(slug: str, organisation=None, to: str = "office@target.example", **fields):
+    """A small live campaign of its own, with a French model letter and one To target (never the demo's)."""
+    from courrier.campaigns.models import Campaign, ModelLetter, Organisation, Target
+
+    campaign = Campaign.objects.create(
+        organisation=organisation or Organisation.objects.create(name=f"Organisers of {slug}"),
+        slug=slug,
+        title=fields.pop("title", f"Campaign {slug}"),
+        summary=fields.pop("summary", "A campaign of the tests."),
+        status=fields.pop("status", Campaign.Status.LIVE),
+        **fields,
+    )
+    ModelLetter.objects.create(
+        campaign=campaign, language="fr", subject=f"Lettre {slug}", body="Madame,\n\n{personal_sentence}\n\n{signature}"
+    )
+    Target.objects.create(campaign=campaign, name=f"Office of {slug}", email=to)
+    return campaign

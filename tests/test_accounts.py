@@ -18,6 +18,7 @@ from courrier.accounts.models import AppendOnlyError, AuditEntry, LoginThrottle,
 from courrier.campaigns.models import Campaign, ModelLetter, Organisation, Person, Target
 from courrier.delivery.models import OutboxMessage
 from courrier.signatures.models import Signature
+from tests.helpers import raw_row, sql_dump
 from tests.test_checklist import FormFields, fix_the_names
 
 pytestmark = pytest.mark.django_db
@@ -198,6 +199,28 @@ def test_choices_offer_only_the_organisers_own_campaigns_and_organisations(world
     assert not Target.objects.filter(email="planted@evil.test").exists()
 
 
+def test_view_on_site_leads_only_to_the_users_own_organisations_objects(world):
+    """Django's shortcut would redirect any staff account to another organisation's draft, naming its slug."""
+    from django.contrib.contenttypes.models import ContentType
+
+    campaign_type = ContentType.objects.get_for_model(Campaign).pk
+    draft_b = f"/admin/r/{campaign_type}/{world.campaign_b.pk}/"
+    assert world.campaign_b.status == Campaign.Status.DRAFT
+    nobody = User.objects.create_user("staff-without-membership", password=PASSWORD, is_staff=True)
+
+    for user in (nobody, world.editor_a, world.manager_a):
+        response = logged_in(user).get(draft_b)
+        assert response.status_code == 404, user
+        assert world.campaign_b.slug not in response.get("Location", "") + response.content.decode()
+    assert logged_in(world.manager_b).get(draft_b)["Location"].endswith(f"/c/{world.campaign_b.slug}/")
+    own = logged_in(world.editor_a).get(f"/admin/r/{campaign_type}/{world.campaign_a.pk}/")
+    assert own.status_code == 302 and own["Location"].endswith(f"/c/{world.campaign_a.slug}/")
+    user_type = ContentType.objects.get_for_model(User).pk
+    assert logged_in(world.manager_a).get(f"/admin/r/{user_type}/{world.manager_b.pk}/").status_code == 404
+    assert logged_in(world.manager_a).get(f"/admin/r/{campaign_type}/not-a-number/").status_code == 404
+    assert logged_in(world.manager_a).get(f"/admin/r/999999/{world.campaign_a.pk}/").status_code == 404
+
+
 def test_staff_without_a_membership_see_nothing_and_superusers_see_everything(world):
     nobody = User.objects.create_user("nobody", password=PASSWORD, is_staff=True)
     client = logged_in(nobody)
@@ -316,6 +339,24 @@ def test_every_later_login_asks_for_a_fresh_code(world):
     accepted = client.post("/admin/second-factor/", {"code": next_code, "next": "/admin/campaigns/campaign/"})
     assert accepted["Location"] == "/admin/campaigns/campaign/"
     assert client.get("/admin/campaigns/campaign/").status_code == 200
+
+
+def test_the_second_factors_secret_is_stored_encrypted_and_still_checks_codes(world):
+    """A dump of the database plus a cracked password must not give the codes too."""
+    client = Client()
+    secret = secret_shown(log_in(client, "manager-a").content.decode()).replace(" ", "")
+    client.post("/admin/second-factor/setup/", {"code": totp.totp(secret)})
+    device = TOTPDevice.objects.get(user=world.manager_a)
+
+    stored = raw_row(TOTPDevice, device.pk, ["secret"])["secret"]
+    assert stored.startswith("enc1:") and secret not in stored
+    assert secret not in sql_dump()
+    assert device.secret == secret
+    client.post("/admin/logout/")
+    log_in(client, "manager-a")
+    next_code = totp.totp(secret, at=time.time() + totp.STEP_SECONDS)
+    accepted = client.post("/admin/second-factor/", {"code": next_code, "next": "/admin/campaigns/campaign/"})
+    assert accepted["Location"] == "/admin/campaigns/campaign/"
 
 
 def test_the_next_address_stays_on_this_site(world):

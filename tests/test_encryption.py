@@ -32,7 +32,7 @@ from courrier.lib.fields import encrypted_fields
 from courrier.signatures.models import Signature
 from courrier.signatures.signable import insert_signature
 from tests.conftest import ROOT, wait_until
-from tests.helpers import CAMPAIGN_URL, body_text, confirmation_path, sign
+from tests.helpers import CAMPAIGN_URL, body_text, confirmation_path, raw_row, sign, sql_dump
 
 PERSONAL = [
     "first_name",
@@ -52,25 +52,6 @@ def markers() -> dict[str, str]:
     values = {name: f"Mk{name.replace('_', '')}{token}" for name in PERSONAL}
     values["email"] = f"mkmail{token}@example.org"
     return values
-
-
-def raw_row(model, pk: int, names: list[str]) -> dict[str, str]:
-    """The columns as the database holds them, without the fields' decryption."""
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(model._meta.get_field(name).column) for name in names)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE id = %s", [pk])  # noqa: S608
-        return dict(zip(names, cursor.fetchone(), strict=True))
-
-
-def sql_dump() -> str:
-    """Every row of every table, read through SQL: what any database client would show."""
-    lines = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names(cursor):
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
-            lines += [f"{table}: {row!r}" for row in cursor.fetchall()]
-    return "\n".join(lines)
 
 
 def database_dumps() -> dict[str, bytes]:

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import secrets
+import socket
 import sys
 import urllib.error
 import urllib.parse
@@ -150,6 +151,22 @@ def test_no_marker_reaches_a_log_an_error_report_a_logged_url_or_an_outbox_colum
     letter = OutboxMessage.objects.get(kind=OutboxMessage.Kind.LETTER, status=OutboxMessage.Status.SENT)
     assert marker("sentence") in letter.body, "read through the model, the letter has them: the search can see them"
     assert found == {}, f"personal values stored in clear in the outbox: {found}"
+
+
+def test_gunicorn_never_logs_the_address_of_a_client_that_sent_a_malformed_request(start_web_server, tmp_path):
+    root = start_web_server(GUNICORN_CMD_ARGS="--access-logfile - --log-level debug")
+    host, port = urllib.parse.urlsplit(root).hostname, urllib.parse.urlsplit(root).port
+    with socket.create_connection((host, port), timeout=10) as raw:
+        raw.sendall(b"GET / HTTP/9.9\r\n\r\n")  # a version gunicorn refuses before any Django
+        raw.recv(1000)
+
+    def line_about_it() -> str:
+        lines = (tmp_path / "web.log").read_text().splitlines()
+        return next((line for line in lines if "Invalid request" in line), "")
+
+    log = wait_until(line_about_it, message="gunicorn's line about the malformed request")
+    assert "ip=[ip]" in log, log
+    assert "127.0.0.1" not in log
 
 
 def test_an_error_report_on_a_request_full_of_markers_holds_none_of_them(settings):

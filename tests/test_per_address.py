@@ -13,8 +13,17 @@ from courrier.delivery.models import OutboxMessage
 from courrier.lib import proof_of_work
 from courrier.lib.crypto import email_digest
 from courrier.signatures.models import Signature
+from courrier.signatures.my_data import queue_data_links
 from tests.conftest import wait_until
-from tests.helpers import SIGN_URL, confirmation_path, maildir_messages, same_page, sign, signature_form
+from tests.helpers import (
+    SIGN_URL,
+    confirmation_path,
+    live_campaign,
+    maildir_messages,
+    same_page,
+    sign,
+    signature_form,
+)
 
 VICTIM = "victim@example.org"
 
@@ -26,14 +35,17 @@ def mails_to(sandbox, address: str) -> list:
 # ---------- No inbox bombing ----------
 
 
-def test_the_worker_sends_one_address_at_most_three_mails_a_day_but_the_signatures_are_kept(
+def test_typing_an_address_again_and_again_sends_it_one_notice_and_cannot_delay_its_own_confirmation(
     demo, start_worker, sandbox_in_tmp
 ):
-    # Someone types a stranger's address five times (from five networks, each with a solved proof),
-    # and a genuine supporter signs once.
-    for n in range(5):
+    # The owner signed the demo campaign; a stranger types their address four more times (from four
+    # networks, each with a solved proof), trying to fill the daily cap; then the owner signs another campaign.
+    assert sign(Client(REMOTE_ADDR="192.0.2.1"), email=VICTIM).status_code == 302
+    for n in range(4):
         assert sign(Client(REMOTE_ADDR=f"198.51.{n}.1"), email=VICTIM, first_name=f"Not {n}").status_code == 302
-    assert sign(Client(REMOTE_ADDR="192.0.2.1"), email="supporter@example.org").status_code == 302
+    live_campaign("second-campaign")
+    assert sign(Client(REMOTE_ADDR="192.0.2.2"), slug="second-campaign", email=VICTIM).status_code == 302
+    assert sign(Client(REMOTE_ADDR="192.0.2.3"), email="supporter@example.org").status_code == 302
     start_worker()
 
     def all_handled() -> bool:
@@ -44,31 +56,73 @@ def test_the_worker_sends_one_address_at_most_three_mails_a_day_but_the_signatur
     wait_until(all_handled, message="the worker to handle every signature")
 
     received = mails_to(sandbox_in_tmp, VICTIM)
-    assert len(received) == 3  # one confirmation request and two "already signed" notices
-    assert len(mails_to(sandbox_in_tmp, "supporter@example.org")) == 1  # the cap is per address
-    assert Signature.objects.with_address(VICTIM).count() == 5  # every signature is still recorded
     kinds = sorted(OutboxMessage.objects.filter(recipient_digest=email_digest(VICTIM)).values_list("kind", flat=True))
-    assert kinds == ["already_signed", "already_signed", "confirmation"]
+    assert kinds == ["already_signed", "confirmation", "confirmation"]  # one notice for four repeats
+    assert len(received) == 3
+    assert len(mails_to(sandbox_in_tmp, "supporter@example.org")) == 1  # the cap is per address
+    assert Signature.objects.with_address(VICTIM).count() == 6  # every signature is still recorded
+    second = next(m for m in received if "Campaign second-campaign" in m["Subject"])
+    assert "/confirm/" in second.get_content()
 
     # What the address owner asked for is not capped: once they confirm, their copy of the letter comes.
-    confirmation = next(m for m in received if "/confirm/" in m.get_content())
-    assert Client().post(confirmation_path(confirmation)).status_code == 302
+    assert Client().post(confirmation_path(second)).status_code == 302
     wait_until(lambda: len(mails_to(sandbox_in_tmp, VICTIM)) == 4, message="the copy of the letter")
 
 
 @pytest.mark.django_db
-def test_the_cap_counts_only_the_last_24_hours(demo, settings):
+def test_a_confirmation_beyond_the_cap_waits_for_the_next_day_instead_of_vanishing(demo, settings):
     settings.SUPPORTER_MAILS_PER_DAY = 1
+    for slug in ("second-campaign", "third-campaign"):
+        live_campaign(slug)
+    now = timezone.now()
     sign(Client(REMOTE_ADDR="192.0.2.1"), email=VICTIM)
-    yesterday = timezone.now() - datetime.timedelta(hours=25)
-    assert enqueue.queue_confirmations(yesterday) == 1
-    sign(Client(REMOTE_ADDR="192.0.2.2"), email=VICTIM)  # a day later: counted afresh
-    assert enqueue.queue_confirmations() == 1
-    sign(Client(REMOTE_ADDR="192.0.2.3"), email=VICTIM)  # the same day: over the cap of one
-    assert enqueue.queue_confirmations() == 1
+    assert enqueue.queue_confirmations(now - datetime.timedelta(hours=25)) == 1  # yesterday: its own window
+    sign(Client(REMOTE_ADDR="192.0.2.2"), slug="second-campaign", email=VICTIM)
+    sign(Client(REMOTE_ADDR="192.0.2.3"), slug="third-campaign", email=VICTIM)
+    assert enqueue.queue_confirmations(now) == 2
 
-    assert sorted(OutboxMessage.objects.values_list("kind", flat=True)) == ["already_signed", "confirmation"]
-    assert set(OutboxMessage.objects.values_list("recipient_digest", flat=True)) == {email_digest(VICTIM)}
+    confirmations = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.CONFIRMATION).order_by("next_attempt_at")
+    assert [c.campaign.slug for c in confirmations] == ["kazakhstan-repression", "second-campaign", "third-campaign"]
+    _yesterdays, todays, waiting = confirmations
+    assert todays.next_attempt_at == now  # a day after yesterday's: counted afresh
+    assert waiting.status == OutboxMessage.Status.QUEUED
+    assert waiting.next_attempt_at == now + datetime.timedelta(hours=24)
+    assert Signature.objects.filter(confirmation_queued_at__isnull=True).count() == 0
+
+
+@pytest.mark.django_db
+def test_notices_and_data_links_count_against_the_cap_but_never_push_a_confirmation_back(demo, settings):
+    settings.SUPPORTER_MAILS_PER_DAY = 2
+    live_campaign("second-campaign")
+    now = timezone.now()
+    sign(Client(REMOTE_ADDR="192.0.2.1"), email=VICTIM)
+    enqueue.queue_confirmations(now - datetime.timedelta(hours=1))
+    sign(Client(REMOTE_ADDR="198.51.100.1"), email=VICTIM)  # a repeat: the notice
+    Client().post("/fr/my-data/", {"email": VICTIM})  # a stranger asks for the address's data links
+    enqueue.queue_confirmations(now)
+    queue_data_links(now)
+    sign(Client(REMOTE_ADDR="192.0.2.2"), slug="second-campaign", email=VICTIM)
+    enqueue.queue_confirmations(now)
+
+    due = dict(OutboxMessage.objects.filter(campaign__slug="second-campaign").values_list("kind", "next_attempt_at"))
+    assert due[OutboxMessage.Kind.CONFIRMATION] == now  # two confirmations in 24 hours: within the cap
+    notice = OutboxMessage.objects.get(kind=OutboxMessage.Kind.ALREADY_SIGNED)
+    link = OutboxMessage.objects.get(kind=OutboxMessage.Kind.DATA_LINK)
+    assert notice.next_attempt_at == now  # the second mail of the day
+    assert link.next_attempt_at == now - datetime.timedelta(hours=1) + datetime.timedelta(hours=24)  # the third
+
+
+@pytest.mark.django_db
+def test_a_confirmation_request_carries_nothing_typed_with_it(demo, sandbox_in_tmp):
+    """The address has proved nothing yet: whoever typed it must not be able to write to it in our name."""
+    lure = "Visit evil.example/login to keep your account"
+    sign(Client(), email=VICTIM, first_name=lure, last_name=lure, city=lure, personal_sentence=lure)
+    enqueue.queue_confirmations()
+
+    confirmation = OutboxMessage.objects.get(kind=OutboxMessage.Kind.CONFIRMATION)
+    assert lure not in confirmation.subject and lure not in confirmation.body and "evil" not in confirmation.body
+    assert confirmation.body.startswith("Bonjour,\n")
+    assert lure not in confirmation.from_name
 
 
 # ---------- No enumeration ----------

@@ -54,9 +54,11 @@ def test_the_challenge_is_served_fresh_without_a_cookie_or_a_database_query(clie
     challenge = first.json()
     assert challenge["algorithm"] == "SHA-256"
     assert challenge["maxnumber"] == 1000  # the tests' easy setting
-    random_part, expiry = challenge["salt"].split("?expires=")
+    random_part, terms = challenge["salt"].split("?expires=")
+    expiry, maxnumber = terms.split("&max=")
     assert len(random_part) == 32  # 128 bits
     assert int(expiry) == pytest.approx(datetime.datetime.now().timestamp() + 20 * 60, abs=5)
+    assert int(maxnumber) == challenge["maxnumber"]  # the difficulty is in the signed salt too
     assert challenge["salt"] != second["salt"] and challenge["challenge"] != second["challenge"]
     # The answer is the secret number behind the hash, and the site signed the hash.
     number = proof_of_work.solve(challenge)
@@ -112,6 +114,34 @@ def wrong_number(proof: str) -> str:
     return repacked(proof, number=payload(proof)["number"] + 1)
 
 
+def digits_moved_into_the_salt(proof: str) -> str:
+    """The same hash, sha256(salt + number), with the number's first digit moved to the end of the salt:
+    the expiry (or, today, the difficulty) grows tenfold. Only a signature over the salt tells."""
+    fields = payload(proof)
+    digits = str(fields["number"])
+    return repacked(proof, salt=fields["salt"] + digits[0], number=int(digits[1:]))
+
+
+def expiry_pushed_back(proof: str) -> str:
+    salt = payload(proof)["salt"]
+    random_part, terms = salt.split("?expires=")
+    _expiry, maxnumber = terms.split("&max=")
+    return repacked(proof, salt=f"{random_part}?expires=99999999999&max={maxnumber}")
+
+
+def with_a_nul(proof: str) -> str:
+    return repacked(proof, salt=payload(proof)["salt"] + "\0", challenge="\0" + payload(proof)["challenge"])
+
+
+def solved_with_a_long_number(client: Client) -> str:
+    """A genuine proof whose number has at least two digits, none of them a leading zero once moved."""
+    while True:
+        proof = solved_proof(client)
+        digits = str(payload(proof)["number"])
+        if len(digits) >= 2 and digits[1] != "0":
+            return proof
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "tamper",
@@ -123,10 +153,14 @@ def wrong_number(proof: str) -> str:
         pytest.param(lambda proof: "garbage", id="garbage"),
         pytest.param(lambda proof: repacked(proof, algorithm="SHA-1"), id="other-algorithm"),
         pytest.param(lambda proof: repacked(proof, number="12"), id="number-as-text"),
+        pytest.param(digits_moved_into_the_salt, id="digits-moved-into-the-salt"),
+        pytest.param(expiry_pushed_back, id="expiry-pushed-back"),
+        pytest.param(with_a_nul, id="nul-in-salt-and-challenge"),
     ],
 )
 def test_a_forged_or_wrong_proof_is_refused_with_the_form_shown_again(demo, client, tamper):
-    response = sign_with(client, tamper(solved_proof(client)), url=EN_SIGN_URL, personal_sentence="Free them all.")
+    proof = solved_with_a_long_number(client)
+    response = sign_with(client, tamper(proof), url=EN_SIGN_URL, personal_sentence="Free them all.")
 
     assert response.status_code == 400
     page = response.content.decode()
@@ -136,6 +170,16 @@ def test_a_forged_or_wrong_proof_is_refused_with_the_form_shown_again(demo, clie
         assert typed in page
     assert '<input type="hidden" name="proof" value="">' in page  # the script solves a new challenge
     assert not Signature.objects.exists()
+
+
+def test_moving_digits_into_the_salt_keeps_the_hash_but_not_the_sites_signature(client, settings):
+    """Why the signature covers the salt: the tampered proof still solves its hash."""
+    proof = solved_with_a_long_number(client)
+    tampered = payload(digits_moved_into_the_salt(proof))
+    assert proof_of_work.hash_of(tampered["salt"], tampered["number"]) == tampered["challenge"]
+    with pytest.raises(proof_of_work.InvalidProof, match=r"not a salt|not issued"):
+        proof_of_work.verify(digits_moved_into_the_salt(proof))
+    assert proof_of_work.verify(proof).number == payload(proof)["number"]
 
 
 @pytest.mark.django_db

@@ -244,6 +244,18 @@ def test_signing_is_rate_limited_per_address(demo, client, settings):
     assert sign(other_client, email="elsewhere@example.org").status_code == 302
 
 
+def test_an_ipv6_client_cannot_escape_the_limit_by_moving_inside_its_slash_64(demo, settings):
+    """One phone or home line is given a whole /64 and may pick a new address in it for every request."""
+    settings.SIGNING_RATE_LIMIT = "3/3600"
+    inside = ["2001:db8:5:7::1", "2001:db8:5:7::2", "2001:db8:5:7:ffff::9", "2001:db8:5:7:a:b:c:d"]
+    codes = [sign(Client(REMOTE_ADDR=ip), email=f"v6-{i}@example.org").status_code for i, ip in enumerate(inside)]
+    assert codes == [302, 302, 302, 429]
+    assert sign(Client(REMOTE_ADDR="2001:db8:5:8::1"), email="next-line@example.org").status_code == 302
+    # An IPv4 client behind a dual-stack server is counted by its own address.
+    assert sign(Client(REMOTE_ADDR="::ffff:192.0.2.44"), email="mapped@example.org").status_code == 302
+    assert sign(Client(REMOTE_ADDR="192.0.2.45"), email="neighbour@example.org").status_code == 302
+
+
 def test_a_closed_campaign_takes_no_signature(demo, client):
     Campaign.objects.filter(pk=demo.pk).update(status=Campaign.Status.CLOSED)
     assert sign(client).status_code == 302

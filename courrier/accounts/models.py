@@ -33,7 +33,9 @@ class TOTPDevice(models.Model):
     """A staff user's authenticator app: the shared secret, and the last time step a code was used."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="totp_device")
-    secret = models.CharField(max_length=64)
+    # Encrypted at rest like supporters' data: a database dump and a cracked password must not be enough to
+    # compute the codes as well.
+    secret = EncryptedCharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
     # Null while the user has not yet typed a code from the app: the secret may still be shown.
     confirmed_at = models.DateTimeField(null=True, blank=True)

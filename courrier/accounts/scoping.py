@@ -81,6 +81,15 @@ def can_edit(user, campaign) -> bool:
     return has_role(user, campaign.organisation_id, EDITOR)
 
 
+def may_view(user, obj: models.Model) -> bool:
+    """Whether the back office may show `obj` to `user`: a row of one of their organisations (any role)."""
+    if not is_back_office_user(user):
+        return False
+    if user.is_superuser:
+        return True
+    return has_role(user, organisation_id_of(obj), EDITOR) if organisation_path(type(obj)) is not None else False
+
+
 def managed_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
     """The campaign if the user manages it (its supporters' data); refused (403) otherwise."""
     campaign = get_object_or_404(Campaign.objects.select_related("organisation"), pk=campaign_id)

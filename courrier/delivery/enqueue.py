@@ -9,11 +9,11 @@ even if the worker dies half-way.
 import datetime
 import logging
 import uuid
-from collections import Counter
+from collections import defaultdict
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet, prefetch_related_objects
+from django.db.models import Q, QuerySet, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -31,8 +31,12 @@ BATCH = 200
 logger = logging.getLogger(__name__)
 
 # Mails a stranger can trigger by typing someone's address: at most SUPPORTER_MAILS_PER_DAY of them
-# reach one address in 24 hours, so the platform cannot be used to fill an inbox.
+# reach one address in 24 hours, so the platform cannot be used to fill an inbox (schedule_within_daily_cap).
 CAPPED_KINDS = (OutboxMessage.Kind.CONFIRMATION, OutboxMessage.Kind.ALREADY_SIGNED, OutboxMessage.Kind.DATA_LINK)
+# An address hears at most once in this period that it signed a campaign again: more would only serve
+# someone who types it over and over to fill its inbox (or the daily cap, and so delay a real confirmation).
+ALREADY_SIGNED_NOTICE_PERIOD = datetime.timedelta(days=7)
+DAY = datetime.timedelta(hours=24)
 
 
 def new_message_id(sender: str) -> str:
@@ -63,39 +67,71 @@ def supporter_message(kind: str, signature: Signature, subject: str, body: str) 
     )
 
 
-def within_daily_cap(messages: list[OutboxMessage], now: datetime.datetime) -> list[OutboxMessage]:
-    """The messages to queue, without those of CAPPED_KINDS beyond SUPPORTER_MAILS_PER_DAY for their address.
+def schedule_within_daily_cap(messages: list[OutboxMessage], now: datetime.datetime) -> list[OutboxMessage]:
+    """The messages to queue, each due when its address's daily cap allows it; nothing capped is dropped.
 
-    Counts the outbox rows of the last 24 hours by recipient_digest, in one query for the batch.
-    The others (news, the copy of one's letter) pass: the supporter asked for them.
+    For the mails a stranger can trigger (CAPPED_KINDS), at most SUPPORTER_MAILS_PER_DAY leave for one
+    address in any 24 hours: one beyond waits, queued with a later next_attempt_at, until the window
+    has room. A confirmation takes precedence: only confirmations count against it, so that "already
+    signed" notices and data links typed by a stranger cannot delay a supporter's own confirmation.
+    "Already signed" notices are sent at most once per address and campaign in
+    ALREADY_SIGNED_NOTICE_PERIOD; the ones beyond that are not queued at all.
+    The others (news, the copy of one's letter) pass at once: the supporter asked for them.
+    One query for the batch, by the keyed digest of the address.
     """
     capped = {m.recipient_digest for m in messages if m.kind in CAPPED_KINDS and m.recipient_digest}
     if not capped:
         return messages
-    sent = Counter(
-        dict(
-            OutboxMessage.objects.filter(
-                recipient_digest__in=capped, kind__in=CAPPED_KINDS, created_at__gt=now - datetime.timedelta(hours=24)
-            )
-            .values_list("recipient_digest")
-            .annotate(count=Count("id"))
-            .order_by()
-        )
+    recent = OutboxMessage.objects.filter(recipient_digest__in=capped, kind__in=CAPPED_KINDS).filter(
+        Q(next_attempt_at__gt=now - DAY)
+        | Q(kind=OutboxMessage.Kind.ALREADY_SIGNED, created_at__gt=now - ALREADY_SIGNED_NOTICE_PERIOD)
     )
-    kept = []
+    due: dict[tuple[str, bool], list[datetime.datetime]] = defaultdict(list)  # (digest, confirmation?) -> times
+    noticed: set[tuple[str, int | None]] = set()
+    for digest, kind, campaign_id, due_at, created_at in recent.values_list(
+        "recipient_digest", "kind", "campaign_id", "next_attempt_at", "created_at"
+    ):
+        if due_at > now - DAY:
+            due[digest, kind == OutboxMessage.Kind.CONFIRMATION].append(due_at)
+        if kind == OutboxMessage.Kind.ALREADY_SIGNED and created_at > now - ALREADY_SIGNED_NOTICE_PERIOD:
+            noticed.add((digest, campaign_id))
+    kept, dropped, delayed = [], 0, 0
     for message in messages:
-        if message.kind in CAPPED_KINDS and message.recipient_digest:
-            if sent[message.recipient_digest] >= settings.SUPPORTER_MAILS_PER_DAY:
+        digest = message.recipient_digest
+        if message.kind not in CAPPED_KINDS or not digest:
+            kept.append(message)
+            continue
+        if message.kind == OutboxMessage.Kind.ALREADY_SIGNED:
+            if (digest, message.campaign_id) in noticed:
+                dropped += 1
                 continue
-            sent[message.recipient_digest] += 1
+            noticed.add((digest, message.campaign_id))
+        confirmation = message.kind == OutboxMessage.Kind.CONFIRMATION
+        counted = sorted(due[digest, True] if confirmation else [*due[digest, True], *due[digest, False]])
+        message.next_attempt_at = next_free_time(counted, message.next_attempt_at or now)
+        delayed += message.next_attempt_at > now
+        due[digest, confirmation].append(message.next_attempt_at)
         kept.append(message)
-    if len(kept) < len(messages):
+    if dropped or delayed:
         logger.info(
-            "%d supporter mails not queued: their address had its %d for the day",
-            len(messages) - len(kept),
-            settings.SUPPORTER_MAILS_PER_DAY,
+            "supporter mails: %d repeated 'already signed' notices not queued, %d waiting for their address's cap",
+            dropped,
+            delayed,
         )
     return kept
+
+
+def next_free_time(taken: list[datetime.datetime], earliest: datetime.datetime) -> datetime.datetime:
+    """The first moment from `earliest` when one more mail keeps every 24 hours within the cap.
+
+    `taken` (sorted) are the times the address's counted mails went or will go. The new one goes last,
+    so only the window that ends with it can be too full: it waits until the oldest of that window is
+    a day old.
+    """
+    limit = settings.SUPPORTER_MAILS_PER_DAY
+    if len(taken) < limit:
+        return earliest  # fewer than the cap from a day ago on: no window can be full
+    return max(earliest, taken[-1], taken[-limit] + DAY)
 
 
 def absolute_url(path: str) -> str:
@@ -127,7 +163,6 @@ def confirmation_message(signature: Signature) -> OutboxMessage:
     subject, body = emails.confirmation(
         signature.language,
         campaign,
-        signature.first_name,
         url,
         recipients_phrase(campaign, signature.language, signature),
         my_data_url(signature, signature.language),
@@ -322,9 +357,9 @@ def queue_confirmations(now: datetime.datetime | None = None) -> int:
         signatures = _claim_signatures(due)
         if not signatures:
             return 0
-        # Beyond the address's daily cap the mail is not queued; the signature stays recorded.
-        messages = within_daily_cap([confirmation_message(s) for s in signatures], now)
-        OutboxMessage.objects.bulk_create(stamped(messages, now))
+        # Beyond the address's daily cap the mail waits for its turn (a repeated notice is not queued).
+        messages = schedule_within_daily_cap(stamped([confirmation_message(s) for s in signatures], now), now)
+        OutboxMessage.objects.bulk_create(messages)
         Signature.objects.filter(pk__in=[s.pk for s in signatures]).update(confirmation_queued_at=now)
     return len(signatures)
 

@@ -16,30 +16,18 @@ SIGNING_BURST_UNPROVEN for those without (a browser without JavaScript; or a bot
 that does not solve the challenge), which also count in the first.
 """
 
-import ipaddress
-
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from courrier.lib import ratelimit
 from courrier.lib.ratelimit import client_address, count_hit, parse_rate
 
 
 def network_of(address: str) -> str:
     """The network an address belongs to for flood counting: its /24 (IPv4) or /48 (IPv6)."""
-    octets = address.split(".")
-    if len(octets) == 4 and all(octet.isdigit() and len(octet) <= 3 and int(octet) <= 255 for octet in octets):
-        # The common case, without the ipaddress module (which cost more than the rest of the count).
-        return f"{int(octets[0])}.{int(octets[1])}.{int(octets[2])}.0/24"
-    try:
-        ip = ipaddress.ip_address(address.strip())
-    except ValueError:
-        return address  # not an address (a misconfigured proxy): counted as it is
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+    return ratelimit.network_of(address, ipv4_prefix=24, ipv6_prefix=48)
 
 
 def is_burst(request: HttpRequest, proven: bool) -> bool:

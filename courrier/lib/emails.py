@@ -24,15 +24,14 @@ def _render(name: str, language: str, context: dict) -> tuple[str, str]:
 # Courrier holds about them (templates/emails/my-data-footer-text.txt).
 
 
-def confirmation(
-    language: str, campaign, first_name: str, confirm_url: str, recipients: str, my_data_url: str = ""
-) -> tuple[str, str]:
+def confirmation(language: str, campaign, confirm_url: str, recipients: str, my_data_url: str = "") -> tuple[str, str]:
+    """To an address nobody has proved yet: nothing typed on the form (not even the first name) goes in it,
+    or whoever typed someone else's address could write to them in the platform's name."""
     return _render(
         "confirmation",
         language,
         {
             "campaign": campaign,
-            "first_name": first_name,
             "confirm_url": confirm_url,
             "recipients": recipients,
             "my_data_url": my_data_url,

@@ -3,16 +3,22 @@
 The site hands out a challenge (GET /pow/challenge/, no database, no cookie):
 
     algorithm  "SHA-256"
-    salt       32 random hex digits (128 bits) and the expiry time: "<hex>?expires=<unix seconds>"
+    salt       32 random hex digits (128 bits), the expiry time and the difficulty:
+               "<hex>?expires=<unix seconds>&max=<maxnumber>"
     challenge  sha256(salt + str(number)) in hex, for a secret random number in [0, maxnumber]
     maxnumber  PROOF_OF_WORK_MAX_NUMBER
-    signature  HMAC-SHA256 of the challenge under a key derived from SECRET_KEY
+    signature  HMAC-SHA256, under a key derived from SECRET_KEY, of the salt and the challenge, each
+               ended by a NUL (which neither can contain)
 
 The browser finds the number by trying 0, 1, 2… (courrier/static/js/proof-of-work.js), and sends
 back the salt, the number and the signature in one hidden field. The server checks all of it with
 one hash and one HMAC: no state is kept between the challenge and the answer, since the signature
-proves the site issued it and the salt carries its expiry. Replays are refused by the database: the
-signature row stores `digest(proof)` in a unique column, in the same INSERT (signatures/views.py).
+proves the site issued both the challenge and the salt, and the salt carries its expiry and its
+difficulty. The signature must cover the salt: the hash is of the salt and the number written one
+after the other, so with the hash alone signed, a solver could move digits of the number to the end
+of the salt (same hash) and push the expiry, or the difficulty, as far as it liked. Replays are
+refused by the database: the signature row stores `digest(proof)` in a unique column, in the same
+INSERT (signatures/views.py).
 
 A bot can still solve challenges: each costs it about a second of CPU, so a flood costs real
 machines, and the flood detector (quarantine, lib/bursts.py) does the rest.
@@ -24,6 +30,7 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -32,6 +39,8 @@ from django.conf import settings
 
 ALGORITHM = "SHA-256"
 FIELD = "proof"  # the hidden input of the signing forms
+# The only salts this site issues; anything else is refused before a hash is computed.
+_SALT = re.compile(r"[0-9a-f]{32}\?expires=(?P<expires>[1-9][0-9]{0,11})&max=(?P<max>[1-9][0-9]{0,11})")
 
 
 class InvalidProof(ValueError):
@@ -60,8 +69,10 @@ def _key(secret_key: str) -> bytes:
     return hmac.new(secret_key.encode(), b"courrier proof of work", hashlib.sha256).digest()
 
 
-def sign(challenge: str) -> str:
-    return hmac.new(_key(settings.SECRET_KEY), challenge.encode(), hashlib.sha256).hexdigest()
+def sign(salt: str, challenge: str) -> str:
+    """The site's word for a challenge and its salt (expiry and difficulty with it), unambiguously joined."""
+    message = f"courrier proof of work v2\0{salt}\0{challenge}\0".encode()
+    return hmac.new(_key(settings.SECRET_KEY), message, hashlib.sha256).hexdigest()
 
 
 def hash_of(salt: str, number: int) -> str:
@@ -71,15 +82,15 @@ def hash_of(salt: str, number: int) -> str:
 def new_challenge(now: float | None = None) -> dict:
     """A fresh challenge, as the endpoint serves it (ALTCHA's field names)."""
     expires = int((now if now is not None else time.time()) + settings.PROOF_OF_WORK_EXPIRY_SECONDS)
-    salt = f"{secrets.token_hex(16)}?expires={expires}"
     maxnumber = settings.PROOF_OF_WORK_MAX_NUMBER
+    salt = f"{secrets.token_hex(16)}?expires={expires}&max={maxnumber}"
     challenge = hash_of(salt, secrets.randbelow(maxnumber + 1))
     return {
         "algorithm": ALGORITHM,
         "challenge": challenge,
         "maxnumber": maxnumber,
         "salt": salt,
-        "signature": sign(challenge),
+        "signature": sign(salt, challenge),
     }
 
 
@@ -103,13 +114,12 @@ def encode(challenge: dict, number: int) -> str:
     return base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
 
 
-def expiry_of(salt: str) -> int:
-    _random, _sep, params = salt.partition("?")
-    for pair in params.split("&"):
-        name, _eq, value = pair.partition("=")
-        if name == "expires" and value.isdigit():
-            return int(value)
-    raise InvalidProof("the salt carries no expiry")
+def salt_terms(salt: str) -> tuple[int, int]:
+    """The expiry (unix seconds) and the highest number a salt of this site's carries."""
+    match = _SALT.fullmatch(salt)
+    if match is None:
+        raise InvalidProof("not a salt this site issues")
+    return int(match["expires"]), int(match["max"])
 
 
 def verify(value: str, now: float | None = None) -> Proof | None:
@@ -127,11 +137,12 @@ def verify(value: str, now: float | None = None) -> Proof | None:
         raise InvalidProof("the proof is not readable") from error
     if payload.get("algorithm") != ALGORITHM or not isinstance(number, int) or isinstance(number, bool):
         raise InvalidProof("the proof is not readable")
-    # The signature first: it says the site made this challenge (so its salt and expiry are the site's too).
-    if not hmac.compare_digest(sign(challenge), signature):
+    expires, maxnumber = salt_terms(salt)
+    # The signature first: it says the site made this challenge with this salt, so its expiry and difficulty.
+    if not hmac.compare_digest(sign(salt, challenge), signature):
         raise InvalidProof("the challenge was not issued by this site")
-    if not 0 <= number <= 10**12 or not hmac.compare_digest(hash_of(salt, number), challenge):
+    if not 0 <= number <= maxnumber or not hmac.compare_digest(hash_of(salt, number), challenge):
         raise InvalidProof("the number does not solve the challenge")
-    if expiry_of(salt) < (now if now is not None else time.time()):
+    if expires < (now if now is not None else time.time()):
         raise ExpiredProof("the challenge has expired")
     return Proof(salt=salt, number=number, challenge=challenge, signature=signature)

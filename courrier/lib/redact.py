@@ -10,6 +10,7 @@ Plain Python, no Django: gunicorn's master process imports it (gunicorn.conf.py)
 before any Django setting exists.
 """
 
+import ipaddress
 import logging
 import re
 
@@ -25,10 +26,32 @@ _QUERY_STRING = re.compile(r"\?[^\s\"'<>]+")
 
 
 def redact_text(text: str) -> str:
-    """`text` with every secret path segment and every query string replaced by a placeholder."""
+    """`text` with every secret path segment, query string and IP address replaced by a placeholder."""
     text = _SECRET_SEGMENT.sub(lambda match: match.group(1) + TOKEN, text)
     text = _SIGNED_SEGMENT.sub(TOKEN, text)
-    return _QUERY_STRING.sub(QUERY, text)
+    return without_ip_addresses(_QUERY_STRING.sub(QUERY, text))
+
+
+IP = "[ip]"
+# Candidates only; each is kept unless Python reads it as an address, so that a time ("21:49:11"),
+# a version or a path is left alone. gunicorn writes "Invalid request from ip=::1: …" (a colon follows).
+_IPV4_CANDIDATE = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.])")
+_IPV6_CANDIDATE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*[0-9A-Fa-f:]")
+
+
+def _if_address(match: re.Match) -> str:
+    candidate = match.group(0)
+    address = candidate.rstrip(":")
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return candidate
+    return IP + candidate[len(address) :]
+
+
+def without_ip_addresses(text: str) -> str:
+    """`text` with every IPv4 and IPv6 address replaced by a placeholder: a client's address is personal data."""
+    return _IPV4_CANDIDATE.sub(_if_address, _IPV6_CANDIDATE.sub(_if_address, text))
 
 
 # Anything shaped like an e-mail address: what a bounce or a database error may quote.

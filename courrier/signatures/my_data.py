@@ -208,10 +208,9 @@ def queue_data_links(now: datetime.datetime | None = None) -> int:
             email_digest__in=wanted, is_duplicate=False, anonymised_at__isnull=True
         ).select_related("campaign")
         messages = [data_link_message(s, languages[s.email_digest]) for s in signatures]
-        cap = getattr(enqueue, "within_daily_cap", None)
-        if cap is not None:
-            messages = cap(messages, now)
-        OutboxMessage.objects.bulk_create(enqueue.stamped(messages, now))
+        # Beyond the address's daily cap a link waits for its turn.
+        messages = enqueue.schedule_within_daily_cap(enqueue.stamped(messages, now), now)
+        OutboxMessage.objects.bulk_create(messages)
         DataRequest.objects.filter(pk__in=[request.pk for request in requests]).delete()
     return len(messages)
 
