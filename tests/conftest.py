@@ -27,6 +27,7 @@ from django.utils import translation
 from courrier.campaigns.demo import load_demo
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
+logging.getLogger("fontTools").setLevel(logging.WARNING)  # fpdf2 subsets the PDF fonts, line by line at INFO
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,6 +4,7 @@ import email
 import email.policy
 import mailbox
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 from django.db import connection
@@ -178,3 +179,56 @@ def live_campaign(slug: str, organisation=None, to: str = "office@target.example
     )
     Target.objects.create(campaign=campaign, name=f"Office of {slug}", email=to)
     return campaign
+
+
+class FormFields(HTMLParser):
+    """The fields of an HTML form as a browser would submit them."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.data: dict[str, str] = {}
+        self.textarea: str | None = None
+        self.select: str | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        name = attributes.get("name") or ""
+        if "__prefix__" in name:
+            return
+        if tag == "input" and name and attributes.get("type") not in ("submit", "file", "button"):
+            if attributes.get("type") not in ("checkbox", "radio") or "checked" in attributes:
+                self.data[name] = attributes.get("value") or ("on" if attributes.get("type") == "checkbox" else "")
+        elif tag == "textarea" and name:
+            self.textarea = name
+            self.data[name] = ""
+        elif tag == "select" and name:
+            self.select = name
+        elif tag == "option" and self.select and "selected" in attributes:
+            self.data[self.select] = attributes.get("value") or ""
+
+    def handle_data(self, data):
+        if self.textarea:
+            self.data[self.textarea] += data
+
+    def handle_endtag(self, tag):
+        if tag == "textarea":
+            if self.textarea:
+                self.data[self.textarea] = self.data[self.textarea].removeprefix("\n")
+            self.textarea = None
+        elif tag == "select":
+            self.select = None
+
+
+def change_form(client: Client, campaign) -> tuple[str, dict[str, str]]:
+    page = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    start = page.index('<form enctype="multipart/form-data"')
+    form = page[start : page.index("</form>", start)]
+    return page, FormFields(form).data
+
+
+def admin_form(client: Client, url: str) -> dict[str, str]:
+    """The fields of an admin change (or add) form as the browser would post them back."""
+    page = client.get(url).content.decode()
+    start = re.search(r'<form [^>]*id="\w+_form"', page).start()
+    return FormFields(page[start : page.index("</form>", start)]).data

@@ -18,8 +18,8 @@ from courrier.accounts.models import AppendOnlyError, AuditEntry, LoginThrottle,
 from courrier.campaigns.models import Campaign, ModelLetter, Organisation, Person, Target
 from courrier.delivery.models import OutboxMessage
 from courrier.signatures.models import Signature
-from tests.helpers import raw_row, sql_dump
-from tests.test_checklist import FormFields, fix_the_names
+from tests.helpers import admin_form, raw_row, sql_dump
+from tests.test_checklist import fix_the_names
 
 pytestmark = pytest.mark.django_db
 
@@ -92,13 +92,6 @@ def logged_in(user: User) -> Client:
     client = Client()
     client.force_login(user)  # the second factor is passed too (tests/conftest.py)
     return client
-
-
-def admin_form(client: Client, url: str) -> dict[str, str]:
-    """The fields of an admin change form as the browser would post them back."""
-    page = client.get(url).content.decode()
-    start = re.search(r'<form [^>]*id="\w+_form"', page).start()
-    return FormFields(page[start : page.index("</form>", start)]).data
 
 
 # Organisations: who sees what.

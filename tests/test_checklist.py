@@ -2,7 +2,6 @@
 
 import datetime
 import io
-from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth.models import User
@@ -13,6 +12,7 @@ from django.utils import timezone
 from courrier.campaigns.checklist import BLOCKING, WARNING, blocking, run_checklist
 from courrier.campaigns.letter_checker import Text, check_names, dates_in
 from courrier.campaigns.models import Campaign, CampaignText, ModelLetter, Organisation, Target
+from tests.helpers import change_form
 
 pytestmark = pytest.mark.django_db
 
@@ -190,52 +190,6 @@ def test_checkcampaign_without_a_slug_checks_every_campaign_and_an_unknown_slug_
     with pytest.raises(CommandError) as unknown:
         call_command("checkcampaign", "no-such-campaign")
     assert unknown.value.returncode == 2
-
-
-class FormFields(HTMLParser):
-    """The fields of an HTML form as a browser would submit them."""
-
-    def __init__(self, html: str):
-        super().__init__()
-        self.data: dict[str, str] = {}
-        self.textarea: str | None = None
-        self.select: str | None = None
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        attributes = dict(attrs)
-        name = attributes.get("name") or ""
-        if "__prefix__" in name:
-            return
-        if tag == "input" and name and attributes.get("type") not in ("submit", "file", "button"):
-            if attributes.get("type") not in ("checkbox", "radio") or "checked" in attributes:
-                self.data[name] = attributes.get("value") or ("on" if attributes.get("type") == "checkbox" else "")
-        elif tag == "textarea" and name:
-            self.textarea = name
-            self.data[name] = ""
-        elif tag == "select" and name:
-            self.select = name
-        elif tag == "option" and self.select and "selected" in attributes:
-            self.data[self.select] = attributes.get("value") or ""
-
-    def handle_data(self, data):
-        if self.textarea:
-            self.data[self.textarea] += data
-
-    def handle_endtag(self, tag):
-        if tag == "textarea":
-            if self.textarea:
-                self.data[self.textarea] = self.data[self.textarea].removeprefix("\n")
-            self.textarea = None
-        elif tag == "select":
-            self.select = None
-
-
-def change_form(client: Client, campaign: Campaign) -> tuple[str, dict[str, str]]:
-    page = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
-    start = page.index('<form enctype="multipart/form-data"')
-    form = page[start : page.index("</form>", start)]
-    return page, FormFields(form).data
 
 
 def checklist_shown(page: str) -> str:

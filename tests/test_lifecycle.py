@@ -7,7 +7,7 @@ from courrier.accounts.models import AuditEntry
 from courrier.campaigns import lifecycle
 from courrier.campaigns.models import Campaign, Organisation, Target
 from courrier.delivery.enqueue import queue_letters
-from courrier.delivery.models import DeliveryEvent, OutboxMessage
+from courrier.delivery.models import DeliveryEvent, DigestEntry, OutboxMessage
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
 from tests.helpers import CAMPAIGN_URL, confirmation_path, confirmed_signatures, sign
@@ -170,13 +170,20 @@ def test_closing_and_cancelling_asks_first_then_stops_every_letter_not_sent_yet(
     assert "3" in entry.summary and entry.username == "manager"
 
 
-def test_closing_and_cancelling_skips_the_signatures_a_digest_has_not_listed_yet(demo):
+def test_closing_and_cancelling_cancels_the_letters_waiting_for_a_digest(demo):
     Target.objects.filter(role=Target.Role.TO).update(delivery_mode=Target.Mode.DIGEST)
     confirmed_signatures(demo, 2)
-    Worker().run_once()
-    lifecycle.close(demo, None, cancel_queued=True)
+    queue_letters()
     embassy = Target.objects.get(role=Target.Role.TO)
-    assert embassy.digest_cursor == max(Signature.objects.values_list("pk", flat=True))
+    assert DigestEntry.objects.pending().filter(target=embassy).count() == 2
+    assert lifecycle.pending_count(demo) == 4  # two in the embassy's next digest, two letters to the copy
+
+    assert lifecycle.close(demo, None, cancel_queued=True) == 4
+
+    assert not DigestEntry.objects.pending().exists()
+    assert [(entry.listing, entry.body) for entry in DigestEntry.objects.all()] == [({}, "")] * 2  # erased too
+    Worker().run_once()
+    assert not OutboxMessage.objects.filter(kind=OutboxMessage.Kind.DIGEST).exists()
 
 
 # Archiving

@@ -81,6 +81,15 @@ def can_edit(user, campaign) -> bool:
     return has_role(user, campaign.organisation_id, EDITOR)
 
 
+def can_change_recipients(user, campaign) -> bool:
+    """Adding, re-addressing, deleting or changing how a campaign's targets and directory entries receive the
+    letters: who gets supporters' names. An editor's while the campaign is a draft (nobody has signed it);
+    once it has gone live, its managers' only (and written to the audit log, like every target change)."""
+    if campaign.status == Campaign.Status.DRAFT:
+        return can_edit(user, campaign)
+    return can_manage(user, campaign)
+
+
 def may_view(user, obj: models.Model) -> bool:
     """Whether the back office may show `obj` to `user`: a row of one of their organisations (any role)."""
     if not is_back_office_user(user):

@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.files.uploadedfile import UploadedFile
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -14,7 +15,7 @@ from django.utils.translation import ngettext
 
 from courrier.accounts import audit
 from courrier.accounts.admin import MembershipInline
-from courrier.accounts.scoping import MANAGER, ScopedAdmin, can_manage
+from courrier.accounts.scoping import MANAGER, ScopedAdmin, can_change_recipients, can_manage, organisation_ids
 from courrier.campaigns import lifecycle, previews
 from courrier.campaigns.checklist import BLOCKING, WARNING, blocking, run_checklist
 from courrier.campaigns.models import (
@@ -48,14 +49,46 @@ class OrganisationAdmin(ScopedAdmin, admin.ModelAdmin):
         return request.user.is_superuser
 
 
-class TargetInline(ScopedAdmin, admin.TabularInline):
+class RecipientsAdmin(ScopedAdmin):
+    """Targets and directory entries decide who receives supporters' names: once a campaign has gone live,
+    adding, changing or deleting them is its managers' act (accounts.scoping.can_change_recipients), here as
+    a page of its own and as an inline of the campaign; editors see them read-only. Every change is audited
+    (ScopedAdmin)."""
+
+    @staticmethod
+    def campaign_of(obj) -> Campaign | None:
+        return obj if isinstance(obj, Campaign) else getattr(obj, "campaign", None)
+
+    def may_change_recipients(self, request, obj) -> bool:
+        campaign = self.campaign_of(obj)
+        return campaign is None or campaign.pk is None or can_change_recipients(request.user, campaign)
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and self.may_change_recipients(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self.may_change_recipients(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self.may_change_recipients(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """A target's own page offers only the campaigns whose recipients the user may change."""
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "campaign" and field is not None and not request.user.is_superuser:
+            managed = organisation_ids(request.user, MANAGER)
+            field.queryset = field.queryset.filter(Q(status=Campaign.Status.DRAFT) | Q(organisation_id__in=managed))
+        return field
+
+
+class TargetInline(RecipientsAdmin, admin.TabularInline):
     model = Target
     extra = 0
     fields = ["role", "name", "email", "language", "active", "delivery_mode", "pace_per_hour"]
     show_change_link = True
 
 
-class DirectoryEntryInline(ScopedAdmin, admin.TabularInline):
+class DirectoryEntryInline(RecipientsAdmin, admin.TabularInline):
     """Where each supporter's letter goes when the campaign lets them pick their country (CSV: campaigns/directory.py).
 
     The letters to an entry are paced and paused through the campaign's target with the same address,
@@ -278,7 +311,7 @@ class CampaignAdmin(ScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(Target)
-class TargetAdmin(ScopedAdmin, admin.ModelAdmin):
+class TargetAdmin(RecipientsAdmin, admin.ModelAdmin):
     list_display = ["name", "email", "campaign", "role", "delivery_mode", "pace_per_hour", "paused_at", "pause_reason"]
     list_filter = ["campaign", "delivery_mode"]
     readonly_fields = ["paused_at", "pause_reason", "next_send_at", "last_digest_at"]

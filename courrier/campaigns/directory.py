@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -208,9 +208,11 @@ def import_directory(campaign: Campaign, data: bytes) -> ImportResult:
 
 def import_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
     from courrier.accounts import audit
-    from courrier.accounts.scoping import editable_campaign
+    from courrier.accounts.scoping import can_change_recipients, editable_campaign
 
     campaign = editable_campaign(request, campaign_id)
+    if not can_change_recipients(request.user, campaign):
+        raise PermissionDenied  # the directory decides where supporters' names go: a manager's act once live
     errors: list[str] = []
     if request.method == "POST":
         upload = request.FILES.get("file")

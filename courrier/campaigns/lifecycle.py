@@ -17,7 +17,6 @@ import datetime
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import transaction
-from django.db.models import Max
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -64,8 +63,6 @@ TARGET_BOOKKEEPING = {
     "pause_reason": "",
     "next_send_at": None,
     "last_digest_at": None,
-    "digest_cursor": 0,
-    "digest_cursor_at": None,
 }
 
 
@@ -179,9 +176,21 @@ def unqueued_signatures(campaign: Campaign):
     )
 
 
+def pending_digest_entries(campaign: Campaign):
+    """Letters written for the campaign's digest targets and not in a digest yet."""
+    from courrier.delivery.models import DigestEntry
+
+    return DigestEntry.objects.pending().filter(target__campaign=campaign)
+
+
 def pending_count(campaign: Campaign) -> int:
-    """How many letters closing with cancellation would stop: queued, deferred, held, or not written yet."""
-    return pending_letters(campaign).count() + unqueued_signatures(campaign).count()
+    """How many letters closing with cancellation would stop: queued, deferred, held, waiting for a digest,
+    or not written yet."""
+    return (
+        pending_letters(campaign).count()
+        + pending_digest_entries(campaign).count()
+        + unqueued_signatures(campaign).count()
+    )
 
 
 @transaction.atomic
@@ -192,7 +201,7 @@ def cancel_pending_letters(campaign: Campaign, user, now: datetime.datetime | No
       (the pattern of delivery/holds.py); a letter being sent right now (leased) may still go;
     - confirmed signatures whose letters the worker has not written yet are marked as done, so it never
       writes them (also those held for review: approving them later sends nothing);
-    - targets in digest mode skip the signatures they have not listed yet.
+    - letters waiting for a target's digest are cancelled, and erased: they will never be listed.
     Supporters' copies and other mail are left alone. Returns how many letters were stopped.
     """
     from courrier.delivery.models import DeliveryEvent, OutboxMessage
@@ -200,17 +209,14 @@ def cancel_pending_letters(campaign: Campaign, user, now: datetime.datetime | No
     now = now or timezone.now()
     # Signatures first: once marked, the worker cannot turn them into new queued rows behind our back.
     unqueued = unqueued_signatures(campaign).update(letters_queued_at=now)
-    last = campaign.signatures.aggregate(last=Max("pk"))["last"] or 0
-    Target.objects.filter(campaign=campaign, delivery_mode=Target.Mode.DIGEST).update(
-        digest_cursor_at=now, digest_cursor=last
-    )
+    in_digests = pending_digest_entries(campaign).update(cancelled_at=now, listing={}, subject="", body="")
     ids = list(pending_letters(campaign).select_for_update().values_list("pk", flat=True))
     OutboxMessage.objects.filter(pk__in=ids).update(status=OutboxMessage.Status.CANCELLED)
     note = f"cancelled: campaign closed by {user}"[:2000]
     DeliveryEvent.objects.bulk_create(
         DeliveryEvent(message_id=pk, at=now, status=OutboxMessage.Status.CANCELLED, reply=note) for pk in ids
     )
-    return len(ids) + unqueued
+    return len(ids) + in_digests + unqueued
 
 
 def free_slug(slug: str) -> str:

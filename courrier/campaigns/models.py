@@ -232,12 +232,10 @@ class Target(models.Model):
     paused_at = models.DateTimeField(_("paused since"), null=True, blank=True, editable=False)
     pause_reason = models.CharField(_("why it is paused"), max_length=300, blank=True, editable=False)
 
-    # Worker bookkeeping: the earliest time the next letter may go (pacing), and
-    # how far the digests have got (the id of the last signature included).
+    # Worker bookkeeping: the earliest time the next letter may go (pacing), and when the last digest went
+    # (what a digest lists is the target's pending DigestEntry rows, written with each letter).
     next_send_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_digest_at = models.DateTimeField(null=True, blank=True, editable=False)
-    digest_cursor = models.BigIntegerField(default=0, editable=False)
-    digest_cursor_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("target")

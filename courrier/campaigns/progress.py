@@ -11,8 +11,8 @@ import datetime
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import formats, timezone
@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from courrier.campaigns.models import Campaign
-from courrier.delivery.models import Bounce, OutboxMessage
+from courrier.delivery.models import Bounce, DigestEntry, OutboxMessage
 from courrier.signatures.models import Signature
 from courrier.signatures.moderation import awaiting_decision
 
@@ -213,12 +213,22 @@ def by_state(campaign: Campaign) -> list[Row]:
 
 
 def per_target(campaign: Campaign) -> list[dict]:
-    """For each target: its letters and digests sent, waiting and failed, and the bounces from its address.
+    """For each target: its letters and digests sent, waiting (letters for its next digest included) and
+    failed, and the bounces from its address.
 
     A letter goes to every target of its message (To and Cc): its failure counts for each of them.
     A bounce names the address that refused it, so it counts for the target with that address.
     """
     mail = Q(outbox__kind__in=MAIL_KINDS)
+    # Letters written for the target's next digest: a subquery, since a second join would multiply the counts.
+    for_digest = (
+        DigestEntry.objects.pending()
+        .filter(target=OuterRef("pk"))
+        .order_by()
+        .values("target")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
     targets = (
         campaign.targets.annotate(
             sent=Count("outbox", filter=mail & Q(outbox__status=Status.SENT)),
@@ -227,6 +237,7 @@ def per_target(campaign: Campaign) -> list[dict]:
                 filter=mail & Q(outbox__status__in=[Status.QUEUED, Status.DEFERRED, Status.SENDING, Status.HELD]),
             ),
             failed=Count("outbox", filter=mail & Q(outbox__status=Status.FAILED)),
+            for_digest=Coalesce(Subquery(for_digest), 0),
         ).order_by("-role", "name")  # "to" before "cc"
     )
     # Counted here, not grouped by the database: the recipient column is encrypted.
@@ -242,7 +253,7 @@ def per_target(campaign: Campaign) -> list[dict]:
             {
                 "target": target,
                 "sent": target.sent,
-                "waiting": target.waiting,
+                "waiting": target.waiting + target.for_digest,
                 "failed": target.failed,
                 "bounces": bounced["count"],
                 "refusals": bounced["refused"],

@@ -1,18 +1,14 @@
 """Digest mode: a target receives one e-mail per period listing every new letter, with a PDF of them all.
 
-A digest lists the letters in the order the worker wrote them (the
-signature's letters_queued_at, then its id), not in signing order: a
-supporter who confirms late, or whose letter is approved by a moderator
-after a digest went, still comes in the next one. The target remembers the
-last (time, id) included (digest_cursor_at, digest_cursor); the digest row and
-the new cursor are written in one transaction, so a letter is in exactly one
-digest.
+When the worker queues a supporter's letter (enqueue.queue_letters), it writes a DigestEntry for each
+digest target among that letter's own recipients, with the letter as written (edited or bilingual) and
+what the digest lists of the signer. A digest lists exactly its target's pending entries: so a target
+added, re-addressed or switched to digests later never receives the names of people who signed before
+it was listed to them, and a supporter who picked their country is listed to that country's entry only.
 
-On PostgreSQL several workers write letters concurrently: a letter stamped
-at 12:00:00 may commit after a digest taken at 12:00:01 has moved past it.
-So a digest there only lists letters written at least DIGEST_SETTLE earlier,
-far longer than any such transaction. SQLite runs one writer at a time, so
-whatever is stamped before the digest's own transaction has committed.
+The digest row is created, and its entries claimed (their `digest` set), in one transaction that takes
+only entries still pending and locked by nobody else: an entry is in exactly one digest, and an entry
+written by another worker's transaction that has not committed yet simply waits for the next one.
 """
 
 import datetime
@@ -20,32 +16,27 @@ import io
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 from django.utils import formats, translation
 from django.utils.translation import ngettext
 from fpdf import FPDF
 
-from courrier.campaigns.letters import render_letter
 from courrier.campaigns.models import Target
-from courrier.delivery.enqueue import durable_commit, is_sandboxed, new_message_id, signer_of
-from courrier.delivery.models import OutboxMessage
+from courrier.delivery.enqueue import durable_commit, is_sandboxed, new_message_id
+from courrier.delivery.models import DigestEntry, OutboxMessage
 from courrier.lib.headers import header_text
-from courrier.signatures.models import Signature
 
 FONT = Path(__file__).parent / "fonts" / "DejaVuSans.ttf"  # covers Cyrillic and Kazakh letters
 MAX_LETTERS = 5000
-DIGEST_SETTLE = datetime.timedelta(minutes=1)
 
 
 def queue_due_digests(now: datetime.datetime) -> int:
-    due = Target.objects.filter(
-        delivery_mode=Target.Mode.DIGEST,
-        active=True,
-        paused_at__isnull=True,
-        campaign__status__in=["live", "paused", "closed"],
-    ).select_related("campaign")
+    """A digest for every target whose period has passed and that has letters waiting (whatever its mode
+    now: a target switched back to one e-mail per letter still gets what was written for its digest)."""
+    waiting = DigestEntry.objects.pending().filter(target=OuterRef("pk"))
+    due = Target.objects.filter(Exists(waiting), paused_at__isnull=True).select_related("campaign")
     queued = 0
     for target in due:
         if target.last_digest_at and now - target.last_digest_at < datetime.timedelta(hours=target.digest_period_hours):
@@ -60,36 +51,29 @@ def queue_digest(target_id: int, now: datetime.datetime) -> int:
         target = (
             Target.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("campaign")
-            .filter(pk=target_id)
+            .filter(pk=target_id, paused_at__isnull=True)
             .first()
         )
         if target is None:
             return 0
-        written_before = now if connection.vendor == "sqlite" else now - DIGEST_SETTLE
-        after_cursor = Q(letters_queued_at__gt=target.digest_cursor_at) | Q(
-            letters_queued_at=target.digest_cursor_at, pk__gt=target.digest_cursor
+        entries = list(
+            DigestEntry.objects.pending()
+            .filter(target=target)
+            .order_by("queued_at", "pk")
+            .select_for_update(skip_locked=True)[:MAX_LETTERS]
         )
-        signatures = list(
-            Signature.objects.filter(
-                campaign_id=target.campaign_id,
-                is_duplicate=False,
-                anonymised_at__isnull=True,  # erased by the supporter before their digest: not listed
-                letters_queued_at__isnull=False,
-                letters_queued_at__lte=written_before,
-            )
-            .filter(after_cursor if target.digest_cursor_at else Q())
-            .order_by("letters_queued_at", "pk")[:MAX_LETTERS]
+        if not entries:
+            return 0
+        message = digest_message(target, entries, now)
+        message.save()
+        message.targets.add(target)
+        # Claimed by this digest; their personal parts now live in it, and are erased with it on schedule.
+        DigestEntry.objects.filter(pk__in=[entry.pk for entry in entries], digest__isnull=True).update(
+            digest=message, listing={}, subject="", body=""
         )
-        if signatures:
-            # The period runs from the last digest sent: an empty pass does not restart it.
-            target.last_digest_at = now
-            target.digest_cursor_at = signatures[-1].letters_queued_at
-            target.digest_cursor = signatures[-1].pk
-            message = digest_message(target, signatures, now)
-            message.save()
-            message.targets.add(target)
-            target.save(update_fields=["last_digest_at", "digest_cursor_at", "digest_cursor"])
-    return 1 if signatures else 0
+        # The period runs from the last digest sent: an empty pass does not restart it.
+        Target.objects.filter(pk=target.pk).update(last_digest_at=now)
+    return 1
 
 
 def digest_language(target: Target) -> str:
@@ -97,27 +81,25 @@ def digest_language(target: Target) -> str:
     return target.language if target.language in available else target.campaign.language
 
 
-def digest_message(target: Target, signatures: list[Signature], now: datetime.datetime) -> OutboxMessage:
+def digest_message(target: Target, entries: list[DigestEntry], now: datetime.datetime) -> OutboxMessage:
     campaign = target.campaign
     language = digest_language(target)
-    model = campaign.letter_for(language)
     with translation.override(language):
-        entries = [signer_of(s) for s in signatures]
         subject = ngettext("%(count)s letter: %(subject)s", "%(count)s letters: %(subject)s", len(entries)) % {
             "count": len(entries),
-            "subject": model.subject,
+            "subject": campaign.letter_for(language).subject,
         }
         body = render_to_string(
             "emails/digest-body-text.txt",
             {
                 "target": target,
                 "campaign": campaign,
-                "entries": entries,
+                "entries": [entry.listing for entry in entries],
                 "site_name": settings.SITE_NAME,
-                "letter": render_letter(model, entries[0])[1] if entries else "",
+                "letter": shown_letter(entries),
             },
         )
-        pdf = digest_pdf(campaign.title, model, entries, now)
+        pdf = digest_pdf(campaign.title, entries)
         filename = f"letters-{campaign.slug}-{formats.date_format(now, 'Y-m-d')}.pdf"
     sender = settings.LETTERS_SENDER_EMAIL
     return OutboxMessage(
@@ -138,20 +120,25 @@ def digest_message(target: Target, signatures: list[Signature], now: datetime.da
     )
 
 
-def digest_pdf(title: str, model, entries, now: datetime.datetime) -> bytes:
-    """Every letter of the digest, one after the other, in a PDF that prints Cyrillic and Kazakh."""
+def shown_letter(entries: list[DigestEntry]) -> str:
+    """The letter quoted in the digest's text: the first one its writer did not rewrite (each is in the PDF)."""
+    return next((entry.body for entry in entries if not entry.listing.get("edited")), entries[0].body)
+
+
+def digest_pdf(title: str, entries: list[DigestEntry]) -> bytes:
+    """Every letter of the digest as its supporter sent it, one after the other, in a PDF that prints
+    Cyrillic and Kazakh."""
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_font("DejaVu", fname=str(FONT))
     pdf.set_title(title)
-    for signer in entries:
-        subject, body = render_letter(model, signer)
+    for entry in entries:
         pdf.add_page()
         pdf.set_font("DejaVu", size=12)
-        pdf.multi_cell(0, 7, subject, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 7, entry.subject, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(3)
         pdf.set_font("DejaVu", size=10)
-        pdf.multi_cell(0, 5, body, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, entry.body, new_x="LMARGIN", new_y="NEXT")
     output = io.BytesIO()
     pdf.output(output)
     return output.getvalue()

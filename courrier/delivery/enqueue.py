@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from courrier.campaigns.letters import Signer, render_bilingual_letter, render_letter, versions_for_targets
 from courrier.campaigns.models import Campaign, DirectoryEntry, ModelLetter, Target
-from courrier.delivery.models import DeliveryEvent, OutboxMessage
+from courrier.delivery.models import DeliveryEvent, DigestEntry, OutboxMessage
 from courrier.lib import emails
 from courrier.lib.crypto import email_digest
 from courrier.signatures import moderation
@@ -328,6 +328,39 @@ def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Tar
     return messages, each
 
 
+# What a digest lists of each signer (DigestEntry.listing), and whether they rewrote the model letter.
+DIGEST_LISTING = ("full_name", "organisation", "organisation_role", "city", "personal_sentence")
+
+
+def digest_entries(signature: Signature, now: datetime.datetime) -> list[DigestEntry]:
+    """One entry for each target in digest mode among this letter's own recipients (see DigestEntry)."""
+    to_targets, cc_targets = letter_recipients(signature)
+    digest_targets = [t for t in [*to_targets, *cc_targets] if t.delivery_mode == Target.Mode.DIGEST]
+    signer = signer_of(signature)
+    return [digest_entry(signature, signer, target, now) for target in digest_targets]
+
+
+def digest_entry(signature: Signature, signer: Signer, target: Target, now: datetime.datetime) -> DigestEntry:
+    """The supporter's letter as this digest target receives it: their version in their letter's language,
+    followed, for bilingual letters, by the model letter in the target's own language."""
+    campaign = signature.campaign
+    model = campaign.letter_for(signature.letter_language)
+    if campaign.bilingual_letters:
+        versions = versions_for_targets(campaign.letters.all(), model.language, [target.language])
+        subject, body = render_bilingual_letter(model, signer, signature.letter_body, versions)
+    else:
+        subject, body = render_letter(model, signer, signature.letter_body)
+    listing = {name: getattr(signer, name) for name in DIGEST_LISTING}
+    return DigestEntry(
+        target=target,
+        signature=signature,
+        queued_at=now,
+        listing={**listing, "edited": bool(signature.letter_body)},
+        subject=subject,
+        body=body,
+    )
+
+
 def durable_commit() -> None:
     """Inside a transaction: commit only once it is on disk, whatever the session prefers."""
     if connection.vendor == "postgresql":
@@ -397,12 +430,14 @@ def queue_letters(now: datetime.datetime | None = None) -> set[int]:
             if not signatures:
                 return set()
         ensure_directory_targets(signatures)
-        messages, links = [], []
+        messages, links, entries = [], [], []
         for signature in signatures:
             queued, targets = letter_messages(signature)
             messages += queued
             links += [(queued[0], target) for target in targets]
+            entries += digest_entries(signature, now)
         OutboxMessage.objects.bulk_create(stamped(messages, now))
+        DigestEntry.objects.bulk_create(entries)
         OutboxMessage.targets.through.objects.bulk_create(
             OutboxMessage.targets.through(outboxmessage_id=message.pk, target_id=target.pk) for message, target in links
         )

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from courrier.campaigns.models import Target
-from courrier.delivery.models import DeliveryEvent, OutboxMessage
+from courrier.delivery.models import DeliveryEvent, DigestEntry, OutboxMessage
 
 Status = OutboxMessage.Status
 
@@ -43,7 +43,10 @@ def resume_target(target: Target, now: datetime.datetime | None = None) -> int:
 
 @transaction.atomic
 def cancel_held(target: Target, now: datetime.datetime | None = None) -> int:
-    """Cancel the letters held for a target (the organiser's word: they will never be sent)."""
+    """Cancel the letters held for a target, and those waiting for its digest (the organiser's word: they
+    will never be sent); returns how many."""
     now = now or timezone.now()
     held = OutboxMessage.objects.filter(targets=target, status=Status.HELD)
-    return _move(held, Status.CANCELLED, f"cancelled by an organiser: {target.email}", now)
+    waiting = DigestEntry.objects.pending().filter(target=target)
+    cancelled = waiting.update(cancelled_at=now, listing={}, subject="", body="")
+    return cancelled + _move(held, Status.CANCELLED, f"cancelled by an organiser: {target.email}", now)

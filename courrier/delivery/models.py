@@ -181,3 +181,45 @@ class Bounce(models.Model):
     @property
     def is_policy_block(self) -> bool:
         return self.status.startswith("5.7.")
+
+
+class DigestEntryQuerySet(models.QuerySet):
+    def pending(self) -> "DigestEntryQuerySet":
+        """Waiting for their target's next digest: not in one yet, not cancelled."""
+        return self.filter(digest__isnull=True, cancelled_at__isnull=True)
+
+
+class DigestEntry(models.Model):
+    """One supporter's letter to a target in digest mode, written when the letter is queued.
+
+    The worker writes an entry for each digest target among the letter's own recipients (the campaign's
+    active targets then, or the supporter's directory entry), never for a target added or switched to
+    digests later: a target's digests list exactly the letters addressed to it since it took them,
+    as they were written (edited, bilingual), not the model letter as it reads on the day of the
+    digest. The digest that lists it claims it by setting `digest`, in the transaction that creates
+    the digest, so an entry is in exactly one digest; the entry's personal parts are then erased,
+    since the digest now holds them (and is erased on the outbox's schedule).
+    """
+
+    target = models.ForeignKey("campaigns.Target", on_delete=models.CASCADE, related_name="digest_entries")
+    signature = models.ForeignKey("signatures.Signature", on_delete=models.CASCADE, related_name="digest_entries")
+    queued_at = models.DateTimeField(default=timezone.now)
+    # Who signed, as the digest lists them: name, organisation and role, city, personal sentence.
+    listing = EncryptedJSONField(default=dict, blank=True)
+    subject = EncryptedCharField(max_length=300, blank=True)
+    body = EncryptedTextField(blank=True)
+    digest = models.ForeignKey(
+        OutboxMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="digest_entries"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DigestEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("letter waiting for a digest")
+        verbose_name_plural = _("letters waiting for a digest")
+        indexes = [models.Index(fields=["target", "digest", "cancelled_at"], name="digest_entries_pending")]
+        constraints = [models.UniqueConstraint(fields=["target", "signature"], name="one_digest_entry_per_letter")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} → {self.target_id}"

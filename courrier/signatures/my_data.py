@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from courrier.campaigns.models import Target
-from courrier.delivery.models import OutboxMessage
+from courrier.delivery.models import DigestEntry, OutboxMessage
 from courrier.lib.crypto import email_digest
 from courrier.lib.ratelimit import is_over_limit
 from courrier.signatures import retention
@@ -147,29 +147,32 @@ def shown_fields(signature: Signature) -> list[tuple[str, str]]:
 
 
 def destinations(signature: Signature) -> list[Destination]:
-    """Each target of the letter, with whether it was sent to them (or listed in a digest they received)."""
+    """Each recipient of the letter, with what became of it there (sent, listed in a digest, waiting...).
+
+    Once the letter is written, its recipients are those it was written for (its outbox rows and digest
+    entries), not the campaign's targets as they are today; before that, the targets it will go to.
+    """
     from courrier.delivery.enqueue import letter_recipients
 
-    to_targets, cc_targets = letter_recipients(signature)
-    letters = list(
-        OutboxMessage.objects.filter(signature=signature, kind=OutboxMessage.Kind.LETTER).prefetch_related("targets")
-    )
+    if not signature.consent_send or not signature.is_confirmed or signature.letters_queued_at is None:
+        to_targets, cc_targets = letter_recipients(signature)
+        state = "queued" if signature.consent_send and signature.is_confirmed else "not_sent"
+        return [Destination(target, state) for target in [*to_targets, *cc_targets]]
     found = []
-    for target in [*to_targets, *cc_targets]:
-        if not signature.consent_send or not signature.is_confirmed:
-            found.append(Destination(target, "not_sent"))
-        elif target.delivery_mode == Target.Mode.DIGEST:
-            found.append(Destination(target, "digest" if in_a_digest(signature, target) else "queued"))
-        else:
-            letter = next((m for m in letters if target in m.targets.all()), None)
-            found.append(letter_destination(target, letter))
+    letters = OutboxMessage.objects.filter(signature=signature, kind=OutboxMessage.Kind.LETTER)
+    for letter in letters.prefetch_related("targets"):
+        found += [letter_destination(target, letter) for target in letter.targets.all()]
+    for entry in DigestEntry.objects.filter(signature=signature).select_related("target", "digest"):
+        found.append(digest_destination(entry))
     return found
 
 
-def in_a_digest(signature: Signature, target: Target) -> bool:
-    if signature.letters_queued_at is None or target.digest_cursor_at is None:
-        return False
-    return (signature.letters_queued_at, signature.pk) <= (target.digest_cursor_at, target.digest_cursor)
+def digest_destination(entry: DigestEntry) -> Destination:
+    if entry.cancelled_at is not None:
+        return Destination(entry.target, "cancelled")
+    if entry.digest is not None and entry.digest.status == Status.SENT:
+        return Destination(entry.target, "sandbox" if entry.digest.sandbox else "digest", entry.digest.sent_at)
+    return Destination(entry.target, "queued")
 
 
 def letter_destination(target: Target, letter: OutboxMessage | None) -> Destination:

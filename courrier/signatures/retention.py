@@ -23,7 +23,7 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from courrier.campaigns.models import Campaign
-from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage
+from courrier.delivery.models import Bounce, DeliveryEvent, DigestEntry, OutboxMessage
 from courrier.signatures.models import SUPPORTER_FIELDS, Signature
 
 Kind = OutboxMessage.Kind
@@ -194,6 +194,8 @@ def erase_signatures(ids: list[int], now: datetime.datetime, note: str) -> None:
         ),
         now,
     )
+    # What was written for a target's digest: never listed now, and its copy of their words goes.
+    DigestEntry.objects.filter(signature_id__in=ids).delete()
     signatures = Signature.objects.filter(pk__in=ids)
     # Marked as done, so that the worker never writes a confirmation, letter or digest from a blank row.
     signatures.filter(confirmation_queued_at__isnull=True).update(confirmation_queued_at=now)
