@@ -1,9 +1,12 @@
 """Reading bounce messages: which letter, which recipient, what status; and what to do about it.
 
-A bounce counts only if it comes back to a letter's signed VERP address,
-so nobody can fail letters or pause a target by mailing us a fake report.
-Repeated policy rejections (5.7.x: "blocked", "spam") from one domain pause
-every target at that domain and alert staff, before the block spreads.
+A bounce counts only if it comes back to a letter's signed VERP address, and only for a recipient that
+letter really had. Every recipient of a letter sees its return path (the embassy included), so a report
+sent there may name anyone: an address the letter was not sent to is ignored, whatever its status.
+Repeated policy rejections (5.7.x: "blocked", "spam") from one domain, counted once per letter, pause the
+targets at that domain in the campaigns whose letters were refused, and alert staff, before the block
+spreads. A status read from a message's free text (no machine-readable report) is recorded, but never
+pauses anything: anybody can write "5.7.1" in a message.
 """
 
 import datetime
@@ -15,6 +18,7 @@ from email.message import Message
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -35,6 +39,8 @@ class BounceReport:
     recipient: str
     status: str
     diagnostic: str
+    # Read from a delivery-status report (RFC 3464), not guessed from a message's text.
+    machine_readable: bool = True
 
 
 def _address_only(value: str) -> str:
@@ -81,37 +87,56 @@ def read_bounce(raw: bytes) -> list[BounceReport]:
     match = _STATUS.search(text)
     if match:
         line = next((line for line in text.splitlines() if match.group(1) in line), "")
-        return [BounceReport(message_pk, "", match.group(1), " ".join(line.split())[:1000])]
+        return [BounceReport(message_pk, "", match.group(1), " ".join(line.split())[:1000], machine_readable=False)]
     return []
 
 
+def reported_recipient(report: BounceReport, message: OutboxMessage) -> str | None:
+    """The letter's own recipient the report is about, or None when it names an address the letter never had.
+
+    A report without an address concerns the letter's only recipient, if it has one; otherwise nobody in
+    particular ("").
+    """
+    recipients = [address.strip().lower() for address in message.recipients()]
+    if report.recipient:
+        return report.recipient if report.recipient.strip().lower() in recipients else None
+    return recipients[0] if len(recipients) == 1 else ""
+
+
 def record_bounce(report: BounceReport, now: datetime.datetime | None = None) -> Bounce | None:
-    """Mark the letter and, after repeated policy blocks from the same domain, pause that domain's targets."""
+    """Mark the letter and, after repeated policy blocks from the same domain, pause that domain's targets.
+
+    None when nothing is recorded: an unknown letter, an address the letter was not sent to, a report
+    read before.
+    """
     now = now or timezone.now()
     message = OutboxMessage.objects.filter(pk=report.message_pk).first()
     if message is None:
         return None
-    domain = report.recipient.rsplit("@", 1)[-1] if "@" in report.recipient else ""
+    recipient = reported_recipient(report, message)
+    if recipient is None:
+        return None  # forged, or about someone else: the letter was never sent to that address
+    domain = recipient.rsplit("@", 1)[-1].lower() if "@" in recipient else ""
     try:
         with transaction.atomic():
             bounce = Bounce.objects.create(
                 message=message,
                 at=now,
-                recipient=report.recipient,
+                recipient=recipient,
                 domain=domain,
                 status=report.status,
                 diagnostic=report.diagnostic,
             )
-            note = f"bounced {report.status} {report.recipient}: {report.diagnostic}"[:2000]
-            if report.status.startswith("5"):
+            note = f"bounced {report.status} {recipient}: {report.diagnostic}"[:2000]
+            if report.status.startswith("5") and recipient:
                 OutboxMessage.objects.filter(pk=message.pk).update(status=OutboxMessage.Status.FAILED, last_reply=note)
                 status = OutboxMessage.Status.FAILED
             else:
-                status = message.status  # a delay notice: the receiving side is still trying
+                status = message.status  # a delay notice (the receiving side is still trying), or nobody named
             DeliveryEvent.objects.create(message=message, at=now, worker="bounces", status=status, reply=note)
     except IntegrityError:
         return None  # the same report read twice
-    if bounce.is_policy_block:
+    if bounce.is_policy_block and report.machine_readable and domain:
         pause_blocking_domain(bounce, now)
     return bounce
 
@@ -127,15 +152,18 @@ def _pause_blocking_domain(bounce: Bounce, now: datetime.datetime) -> list[Targe
     paused = []
     for domain in domains:
         recent = Bounce.objects.filter(status__startswith="5.7.", at__gte=now - BLOCK_WINDOW)
-        recent = (
-            recent.filter(domain=domain)
-            if bounce.domain
-            else recent.filter(message__targets__email__iendswith="@" + domain)
-        )
-        if recent.count() < settings.BLOCK_PAUSE_THRESHOLD:
+        recent = recent.filter(Q(domain=domain) | Q(domain="", message__targets__email__iendswith="@" + domain))
+        # Once per letter: three reports about one letter are one refusal.
+        letters = set(recent.values_list("message_id", flat=True))
+        if len(letters) < settings.BLOCK_PAUSE_THRESHOLD:
             continue
-        count = recent.count()
-        for target in Target.objects.filter(email__iendswith="@" + domain, paused_at__isnull=True):
+        count = len(letters)
+        # Only where the refused letters came from: a block reported for one campaign pauses no other.
+        campaigns = set(OutboxMessage.objects.filter(pk__in=letters).values_list("campaign_id", flat=True))
+        at_domain = Target.objects.filter(
+            email__iendswith="@" + domain, campaign_id__in=campaigns, paused_at__isnull=True
+        )
+        for target in at_domain:
             reason = ngettext(
                 "%(count)d policy rejection (%(status)s) from %(domain)s in 24 hours",
                 "%(count)d policy rejections (%(status)s) from %(domain)s in 24 hours",
@@ -165,7 +193,9 @@ def _pause_blocking_domain(bounce: Bounce, now: datetime.datetime) -> list[Targe
 
 
 def record_rejection(message: OutboxMessage, reply: str, now: datetime.datetime) -> list[Target]:
-    """A 5.7.x refusal answered during sending counts like a policy bounce; returns the targets it paused."""
+    """A 5.7.x refusal answered during sending counts like a policy bounce; returns the targets it paused.
+
+    The reply names no recipient: it counts for the domains of the letter's targets."""
     match = _STATUS.search(reply)
     if not match or not match.group(1).startswith("5.7."):
         return []
