@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
+from courrier.accounts.models import AuditEntry
 from courrier.campaigns.checklist import BLOCKING, WARNING, blocking, run_checklist
 from courrier.campaigns.letter_checker import Text, check_names, dates_in
 from courrier.campaigns.models import Campaign, CampaignText, ModelLetter, Organisation, Target
@@ -203,11 +204,12 @@ def test_the_back_office_refuses_to_go_live_until_the_checklist_passes(demo, sta
     assert "Valikha Sultanov" in checklist_shown(page) and "Yrbsek Tottasyn" in checklist_shown(page)
 
     refused = staff_client.post(url, {**data, "status": "live", "_continue": "1"})
-    assert refused.status_code == 200
-    errors = refused.content.decode().split('class="errorlist', 1)[1].split("</ul>", 1)[0]
-    assert "Valikha Sultanov" in errors and "Yrbsek Tottasyn" in errors
+    assert refused.status_code == 302 and refused.url == url  # saved as a draft, back to the page
+    errors = staff_client.get(url).content.decode().split('class="messagelist"', 1)[1].split("</ul>", 1)[0]
+    assert 'class="error"' in errors and "Valikha Sultanov" in errors and "Yrbsek Tottasyn" in errors
     demo.refresh_from_db()
     assert demo.status == Campaign.Status.DRAFT
+    assert not AuditEntry.objects.filter(action="go_live").exists()
 
     fix_the_names(demo)
     _page, data = change_form(staff_client, demo)
@@ -216,6 +218,22 @@ def test_the_back_office_refuses_to_go_live_until_the_checklist_passes(demo, sta
     demo.refresh_from_db()
     assert demo.status == Campaign.Status.LIVE
     assert "Valikha Sultanov" not in checklist_shown(change_form(staff_client, demo)[0])
+
+
+def test_a_fix_typed_in_the_same_save_as_going_live_is_kept_and_the_campaign_goes_live(demo, staff_client):
+    Campaign.objects.filter(pk=demo.pk).update(status=Campaign.Status.DRAFT)
+    _page, data = change_form(staff_client, demo)
+    for key in [key for key in data if key.startswith("letters-") and key.endswith("-body")]:
+        for wrong, right in MISSPELT.items():
+            data[key] = data[key].replace(wrong, right)
+
+    response = staff_client.post(f"/admin/campaigns/campaign/{demo.pk}/change/", {**data, "status": "live"})
+
+    assert response.status_code == 302 and response.url == "/admin/campaigns/campaign/"
+    demo.refresh_from_db()
+    assert demo.status == Campaign.Status.LIVE
+    assert not any(wrong in letter.body for letter in demo.letters.all() for wrong in MISSPELT)
+    assert AuditEntry.objects.get(action="go_live").username == "staff"
 
 
 def test_a_letter_broken_in_the_same_save_as_going_live_keeps_the_campaign_a_draft(demo, staff_client):

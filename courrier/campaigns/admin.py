@@ -1,4 +1,3 @@
-import copy
 
 from django import forms
 from django.conf import settings
@@ -17,6 +16,7 @@ from courrier.accounts import audit
 from courrier.accounts.admin import MembershipInline
 from courrier.accounts.scoping import MANAGER, ScopedAdmin, can_change_recipients, can_manage, organisation_ids
 from courrier.campaigns import lifecycle, previews
+from courrier.campaigns.admin_checks import CheckedEditsAdmin, RefusalForm, RefusalInline
 from courrier.campaigns.checklist import BLOCKING, WARNING, blocking, run_checklist
 from courrier.campaigns.models import (
     Campaign,
@@ -47,6 +47,9 @@ class OrganisationAdmin(ScopedAdmin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
+
+
+Status = Campaign.Status
 
 
 class RecipientsAdmin(ScopedAdmin):
@@ -81,14 +84,14 @@ class RecipientsAdmin(ScopedAdmin):
         return field
 
 
-class TargetInline(RecipientsAdmin, admin.TabularInline):
+class TargetInline(RefusalInline, RecipientsAdmin, admin.TabularInline):
     model = Target
     extra = 0
     fields = ["role", "name", "email", "language", "active", "delivery_mode", "pace_per_hour"]
     show_change_link = True
 
 
-class DirectoryEntryInline(RecipientsAdmin, admin.TabularInline):
+class DirectoryEntryInline(RefusalInline, RecipientsAdmin, admin.TabularInline):
     """Where each supporter's letter goes when the campaign lets them pick their country (CSV: campaigns/directory.py).
 
     The letters to an entry are paced and paused through the campaign's target with the same address,
@@ -101,7 +104,7 @@ class DirectoryEntryInline(RecipientsAdmin, admin.TabularInline):
     classes = ["collapse"]
 
 
-class ModelLetterInline(ScopedAdmin, admin.StackedInline):
+class ModelLetterInline(RefusalInline, ScopedAdmin, admin.StackedInline):
     model = ModelLetter
     form = previews.ModelLetterForm  # the placeholders listed under the body, inserted by a click
     extra = 0
@@ -111,30 +114,33 @@ class ModelLetterInline(ScopedAdmin, admin.StackedInline):
         css = {"all": ["css/building.css"]}
 
 
-class CampaignTextInline(ScopedAdmin, admin.StackedInline):
+class CampaignTextInline(RefusalInline, ScopedAdmin, admin.StackedInline):
     model = CampaignText
     extra = 0
 
 
-class PersonInline(ScopedAdmin, admin.TabularInline):
+class PersonInline(RefusalInline, ScopedAdmin, admin.TabularInline):
     model = Person
     extra = 0
     show_change_link = True
 
 
-class PersonUpdateInline(ScopedAdmin, admin.TabularInline):
+class PersonUpdateInline(RefusalInline, ScopedAdmin, admin.TabularInline):
     model = PersonUpdate
     extra = 1
 
 
 @admin.register(Person)
-class PersonAdmin(ScopedAdmin, admin.ModelAdmin):
+class PersonAdmin(CheckedEditsAdmin, ScopedAdmin, admin.ModelAdmin):
     list_display = ["name", "campaign", "status"]
     list_filter = ["campaign", "status"]
     inlines = [PersonUpdateInline]
 
 
-class CampaignAdminForm(forms.ModelForm):
+class CampaignAdminForm(RefusalForm, forms.ModelForm):
+    """The campaign's form. Its status field offers the moves lifecycle allows from the saved status, and
+    never writes the status itself: CampaignAdmin.save_related asks lifecycle, once everything is saved."""
+
     class Meta:
         model = Campaign
         fields = "__all__"  # noqa: DJ007 (the admin chooses the fields it shows)
@@ -143,6 +149,9 @@ class CampaignAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "anonymise_after_days" in self.fields:
             self.fields["anonymise_after_days"].required = False  # left empty: the default period
+        if "status" in self.fields:
+            reachable = lifecycle.reachable_statuses(self.instance.status if self.instance.pk else Status.DRAFT)
+            self.fields["status"].choices = [(value, label) for value, label in Status.choices if value in reachable]
 
     def clean_anonymise_after_days(self):
         value = self.cleaned_data.get("anonymise_after_days")
@@ -155,32 +164,9 @@ class CampaignAdminForm(forms.ModelForm):
             return clean_uploaded_image(photo)
         return photo
 
-    def clean(self):
-        """Going live is refused, with the findings listed, while the pre-publish checklist blocks it."""
-        cleaned_data = super().clean()
-        live = Campaign.Status.LIVE
-        if cleaned_data.get("status") != live or self.initial.get("status") == live:
-            return cleaned_data
-        if not self.instance.pk:
-            self.add_error("status", _("A new campaign starts as a draft: save it, then go live once it is complete."))
-            return cleaned_data
-        # The page fields as submitted; letters, targets and the case file as saved.
-        campaign = copy.copy(self.instance)
-        for name in ("organisation", "language", "title", "summary", "article"):
-            if name in cleaned_data:
-                setattr(campaign, name, cleaned_data[name])
-        found = blocking(run_checklist(campaign))
-        if found:
-            intro = _(
-                "The campaign cannot go live until the pre-publish checklist passes. It reads the saved letters, "
-                "targets and case file: save your changes to them first."
-            )
-            self.add_error("status", forms.ValidationError([intro, *(str(finding) for finding in found)]))
-        return cleaned_data
-
 
 @admin.register(Campaign)
-class CampaignAdmin(ScopedAdmin, admin.ModelAdmin):
+class CampaignAdmin(CheckedEditsAdmin, ScopedAdmin, admin.ModelAdmin):
     form = CampaignAdminForm
     delete_role = MANAGER  # a campaign's deletion takes its signatures with it
     list_display = ["title", "organisation", "status", "real_delivery", "tally_letters"]
@@ -233,26 +219,34 @@ class CampaignAdmin(ScopedAdmin, admin.ModelAdmin):
             fields.append("organisation")
         return fields
 
+    def save_model(self, request, obj, form, change):
+        """Saved with the status it had: the one asked for is reached through lifecycle in save_related."""
+        request.courrier_requested_status = obj.status
+        obj.status = Campaign.objects.get(pk=obj.pk).status if change else Status.DRAFT
+        super().save_model(request, obj, form, change)
+
+    def check_edit(self, request, obj) -> None:
+        # An edit that also takes the campaign out of live or paused (closing it) needs no checklist.
+        if request.courrier_requested_status in lifecycle.CHECKED_STATUSES:
+            super().check_edit(request, obj)
+
     def save_related(self, request, form, formsets, change):
-        """The form's check reads the saved letters and targets; edits to them in the same save are checked here."""
+        """Letters, targets and the case file saved (and the edit checked), the status changes last, so that
+        going live reads the fixes typed in the same save."""
         super().save_related(request, form, formsets, change)
         campaign = form.instance
-        previous = form.initial.get("status") or Campaign.Status.DRAFT
-        if campaign.status == Campaign.Status.LIVE and previous != Campaign.Status.LIVE:
-            found = blocking(run_checklist(campaign))
-            if found:
-                campaign.status = previous
-                campaign.save(update_fields=["status"])
-                message = _("Saved, but the campaign did not go live: %(findings)s") % {
-                    "findings": " ".join(str(finding) for finding in found)
-                }
-                self.message_user(request, message, level=messages.ERROR)
-                request.checklist_refused = True
-        if change:
-            audit.record_status_change(request.user, campaign, previous)  # going live, pausing, closing…
-            closure = lifecycle.closure_changes(campaign, campaign.status)
-            if closure:
-                Campaign.objects.filter(pk=campaign.pk).update(**closure)
+        requested = request.courrier_requested_status
+        if requested == campaign.status:
+            return
+        try:
+            lifecycle.change_status(campaign, requested, request.user)
+        except lifecycle.TransitionRefused as refusal:
+            message = _("Saved, but the campaign is still “%(status)s”: %(reasons)s") % {
+                "status": campaign.get_status_display(),
+                "reasons": " ".join(refusal.reasons),
+            }
+            self.message_user(request, message, level=messages.ERROR)
+            request.checklist_refused = True
 
     def response_change(self, request, obj):
         if getattr(request, "checklist_refused", False):
@@ -311,7 +305,7 @@ class CampaignAdmin(ScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(Target)
-class TargetAdmin(RecipientsAdmin, admin.ModelAdmin):
+class TargetAdmin(CheckedEditsAdmin, RecipientsAdmin, admin.ModelAdmin):
     list_display = ["name", "email", "campaign", "role", "delivery_mode", "pace_per_hour", "paused_at", "pause_reason"]
     list_filter = ["campaign", "delivery_mode"]
     readonly_fields = ["paused_at", "pause_reason", "next_send_at", "last_digest_at"]

@@ -9,7 +9,13 @@
 - Closing or archiving starts the retention clock (closed_at): the supporters' data is anonymised
   anonymise_after_days later (signatures/retention.py). Reopening stops it.
 
-Every transition is written to the audit log (accounts.audit), with who made it.
+Every transition is written to the audit log (accounts.audit), with who made it. This module owns them:
+the admin's form, its actions and any other interface call change_status (or go_live, pause...), never
+write the status themselves.
+
+Edits to a live or paused campaign (whose letters are being written) are checked too: one that would add a
+blocking finding to the checklist is refused (EditRefused), inside the transaction of the edit, so that
+nothing of it is kept (blockers_before_edit, then refuse_new_blockers once the edit is saved).
 """
 
 import datetime
@@ -64,6 +70,15 @@ TARGET_BOOKKEEPING = {
     "next_send_at": None,
     "last_digest_at": None,
 }
+
+
+# Statuses in which the campaign's letters are being written: its edits must keep the checklist passing.
+CHECKED_STATUSES = {Status.LIVE, Status.PAUSED}
+
+
+def reachable_statuses(current: str) -> list[str]:
+    """The statuses a campaign in `current` may be moved to, `current` first (a form's choices)."""
+    return [current, *(status for status, sources in TRANSITIONS.items() if current in sources)]
 
 
 class TransitionRefused(Exception):
@@ -124,6 +139,50 @@ def set_status(campaign: Campaign, status: str, user, summary: str = "") -> None
     else:
         audit.record_status_change(user, campaign, previous)
     transaction.on_commit(forget_cached_campaigns)
+
+
+def change_status(campaign: Campaign, status: str, user) -> None:
+    """Move the campaign to `status` the way that status is reached: going live passes the checklist first."""
+    if status == campaign.status:
+        return
+    moves = {Status.LIVE: go_live, Status.PAUSED: pause, Status.CLOSED: close, Status.ARCHIVED: archive}
+    if status not in moves:
+        check_transition(campaign, status)  # raises: no campaign goes back to draft
+    moves[status](campaign, user)
+
+
+class EditRefused(Exception):
+    """An edit would add these blocking findings to a live or paused campaign: nothing of it is kept."""
+
+    def __init__(self, findings: list):
+        super().__init__(" ".join(str(finding) for finding in findings))
+        self.findings = findings
+
+
+def finding_key(finding) -> tuple[str, str, str, str]:
+    return (finding.code, finding.language, finding.field, finding.subject)
+
+
+def blockers_before_edit(campaign_id: int) -> set | None:
+    """What already blocks the campaign as saved, when it is live or paused; None when its edits are free."""
+    saved = Campaign.objects.filter(pk=campaign_id).first()
+    if saved is None or saved.status not in CHECKED_STATUSES:
+        return None
+    return {finding_key(finding) for finding in blocking(run_checklist(saved))}
+
+
+def refuse_new_blockers(campaign_id: int, before: set | None) -> None:
+    """Raise EditRefused if the campaign, as now saved, has blocking findings it did not have before the edit.
+
+    Call inside the edit's transaction, so that raising throws the edit away. Findings that were already
+    there (a site setting changed meanwhile) do not stop an unrelated edit.
+    """
+    if before is None:
+        return
+    saved = Campaign.objects.get(pk=campaign_id)
+    added = [finding for finding in blocking(run_checklist(saved)) if finding_key(finding) not in before]
+    if added:
+        raise EditRefused(added)
 
 
 def go_live(campaign: Campaign, user) -> None:
