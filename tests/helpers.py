@@ -14,8 +14,10 @@ CAMPAIGN_URL = "/fr/c/kazakhstan-repression/"
 SIGN_URL = CAMPAIGN_URL + "sign/"
 
 
-def signature_form(**overrides) -> dict[str, str]:
+def signature_form(slug: str = "kazakhstan-repression", **overrides) -> dict[str, str]:
+    """The signing form as the campaign page serves it (with its signed form token), filled in."""
     form = {
+        "form_token": page_form_token(slug),
         "first_name": "Ұлжан",
         "last_name": "Қасымова",
         "email": "ulzhan@example.org",
@@ -31,9 +33,18 @@ def signature_form(**overrides) -> dict[str, str]:
     return {key: value for key, value in form.items() if value is not None}
 
 
+def page_form_token(slug: str) -> str:
+    """The token the campaign page puts in its signing form (the campaign's, issued now)."""
+    from courrier.campaigns.models import Campaign
+    from courrier.lib.form_tokens import issue_form_token
+
+    campaign_id = Campaign.objects.filter(slug=slug).values_list("pk", flat=True).first()
+    return issue_form_token(campaign_id) if campaign_id else ""
+
+
 def sign(client: Client, proof: bool = True, slug: str = "kazakhstan-repression", **overrides):
     """Sign as a browser does: with JavaScript, the form carries a solved proof of work; without, none."""
-    form = signature_form(**overrides)
+    form = signature_form(slug, **overrides)
     if proof:
         form["proof"] = solved_proof(client)
     return client.post(f"/fr/c/{slug}/sign/", form)
@@ -138,8 +149,9 @@ def organiser(username: str, organisation=None, role: str = "manager", language:
 
 
 def same_page(response) -> str:
-    """The page without what differs on every request whoever asks: script nonces and CSRF tokens."""
+    """The page without what differs on every request whoever asks: script nonces, form and CSRF tokens."""
     page = re.sub(r'nonce="[^"]*"', 'nonce=""', response.content.decode())
+    page = re.sub(r'name="form_token" value="[^"]*"', 'name="form_token"', page)
     return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', 'name="csrfmiddlewaretoken"', page)
 
 

@@ -32,6 +32,8 @@ def organiser(username: str, organisation: Organisation, role: str = "editor", *
 
 @pytest.fixture
 def editor(demo) -> Client:
+    """An editor building the campaign, before it goes live: its recipients are theirs to write then."""
+    Campaign.objects.filter(pk=demo.pk).update(status=Campaign.Status.DRAFT)
     return organiser("editor", demo.organisation)
 
 
@@ -66,6 +68,18 @@ def test_a_good_file_with_a_byte_order_mark_replaces_the_directory_and_is_audite
     entry = AuditEntry.objects.get(action="directory_import")
     assert entry.username == "editor"
     assert "2 added" in entry.summary and "1 unchanged" in entry.summary
+
+
+def test_once_live_only_a_manager_imports_the_directory(demo):
+    """The directory says where supporters' names go: the campaign's managers decide, once it is live."""
+    editor = organiser("live-editor", demo.organisation)
+    before = entries(demo)  # the demo's own entry
+    assert upload(editor, demo, GOOD.encode()).status_code == 403
+    assert entries(demo) == before
+    manager = organiser("live-manager", demo.organisation, role="manager")
+    assert upload(manager, demo, GOOD.encode()).status_code == 302
+    assert len(entries(demo)) == 3
+    assert AuditEntry.objects.get(action="directory_import").username == "live-manager"
 
 
 def test_a_spreadsheets_semicolons_without_a_byte_order_mark_and_a_shorter_file_removes_the_rest(demo):

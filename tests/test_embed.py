@@ -11,8 +11,8 @@ from django.db import connections
 from django.test import Client
 
 from courrier.campaigns.models import Campaign
+from courrier.lib.form_tokens import MAX_AGE_SECONDS, issue_form_token
 from courrier.signatures.embed import embed_snippet
-from courrier.signatures.form_tokens import MAX_AGE_SECONDS, issue_form_token
 from courrier.signatures.models import Signature
 from tests.conftest import free_port, wait_until
 from tests.helpers import maildir_messages, signature_form, solved_proof
@@ -106,9 +106,10 @@ def test_a_signature_from_the_frame_is_one_row_and_the_thanks_page_stays_in_the_
 
 
 @pytest.mark.django_db
-def test_the_main_form_still_requires_its_csrf_token(embeddable, cookieless):
-    response = cookieless.post("/fr/c/kazakhstan-repression/sign/", signature_form())
-    assert response.status_code == 403
+def test_the_main_form_requires_its_own_token_not_the_embeds(embeddable, cookieless):
+    embed_token = form_token_in(cookieless.get(EMBED_URL))
+    response = cookieless.post("/fr/c/kazakhstan-repression/sign/", signature_form(form_token=embed_token + "x"))
+    assert response.status_code == 400
     assert not Signature.objects.exists()
 
 

@@ -80,10 +80,11 @@ class Browser:
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()
 
-    def csrf_token(self, path: str) -> str:
+    def form_token(self, path: str) -> str:
+        """The signing form's token, read from the page as a browser has it."""
         status, html = self.get(path)
         assert status == 200, html
-        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+        return re.search(r'name="form_token" value="([^"]+)"', html).group(1)
 
     def proof(self) -> str:
         _status, body = self.get("/pow/challenge/")
@@ -101,19 +102,19 @@ def test_no_marker_reaches_a_log_an_error_report_a_logged_url_or_an_outbox_colum
     browser = Browser(root)
 
     # A wrong form first (an address that is none), reached from a link with a marker in its query string.
-    token = browser.csrf_token(CAMPAIGN_URL + f"?ref={marker('query')}")
-    wrong = {**planted("bad"), "email": marker("badmail"), "csrfmiddlewaretoken": token, "proof": browser.proof()}
+    token = browser.form_token(CAMPAIGN_URL + f"?ref={marker('query')}")
+    wrong = {**planted("bad"), "email": marker("badmail"), "form_token": token, "proof": browser.proof()}
     status, html = browser.post(SIGN_URL, wrong)
     assert status == 400 and marker("badfirst") in html, "the form comes back with what was typed"
 
     form = {**planted(), "consent_list_organisation": "on", "consent_news": "on"}
-    status, html = browser.post(SIGN_URL, {**form, "csrfmiddlewaretoken": token, "proof": browser.proof()})
+    status, html = browser.post(SIGN_URL, {**form, "form_token": token, "proof": browser.proof()})
     assert status == 200, html  # the redirect to "check your inbox", followed
 
     confirmation = wait_until(smtp_sink.messages, message="the confirmation e-mail")[0]
     confirm_path = confirmation_path(confirmation)
     confirm_token = confirm_path.split("/confirm/")[1].strip("/")
-    status, _html = browser.post(confirm_path, {"csrfmiddlewaretoken": browser.csrf_token(confirm_path)})
+    status, _html = browser.post(confirm_path, {})
     assert status == 200
     wait_until(lambda: len(smtp_sink.received) >= 3, message="the letter and the supporter's copy")
     delivered = "\n".join(received.data.decode("utf-8", "replace") for received in smtp_sink.received)

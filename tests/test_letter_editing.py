@@ -9,7 +9,15 @@ from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
 from tests.conftest import wait_until
-from tests.helpers import CAMPAIGN_URL, body_text, confirmation_path, maildir_messages, sign, signature_form
+from tests.helpers import (
+    CAMPAIGN_URL,
+    body_text,
+    confirmation_path,
+    maildir_messages,
+    page_form_token,
+    sign,
+    signature_form,
+)
 
 EDITED = "Monsieur l’Ambassadeur,\n\nLibérez-les, maintenant.\n\n{personal_sentence}\n\n{place_and_date}\n\n{signature}"
 SEPARATOR = "---------- Français ----------"
@@ -162,6 +170,7 @@ def test_a_bilingual_letter_reaches_the_embassy_through_the_worker_process(demo,
     response = client.post(
         "/en/c/kazakhstan-repression/sign/",
         {
+            "form_token": page_form_token("kazakhstan-repression"),
             "first_name": "Alex",
             "last_name": "Morgan",
             "email": "alex@example.org",

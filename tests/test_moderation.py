@@ -214,9 +214,10 @@ def test_an_edited_letter_is_held_for_a_link_the_supporter_added_not_for_the_mod
 
 
 def test_a_signature_without_words_of_its_own_is_never_held(demo):
+    """Names and city go to the targets only; the organisation and role, published, are read (below)."""
     BlockedWords.objects.create(campaign=demo, language="fr", words="Signer\nӘсел")
 
-    signature = screened(demo, "", organisation="example.org", city="www.example.org")
+    signature = screened(demo, "", city="www.example.org")
 
     assert signature.moderation == Signature.Moderation.NONE
     assert OutboxMessage.objects.filter(signature=signature, kind=OutboxMessage.Kind.LETTER).exists()
@@ -317,6 +318,54 @@ def test_every_decision_is_written_to_the_audit_log(demo, manager):
     assert entries.count() == 3
     assert [entry.summary.split()[0] for entry in entries] == ["approved", "approved", "rejected"]
     assert all(entry.user.username == "manager" for entry in entries)
+    # The rule, never the words: the log outlives the supporter's erasure.
+    assert all(entry.summary.endswith("): un lien") for entry in entries), [e.summary for e in entries]
+    assert not any(".example" in entry.summary for entry in entries)
+
+
+def test_a_quarantined_letter_is_logged_as_a_burst_and_a_word_by_its_list_not_by_itself(demo, manager):
+    from courrier.accounts.models import AuditEntry
+
+    BlockedWords.objects.create(campaign=demo, language="fr", words="provocateur")
+    worded = screened(demo, "Ce sont des provocateurs, pas des provocateur.")
+    burst = confirmed_signatures(demo, 1, prefix="burst", moderation=Signature.Moderation.BURST)[0]
+    Signature.objects.filter(pk=burst.pk).update(moderation_rules="burst", moderation_reason="burst: many")
+    manager.post(HELD_QUEUE, {"action": "approve", "_selected_action": [worded.pk, burst.pk]})
+
+    summaries = sorted(AuditEntry.objects.filter(action="moderation").values_list("summary", flat=True))
+    assert "provocateur" not in " ".join(summaries)
+    assert any("un mot des listes de la campagne" in summary for summary in summaries), summaries
+    assert any("une rafale de signatures d’un même réseau" in summary for summary in summaries), summaries
+
+
+@pytest.mark.parametrize(
+    ("organisation", "role"),
+    [
+        ("Read the truth on evil.example", ""),
+        ("Comité de soutien", "write to boss@evil.example"),
+        ("Union des provocateur", ""),
+    ],
+)
+def test_an_organisation_or_role_that_trips_a_rule_is_held_and_not_listed_until_approved(
+    demo, manager, client, organisation, role
+):
+    """They are published on the campaign page: the rules read them like the supporter's sentence."""
+    BlockedWords.objects.create(campaign=demo, language="ru", words="provocateur")
+    signature = screened(demo, organisation=organisation, organisation_role=role, consent_list_organisation=True)
+    enqueue.refresh_tallies([demo.pk])
+
+    assert signature.moderation == Signature.Moderation.HELD
+    assert organisation not in client.get("/fr/c/kazakhstan-repression/").content.decode()
+    manager.post(HELD_QUEUE, {"action": "approve", "_selected_action": [signature.pk]})
+    enqueue.queue_letters()
+    enqueue.refresh_tallies([demo.pk])
+    assert organisation in client.get("/fr/c/kazakhstan-repression/").content.decode()
+
+
+def test_an_ordinary_organisation_and_role_go_unheld(demo):
+    signature = screened(demo, organisation="Профсоюз «Достоинство»", organisation_role="председатель")
+    assert signature.moderation == Signature.Moderation.NONE
+    assert OutboxMessage.objects.filter(signature=signature, kind="letter").exists()
 
 
 def test_the_queue_lists_held_letters_with_their_sentence_and_reason(demo, manager):
@@ -370,3 +419,22 @@ def test_managers_edit_their_campaigns_word_lists(demo, manager):
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert BlockedWords.objects.get(campaign=demo, language="ru").word_list() == ["провокатор"]
+
+
+def test_the_upgrade_leaves_the_words_out_of_earlier_moderation_entries(demo):
+    """accounts 0004: entries written before named the reason, which can quote the supporter."""
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    from courrier.accounts.models import AuditEntry
+
+    old = AuditEntry.objects.create(action="moderation", summary="approved #12 (kazakhstan-repression): a link: x.ru")
+    other = AuditEntry.objects.create(action="export", summary="csv, 3 rows")
+    migration = importlib.import_module("courrier.accounts.migrations.0004_moderation_entries_name_no_words")
+
+    migration.without_reasons(apps, type("SchemaEditor", (), {"connection": connection})())
+
+    assert AuditEntry.objects.get(pk=old.pk).summary == "approved #12 (kazakhstan-repression)"
+    assert AuditEntry.objects.get(pk=other.pk).summary == "csv, 3 rows"

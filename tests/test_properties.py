@@ -43,11 +43,11 @@ from courrier.delivery import enqueue
 from courrier.delivery.compose import compose
 from courrier.delivery.dkim import dkim_sign
 from courrier.delivery.models import OutboxMessage
+from courrier.lib.form_tokens import issue_form_token
 from courrier.lib.headers import header_text
 from courrier.news.models import NewsUpdate
 from courrier.news.sending import send_updates
 from courrier.news.tokens import unsubscribe_token
-from courrier.signatures.form_tokens import issue_form_token
 from courrier.signatures.models import Signature
 from courrier.signatures.signable import forget
 from courrier.signatures.tokens import confirmation_token
@@ -372,8 +372,9 @@ def accepted_form(draw, campaign: str, where: str):
 
 
 def post_form(world, campaign: str, where: str, fields: dict, token: str | None = None):
+    """The form as the page (or the frame) serves it, with its signed token, sent with these values."""
+    fields = {"form_token": issue_form_token(world[campaign].pk) if token is None else token, **fields}
     if where == "embed":
-        fields = {"form_token": issue_form_token(world[campaign].pk) if token is None else token, **fields}
         return Client().post(f"/fr/embed/{campaign}/sign/", fields)
     return Client().post(f"/fr/c/{campaign}/sign/", fields)
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from courrier.campaigns import lifecycle
 from courrier.campaigns.models import Campaign, Target
 from courrier.campaigns.progress import by_language, by_state, signatures_per_day
-from courrier.delivery import holds
+from courrier.delivery import alerts, holds
 from courrier.delivery.enqueue import queue_confirmations
 from courrier.delivery.models import Bounce, OutboxMessage
 from courrier.delivery.worker import Worker
@@ -147,10 +147,43 @@ def test_sent_mail_loses_its_personal_parts_after_the_grace_and_not_before(demo,
     copy.refresh_from_db()
     assert copy.personal_data_erased_at is not None
     assert (copy.body, copy.to, copy.subject, copy.recipient_digest) == ("", [], "", "")
+    assert mail_to(sandbox_in_tmp, "p0@example.org") == []  # nor in the sandbox mailbox
     cancelled.refresh_from_db()
     assert cancelled.personal_data_erased_at is not None
     assert (cancelled.body, cancelled.from_name, cancelled.reply_to, cancelled.subject) == ("", "", "", "")
     assert cancelled.to == ["paris@mfa.kz"]  # a target's address is not a supporter's data
+
+
+@pytest.mark.django_db
+def test_staff_alerts_name_no_supporter_and_are_erased_on_the_same_schedule(demo, settings):
+    settings.STAFF_ALERT_EMAIL = "staff@courrier.example"
+    with at(0):
+        [supporter] = confirmed_signatures(demo, 1)
+        OutboxMessage.objects.create(
+            kind=Kind.CONFIRMATION,
+            campaign=demo,
+            signature=supporter,
+            message_id="<failed@courrier.example>",
+            from_name="Courrier",
+            from_email="courrier@example.org",
+            envelope_from="courrier@example.org",
+            to=["dead-box@example.org"],
+            subject="Confirmez",
+            body="…",
+            status=Status.FAILED,
+            last_reply="550 5.1.1 <dead-box@example.org>: Recipient address rejected",
+        )
+        assert alerts.report_failures(timezone.now()) == 1
+        deliver_everything()
+    alert = OutboxMessage.objects.get(kind=Kind.STAFF_ALERT)
+    assert alert.status == Status.SENT
+    assert "dead-box@example.org" not in alert.body and "dead-box" not in alert.subject
+    assert "confirmation" in alert.body and "[address]" in alert.body
+
+    with at(7, 1):
+        retention.run()
+    alert.refresh_from_db()
+    assert alert.personal_data_erased_at is not None and alert.body == "" and alert.subject == ""
 
 
 @pytest.mark.django_db
@@ -250,7 +283,7 @@ def test_erasing_from_the_link_is_effective_at_once_and_the_real_worker_sends_no
         assert shown in html
     assert "A letter already delivered cannot be recalled" in html
     assert "your letter has not been sent yet" in html
-    assert Client(enforce_csrf_checks=True).post(path).status_code == 403  # a form of ours, not a forged one
+    assert Client(HTTP_ORIGIN="https://evil.example").post(path).status_code == 403  # a form of ours, not a forged one
 
     erased = client.post(path)
     assert erased.status_code == 302
@@ -262,6 +295,7 @@ def test_erasing_from_the_link_is_effective_at_once_and_the_real_worker_sends_no
     assert letter.status == Status.CANCELLED
     assert letter.body == "" and letter.personal_data_erased_at is not None
     assert OutboxMessage.objects.filter(kind=Kind.COPY, body="").count() == 1
+    assert mail_to(sandbox_in_tmp, "erase-me@example.org") == []  # its copies in the sandbox mailbox went too
     assert Campaign.objects.get(pk=demo.pk).tally_organisations == []
     assert same_page(client.get(path)) == same_page(client.get(path[:-8] + "forged00/"))
 

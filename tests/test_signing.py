@@ -1,5 +1,8 @@
 """Signing: what the form accepts, refuses, and what it never lets through to a message."""
 
+import re
+import time
+
 import pytest
 from django.core.cache import cache
 from django.test import Client
@@ -7,12 +10,15 @@ from django.test import Client
 from courrier.campaigns.models import Campaign
 from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
+from courrier.lib.form_tokens import issue_form_token
 from courrier.signatures.models import Signature
 from tests.helpers import (
     CAMPAIGN_URL,
     confirmation_path,
     decoded_header,
+    live_campaign,
     maildir_messages,
+    page_form_token,
     same_page,
     sign,
     signature_form,
@@ -263,12 +269,57 @@ def test_a_closed_campaign_takes_no_signature(demo, client):
     assert "ne prend plus de signatures" in client.get(CAMPAIGN_URL).content.decode()
 
 
-def test_a_form_without_its_csrf_token_gets_a_clear_page_not_a_crash(demo):
-    client = Client(enforce_csrf_checks=True)
-    response = sign(client)
-    assert response.status_code == 403
-    assert "formulaire" in response.content.decode()
+def test_a_form_sent_from_another_site_gets_a_clear_page_not_a_crash(demo):
+    for foreign in (
+        {"HTTP_ORIGIN": "https://evil.example"},
+        {"HTTP_ORIGIN": "null"},
+        {"HTTP_REFERER": "https://evil.example/x"},
+    ):
+        response = sign(Client(**foreign))
+        assert response.status_code == 403, foreign
+        assert "formulaire" in response.content.decode()
     assert Signature.objects.count() == 0
+    # From a page of this site, as a browser sends it (the test server's own address, or SITE_ROOT's).
+    assert sign(Client(HTTP_ORIGIN="http://testserver")).status_code == 302
+    assert (
+        sign(Client(HTTP_REFERER="http://testserver/fr/c/kazakhstan-repression/"), email="b@example.org").status_code
+        == 302
+    )
+
+
+@pytest.mark.parametrize(
+    ("token", "message"), [("", "could not be verified"), ("forged:token", "could not be verified")]
+)
+def test_a_form_without_its_token_comes_back_as_typed(demo, client, token, message):
+    response = client.post("/en/c/kazakhstan-repression/sign/", signature_form(form_token=token, city="Grenoble"))
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert message in page and 'value="Grenoble"' in page
+    assert re.search(r'name="form_token" value="[^"]+"', page)  # a fresh one, to send it again
+    assert not Signature.objects.exists()
+
+
+def test_a_form_token_of_another_campaign_or_too_old_is_refused(demo, client):
+    other = live_campaign("other-campaign")
+    stale = issue_form_token(demo.pk, issued_at=time.time() - 25 * 3600)
+    for token, message in ((page_form_token(other.slug), "could not be verified"), (stale, "open for too long")):
+        response = client.post("/en/c/kazakhstan-repression/sign/", signature_form(form_token=token))
+        assert response.status_code == 400 and message in response.content.decode()
+    assert not Signature.objects.exists()
+
+
+def test_the_public_pages_set_no_cookie(demo, client, sandbox_in_tmp):
+    """A cookie on a seized phone shows the visit; a page with one cannot be kept by a shared cache."""
+    responses = [client.get(path) for path in ("/fr/", CAMPAIGN_URL, "/fr/my-data/", CAMPAIGN_URL + "own-mailbox/")]
+    responses.append(client.post(CAMPAIGN_URL + "sign/", signature_form(email="bad address")))
+    responses.append(sign(client))
+    responses.append(client.get(CAMPAIGN_URL + "check-your-inbox/"))
+    deliver_everything()
+    confirm = confirmation_path(sandbox_in_tmp)
+    responses += [client.get(confirm), client.post(confirm), client.post("/fr/my-data/", {"email": "x@example.org"})]
+    for response in responses:
+        assert not response.cookies, (response.status_code, response.cookies)
+        assert "Cookie" not in response.get("Vary", ""), response.get("Vary")
 
 
 def test_confirming_after_the_campaign_closed_sends_nothing(demo, client, sandbox_in_tmp):

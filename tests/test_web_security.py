@@ -246,7 +246,7 @@ def test_error_pages_show_nothing_of_the_request(demo):
     client = Client()
     not_found = client.get(f"/fr/c/{MARKER}slug/?name={MARKER}name")
     assert not_found.status_code == 404
-    forbidden = Client(enforce_csrf_checks=True).post(f"/fr/confirm/{MARKER}token/", {"x": f"{MARKER}post"})
+    forbidden = Client(HTTP_ORIGIN="https://evil.example").post(f"/fr/confirm/{MARKER}token/", {"x": f"{MARKER}post"})
     assert forbidden.status_code == 403
     bad_host = client.get(f"/fr/?q={MARKER}q", HTTP_HOST=f"{MARKER}host.example")
     assert bad_host.status_code == 400

@@ -253,6 +253,16 @@ class Watch:
             self.events.append(f"request to another host: {route.request.url}")
             route.abort()
 
+    def submit(self, button, where: str) -> None:
+        """Press a form's button and wait for the page it leads to, then check that page.
+
+        Waiting for the navigation itself, never for a load state (still the old page's, just after the
+        click) nor for time: evaluating a page while it navigates away fails, on a busy machine more often.
+        """
+        with self.page.expect_navigation(wait_until="load"):
+            button.click()
+        self.check(where)
+
     def visit(self, url: str, status: int | None = 200) -> None:
         response = self.page.goto(url)
         if status is not None:
@@ -262,7 +272,7 @@ class Watch:
     def check(self, where: str) -> None:
         page = self.page
         page.wait_for_load_state("load")
-        page.wait_for_timeout(50)  # an image's onerror fires once its 404 is back
+        page.evaluate(IMAGES_SETTLED)  # a payload's onerror fires once its image's 404 is back
         found = page.evaluate(DOM_AUDIT)
         flag = page.evaluate("window.__xss")
         assert not found and flag is None and not self.events, {
@@ -272,6 +282,11 @@ class Watch:
             "events": self.events,
         }
 
+
+# Resolves once every image of the page has loaded or failed: its own error handlers ran before ours.
+IMAGES_SETTLED = """() => Promise.all([...document.images].filter(image => !image.complete).map(image =>
+  new Promise(done => { image.addEventListener("load", done, {once: true});
+                        image.addEventListener("error", done, {once: true}); })))"""
 
 DOM_AUDIT = """() => {
   const found = [];
@@ -369,22 +384,17 @@ def sign_with_the_corpus_typed_in_the_form(watch: Watch, root: str) -> None:
     page.fill("#id_letter_body", f"{ALL}\n{{personal_sentence}}\n{{signature}}")
     watch.check("the form, its letter preview filled in with the corpus")
     # Without the agreement the form comes back with every value as typed: the values are reflected.
-    page.get_by_role("button", name="Signer").click()
-    page.wait_for_load_state("load")
-    watch.check("the form refused, with the values reflected")
+    watch.submit(page.get_by_role("button", name="Signer"), "the form refused, with the values reflected")
     assert page.input_value("#id_first_name") == SHORT[0], "a reflected value is kept as typed"
     page.check("#id_consent_send")
-    page.get_by_role("button", name="Signer").click()
-    page.wait_for_url("**/check-your-inbox/")
-    watch.check("check your inbox")
+    watch.submit(page.get_by_role("button", name="Signer"), "check your inbox")
+    assert page.url.endswith("/check-your-inbox/"), page.url
 
 
 def confirm_and_see_the_thank_you_page(watch: Watch, root: str, signature: Signature) -> None:
     page = watch.page
     watch.visit(f"{root}/fr/confirm/{confirmation_token(signature.pk)}/")
-    page.get_by_role("button").filter(has_text="Confirmer").click()
-    page.wait_for_load_state("load")
-    watch.check("the thank-you page")
+    watch.submit(page.get_by_role("button").filter(has_text="Confirmer"), "the thank-you page")
 
 
 def translated_path(language: str, name: str) -> str:
@@ -423,9 +433,7 @@ def visit_every_public_page(watch: Watch, root: str, world: World, signature: Si
     page.fill("#id_email", "embed@example.org")
     page.fill("#id_personal_sentence", ALL[:600])
     page.select_option("#id_country", "BE")
-    page.locator("form button[type=submit]").click()
-    page.wait_for_load_state("load")
-    watch.check("the embedded form refused, with the values reflected")
+    watch.submit(page.locator("form button[type=submit]"), "the embedded form refused, with the values reflected")
 
 
 def visit_every_back_office_page(watch: Watch, root: str, world: World, signatures: list[Signature]) -> None:

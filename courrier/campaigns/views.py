@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from courrier.campaigns.letters import preview_data, sample_letter
 from courrier.campaigns.models import Campaign
+from courrier.lib.form_tokens import issue_form_token
 
 # Everything the campaign page reads, fetched in one query each rather than one per person or letter.
 PAGE_PREFETCH = ("texts", "letters", "targets", "people__updates")
@@ -121,6 +122,8 @@ def render_campaign_page(
         "goal_display": formats.number_format(goal, force_grouping=True) if goal else "",
         "goal_progress": min(campaign.tally_letters, goal),
         "form": form,
+        # The signing form's token, in place of a CSRF cookie: the page sets no cookie (lib/public_forms.py).
+        "form_token": issue_form_token(campaign.pk) if form is not None else "",
         "letter": letter,
         "letter_text": sample_letter(letter).strip() if letter else "",
         "letters_json": script_json(preview_data(campaign.letters.all())) if form is not None else "",

@@ -1,7 +1,10 @@
 """Telling staff what needs a human: letters that failed for good, targets paused automatically.
 
 Failures are reported in one message per period, not one per letter, so a
-blocked target cannot flood the staff's inbox.
+blocked target cannot flood the staff's inbox. An alert names targets (public
+institutions), never a supporter: mail to a supporter is listed by its number
+and kind, its reply without any address in it. Alerts are erased on the outbox's
+schedule like any other mail (signatures/retention.py).
 """
 
 import datetime
@@ -15,8 +18,10 @@ from django.utils.translation import ngettext
 from courrier.delivery.enqueue import new_message_id
 from courrier.delivery.models import OutboxMessage
 from courrier.lib.headers import header_text
+from courrier.lib.redact import without_addresses
 
 Kind = OutboxMessage.Kind
+TARGET_KINDS = (Kind.LETTER, Kind.DIGEST)
 
 
 def alert_staff(subject: str, body: str, now: datetime.datetime) -> OutboxMessage | None:
@@ -48,7 +53,7 @@ def report_failures(now: datetime.datetime) -> int:
         rows = list(failed.select_for_update(skip_locked=True).values_list("pk", "kind", "to", "last_reply")[:500])
         if not rows:
             return 0
-        lines = [f"#{pk} {kind} to {', '.join(to)}: {reply[:300]}" for pk, kind, to, reply in rows]
+        lines = [failure_line(pk, kind, to, reply) for pk, kind, to, reply in rows]
         alert_staff(
             ngettext("%(count)d message could not be delivered", "%(count)d messages could not be delivered", len(rows))
             % {"count": len(rows)},
@@ -57,3 +62,10 @@ def report_failures(now: datetime.datetime) -> int:
         )
         OutboxMessage.objects.filter(pk__in=[row[0] for row in rows]).update(failure_reported=True)
     return len(rows)
+
+
+def failure_line(pk: int, kind: str, to: list[str], reply: str) -> str:
+    """One failed message in an alert: the targets a letter or digest went to; a supporter, never by address."""
+    if kind in TARGET_KINDS:
+        return f"#{pk} {kind} to {', '.join(to)}: {reply[:300]}"
+    return f"#{pk} {kind}: {without_addresses(reply)[:300]}"

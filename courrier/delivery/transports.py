@@ -6,10 +6,16 @@ Only 5xx replies are permanent; a refused connection, a timeout, a dropped
 line or a 4xx reply is transient.
 """
 
+import contextlib
+import hashlib
 import mailbox
+import os
 import re
+import secrets
 import smtplib
+import socket
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +66,20 @@ def send_data(connection: smtplib.SMTP, data: bytes, meanwhile: Callable[[], Non
     return connection.getreply()
 
 
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^>\r\n]+>)", re.IGNORECASE | re.MULTILINE)
+
+
+def message_id_tag(message_id: str) -> str:
+    """What a sandboxed file's name carries of its Message-ID, so that erasing the message finds the file."""
+    return "mid" + hashlib.sha256(message_id.strip().encode()).hexdigest()[:24]
+
+
 class MaildirTransport:
-    """The sandbox: every message becomes a file in var/mail/new, nothing leaves the machine."""
+    """The sandbox: every message becomes a file in var/mail/new, nothing leaves the machine.
+
+    Each file is named as Python's Maildir names them (seconds.Mmicroseconds…, which the sandbox page sorts
+    by), plus a tag of the message's Message-ID: erasure and retention delete a message's copy by it.
+    """
 
     def __init__(self, path: Path | None = None):
         self.path = Path(path or settings.SANDBOX_MAILDIR)
@@ -73,8 +91,36 @@ class MaildirTransport:
         # What an MTA's local delivery would add, so staff can see the envelope.
         trace = f"Return-Path: <{envelope_from}>\r\n".encode()
         trace += b"".join(f"Delivered-To: {rcpt}\r\n".encode() for rcpt in recipients)
-        key = self.maildir.add(trace + data)
+        key = self.add(trace + data)
         return SendResult("sent", 250, f"sandbox: {self.path / 'new' / key}")
+
+    def add(self, data: bytes) -> str:
+        """Write the message into tmp/, then move it into new/ (the Maildir protocol); returns its name."""
+        header_block = data.split(b"\r\n\r\n", 1)[0]
+        found = _MESSAGE_ID.search(header_block)
+        tag = message_id_tag(found.group(1).decode("ascii", "replace")) if found else "mid-none"
+        now = time.time()
+        name = f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}R{secrets.token_hex(4)}.{tag}.{socket.gethostname()}"
+        temporary = self.path / "tmp" / name
+        temporary.write_bytes(data)
+        os.replace(temporary, self.path / "new" / name)
+        return name
+
+    def erase(self, message_ids: list[str]) -> int:
+        """Delete the sandbox's copies of these messages (read or not); returns how many files went."""
+        tags = {message_id_tag(message_id) for message_id in message_ids}
+        if not tags:
+            return 0
+        erased = 0
+        for folder in ("new", "cur"):
+            directory = self.path / folder
+            for entry in os.scandir(directory) if directory.is_dir() else ():
+                parts = entry.name.split(":", 1)[0].split(".")
+                if len(parts) > 2 and parts[2] in tags:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        erased += 1
+        return erased
 
     def close(self) -> None:
         pass

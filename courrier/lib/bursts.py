@@ -24,6 +24,8 @@ from django.utils.translation import gettext as _
 from courrier.lib import ratelimit
 from courrier.lib.ratelimit import client_address, count_hit, parse_rate
 
+RULE = "burst"  # as the audit log names the quarantine (signatures/moderation.py RULE_NAMES)
+
 
 def network_of(address: str) -> str:
     """The network an address belongs to for flood counting: its /24 (IPv4) or /48 (IPv6)."""

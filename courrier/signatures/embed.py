@@ -15,16 +15,13 @@ holds no origins); the INSERT is the same as on the campaign page.
 """
 
 from django.conf import settings
-from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.html import format_html
 from django.utils.translation import get_language
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_exempt
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -33,18 +30,19 @@ from courrier.campaigns.models import Campaign
 from courrier.campaigns.views import public_campaigns
 from courrier.lib import proof_of_work
 from courrier.lib.csp import CSP_HEADER, policy_for_frame_ancestors
+from courrier.lib.form_tokens import issue_form_token
+from courrier.lib.public_forms import public_form
 from courrier.lib.ratelimit import is_over_limit
-from courrier.signatures.form_tokens import check_form_token, issue_form_token
 from courrier.signatures.forms import SignatureForm
 from courrier.signatures.models import Signature
 from courrier.signatures.signable import signable_campaign
-from courrier.signatures.views import PROOF_REFUSED, ReplayedProof, proof_refusal, record_signature, refused
-
-FORM_EXPIRED = _(
-    "This form was open for too long, so it was not sent. Your answers are still here: check them and send again."
-)
-FORM_NOT_VERIFIED = _(
-    "This form could not be verified, so it was not sent. Your answers are still here: check them and send again."
+from courrier.signatures.views import (
+    PROOF_REFUSED,
+    ReplayedProof,
+    form_token_refusal,
+    proof_refusal,
+    record_signature,
+    refused,
 )
 
 
@@ -118,7 +116,7 @@ def embed_form(request: HttpRequest, slug: str) -> HttpResponse:
     return render_form(request, campaign, signature_form(campaign))
 
 
-@csrf_exempt  # the frame gets no CSRF cookie; the signed form token takes its place
+@public_form  # the frame gets no cookie at all; the signed form token and the Origin check instead
 @require_http_methods(["GET", "POST"])
 @xframe_options_exempt
 @sensitive_post_parameters()  # an error report shows no value the supporter typed
@@ -135,16 +133,9 @@ def embed_sign(request: HttpRequest, slug: str) -> HttpResponse:
     form = signature_form(campaign, request.POST)
     if form.is_bot:
         return embed_redirect("embed_thanks", campaign)
-    try:
-        check_form_token(request.POST.get("form_token", ""), campaign.pk)
-    except signing.SignatureExpired:
-        form.is_valid()  # show the fields' own errors too, so one more round trip fixes everything
-        form.add_error(None, FORM_EXPIRED)
-        return render_form(request, campaign, form, status=400)
-    except signing.BadSignature:
-        form.is_valid()
-        form.add_error(None, FORM_NOT_VERIFIED)
-        return render_form(request, campaign, form, status=400)
+    token_refusal = form_token_refusal(request, campaign.pk)
+    if token_refusal:
+        return render_form(request, campaign, refused(form, token_refusal), status=400)
     try:
         proof = proof_of_work.verify(request.POST.get(proof_of_work.FIELD, ""))
     except proof_of_work.InvalidProof as error:

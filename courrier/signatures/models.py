@@ -81,6 +81,9 @@ class Signature(models.Model):
     )
     # Encrypted too: a reason quotes what tripped the rule (a link, an address in the sentence).
     moderation_reason = EncryptedCharField(_("why it is held"), max_length=200, blank=True)
+    # The names of the rules it tripped ("link,word", "burst"), nothing the supporter wrote: what the audit log
+    # keeps of a moderation decision (signatures/moderation.py).
+    moderation_rules = models.CharField(_("rules tripped"), max_length=100, blank=True, editable=False)
     news_unsubscribed_at = models.DateTimeField(_("stopped the news"), null=True, blank=True)
     # The proof-of-work solution this signature came with (a digest of it): unique, so a solution
     # replayed is refused by the same INSERT. Empty (NULL) when the browser ran no JavaScript.

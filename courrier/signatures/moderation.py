@@ -3,9 +3,10 @@
 Signing stays one INSERT: the rules run in the worker, at the moment a
 confirmed signature's letter would be queued (delivery.enqueue.queue_letters).
 What they read is what the supporter wrote themselves: the personal sentence,
-and, when the campaign lets supporters edit the whole letter, the lines of
-their version that are not in a model letter. A signature with neither is
-never held.
+the organisation and role they sign for (published on the campaign page once
+the letter goes), and, when the campaign lets supporters edit the whole letter,
+the lines of their version that are not in a model letter. A signature with
+none of these is never held.
 
 The rules:
 - a link: an address with http(s):// or www., a bare domain such as example.ru, an e-mail address;
@@ -19,7 +20,10 @@ The rules:
   Sentences shorter than REPEAT_MIN_LENGTH are left out of this rule: short slogans
   ("Free them!", "Бостандық!") are written by many genuine supporters alike.
 
-A tripped rule marks the signature held, with the reason, and queues nothing:
+A tripped rule marks the signature held, with the reason (which may quote the
+supporter: it is encrypted, and erased with the signature) and the names of the
+rules (moderation_rules: what the audit log keeps of a decision, never the
+words), and queues nothing:
 neither the letter nor the supporter's copy. An organiser who manages the
 campaign then approves it, and the worker queues its letter on its next pass
 (an approved signature is due like a newly confirmed one, and no rule runs on
@@ -42,9 +46,10 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import translation
-from django.utils.translation import get_language_info
+from django.utils.translation import get_language_info, gettext_lazy
 from django.utils.translation import gettext as _
 
+from courrier.lib import bursts
 from courrier.signatures.models import BlockedWords, Signature
 
 Moderation = Signature.Moderation
@@ -70,9 +75,26 @@ def normalised(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+# The rules, by the name the audit log records (Signature.moderation_rules).
+LINK_RULE, WORD_RULE, LENGTH_RULE, REPEAT_RULE, BURST_RULE = "link", "word", "length", "repeat", bursts.RULE
+RULE_NAMES = {
+    LINK_RULE: gettext_lazy("a link"),
+    WORD_RULE: gettext_lazy("a word from the campaign's lists"),
+    LENGTH_RULE: gettext_lazy("a long sentence"),
+    REPEAT_RULE: gettext_lazy("a sentence repeated in many signatures"),
+    BURST_RULE: gettext_lazy("a burst of signatures from one network"),
+}
+
+
+def rule_names(rules: str) -> str:
+    """The rules a held signature tripped, named (in the active language), without anything it said."""
+    return ", ".join(str(RULE_NAMES.get(rule, rule)) for rule in rules.split(",") if rule)
+
+
 def own_words(signature: Signature, model_bodies: list[str]) -> str:
-    """What the supporter wrote themselves: the sentence, and the lines of their letter not in a model letter."""
-    parts = [signature.personal_sentence]
+    """What the supporter wrote themselves: the sentence, the organisation and role they sign for (listed on
+    the page), and the lines of their letter not in a model letter."""
+    parts = [signature.personal_sentence, signature.organisation, signature.organisation_role]
     if signature.letter_body:
         model_lines = {normalised(line) for body in model_bodies for line in body.splitlines()}
         parts += [line for line in signature.letter_body.splitlines() if normalised(line) not in model_lines]
@@ -82,7 +104,10 @@ def own_words(signature: Signature, model_bodies: list[str]) -> str:
 def needs_review(signature: Signature) -> bool:
     """Only what nobody has judged yet, and only if the supporter wrote something of their own."""
     return signature.moderation == Moderation.NONE and bool(
-        signature.personal_sentence.strip() or signature.letter_body.strip()
+        signature.personal_sentence.strip()
+        or signature.letter_body.strip()
+        or signature.organisation.strip()
+        or signature.organisation_role.strip()
     )
 
 
@@ -91,8 +116,10 @@ def word_pattern(phrase: str) -> re.Pattern:
     return re.compile(r"(?<!\w)" + re.escape(normalised(phrase)) + r"(?!\w)")
 
 
-def reason_for(signature: Signature, words: list[tuple[str, str]], repeats: int, model_bodies: list[str]) -> str:
-    """Why this signature is held (in the active language), or "" if no rule trips.
+def reasons_for(
+    signature: Signature, words: list[tuple[str, str]], repeats: int, model_bodies: list[str]
+) -> dict[str, str]:
+    """Why this signature is held: {rule: reason in the active language}, empty if no rule trips.
 
     words: (phrase, language) pairs from the campaign's lists; repeats: how many
     signatures of the campaign, this one included, carried the same sentence in
@@ -100,25 +127,30 @@ def reason_for(signature: Signature, words: list[tuple[str, str]], repeats: int,
     """
     text = own_words(signature, model_bodies)
     if not text:
-        return ""
-    reasons = []
+        return {}
+    reasons = {}
     link = LINK.search(text)
     if link:
-        reasons.append(_("a link: %(link)s") % {"link": link.group(0)[:60]})
+        reasons[LINK_RULE] = _("a link: %(link)s") % {"link": link.group(0)[:60]}
     folded = normalised(text)
     for phrase, language in words:
         if word_pattern(phrase).search(folded):
             name = get_language_info(language)["name_translated"]
-            reasons.append(_("a word from the %(language)s list: %(word)s") % {"language": name, "word": phrase})
+            reasons[WORD_RULE] = _("a word from the %(language)s list: %(word)s") % {"language": name, "word": phrase}
             break
     if len(signature.personal_sentence) > settings.MODERATION_MAX_SENTENCE:
-        reasons.append(
-            _("a sentence of %(length)d characters (more than %(max)d)")
-            % {"length": len(signature.personal_sentence), "max": settings.MODERATION_MAX_SENTENCE}
-        )
+        reasons[LENGTH_RULE] = _("a sentence of %(length)d characters (more than %(max)d)") % {
+            "length": len(signature.personal_sentence),
+            "max": settings.MODERATION_MAX_SENTENCE,
+        }
     if repeats >= REPEATS:
-        reasons.append(_("the same sentence in %(count)d signatures within 24 hours") % {"count": repeats})
-    return "; ".join(reasons)[:REASON_MAX]
+        reasons[REPEAT_RULE] = _("the same sentence in %(count)d signatures within 24 hours") % {"count": repeats}
+    return reasons
+
+
+def reason_for(signature: Signature, words: list[tuple[str, str]], repeats: int, model_bodies: list[str]) -> str:
+    """Why this signature is held, as one text (in the active language), or "" if no rule trips."""
+    return "; ".join(reasons_for(signature, words, repeats, model_bodies).values())[:REASON_MAX]
 
 
 def campaign_words(campaign_ids: set[int]) -> dict[int, list[tuple[str, str]]]:
@@ -163,8 +195,8 @@ def repeat_counts(signatures: list[Signature]) -> dict[int, int]:
     return counts
 
 
-def screen(signatures: list[Signature]) -> dict[int, str]:
-    """The signatures of a batch that must be held, with their reasons (in the site's language).
+def screen(signatures: list[Signature]) -> dict[int, dict[str, str]]:
+    """The signatures of a batch that must be held, with their reasons by rule (in the site's language).
 
     Called by the worker inside the transaction that queues the batch's letters; the
     caller marks them held. No query at all when nobody wrote anything of their own.
@@ -178,21 +210,22 @@ def screen(signatures: list[Signature]) -> dict[int, str]:
     with translation.override(settings.LANGUAGE_CODE):
         for signature in candidates:
             model_bodies = [letter.body for letter in signature.campaign.letters.all()] if signature.letter_body else []
-            reason = reason_for(signature, words[signature.campaign_id], repeats.get(signature.pk, 0), model_bodies)
-            if reason:
-                held[signature.pk] = reason
+            reasons = reasons_for(signature, words[signature.campaign_id], repeats.get(signature.pk, 0), model_bodies)
+            if reasons:
+                held[signature.pk] = reasons
     return held
 
 
-def hold(signatures: list[Signature], reasons: dict[int, str]) -> None:
-    """Mark these signatures held, each with its reason (one UPDATE for the batch)."""
+def hold(signatures: list[Signature], reasons: dict[int, dict[str, str]]) -> None:
+    """Mark these signatures held, each with its reasons and the rules' names (one UPDATE for the batch)."""
     marked = []
     for signature in signatures:
         if signature.pk in reasons:
             signature.moderation = Moderation.HELD
-            signature.moderation_reason = reasons[signature.pk]
+            signature.moderation_reason = "; ".join(reasons[signature.pk].values())[:REASON_MAX]
+            signature.moderation_rules = ",".join(reasons[signature.pk])
             marked.append(signature)
-    Signature.objects.bulk_update(marked, ["moderation", "moderation_reason"])
+    Signature.objects.bulk_update(marked, ["moderation", "moderation_reason", "moderation_rules"])
 
 
 # ---------- The organiser's decisions ----------
@@ -221,14 +254,17 @@ def _decide(user, signatures: QuerySet, decision: str, verb: str) -> int:
             .select_for_update(of=("self",))
         )
         Signature.objects.filter(pk__in=[s.pk for s in chosen], moderation__in=AWAITING).update(moderation=decision)
-        for signature in chosen:
-            audit.record(
-                user,
-                audit.MODERATION,
-                signature,
-                organisation=signature.campaign.organisation_id,
-                summary=f"{verb} #{signature.pk} ({signature.campaign.slug}): {signature.moderation_reason}",
-            )
+        with translation.override(settings.LANGUAGE_CODE):
+            for signature in chosen:
+                # The rule, never the reason: the reason may quote the supporter, and the log outlives erasure.
+                rules = rule_names(signature.moderation_rules) or signature.get_moderation_display()
+                audit.record(
+                    user,
+                    audit.MODERATION,
+                    signature,
+                    organisation=signature.campaign.organisation_id,
+                    summary=f"{verb} #{signature.pk} ({signature.campaign.slug}): {rules}",
+                )
     return len(chosen)
 
 

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_http_methods
 from courrier.campaigns.models import Target
 from courrier.delivery.models import DigestEntry, OutboxMessage
 from courrier.lib.crypto import email_digest
+from courrier.lib.public_forms import public_form
 from courrier.lib.ratelimit import is_over_limit
 from courrier.signatures import retention
 from courrier.signatures.models import SUPPORTER_FIELDS, DataRequest, Signature
@@ -60,6 +61,7 @@ def bad_link(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@public_form  # the link's token is the secret; the Origin check keeps other sites from posting it
 @require_http_methods(["GET", "POST"])
 def my_data(request: HttpRequest, token: str) -> HttpResponse:
     """A GET shows the data (mail scanners open links); only the POST, with its CSRF token, erases."""
@@ -78,6 +80,7 @@ def erased(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@public_form
 @require_http_methods(["GET", "POST"])
 def request_link(request: HttpRequest) -> HttpResponse:
     """The public form. The same page whether the address signed or not: the worker finds out, later."""

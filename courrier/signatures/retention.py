@@ -4,7 +4,8 @@ The schedule (README, "Retention and erasure"):
 - a signature not confirmed within CONFIRMATION_MAX_AGE_DAYS is deleted, with its mail not sent yet; the
   row kept for an "already signed" notice goes too, once its notice is out;
 - the personal parts of mail sent (or failed, or cancelled) more than OUTBOX_ERASE_AFTER_DAYS ago are erased:
-  bodies, attachments, a letter's sender name, subject and reply address, a supporter's own address;
+  bodies, attachments, a letter's sender name, subject and reply address, a supporter's own address, staff
+  alerts' and test letters' texts; and the message's copy in the sandbox mailbox, if it went there;
 - a campaign closed or archived for more than its `anonymise_after_days` is anonymised: every signature keeps
   only what the counts need (dates, languages, source, consents, moderation), its mail is erased, its public
   list of organisations emptied;
@@ -24,6 +25,7 @@ from django.utils import timezone
 
 from courrier.campaigns.models import Campaign
 from courrier.delivery.models import Bounce, DeliveryEvent, DigestEntry, OutboxMessage
+from courrier.delivery.transports import MaildirTransport
 from courrier.signatures.models import SUPPORTER_FIELDS, Signature
 
 Kind = OutboxMessage.Kind
@@ -33,7 +35,9 @@ BATCH = 500
 MAX_BATCHES = 20
 
 SUPPORTER_KINDS = [Kind.CONFIRMATION, Kind.ALREADY_SIGNED, Kind.COPY, Kind.NEWS, Kind.DATA_LINK]
-PERSONAL_KINDS = [*SUPPORTER_KINDS, Kind.LETTER, Kind.DIGEST]
+# Staff alerts and test letters may quote supporters too (a failed message's reply, a sample supporter).
+STAFF_KINDS = [Kind.STAFF_ALERT, Kind.TEST]
+PERSONAL_KINDS = [*SUPPORTER_KINDS, Kind.LETTER, Kind.DIGEST, *STAFF_KINDS]
 NOT_SENT = [Status.QUEUED, Status.DEFERRED, Status.HELD]
 FINISHED = [Status.SENT, Status.FAILED, Status.CANCELLED]
 
@@ -51,6 +55,7 @@ SUPPORTER_PARTS = {
 }
 LETTER_PARTS = {"from_name": "", "reply_to": "", "subject": "", "body": "", "attachment": None}
 DIGEST_PARTS = {"body": "", "attachment": None}
+STAFF_PARTS = {"subject": "", "body": "", "last_reply": ""}
 
 # Those, and what was derived from them: the country picked, a moderation reason that may quote the sentence.
 PERSONAL_FIELDS = [*SUPPORTER_FIELDS, "directory_country", "moderation_reason"]
@@ -94,6 +99,9 @@ def erase_messages(ids: list[int], now: datetime.datetime) -> None:
     messages.filter(kind__in=SUPPORTER_KINDS).update(**SUPPORTER_PARTS, personal_data_erased_at=now)
     messages.filter(kind=Kind.LETTER).update(**LETTER_PARTS, personal_data_erased_at=now)
     messages.filter(kind=Kind.DIGEST).update(**DIGEST_PARTS, personal_data_erased_at=now)
+    messages.filter(kind__in=STAFF_KINDS).update(**STAFF_PARTS, personal_data_erased_at=now)
+    # The sandbox's copies: what was written to the local mailbox instead of being sent.
+    MaildirTransport().erase(list(messages.filter(sandbox=True).values_list("message_id", flat=True)))
     supporter_mail = Q(message_id__in=ids, message__kind__in=SUPPORTER_KINDS)
     DeliveryEvent.objects.filter(supporter_mail).exclude(reply="").update(reply="")
     # Each bounce keeps a digest of its own id: the address's digest goes, and two bounces of one message

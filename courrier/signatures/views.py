@@ -17,6 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from courrier.campaigns.models import Campaign
 from courrier.campaigns.views import public_campaigns, render_campaign_page
 from courrier.lib import bursts, proof_of_work
+from courrier.lib.form_tokens import check_form_token
+from courrier.lib.public_forms import public_form
 from courrier.lib.ratelimit import is_over_limit
 from courrier.signatures.forms import SignatureForm
 from courrier.signatures.models import Signature
@@ -24,6 +26,7 @@ from courrier.signatures.signable import insert_signature, signable_campaign
 from courrier.signatures.tokens import read_confirmation_token
 
 
+@public_form  # no CSRF cookie on the campaign page: the signed form token and the Origin check instead
 @require_http_methods(["GET", "POST"])
 @sensitive_post_parameters()  # an error report shows no value the supporter typed
 def sign(request: HttpRequest, slug: str) -> HttpResponse:
@@ -53,6 +56,9 @@ def sign(request: HttpRequest, slug: str) -> HttpResponse:
     )
     if form.is_bot:
         return to_check_inbox(slug)
+    token_refusal = form_token_refusal(request, campaign.pk)
+    if token_refusal:
+        return render_campaign_page(request, get_campaign(slug), refused(form, token_refusal), status=400)
     try:
         proof = proof_of_work.verify(request.POST.get(proof_of_work.FIELD, ""))
     except proof_of_work.InvalidProof as error:
@@ -64,6 +70,26 @@ def sign(request: HttpRequest, slug: str) -> HttpResponse:
     except ReplayedProof:
         return render_campaign_page(request, get_campaign(slug), refused(form, PROOF_REFUSED), status=400)
     return to_check_inbox(slug)
+
+
+# A refused form token: the form comes back with everything typed, and a fresh token.
+FORM_EXPIRED = _(
+    "This form was open for too long, so it was not sent. Your answers are still here: check them and send again."
+)
+FORM_NOT_VERIFIED = _(
+    "This form could not be verified, so it was not sent. Your answers are still here: check them and send again."
+)
+
+
+def form_token_refusal(request: HttpRequest, campaign_id: int) -> str:
+    """Why the signing form's token is refused ("" when it is good): too old, or not this form's."""
+    try:
+        check_form_token(request.POST.get("form_token", ""), campaign_id)
+    except signing.SignatureExpired:
+        return FORM_EXPIRED
+    except signing.BadSignature:
+        return FORM_NOT_VERIFIED
+    return ""
 
 
 # A refused proof of work: the form comes back with everything typed, and the script solves a new challenge.
@@ -125,6 +151,7 @@ def record_signature(signature: Signature, request: HttpRequest, proof: proof_of
     if bursts.is_burst(request, proven=proof is not None):
         signature.moderation = Signature.Moderation.BURST
         signature.moderation_reason = bursts.reason(proven=proof is not None)
+        signature.moderation_rules = bursts.RULE
     try:
         insert_once(signature)
     except IntegrityError:
@@ -165,6 +192,7 @@ def check_inbox(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "signatures/check_inbox.html", {"campaign": get_campaign(slug)})
 
 
+@public_form  # the link's token is the secret; the Origin check keeps other sites from posting it
 @never_cache
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """A GET shows a button; only the POST confirms (mail scanners follow links).

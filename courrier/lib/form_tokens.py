@@ -1,23 +1,21 @@
-"""The embedded form's token: what stands in for the CSRF cookie inside a third-party iframe.
+"""The signing forms' token: what stands in for a CSRF cookie on the campaign page and in the embedded form.
 
-A browser does not send the site's SameSite=Lax cookies to a frame embedded
-on another site, so the embedded form cannot carry Django's CSRF pair. It
-carries instead a token signed with the site's key, binding the campaign and
-the time the form was served. Nothing is stored.
+The campaign page sets no cookie (lib/public_forms.py), and a browser does not send the site's SameSite=Lax
+cookies to a frame embedded on another site anyway. So both signing forms carry a token signed with the
+site's key, binding the campaign and the time the form was served. Nothing is stored.
 
-This is enough because the embedded flow rides on no ambient authority: no
-session, no login, no cookie at all. A forged POST can do nothing that its
-author could not do by filling the form; every signature still waits for its
-owner's confirmation by e-mail. The token keeps forms from being posted at
-another campaign, and scraped forms from being replayed after MAX_AGE.
+This is enough because signing rides on no ambient authority: no session, no login, no cookie at all. A
+forged POST can do nothing that its author could not do by filling the form; every signature still waits
+for its owner's confirmation by e-mail. The token keeps forms from being posted at another campaign, and
+scraped forms from being replayed after MAX_AGE, which is far longer than a shared cache keeps the page.
 """
 
 import time
 
 from django.core import signing
 
-_SALT = "courrier.signatures.embed-form"
-MAX_AGE_SECONDS = 2 * 3600
+_SALT = "courrier.signatures.embed-form"  # kept as it was: tokens issued before still verify
+MAX_AGE_SECONDS = 24 * 3600
 # A token issued by another web process whose clock runs a little ahead is still fresh.
 _CLOCK_SKEW_SECONDS = 60
 
