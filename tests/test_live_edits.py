@@ -151,3 +151,17 @@ def test_a_draft_is_saved_whatever_the_checklist_says(demo):
 
     assert editor.post(campaign_url(demo), data).status_code == 302
     assert TYPO in demo.letters.get(language="fr").body
+
+
+def test_deleting_the_targets_from_the_list_is_refused_too_and_says_so(demo):
+    manager = organiser("manager", demo.organisation)
+    ids = [str(pk) for pk in demo.targets.values_list("pk", flat=True)]
+
+    response = manager.post(
+        "/admin/campaigns/target/", {"action": "delete_selected", "_selected_action": ids, "post": "yes"}, follow=True
+    )
+
+    assert demo.targets.count() == 2
+    page = response.content.decode()
+    assert "Not deleted" in page or "Pas supprimé" in page
+    assert 'class="success"' not in page

@@ -5,12 +5,14 @@
   again as it was typed, the findings listed at the top and each also next to its field (the model letter
   of its language, the page text of its language, the targets). Nothing typed is lost, and nothing of a
   refused edit reaches a letter.
-- A deletion that would (the only To target of a live campaign) is refused the same way, with a message.
+- A deletion that would (the only To target of a live campaign), on its own page or from the list, is refused
+  the same way, with a message.
 """
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -21,6 +23,7 @@ from courrier.campaigns.models import Campaign
 
 REFUSAL = "courrier_edit_refused"  # the request's attribute holding the findings of a refused save
 BEFORE = "courrier_blockers_before"  # the blocking findings of the campaign as it was before the save
+DELETION_REFUSED = "courrier_deletion_refused"
 PAGE_FIELDS = ("title", "summary", "article")
 # The findings about an inline's rows as a whole (Finding.field), by the inline's model.
 ROWS_FINDINGS = {"target": "targets", "modelletter": "letters"}
@@ -125,6 +128,25 @@ class CheckedEditsAdmin:
         super().delete_model(request, obj)
         if campaign_id and not isinstance(obj, Campaign):
             lifecycle.refuse_new_blockers(campaign_id, getattr(request, BEFORE, None))
+
+    def delete_queryset(self, request, queryset):
+        """The list's "delete selected": all of them, or none if that would block a live campaign."""
+        campaigns = {self.campaign_id_of(obj) for obj in queryset} - {None}
+        before = {} if self.model is Campaign else {pk: lifecycle.blockers_before_edit(pk) for pk in campaigns}
+        try:
+            with transaction.atomic(using=queryset.db):
+                super().delete_queryset(request, queryset)
+                for campaign_id, blockers in before.items():
+                    lifecycle.refuse_new_blockers(campaign_id, blockers)
+        except lifecycle.EditRefused as refusal:
+            setattr(request, DELETION_REFUSED, True)
+            message = _("Not deleted: the campaign is live, and without them the checklist finds: %(findings)s")
+            self.message_user(request, message % {"findings": str(refusal)}, messages.ERROR)
+
+    def message_user(self, request, message, level=messages.INFO, *args, **kwargs):
+        if level == messages.SUCCESS and getattr(request, DELETION_REFUSED, False):
+            return  # "Successfully deleted", which Django's action says after delete_queryset whatever happened
+        super().message_user(request, message, level, *args, **kwargs)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
