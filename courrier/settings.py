@@ -264,6 +264,15 @@ EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)  # Django's default (None) lets a hung server hang the worker
+# A private CA for the relay's certificate (PEM): the certificate is always verified, against this or the system's.
+EMAIL_SSL_CAFILE = os.environ.get("EMAIL_SSL_CAFILE", "")
+# The name the worker gives in EHLO: the site's own host name when it has one, else the machine's.
+_SITE_HOST = urlsplit(SITE_ROOT).hostname or ""
+EMAIL_EHLO_NAME = os.environ.get("EMAIL_EHLO_NAME", "") or (
+    _SITE_HOST if "." in _SITE_HOST and not _SITE_HOST.replace(".", "").isdigit() else ""
+)
+# An idle connection to the relay is kept this long, so that letters spread out by pacing share one session.
+EMAIL_IDLE_SECONDS = env_int("EMAIL_IDLE_SECONDS", 60)
 SANDBOX_MAILDIR = Path(os.environ.get("SANDBOX_MAILDIR", VAR_DIR / "mail"))
 # Staff errors go to the log; this address is for humans, never a supporter.
 SERVER_EMAIL = SENDER_EMAIL
@@ -274,6 +283,8 @@ DELIVERY_BATCH_SIZE = env_int("DELIVERY_BATCH_SIZE", 200)
 DELIVERY_MAX_AGE_DAYS = env_int("DELIVERY_MAX_AGE_DAYS", 5)
 DELIVERY_RETRY_BASE_SECONDS = float(os.environ.get("DELIVERY_RETRY_BASE_SECONDS", 60))
 DELIVERY_RETRY_MAX_SECONDS = float(os.environ.get("DELIVERY_RETRY_MAX_SECONDS", 3600))
+# Staff are told once mail has waited this long for a relay that keeps deferring it.
+DELIVERY_DEFERRED_ALERT_SECONDS = env_int("DELIVERY_DEFERRED_ALERT_SECONDS", 3600)
 
 # Bounces come back to BOUNCE_EMAIL with the letter's id in the local part
 # (bounces+123-signature@domain), so the MTA must deliver plus-addresses to it.

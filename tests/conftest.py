@@ -325,3 +325,29 @@ def start_web_server(processes, process_env, tmp_path):
 def web_server(start_web_server):
     """The site served by gunicorn, mail in the sandbox; its root URL."""
     return start_web_server()
+
+
+# ---------- A real MTA ----------
+
+
+@pytest.fixture(scope="session")
+def postfix_server():
+    """Debian's Postfix on 127.0.0.1, started once for the session (tests/mail_servers.py)."""
+    from tests.mail_servers import POSTFIX, Postfix
+
+    if not POSTFIX or os.geteuid() != 0:
+        if os.environ.get("COURRIER_REQUIRE_POSTFIX"):
+            raise RuntimeError("COURRIER_REQUIRE_POSTFIX is set but postfix is missing or not run as root")
+        pytest.skip("Debian's postfix is not installed, or the tests do not run as root (CI runs them)")
+    server = Postfix.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postfix(postfix_server, settings):
+    """The Postfix server, emptied for this test, with this process's mail settings pointing at it."""
+    postfix_server.empty()
+    postfix_server.settings(settings)
+    yield postfix_server
+    postfix_server.empty()

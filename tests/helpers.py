@@ -244,3 +244,26 @@ def admin_form(client: Client, url: str) -> dict[str, str]:
     page = client.get(url).content.decode()
     start = re.search(r'<form [^>]*id="\w+_form"', page).start()
     return FormFields(page[start : page.index("</form>", start)]).data
+
+
+def delivered_letters(campaign, count: int, **fields) -> list:
+    """`count` letters written and sent (to the sandbox) by the worker, as a bounce finds them later."""
+    from courrier.delivery import enqueue
+    from courrier.delivery.worker import Worker
+
+    campaign.targets.update(pace_per_hour=3_600_000)
+    confirmed_signatures(campaign, count, **fields)
+    enqueue.queue_letters()
+    worker = Worker()
+    try:
+        while worker.run_once():
+            pass
+    finally:
+        worker.close()
+    return list(letters().order_by("pk"))
+
+
+def unsubscribe_addresses(message) -> dict[str, str]:
+    """The addresses of a List-Unsubscribe header (RFC 2369), by scheme: {"mailto": ..., "http": ...}."""
+    found = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]).replace("\r\n", ""))
+    return {address.split(":", 1)[0].replace("https", "http"): address for address in found}

@@ -24,7 +24,7 @@ from courrier.delivery.verp import message_pk_from, verp_address
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
 from tests.conftest import ROOT
-from tests.helpers import confirmed_signatures, dsn, letters, maildir_messages
+from tests.helpers import confirmed_signatures, delivered_letters, dsn, letters, maildir_messages
 
 pytestmark = pytest.mark.django_db
 Status = OutboxMessage.Status
@@ -249,9 +249,8 @@ def test_each_letter_has_its_own_signed_return_path(demo, settings):
 
 
 def test_a_bounce_piped_in_by_the_mta_fails_the_letter(demo, process_env, transactional_db):
-    confirmed_signatures(demo, 1, timezone.now())
-    enqueue.queue_letters()
-    letter = letters().get()
+    demo.targets.filter(role=Target.Role.CC).delete()  # the embassy alone: its bounce decides the letter
+    [letter] = delivered_letters(demo, 1)
     bounce = dsn(verp_address(letter), "5.1.1", diagnostic="550 5.1.1 user unknown")
     result = subprocess.run(
         [sys.executable, "manage.py", "ingestbounces"],
@@ -277,8 +276,9 @@ def test_a_forged_bounce_changes_nothing(demo):
 
 def test_repeated_policy_blocks_pause_the_domains_targets_and_alert_staff(demo, settings, tmp_path):
     settings.STAFF_ALERT_EMAIL = "staff@courrier.example"
-    confirmed_signatures(demo, 5, timezone.now())
-    enqueue.queue_letters()
+    delivered_letters(demo, 3)
+    confirmed_signatures(demo, 2, timezone.now(), prefix="later")
+    enqueue.queue_letters()  # two more letters, not sent yet when the bounces come
     box = tmp_path / "bounces"
     import mailbox
 

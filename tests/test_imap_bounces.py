@@ -29,11 +29,11 @@ from django.utils import timezone
 
 from courrier.campaigns.models import Target
 from courrier.delivery import enqueue
-from courrier.delivery.management.commands import ingestbounces
 from courrier.delivery.models import Bounce, OutboxMessage
 from courrier.delivery.verp import verp_address
+from courrier.ops.management.commands import ingestbounces
 from tests.conftest import ROOT, free_port
-from tests.helpers import confirmed_signatures, dsn, letters
+from tests.helpers import confirmed_signatures, delivered_letters, dsn, letters
 
 DOVECOT = shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/sbin")
 
@@ -300,9 +300,8 @@ def run_as_operator(env: dict[str, str], *args: str) -> subprocess.CompletedProc
 def test_bounces_read_over_imap_fail_letters_record_delays_and_leave_other_mail_alone(
     demo, imap, process_env, transactional_db
 ):
-    confirmed_signatures(demo, 2, timezone.now())
-    enqueue.queue_letters()
-    unknown_user, delayed = letters().order_by("pk")
+    demo.targets.filter(role=Target.Role.CC).delete()  # the embassy alone: its bounces decide the letters
+    unknown_user, delayed = delivered_letters(demo, 2)
     imap.put(
         dsn(verp_address(unknown_user), "5.1.1", diagnostic="550 5.1.1 user unknown"),
         ORDINARY_MAIL,
@@ -315,7 +314,7 @@ def test_bounces_read_over_imap_fail_letters_record_delays_and_leave_other_mail_
     delayed.refresh_from_db()
     assert unknown_user.status == Status.FAILED
     assert "5.1.1" in unknown_user.last_reply and "user unknown" in unknown_user.last_reply
-    assert delayed.status == Status.QUEUED  # the receiving side is still trying
+    assert delayed.status == Status.SENT  # the receiving side is still trying: no failure
     assert "4.4.7" in delayed.events.last().reply
     # Every message was read and flagged so; none was deleted, the ordinary mail is there as it came.
     assert [seen for seen, _raw in imap.messages()] == [True, True, True]
@@ -337,8 +336,9 @@ def test_a_second_run_records_nothing_new_even_when_the_bounces_are_unread_again
 
 def test_three_policy_blocks_read_over_imap_pause_the_target(demo, imap, settings):
     settings.STAFF_ALERT_EMAIL = "staff@courrier.example"
-    confirmed_signatures(demo, 5, timezone.now())
-    enqueue.queue_letters()
+    delivered_letters(demo, 3)
+    confirmed_signatures(demo, 2, timezone.now(), prefix="later")
+    enqueue.queue_letters()  # two more, not sent yet when the bounces come
     imap.create("Bounce reports")  # a folder with a space in its name, which IMAP wants quoted
     imap.put(*(dsn(verp_address(letter), "5.7.1") for letter in letters().order_by("pk")[:3]), folder="Bounce reports")
     assert "recorded 3 bounce(s)" in ingest(*imap.args("--imap-folder", "Bounce reports"))
@@ -361,19 +361,18 @@ def test_a_bounce_in_a_servers_own_words_and_format_is_read(demo, imap):
 
 
 def test_a_message_that_cannot_be_handled_is_left_unread_and_the_others_are_recorded(demo, imap, monkeypatch):
-    confirmed_signatures(demo, 2, timezone.now())
-    enqueue.queue_letters()
-    first, second = letters().order_by("pk")
+    demo.targets.filter(role=Target.Role.CC).delete()
+    first, second = delivered_letters(demo, 2)
     poison = b"X-Poison: yes\r\n" + dsn(verp_address(first), "5.1.1")
     imap.put(dsn(verp_address(first), "5.1.1"), poison, dsn(verp_address(second), "5.1.1"))
 
-    def read_bounce(raw: bytes):
+    def read_inbound(raw: bytes):
         if raw.startswith(b"X-Poison"):
             raise ValueError("cannot make sense of this one, sent to someone@example.org")
-        return real_read_bounce(raw)
+        return real_read_inbound(raw)
 
-    real_read_bounce = ingestbounces.read_bounce
-    monkeypatch.setattr(ingestbounces, "read_bounce", read_bounce)
+    real_read_inbound = ingestbounces.read_inbound
+    monkeypatch.setattr(ingestbounces, "read_inbound", read_inbound)
     errors = io.StringIO()
     with pytest.raises(CommandError, match=r"1 message\(s\) could not be handled and were left in place"):
         ingest(*imap.args(), stderr=errors)
@@ -443,8 +442,8 @@ def test_the_imap_connection_has_a_timeout_of_30_seconds_unless_told_otherwise(i
 
 
 def test_over_tls_the_servers_certificate_is_verified_against_the_operators_ca(demo, imap):
-    confirmed_signatures(demo, 1, timezone.now())
-    enqueue.queue_letters()
+    demo.targets.filter(role=Target.Role.CC).delete()
+    delivered_letters(demo, 1)
     imap.put(dsn(verp_address(letters().get()), "5.1.1"))
     assert "recorded 1 bounce(s)" in ingest(*imap.args("--imap-cafile", str(imap.server.ca_file), tls=True))
     assert letters().get().status == Status.FAILED

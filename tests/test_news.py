@@ -1,7 +1,6 @@
 """Updates to supporters: written per language in the back office, sent once through the outbox,
 each with a one-click unsubscribe link (RFC 8058) that mail providers can POST to."""
 
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +18,7 @@ from courrier.news.models import NewsUpdate
 from courrier.news.sending import send_updates
 from courrier.news.tokens import unsubscribe_token
 from courrier.signatures.models import Signature
+from tests.helpers import unsubscribe_addresses
 
 NEWS = OutboxMessage.Kind.NEWS
 CHANGELIST = "/admin/news/newsupdate/"
@@ -174,8 +174,11 @@ def test_the_worker_delivers_news_that_a_mail_provider_can_unsubscribe_in_one_cl
     received = {m["To"]: m for m in smtp_sink.messages()}
     mail = received["reader@example.org"]
     assert mail["Subject"] == "Валихан Султанов на свободе"
-    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    url = re.fullmatch(r"<(https?://[^>]+)>", mail["List-Unsubscribe"]).group(1)
+    # RFC 8058 one-click is for https only: this test site is http, so the header offers the link and a mailto.
+    assert mail["List-Unsubscribe-Post"] is None
+    addresses = unsubscribe_addresses(mail)
+    assert addresses["mailto"].startswith("mailto:courrier+u")
+    url = addresses["http"]
     assert url in mail.get_content()
     path = urllib.parse.urlsplit(url).path
     assert path.startswith("/ru/news/unsubscribe/")
@@ -267,7 +270,8 @@ def test_editors_write_and_preview_updates_but_cannot_send_them(demo, editor):
 
 
 @pytest.mark.django_db
-def test_the_preview_is_the_email_a_supporter_receives_with_its_unsubscribe_footer(demo, manager):
+def test_the_preview_is_the_email_a_supporter_receives_with_its_unsubscribe_footer(demo, manager, settings):
+    settings.SITE_ROOT = "https://campaigns.example.org"  # one-click (RFC 8058) needs an https address
     supporter(demo, "reader@example.org")
     news = update(demo, "en")
     assert "Send…" in manager.get(CHANGELIST + f"{news.pk}/change/").content.decode()

@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from courrier.campaigns.models import Organisation
-from courrier.delivery.models import Bounce, OutboxMessage
+from courrier.delivery.models import Bounce, OutboxMessage, Recipient
+from courrier.delivery.recipients import recipient_rows
 from courrier.signatures.models import Signature
 from tests.helpers import CAMPAIGN_URL, sign, signature_form
 from tests.helpers import organiser as shared_organiser
@@ -102,7 +103,11 @@ def letter(campaign, signature, status: str, targets, sandbox: bool = True) -> O
         body="b",
         status=status,
     )
-    message.targets.set(targets)
+    # Each recipient as the worker would have recorded it for a message in this state.
+    rows = recipient_rows(message, targets)
+    for row in rows:
+        row.status = {"sent": "sent", "failed": "failed"}.get(status, "queued")
+    Recipient.objects.bulk_create(rows)
     return message
 
 

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from courrier.campaigns.models import Campaign
-from courrier.delivery.models import Bounce, DigestEntry, OutboxMessage
+from courrier.delivery.models import Bounce, DigestEntry, OutboxMessage, Recipient
 from courrier.signatures.models import Signature
 from courrier.signatures.moderation import awaiting_decision
 
@@ -216,10 +216,14 @@ def per_target(campaign: Campaign) -> list[dict]:
     """For each target: its letters and digests sent, waiting (letters for its next digest included) and
     failed, and the bounces from its address.
 
-    A letter goes to every target of its message (To and Cc): its failure counts for each of them.
+    Counted per recipient (delivery.Recipient): a letter To the embassy and Cc an ally may reach one and
+    not the other. A recipient still waiting counts as its message stands: waiting while the message is
+    queued, deferred, being sent or held; failed if the message failed as a whole; not at all if cancelled.
     A bounce names the address that refused it, so it counts for the target with that address.
     """
-    mail = Q(outbox__kind__in=MAIL_KINDS)
+    recipient = Recipient.Status
+    still_waiting = Q(deliveries__status__in=[recipient.QUEUED, recipient.DEFERRED])
+    mail = Q(deliveries__outboxmessage__kind__in=MAIL_KINDS)
     # Letters written for the target's next digest: a subquery, since a second join would multiply the counts.
     for_digest = (
         DigestEntry.objects.pending()
@@ -229,14 +233,22 @@ def per_target(campaign: Campaign) -> list[dict]:
         .annotate(count=Count("pk"))
         .values("count")
     )
+    waiting_message = [Status.QUEUED, Status.DEFERRED, Status.SENDING, Status.HELD]
     targets = (
         campaign.targets.annotate(
-            sent=Count("outbox", filter=mail & Q(outbox__status=Status.SENT)),
+            sent=Count("deliveries", filter=mail & Q(deliveries__status=recipient.SENT)),
             waiting=Count(
-                "outbox",
-                filter=mail & Q(outbox__status__in=[Status.QUEUED, Status.DEFERRED, Status.SENDING, Status.HELD]),
+                "deliveries",
+                filter=mail & still_waiting & Q(deliveries__outboxmessage__status__in=waiting_message),
             ),
-            failed=Count("outbox", filter=mail & Q(outbox__status=Status.FAILED)),
+            failed=Count(
+                "deliveries",
+                filter=mail
+                & (
+                    Q(deliveries__status=recipient.FAILED)
+                    | (still_waiting & Q(deliveries__outboxmessage__status=Status.FAILED))
+                ),
+            ),
             for_digest=Coalesce(Subquery(for_digest), 0),
         ).order_by("-role", "name")  # "to" before "cc"
     )

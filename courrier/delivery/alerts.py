@@ -69,3 +69,41 @@ def failure_line(pk: int, kind: str, to: list[str], reply: str) -> str:
     if kind in TARGET_KINDS:
         return f"#{pk} {kind} to {', '.join(to)}: {reply[:300]}"
     return f"#{pk} {kind}: {without_addresses(reply)[:300]}"
+
+
+def report_long_deferrals(now: datetime.datetime) -> int:
+    """Tell staff, once, of the mail deferred for longer than DELIVERY_DEFERRED_ALERT_SECONDS.
+
+    A relay that refuses every connection (a wrong CA, a password changed) or a target's server that keeps
+    answering 4xx would otherwise be noticed only when the letters fail, five days later.
+    """
+    since = now - datetime.timedelta(seconds=settings.DELIVERY_DEFERRED_ALERT_SECONDS)
+    with transaction.atomic(), translation.override(settings.LANGUAGE_CODE):
+        waiting = OutboxMessage.objects.filter(
+            status=OutboxMessage.Status.DEFERRED, deferral_reported=False, dated_at__lt=since
+        ).exclude(kind=Kind.STAFF_ALERT)
+        rows = list(waiting.select_for_update(skip_locked=True).values_list("pk", "kind", "to", "last_reply")[:500])
+        if not rows:
+            return 0
+        lines = [failure_line(pk, kind, to, reply) for pk, kind, to, reply in rows]
+        hours = settings.DELIVERY_DEFERRED_ALERT_SECONDS / 3600
+        alert_staff(
+            ngettext(
+                "%(count)d message is still waiting after %(hours)g hours",
+                "%(count)d messages are still waiting after %(hours)g hours",
+                len(rows),
+            )
+            % {"count": len(rows), "hours": hours},
+            _(
+                "These messages have been deferred for more than %(hours)g hours: the relay or the receiving "
+                "server keeps answering that it cannot take them now. They are retried and not lost, but check "
+                "the worker's log and the relay (its address, certificate and password):"
+            )
+            % {"hours": hours}
+            + "\n\n"
+            + "\n".join(lines)
+            + "\n",
+            now,
+        )
+        OutboxMessage.objects.filter(pk__in=[row[0] for row in rows]).update(deferral_reported=True)
+    return len(rows)

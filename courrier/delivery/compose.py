@@ -45,8 +45,24 @@ def encoded_words(value: str) -> str:
 def encoded(name: str, value: str) -> str:
     """A header line; non-ASCII text becomes encoded words, folded with CRLF."""
     if value.isascii():
-        return f"{name}: {value}"
+        return folded(f"{name}: {value}")
     return f"{name}: {encoded_words(value)}"
+
+
+def folded(line: str, width: int = 78) -> str:
+    """An ASCII header line folded at spaces so that no line is longer than `width` where it can be helped
+    (RFC 5322 2.1.1); a word longer than the width stays whole."""
+    if len(line) <= width:
+        return line
+    lines, current = [], ""
+    for word in line.split(" "):
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = " " + word
+        else:
+            current = f"{current} {word}" if current else word
+    lines.append(current)
+    return "\r\n".join(lines)
 
 
 def mailbox(name: str, display_name: str, addr_spec: str) -> str:
@@ -94,14 +110,27 @@ def header_lines(message: OutboxMessage) -> list[str]:
         lines.append("Reply-To: " + addresses([message.reply_to]))
     lines += [
         subject_line(message.subject),
-        "Date: " + email.utils.format_datetime(message.created_at),
+        "Date: " + email.utils.format_datetime(message.dated_at or message.created_at),
         f"Message-ID: {message.message_id}",
     ]
     if message.auto_submitted:
         lines.append("Auto-Submitted: auto-generated")
     if message.list_unsubscribe:
-        # RFC 8058 one-click: mail providers POST "List-Unsubscribe=One-Click" to this address.
-        lines.append(f"List-Unsubscribe: <{header_text(message.list_unsubscribe, 500)}>")
+        lines += list_unsubscribe_lines(message.list_unsubscribe, message.list_unsubscribe_mailto)
+    return lines
+
+
+def list_unsubscribe_lines(url: str, mailto: str = "") -> list[str]:
+    """RFC 2369 and RFC 8058: where to unsubscribe, and the one-click POST when that address is https.
+
+    The mailto first (a client that does not POST sends a mail there), then the link; each address on a line
+    of its own, so that the header folds.
+    """
+    addresses = [f"<mailto:{mailto}>"] if mailto else []
+    addresses.append(f"<{header_text(url, 500)}>")
+    lines = ["List-Unsubscribe: " + ",\r\n ".join(addresses)]
+    if url.startswith("https://"):
+        # One-click (RFC 8058) is for https only: a mail provider POSTs "List-Unsubscribe=One-Click" there.
         lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
     return lines
 

@@ -25,7 +25,8 @@ from fpdf import FPDF
 
 from courrier.campaigns.models import Target
 from courrier.delivery.enqueue import durable_commit, is_sandboxed, new_message_id
-from courrier.delivery.models import DigestEntry, OutboxMessage
+from courrier.delivery.models import DigestEntry, OutboxMessage, Recipient
+from courrier.delivery.recipients import recipient_rows
 from courrier.lib.headers import header_text
 
 FONT = Path(__file__).parent / "fonts" / "DejaVuSans.ttf"  # covers Cyrillic and Kazakh letters
@@ -66,7 +67,7 @@ def queue_digest(target_id: int, now: datetime.datetime) -> int:
             return 0
         message = digest_message(target, entries, now)
         message.save()
-        message.targets.add(target)
+        Recipient.objects.bulk_create(recipient_rows(message, [target]))
         # Claimed by this digest; their personal parts now live in it, and are erased with it on schedule.
         DigestEntry.objects.filter(pk__in=[entry.pk for entry in entries], digest__isnull=True).update(
             digest=message, listing={}, subject="", body=""

@@ -12,6 +12,8 @@ import dkim
 from django.conf import settings
 
 SIGNED_HEADERS = [
+    # From twice (over-signing): a second From added on the way would break the signature, not pass beside it.
+    b"from",
     b"from",
     b"to",
     b"cc",
@@ -42,6 +44,8 @@ def dkim_sign(data: bytes) -> bytes:
         domain=settings.DKIM_DOMAIN.encode(),
         privkey=_private_key(settings.DKIM_PRIVATE_KEY_FILE),
         include_headers=SIGNED_HEADERS,
+        # Relaxed for the body too: a relay that re-wraps trailing white space must not break the signature.
+        canonicalize=(b"relaxed", b"relaxed"),
         linesep=b"\r\n",
     )
     return header + data

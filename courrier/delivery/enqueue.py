@@ -20,7 +20,8 @@ from django.utils.translation import gettext as _
 
 from courrier.campaigns.letters import Signer, render_bilingual_letter, render_letter, versions_for_targets
 from courrier.campaigns.models import Campaign, DirectoryEntry, ModelLetter, Target
-from courrier.delivery.models import DeliveryEvent, DigestEntry, OutboxMessage
+from courrier.delivery.models import DeliveryEvent, DigestEntry, OutboxMessage, Recipient, UndeliverableAddress
+from courrier.delivery.recipients import recipient_rows
 from courrier.lib import emails
 from courrier.lib.crypto import email_digest
 from courrier.signatures import moderation
@@ -36,6 +37,8 @@ CAPPED_KINDS = (OutboxMessage.Kind.CONFIRMATION, OutboxMessage.Kind.ALREADY_SIGN
 # An address hears at most once in this period that it signed a campaign again: more would only serve
 # someone who types it over and over to fill its inbox (or the daily cap, and so delay a real confirmation).
 ALREADY_SIGNED_NOTICE_PERIOD = datetime.timedelta(days=7)
+# Notices: what an address is told without having asked for it just now.
+NOTICE_KINDS = (OutboxMessage.Kind.ALREADY_SIGNED, OutboxMessage.Kind.DATA_LINK)
 DAY = datetime.timedelta(hours=24)
 
 
@@ -82,6 +85,8 @@ def schedule_within_daily_cap(messages: list[OutboxMessage], now: datetime.datet
     capped = {m.recipient_digest for m in messages if m.kind in CAPPED_KINDS and m.recipient_digest}
     if not capped:
         return messages
+    # An address that bounced for good gets no more notices (a confirmation still goes: a new signature asks).
+    dead = UndeliverableAddress.digests_among(capped)
     recent = OutboxMessage.objects.filter(recipient_digest__in=capped, kind__in=CAPPED_KINDS).filter(
         Q(next_attempt_at__gt=now - DAY)
         | Q(kind=OutboxMessage.Kind.ALREADY_SIGNED, created_at__gt=now - ALREADY_SIGNED_NOTICE_PERIOD)
@@ -101,6 +106,9 @@ def schedule_within_daily_cap(messages: list[OutboxMessage], now: datetime.datet
         if message.kind not in CAPPED_KINDS or not digest:
             kept.append(message)
             continue
+        if message.kind in NOTICE_KINDS and digest in dead:
+            dropped += 1
+            continue
         if message.kind == OutboxMessage.Kind.ALREADY_SIGNED:
             if (digest, message.campaign_id) in noticed:
                 dropped += 1
@@ -114,7 +122,7 @@ def schedule_within_daily_cap(messages: list[OutboxMessage], now: datetime.datet
         kept.append(message)
     if dropped or delayed:
         logger.info(
-            "supporter mails: %d repeated 'already signed' notices not queued, %d waiting for their address's cap",
+            "supporter mails: %d notices not queued (repeated, or to an address that bounced), %d waiting for the cap",
             dropped,
             delayed,
         )
@@ -434,13 +442,12 @@ def queue_letters(now: datetime.datetime | None = None) -> set[int]:
         for signature in signatures:
             queued, targets = letter_messages(signature)
             messages += queued
-            links += [(queued[0], target) for target in targets]
+            if targets:
+                links.append((queued[0], targets))
             entries += digest_entries(signature, now)
         OutboxMessage.objects.bulk_create(stamped(messages, now))
         DigestEntry.objects.bulk_create(entries)
-        OutboxMessage.targets.through.objects.bulk_create(
-            OutboxMessage.targets.through(outboxmessage_id=message.pk, target_id=target.pk) for message, target in links
-        )
+        Recipient.objects.bulk_create(row for message, targets in links for row in recipient_rows(message, targets))
         DeliveryEvent.objects.bulk_create(
             DeliveryEvent(message=message, at=now, status=message.status, reply="a target of this letter is paused")
             for message in messages

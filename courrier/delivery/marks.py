@@ -20,11 +20,16 @@ import threading
 import psycopg
 from django.db import DatabaseError, connection, transaction
 
-from courrier.delivery.models import DeliveryEvent, OutboxMessage
+from courrier.delivery.models import DeliveryEvent, OutboxMessage, Recipient
 
 MARK_SENT = (
     "UPDATE delivery_outboxmessage SET status = %s, sent_at = %s, lease_expires_at = NULL, last_reply = %s"
     " WHERE id = %s AND status <> %s"
+)
+# Every recipient of a letter marked this way took it in the same session (delivery/recipients.py).
+MARK_RECIPIENTS = (
+    "UPDATE delivery_outboxmessage_targets SET status = %s, sent_at = %s, attempts = attempts + 1,"
+    " next_attempt_at = NULL WHERE outboxmessage_id = %s AND status IN (%s, %s)"
 )
 LOG_SENT = (
     "INSERT INTO delivery_deliveryevent (message_id, at, worker, status, smtp_code, reply)"
@@ -43,7 +48,14 @@ LOG_SENT_ARRAYS = (
     " SELECT id, at, %s, %s, code, reply FROM unnest(%s::bigint[], %s::timestamptz[], %s::integer[], %s::text[])"
     " AS marks (id, at, code, reply)"
 )
+MARK_RECIPIENTS_ARRAYS = (
+    "UPDATE delivery_outboxmessage_targets AS recipient SET status = %s, sent_at = marks.at,"
+    " attempts = recipient.attempts + 1, next_attempt_at = NULL"
+    " FROM unnest(%s::bigint[], %s::timestamptz[]) AS marks (id, at)"
+    " WHERE recipient.outboxmessage_id = marks.id AND recipient.status IN (%s, %s)"
+)
 SENT = OutboxMessage.Status.SENT
+PENDING = (Recipient.Status.QUEUED, Recipient.Status.DEFERRED)
 # How long a mark may wait for others to share its transaction; the window for a duplicate grows by this much.
 GATHER_SECONDS = 0.005
 _EVENT_AT = DeliveryEvent._meta.get_field("at")
@@ -98,10 +110,13 @@ class SentMarker:
             # worker's CPU. wrap_database_errors keeps the errors Django's, as the caller expects.
             with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
                 cursor.execute(MARK_SENT_ARRAYS, [SENT, ids, times, replies, SENT])
+                cursor.execute(MARK_RECIPIENTS_ARRAYS, [SENT, ids, times, *PENDING])
                 cursor.execute(LOG_SENT_ARRAYS, [self.worker, SENT, ids, times, codes, replies])
             return
         with connection.cursor() as cursor:
             cursor.executemany(MARK_SENT, [(SENT, at, reply, pk, SENT) for pk, at, _code, reply in marks])
+            at_of = {pk: _EVENT_AT.get_db_prep_save(at, connection) for pk, at, _code, _reply in marks}
+            cursor.executemany(MARK_RECIPIENTS, [(SENT, at_of[pk], pk, *PENDING) for pk, *_rest in marks])
             events = [
                 (pk, _EVENT_AT.get_db_prep_save(at, connection), self.worker, SENT, code, reply)
                 for pk, at, code, reply in marks

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from courrier.campaigns.models import Campaign
+from courrier.lib.crypto import email_digest
 from courrier.lib.fields import (
     EmailDigestField,
     EncryptedBinaryField,
@@ -77,13 +78,24 @@ class OutboxMessage(models.Model):
     auto_submitted = models.BooleanField(default=False)
     # News only: the one-click unsubscribe address (RFC 8058), sent as List-Unsubscribe.
     list_unsubscribe = models.URLField(_("unsubscribe address"), max_length=500, blank=True)
+    # And the signed address a mail client may write to instead (news/subscriptions.py).
+    list_unsubscribe_mailto = models.CharField(max_length=254, blank=True)
     attachment_name = models.CharField(max_length=100, blank=True)
     attachment = EncryptedBinaryField(null=True, blank=True)
-    # Letters only: the targets they go to, and those targets' ids as one string,
-    # so the worker can pace each group of targets without a join per letter.
-    targets = models.ManyToManyField("campaigns.Target", blank=True, related_name="outbox")
+    # Letters and digests: the targets they go to, each a Recipient with what happened to the message there;
+    # and those targets' ids as one string, so the worker can pace each group of targets without a join.
+    targets = models.ManyToManyField(
+        "campaigns.Target",
+        blank=True,
+        related_name="outbox",
+        through="Recipient",
+        through_fields=("outboxmessage", "target"),
+    )
     pacing_key = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    # The Date header: stamped at the first attempt (a letter may wait hours behind pacing, and a Date hours
+    # in the past reads as spam), then kept, so that every retry sends the same bytes.
+    dated_at = models.DateTimeField(_("dated"), null=True, blank=True)
 
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
@@ -93,6 +105,8 @@ class OutboxMessage(models.Model):
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     last_reply = EncryptedTextField(_("last server reply"), blank=True)
     failure_reported = models.BooleanField(default=False, editable=False)
+    # Told to staff because it kept waiting for a relay that deferred it for DELIVERY_DEFERRED_ALERT_SECONDS.
+    deferral_reported = models.BooleanField(default=False, editable=False)
     # Mail to a supporter: a keyed digest of their address, so the worker can cap the mails one
     # address receives a day without keeping the address readable.
     recipient_digest = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
@@ -125,12 +139,68 @@ class OutboxMessage(models.Model):
 
     def retry_delay(self) -> datetime.timedelta:
         """About a minute after the first failure, doubling, at most about an hour (jittered)."""
-        base = settings.DELIVERY_RETRY_BASE_SECONDS * 2 ** min(max(self.attempts - 1, 0), 20)
+        return self.retry_delay_after(self.attempts)
+
+    @staticmethod
+    def retry_delay_after(attempts: int) -> datetime.timedelta:
+        """The wait after `attempts` failed tries (of a message, or of one of its recipients)."""
+        base = settings.DELIVERY_RETRY_BASE_SECONDS * 2 ** min(max(attempts - 1, 0), 20)
         seconds = min(base, settings.DELIVERY_RETRY_MAX_SECONDS)
         return datetime.timedelta(seconds=seconds * random.uniform(0.9, 1.1))
 
     def is_too_old_to_retry(self, now: datetime.datetime) -> bool:
         return now - self.created_at > datetime.timedelta(days=settings.DELIVERY_MAX_AGE_DAYS)
+
+
+class Recipient(models.Model):
+    """One address of a letter or digest (a target), and what became of the message there.
+
+    A letter goes To the embassy with a copy to the campaign's allies in one message, yet each of them
+    answers on its own: accepted (2xx), refused for now (4xx: that recipient alone is tried again later, on
+    its own backoff, with the same Message-ID and bytes), refused for good (5xx, or a bounce later). The
+    message is sent once every recipient has accepted it; when none is left to try, its state follows its To
+    recipients: sent if they all accepted it, failed otherwise (a refused copy is recorded on its recipient).
+    delivery/recipients.py owns these moves.
+
+    The table was the plain many-to-many link of OutboxMessage.targets: its two columns keep their names.
+    Mail to a supporter has no Recipient rows: its one recipient's state is the message's.
+    """
+
+    class Role(models.TextChoices):
+        TO = "to", _("To")
+        CC = "cc", _("Copy (Cc)")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        DEFERRED = "deferred", _("Deferred (will retry)")
+        FAILED = "failed", _("Failed")
+
+    outboxmessage = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="recipients_of")
+    target = models.ForeignKey("campaigns.Target", on_delete=models.CASCADE, related_name="deliveries")
+    # The target's address when the message was written (a target may be re-addressed later): a public
+    # institution's, in clear.
+    address = models.CharField(_("address"), max_length=254, blank=True)
+    role = models.CharField(_("role"), max_length=2, choices=Role.choices, default=Role.TO)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    smtp_code = models.IntegerField(_("SMTP code"), null=True, blank=True)
+    last_reply = EncryptedTextField(_("last server reply"), blank=True)
+
+    class Meta:
+        db_table = "delivery_outboxmessage_targets"
+        unique_together = [("outboxmessage", "target")]
+        verbose_name = _("recipient")
+        verbose_name_plural = _("recipients")
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.DEFERRED)
 
 
 class DeliveryEvent(models.Model):
@@ -223,3 +293,29 @@ class DigestEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} → {self.target_id}"
+
+
+class UndeliverableAddress(models.Model):
+    """A supporter's address that bounced for good (no such mailbox): no more news or notices go to it.
+
+    Kept by the keyed digest of the address only, like the daily cap's counts: the address itself is not.
+    """
+
+    email_digest = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("undeliverable address")
+        verbose_name_plural = _("undeliverable addresses")
+
+    def __str__(self) -> str:
+        return f"{self.email_digest[:8]}… {self.status}"
+
+    @classmethod
+    def record(cls, address: str, status: str, at: datetime.datetime) -> None:
+        cls.objects.update_or_create(email_digest=email_digest(address), defaults={"status": status[:16], "at": at})
+
+    @classmethod
+    def digests_among(cls, digests) -> set[str]:
+        return set(cls.objects.filter(email_digest__in=list(digests)).values_list("email_digest", flat=True))

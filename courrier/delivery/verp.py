@@ -1,8 +1,10 @@
-"""Per-letter return paths (VERP), signed so that a forged bounce cannot fail a letter.
+"""Per-message return paths (VERP), signed so that a forged bounce cannot fail a message.
 
-A letter with outbox id 123 leaves with the envelope sender
+A message with outbox id 123 leaves with the envelope sender
 bounces+123-k3j9x2qa@example.org: a bounce comes back to that address, and
-its id and signature tell which letter bounced.
+its id and signature tell which message bounced. Letters and digests use
+BOUNCE_EMAIL's local part; mail to supporters SENDER_EMAIL's, so the MTA must
+deliver the plus-addresses of both to `manage.py ingestbounces`.
 """
 
 import base64
@@ -12,28 +14,43 @@ import re
 
 from django.conf import settings
 
-_VERP = re.compile(r"^(?P<local>[^@+]+)\+(?P<id>\d+)-(?P<sig>[a-z2-7]{10})@(?P<domain>[^@]+)$", re.IGNORECASE)
+_SIGNED = re.compile(
+    r"^(?P<local>[^@+]+)\+(?P<purpose>[a-z]?)(?P<id>\d+)-(?P<sig>[a-z2-7]{10})@(?P<domain>[^@]+)$", re.IGNORECASE
+)
+# What a signed address is for, by the letter before its id: none for a message's return path.
+RETURN_PATH, UNSUBSCRIBE = "", "u"
 
 
-def _signature(message_pk: int) -> str:
-    digest = hmac.new(settings.SECRET_KEY.encode(), f"verp:{message_pk}".encode(), hashlib.sha256).digest()
+def _signature(pk: int, purpose: str = RETURN_PATH) -> str:
+    message = f"verp:{pk}" if purpose == RETURN_PATH else f"verp-{purpose}:{pk}"
+    digest = hmac.new(settings.SECRET_KEY.encode(), message.encode(), hashlib.sha256).digest()
     # 10 characters of base32 are the first 50 bits: encoding the first 10 bytes gives the same ones, faster.
     return base64.b32encode(digest[:10]).decode().lower()[:10]
 
 
-def verp_address(message) -> str:
-    """The envelope sender for one message: its own address for letters, the plain one otherwise."""
-    base = message.envelope_from
-    if message.kind != "letter" or message.pk is None:
-        return base
+def signed_address(base: str, pk: int, purpose: str = RETURN_PATH) -> str:
+    """base's local part + the purpose, the id and its signature: local+u123-k3j9x2qa7m@domain."""
     local, domain = base.rsplit("@", 1)
-    return f"{local}+{message.pk}-{_signature(message.pk)}@{domain}"
+    return f"{local}+{purpose}{pk}-{_signature(pk, purpose)}@{domain}"
+
+
+def read_signed_address(address: str) -> tuple[str, int] | None:
+    """(purpose, id) of one of our signed addresses; None if it is not one, or is forged."""
+    match = _SIGNED.match(address.strip().strip("<>"))
+    if not match:
+        return None
+    purpose, pk = match["purpose"].lower(), int(match["id"])
+    return (purpose, pk) if hmac.compare_digest(match["sig"].lower(), _signature(pk, purpose)) else None
+
+
+def verp_address(message) -> str:
+    """The envelope sender for one message: its own signed address, whatever its kind."""
+    if message.pk is None:
+        return message.envelope_from
+    return signed_address(message.envelope_from, message.pk)
 
 
 def message_pk_from(address: str) -> int | None:
-    """The outbox id in a VERP address, or None if the address is not one of ours or is forged."""
-    match = _VERP.match(address.strip().strip("<>"))
-    if not match:
-        return None
-    pk = int(match["id"])
-    return pk if hmac.compare_digest(match["sig"].lower(), _signature(pk)) else None
+    """The outbox id in a return path of ours, or None if the address is not one or is forged."""
+    found = read_signed_address(address)
+    return found[1] if found and found[0] == RETURN_PATH else None

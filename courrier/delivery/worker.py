@@ -20,15 +20,16 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from courrier.campaigns.models import Campaign, Target
-from courrier.delivery import alerts, bounces, digests, enqueue, pacing
+from courrier.delivery import alerts, bounces, digests, enqueue, pacing, recipients
 from courrier.delivery.compose import compose
 from courrier.delivery.dkim import dkim_sign
 from courrier.delivery.marks import SentMarker
-from courrier.delivery.models import DeliveryEvent, OutboxMessage
+from courrier.delivery.models import DeliveryEvent, OutboxMessage, Recipient
 from courrier.delivery.transports import MaildirTransport, SendResult, SmtpTransport
 from courrier.delivery.verp import verp_address
 from courrier.signatures import my_data, retention
@@ -72,6 +73,13 @@ class Worker:
         self.pending_events: list[DeliveryEvent] = []
         self.marker = SentMarker(self.name, prepare_connection=prefer_fast_commits)
         self.paused_targets: set[int] = set()  # paused during the current batch
+        self.paused_report: dict[int, Target] = {}  # and told to staff once, after it
+        self.paused_reply = ""
+        # Letters and digests tried before: the recipients to try in this batch (recipients.due_recipients).
+        self.due: dict[int, list[Recipient]] = {}
+        # The relay could not be used: no mail for it before this time (doubling while it stays so).
+        self.relay_retry_at: datetime.datetime | None = None
+        self.relay_failures = 0
 
     def run_once(self) -> int:
         """Do everything that is due now; returns how many messages were handled."""
@@ -84,6 +92,7 @@ class Worker:
             touched |= set(Campaign.objects.values_list("pk", flat=True))
             digests.queue_due_digests(now)
             alerts.report_failures(now)
+            alerts.report_long_deferrals(now)
             if self.retention_done_at is None or now - self.retention_done_at >= datetime.timedelta(
                 seconds=RETENTION_SECONDS
             ):
@@ -102,8 +111,10 @@ class Worker:
         finally:
             self.marker.wait()
             self.flush_events()
+            self.report_pauses()
         if not batch:
-            self.smtp.close()  # do not hold an idle connection open between bursts
+            # Kept a while, so that letters spread out by pacing share a session; then closed.
+            self.smtp.close_if_idle(settings.EMAIL_IDLE_SECONDS)
         self.refresh_planner_statistics()
         return len(batch)
 
@@ -149,6 +160,8 @@ class Worker:
     def claim(self, now: datetime.datetime) -> list[OutboxMessage]:
         with transaction.atomic():
             due = OutboxMessage.objects.filter(status__in=[Status.QUEUED, Status.DEFERRED], next_attempt_at__lte=now)
+            if self.relay_retry_at is not None and now < self.relay_retry_at:
+                due = due.filter(sandbox=True)  # the relay is resting: the sandbox still works
             # Paced letters first: they take few places, and a backlog of supporter
             # mail must not make a target miss its slots.
             ids = self.claim_paced_letters(due.filter(kind=OutboxMessage.Kind.LETTER), now, self.batch_size)
@@ -163,8 +176,12 @@ class Worker:
                 lease_expires_at=now + self.lease,
                 claimed_by=self.name,
                 attempts=F("attempts") + 1,
+                # The Date header: the first attempt's time, kept for every retry (same bytes each time).
+                dated_at=Coalesce("dated_at", Value(now)),
             )
-        return list(OutboxMessage.objects.filter(pk__any_of=ids, claimed_by=self.name).order_by("pk"))
+        batch = list(OutboxMessage.objects.filter(pk__any_of=ids, claimed_by=self.name).order_by("pk"))
+        self.due = recipients.due_recipients(batch, now)
+        return batch
 
     def claim_paced_letters(self, due, now: datetime.datetime, room: int) -> list[int]:
         """For each group of targets with letters due, take as many as its pace allows now."""
@@ -204,6 +221,9 @@ class Worker:
                 # Give the rest back rather than send after our lease could have been taken over.
                 self.release(batch[index:])
                 return
+            if not message.sandbox and self.relay_retry_at is not None and self.clock() < self.relay_retry_at:
+                self.defer_for_the_relay(message)  # the relay failed a moment ago: not once more a letter
+                continue
             upcoming = batch[index + 1] if index + 1 < len(batch) else None
 
             def prepare_upcoming(upcoming: OutboxMessage | None = upcoming) -> None:
@@ -226,25 +246,50 @@ class Worker:
         if self.paused_targets & message.target_ids():
             self.hold(message)
             return None
+        tried = self.recipients_to_try(message)
+        if not tried:
+            # Every recipient has an answer already (a lease taken over after the marks): nothing to send.
+            recipients.settle(message, list(message.recipients_of.all()), self.clock(), self.name, leased=True)
+            return None
         prepared = prepared or self.prepare(message)
         if prepared.data is None:
             result = SendResult("failed", None, prepared.problem)
         else:
             transport = self.sandbox if message.sandbox else self.smtp
-            result = transport.send(prepared.envelope_from, message.recipients(), prepared.data, meanwhile)
-        self.record(message, result)
+            result = transport.send(prepared.envelope_from, tried, prepared.data, meanwhile)
+        self.record(message, result, tried)
         return result
 
-    def record(self, message: OutboxMessage, result: SendResult) -> None:
+    def recipients_to_try(self, message: OutboxMessage) -> list[str]:
+        """Every recipient on a first attempt; on a retry of a letter, those due now that have not taken it."""
+        if message.pk in self.due:
+            return [row.address for row in self.due[message.pk]]
+        return message.recipients()
+
+    def record(self, message: OutboxMessage, result: SendResult, tried: list[str] | None = None) -> None:
         """One UPDATE per message: the row's status is the record of truth.
 
-        A sent letter is marked, and its event logged, by the SentMarker thread
-        while the next ones are being sent. The events of other moves are
-        written with the batch's others (flush_events): if the worker dies
-        first, the row still holds the status and last reply.
+        A message that every recipient took at once is marked, and its event
+        logged, by the SentMarker thread while the next ones are being sent. A
+        letter whose recipients answered differently, or a retry, is recorded
+        recipient by recipient (delivery/recipients.py). The events of other
+        moves are written with the batch's others (flush_events): if the worker
+        dies first, the row still holds the status and last reply.
         """
         now = self.clock()
         reply = result.reply[:2000]
+        if result.relay_failed:
+            self.relay_down(now)
+            if not message.is_too_old_to_retry(now):
+                self.defer_for_the_relay(message, reply)
+                return
+        elif not message.sandbox:
+            self.relay_failures, self.relay_retry_at = 0, None  # the relay answered
+        answered = result.code is not None or bool(result.refused)  # a server's word, per recipient
+        one_answer = result.outcome == "sent" and not result.refused and message.pk not in self.due
+        if message.kind in recipients.WITH_RECIPIENTS and answered and not one_answer and not result.relay_failed:
+            self.record_per_recipient(message, result, tried or message.recipients(), now)
+            return
         if result.outcome == "sent":
             # Sent is the truth even if our lease was taken over meanwhile. The marker logs the event too.
             self.marker.mark(message.pk, now, result.code, reply)
@@ -262,14 +307,57 @@ class Worker:
                 reply = f"gave up after {message.attempts} attempts: {reply}"[:2000]
             self.leased(message).update(status=Status.FAILED, lease_expires_at=None, last_reply=reply)
             status = Status.FAILED
+            # The message could not go at all (it cannot be written, or the relay never took it in five days):
+            # each recipient still waiting failed with it.
+            recipients.fail_pending(message, reply)
             # The reply may quote an address: log the message id and code only, never personal data.
             log.warning("outbox message %s failed (SMTP %s)", message.pk, result.code)
             if message.kind == OutboxMessage.Kind.LETTER:
-                self.paused_targets |= {t.pk for t in bounces.record_rejection(message, reply, now)}
+                self.paused(bounces.record_rejection(message, reply, now, alert=False), reply)
         self.pending_events.append(
             DeliveryEvent(
                 message_id=message.pk, at=now, worker=self.name, status=status, smtp_code=result.code, reply=reply
             )
+        )
+
+    def record_per_recipient(self, message: OutboxMessage, result: SendResult, tried: list[str], now) -> None:
+        """Each recipient's own answer, then the letter's state; policy refusals count against their domain."""
+        _status, failed_now = recipients.record_attempt(
+            message, tried, result.outcome, result.code, result.reply[:2000], result.refused, now, worker=self.name
+        )
+        if message.kind == OutboxMessage.Kind.LETTER:
+            for row in failed_now:
+                paused = bounces.record_rejection(message, row.last_reply, now, recipient=row.address, alert=False)
+                self.paused(paused, row.last_reply)
+        if _status == Status.FAILED:
+            log.warning("outbox message %s failed (SMTP %s)", message.pk, result.code)
+
+    def paused(self, targets: list[Target], reply: str) -> None:
+        """Targets just paused for policy refusals: their letters in this batch are held, staff told after it."""
+        self.paused_targets |= {target.pk for target in targets}
+        self.paused_report.update({target.pk: target for target in targets})
+        if targets:
+            self.paused_reply = reply
+
+    def report_pauses(self) -> None:
+        if self.paused_report:
+            bounces.alert_paused(list(self.paused_report.values()), self.paused_reply, self.clock())
+            self.paused_report, self.paused_reply = {}, ""
+
+    def relay_down(self, now: datetime.datetime) -> None:
+        """The relay could not be used: rest it, the longer the more it fails, as a message's retries."""
+        self.relay_failures += 1
+        self.relay_retry_at = now + OutboxMessage.retry_delay_after(self.relay_failures)
+
+    def defer_for_the_relay(self, message: OutboxMessage, reply: str = "") -> None:
+        """Back to the queue until the relay has rested: not an attempt of the message's own."""
+        until = self.relay_retry_at or self.clock()
+        reply = reply or "not tried: the relay failed a moment ago"
+        self.leased(message).update(
+            status=Status.DEFERRED, next_attempt_at=until, lease_expires_at=None, last_reply=reply[:2000]
+        )
+        self.pending_events.append(
+            DeliveryEvent(message_id=message.pk, at=self.clock(), worker=self.name, status=Status.DEFERRED, reply=reply)
         )
 
     def leased(self, message: OutboxMessage):

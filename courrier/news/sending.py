@@ -26,9 +26,10 @@ from django.utils import timezone, translation
 from courrier.accounts import audit
 from courrier.campaigns.models import Campaign, PersonUpdate
 from courrier.delivery.enqueue import absolute_url, durable_commit, stamped, supporter_message
-from courrier.delivery.models import OutboxMessage
+from courrier.delivery.models import OutboxMessage, UndeliverableAddress
 from courrier.lib import emails
 from courrier.news.models import NewsUpdate
+from courrier.news.subscriptions import unsubscribe_mailto
 from courrier.news.tokens import unsubscribe_token
 from courrier.signatures.models import Signature
 from courrier.signatures.tokens import my_data_url
@@ -46,7 +47,11 @@ def subscribers(campaign_id: int) -> QuerySet[Signature]:
         consent_news=True,
         news_unsubscribed_at__isnull=True,
         anonymised_at__isnull=True,  # erased: no address left, and no more news
-    ).exclude(moderation__in=[Signature.Moderation.REJECTED, Signature.Moderation.BURST])  # quarantined: not yet
+    ).exclude(
+        Q(moderation__in=[Signature.Moderation.REJECTED, Signature.Moderation.BURST])  # quarantined: not yet
+        # An address that bounced for good: news would only bounce again, and hurt the sender's reputation.
+        | Q(email_digest__in=UndeliverableAddress.objects.values("email_digest"))
+    )
 
 
 def audience(update: NewsUpdate, sent_together: list[NewsUpdate], other_languages: bool) -> Q:
@@ -144,6 +149,7 @@ class NewsComposer:
         body = self.body.replace(self.marker, url).replace(self.data_marker, data_url)
         message = supporter_message(OutboxMessage.Kind.NEWS, signature, self.subject, body)
         message.list_unsubscribe = url
+        message.list_unsubscribe_mailto = unsubscribe_mailto(signature.pk) if signature.pk else ""
         # Replies go to the organisers, not to the platform's unattended address.
         message.reply_to = self.campaign.organisation.contact_email
         return message

@@ -10,10 +10,10 @@ since a GET must change nothing: mail scanners open every link.
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from courrier.news.subscriptions import stop_news
 from courrier.news.tokens import read_unsubscribe_token
 from courrier.signatures.models import Signature
 
@@ -32,9 +32,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         # Whatever the body: a POST is a deliberate act, and the token is the proof. Idempotent:
         # the first date is kept.
-        Signature.objects.filter(pk=signature.pk, news_unsubscribed_at__isnull=True).update(
-            news_unsubscribed_at=timezone.now()
-        )
+        stop_news(signature.pk)
         return render(request, "news/unsubscribed.html", {"campaign": signature.campaign})
     if signature.news_unsubscribed_at is not None or not signature.consent_news:
         return render(request, "news/unsubscribed.html", {"campaign": signature.campaign})

@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from courrier.campaigns.models import Target
-from courrier.delivery.models import DigestEntry, OutboxMessage
+from courrier.delivery.models import DigestEntry, OutboxMessage, Recipient
 from courrier.lib.crypto import email_digest
 from courrier.lib.public_forms import public_form
 from courrier.lib.ratelimit import is_over_limit
@@ -163,8 +163,8 @@ def destinations(signature: Signature) -> list[Destination]:
         return [Destination(target, state) for target in [*to_targets, *cc_targets]]
     found = []
     letters = OutboxMessage.objects.filter(signature=signature, kind=OutboxMessage.Kind.LETTER)
-    for letter in letters.prefetch_related("targets"):
-        found += [letter_destination(target, letter) for target in letter.targets.all()]
+    for letter in letters.prefetch_related("recipients_of__target"):
+        found += [letter_destination(row, letter) for row in letter.recipients_of.all()]
     for entry in DigestEntry.objects.filter(signature=signature).select_related("target", "digest"):
         found.append(digest_destination(entry))
     return found
@@ -178,14 +178,16 @@ def digest_destination(entry: DigestEntry) -> Destination:
     return Destination(entry.target, "queued")
 
 
-def letter_destination(target: Target, letter: OutboxMessage | None) -> Destination:
-    if letter is None:
-        return Destination(target, "queued")
-    if letter.status == Status.SENT:
-        return Destination(target, "sandbox" if letter.sandbox else "sent", letter.sent_at)
+def letter_destination(row: Recipient, letter: OutboxMessage) -> Destination:
+    """What became of the letter at one of its recipients: that recipient's own answer, or, while it waits,
+    the letter's (cancelled, or failed as a whole)."""
+    if row.status == Recipient.Status.SENT:
+        return Destination(row.target, "sandbox" if letter.sandbox else "sent", row.sent_at)
+    if row.status == Recipient.Status.FAILED:
+        return Destination(row.target, "failed")
     if letter.status in (Status.FAILED, Status.CANCELLED):
-        return Destination(target, letter.status)
-    return Destination(target, "queued")
+        return Destination(row.target, letter.status)
+    return Destination(row.target, "queued")
 
 
 # The worker's side

@@ -22,6 +22,7 @@ from courrier.lib.public_forms import public_form
 from courrier.lib.ratelimit import is_over_limit
 from courrier.signatures.forms import SignatureForm
 from courrier.signatures.models import Signature
+from courrier.signatures.my_data import destinations
 from courrier.signatures.signable import insert_signature, signable_campaign
 from courrier.signatures.tokens import read_confirmation_token
 
@@ -219,7 +220,13 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     return render(
         request,
         "signatures/confirm.html",
-        {"signature": signature, "campaign": signature.campaign, "delivery": delivery_state(signature)},
+        {
+            "signature": signature,
+            "campaign": signature.campaign,
+            "delivery": delivery_state(signature),
+            # Each recipient on its own: the embassy may have the letter while a copy was refused.
+            "destinations": destinations(signature) if signature.letters_queued_at else [],
+        },
     )
 
 

@@ -1,4 +1,6 @@
-"""Read bounce messages from a Maildir, an IMAP mailbox or standard input, and record the letters they report.
+"""Read what comes back to the platform's signed addresses, from a Maildir, an IMAP mailbox or standard input:
+bounces (recorded per recipient), automatic answers (noted, never failures), and mail to a news message's
+unsubscribe address (news stopped). Ordinary mail is left alone.
 
 Each message is handled on its own: one that cannot be handled is reported and left where it is (unread, or
 still in the Maildir), the others are recorded all the same, and the command then exits with an error.
@@ -14,8 +16,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from courrier.delivery.bounces import read_bounce, record_bounce
+from courrier.delivery.bounces import read_inbound, record_automatic_answer, record_bounce
 from courrier.lib.redact import without_addresses
+from courrier.news.subscriptions import stop_news
 
 
 def _reason(value: object) -> str:
@@ -58,20 +61,32 @@ class Command(BaseCommand):
 
     def handle(self, *args, maildir=None, keep=False, imap_host=None, **options):
         self.unhandled = 0
+        self.automatic = 0
         if maildir:
             counts = self.from_maildir(Path(maildir), keep)
         elif imap_host:
             counts = self.from_imap(imap_host, options)
         else:
             counts = [self.ingest(sys.stdin.buffer.read(), "the message on standard input")]
-        self.stdout.write(f"read {len(counts)} message(s), recorded {sum(filter(None, counts))} bounce(s)")
+        recorded = sum(filter(None, counts))
+        self.stdout.write(
+            f"read {len(counts)} message(s), recorded {recorded} bounce(s) and {self.automatic} automatic answer(s)"
+        )
         if self.unhandled:
             raise CommandError(f"{self.unhandled} message(s) could not be handled and were left in place")
 
     def ingest(self, raw: bytes, where: str) -> int | None:
         """The number of bounces recorded from one message, or None if it could not be handled."""
         try:
-            return sum(1 for report in read_bounce(raw) if record_bounce(report))
+            inbound = read_inbound(raw)
+            if inbound.kind == "automatic":
+                record_automatic_answer(inbound)  # an out-of-office answer: noted, never a failure
+                self.automatic += 1
+                return 0
+            if inbound.kind == "unsubscribe":
+                stop_news(inbound.signature_pk)
+                return 0
+            return sum(1 for report in inbound.reports if record_bounce(report))
         except Exception as exc:  # one odd message (or a database hiccup) must not stop the others
             self.unhandled += 1
             # The reason may quote a supporter's or a target's address: the operator's log gets neither.

@@ -1,0 +1,323 @@
+"""Delivery against a real MTA: Debian's Postfix on 127.0.0.1 (tests/mail_servers.py), with STARTTLS on a test
+CA and PIPELINING. For every mix of answers a relay can give, the outbox, the supporter's pages and the
+organiser's figures must say what really happened at each recipient, nothing may be sent twice to a recipient
+that took it, and nothing may be dropped."""
+
+import datetime
+import smtplib
+import subprocess
+import sys
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from courrier.campaigns.models import Campaign, Target
+from courrier.campaigns.progress import per_target
+from courrier.delivery import enqueue
+from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage, Recipient, UndeliverableAddress
+from courrier.delivery.verp import verp_address
+from courrier.delivery.worker import Worker
+from courrier.lib.crypto import email_digest
+from courrier.news.models import NewsUpdate
+from courrier.news.sending import send_updates
+from courrier.signatures.models import Signature
+from courrier.signatures.my_data import destinations
+from tests.conftest import ROOT, wait_until
+from tests.helpers import confirmed_signatures, letters, sign
+
+pytestmark = pytest.mark.django_db
+Status = OutboxMessage.Status
+EMBASSY, RED_YURT = "paris@mfa.kz", "chakmonro@ya.ru"
+
+
+class Clock:
+    """The worker's time, moved by the test only."""
+
+    def __init__(self):
+        self.now = timezone.now()
+
+    def __call__(self) -> datetime.datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += datetime.timedelta(**delta)
+
+
+@pytest.fixture
+def campaign(demo, settings):
+    """The demo campaign sending real mail, as fast as the worker can (pacing is tested elsewhere)."""
+    Campaign.objects.filter(pk=demo.pk).update(real_delivery=True)
+    demo.targets.update(pace_per_hour=3600 * 100)
+    settings.DELIVERY_RETRY_BASE_SECONDS = 60
+    return demo
+
+
+def one_letter(campaign, **fields) -> OutboxMessage:
+    [signature] = confirmed_signatures(campaign, 1, **fields)
+    enqueue.queue_letters()
+    OutboxMessage.objects.filter(kind=OutboxMessage.Kind.COPY).delete()  # the letter alone
+    return letters().get(signature=signature)
+
+
+def states(letter: OutboxMessage) -> dict[str, str]:
+    return dict(Recipient.objects.filter(outboxmessage=letter).values_list("address", "status"))
+
+
+def run(worker: Worker, postfix) -> None:
+    """One pass of the worker, then whatever Postfix queued delivered (its own bounces included)."""
+    worker.run_once()
+    postfix.flush()
+
+
+def delivered_copies(postfix, address: str, letter: OutboxMessage) -> list:
+    return [item for item in postfix.delivered_to(address) if item.message["Message-ID"] == letter.message_id]
+
+
+def wait_for_mail(postfix, address: str, count: int = 1) -> list:
+    return wait_until(
+        lambda: (found := postfix.delivered_to(address)) and len(found) >= count and found,
+        timeout=30,
+        message=f"{count} message(s) delivered to {address}",
+    )
+
+
+def test_a_letter_every_recipient_takes_is_sent_once_to_each(campaign, postfix):
+    letter = one_letter(campaign)
+    Worker().run_once()
+
+    wait_for_mail(postfix, EMBASSY)
+    wait_for_mail(postfix, RED_YURT)
+    letter.refresh_from_db()
+    assert letter.status == Status.SENT
+    assert states(letter) == {EMBASSY: "sent", RED_YURT: "sent"}
+    assert [len(delivered_copies(postfix, a, letter)) for a in (EMBASSY, RED_YURT)] == [1, 1]
+    helo = {request.get("helo_name") for request in postfix.policy.requests}
+    assert helo == {"worker.courrier.test"}, "the EHLO name is the site's, not [127.0.0.1]"
+    assert "TLS connection established" in postfix.log() or "Anonymous TLS connection" in postfix.log()
+
+
+def test_a_temporary_refusal_of_one_recipient_retries_it_alone_with_the_same_bytes(campaign, postfix):
+    letter = one_letter(campaign)
+    postfix.policy.at_rcpt[EMBASSY] = "450 4.2.0 Mailbox busy, try again later"
+    clock = Clock()
+    worker = Worker(clock=clock)
+    run(worker, postfix)
+
+    letter.refresh_from_db()
+    assert letter.status == Status.DEFERRED, "not sent: the embassy has not got it"
+    assert states(letter) == {EMBASSY: "deferred", RED_YURT: "sent"}
+    [copy] = wait_for_mail(postfix, RED_YURT)
+    assert [d.state for d in destinations(letter.signature)] == ["queued", "sent"]
+    rows = {row["target"].email: row for row in per_target(campaign) if row["target"]}
+    assert (rows[EMBASSY]["waiting"], rows[RED_YURT]["sent"]) == (1, 1)
+
+    del postfix.policy.at_rcpt[EMBASSY]
+    clock.advance(minutes=2)
+    offered_before = len(postfix.policy.rcpt_requests())
+    run(worker, postfix)
+
+    [embassy] = wait_for_mail(postfix, EMBASSY)
+    letter.refresh_from_db()
+    assert letter.status == Status.SENT
+    assert states(letter) == {EMBASSY: "sent", RED_YURT: "sent"}
+    assert postfix.policy.rcpt_requests()[offered_before:] == [EMBASSY], "the copy is not written to twice"
+    assert len(postfix.delivered_to(RED_YURT)) == 1
+    # The retry is the same message, byte for byte, Date header included.
+    assert embassy.message["Message-ID"] == copy.message["Message-ID"] == letter.message_id
+    assert embassy.message["Date"] == copy.message["Date"]
+    body = lambda item: item.raw.split(b"\n\n", 1)[1] if b"\n\n" in item.raw else item.raw  # noqa: E731
+    assert body(embassy) == body(copy)
+
+
+def test_a_permanent_refusal_of_the_copy_is_recorded_for_it_alone(campaign, postfix):
+    letter = one_letter(campaign)
+    postfix.policy.at_rcpt[RED_YURT] = "550 5.1.1 No such user here"
+    run(Worker(), postfix)
+
+    letter.refresh_from_db()
+    assert letter.status == Status.SENT, "the embassy took it: the letter follows its To recipients"
+    assert states(letter) == {EMBASSY: "sent", RED_YURT: "failed"}
+    wait_for_mail(postfix, EMBASSY)
+    assert [d.state for d in destinations(letter.signature)] == ["sent", "failed"]
+    rows = {row["target"].email: row for row in per_target(campaign) if row["target"]}
+    assert (rows[EMBASSY]["sent"], rows[RED_YURT]["failed"], rows[RED_YURT]["sent"]) == (1, 1, 0)
+
+
+def test_a_permanent_refusal_of_the_embassy_fails_the_letter_and_the_copy_still_goes(campaign, postfix):
+    letter = one_letter(campaign)
+    postfix.policy.at_rcpt[EMBASSY] = "550 5.1.1 No such user here"
+    run(Worker(), postfix)
+
+    letter.refresh_from_db()
+    assert letter.status == Status.FAILED
+    assert states(letter) == {EMBASSY: "failed", RED_YURT: "sent"}
+    wait_for_mail(postfix, RED_YURT)
+
+
+def test_a_450_and_a_550_defer_one_recipient_and_fail_the_other(campaign, postfix):
+    letter = one_letter(campaign)
+    postfix.policy.at_rcpt[EMBASSY] = "450 4.2.0 Mailbox busy, try again later"
+    postfix.policy.at_rcpt[RED_YURT] = "550 5.1.1 No such user here"
+    clock = Clock()
+    worker = Worker(clock=clock)
+    run(worker, postfix)
+
+    letter.refresh_from_db()
+    assert letter.status == Status.DEFERRED, "not failed for good: the 450 is tried again"
+    assert states(letter) == {EMBASSY: "deferred", RED_YURT: "failed"}
+
+    postfix.policy.clear()
+    clock.advance(minutes=2)
+    run(worker, postfix)
+    letter.refresh_from_db()
+    assert letter.status == Status.SENT
+    assert states(letter) == {EMBASSY: "sent", RED_YURT: "failed"}
+    wait_for_mail(postfix, EMBASSY)
+    assert postfix.delivered_to(RED_YURT) == []
+
+
+def test_policy_refusals_of_the_copy_during_the_session_are_counted_for_its_domain(campaign, postfix, settings):
+    settings.BLOCK_PAUSE_THRESHOLD = 3
+    for n in range(4):
+        one_letter(campaign, prefix=f"p{n}-")
+    postfix.policy.at_rcpt[RED_YURT] = "554 5.7.1 Message refused as spam"
+    run(Worker(), postfix)
+
+    bounces = Bounce.objects.filter(domain="ya.ru")
+    assert bounces.count() == 3  # the fourth letter was held once the copy's target was paused
+    assert {bounce.recipient for bounce in bounces} == {RED_YURT}
+    assert Target.objects.get(email=RED_YURT).is_paused
+    assert not Target.objects.get(email=EMBASSY).is_paused
+
+
+def test_a_dropped_connection_defers_the_batch_once_and_rests_the_relay(campaign, postfix):
+    for n in range(5):
+        one_letter(campaign, prefix=f"d{n}-")
+    postfix.policy.at_rcpt[EMBASSY] = "421 4.7.0 Too many connections, closing"
+    clock = Clock()
+    worker = Worker(clock=clock)
+    run(worker, postfix)
+
+    assert set(letters().values_list("status", flat=True)) == {Status.DEFERRED}
+    assert len(postfix.policy.rcpt_requests()) == 1, "one try, not one per letter"
+    assert worker.run_once() == 0, "the relay rests"
+    postfix.policy.clear()
+    clock.advance(minutes=2)
+    run(worker, postfix)
+    assert set(letters().values_list("status", flat=True)) == {Status.SENT}
+    assert len(postfix.delivered_to(EMBASSY)) == 5
+
+
+def ingest(raw: bytes) -> str:
+    """The MTA pipes a message for a return path into the command, as README's alias does."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "ingestbounces"], input=raw, cwd=ROOT, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_later_bounce_of_the_copy_fails_the_copy_alone(campaign, postfix, process_env, monkeypatch):
+    gone = "gone-allies@redyurt.test"
+    Target.objects.filter(email=RED_YURT).update(email=gone)
+    letter = one_letter(campaign)
+    run(Worker(), postfix)
+    letter.refresh_from_db()
+    assert letter.status == Status.SENT and states(letter) == {EMBASSY: "sent", gone: "sent"}
+
+    [report] = wait_for_mail(postfix, letter_return_path(letter))
+    assert report.message.get_content_type() == "multipart/report"  # Postfix's own DSN
+    for name, value in process_env().items():
+        monkeypatch.setenv(name, value)
+    assert "recorded 1 bounce(s)" in ingest(report.raw)
+
+    letter.refresh_from_db()
+    assert letter.status == Status.SENT, "the embassy has it"
+    assert states(letter) == {EMBASSY: "sent", gone: "failed"}
+    assert [d.state for d in destinations(letter.signature)] == ["sent", "failed"]
+
+
+def letter_return_path(letter: OutboxMessage) -> str:
+    return verp_address(letter)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_out_of_office_answer_is_noted_and_fails_nothing(campaign, postfix, process_env, monkeypatch):
+    letter = one_letter(campaign)
+    run(Worker(), postfix)
+    answer = (
+        f"From: Ambassade <{EMBASSY}>\r\nTo: {letter_return_path(letter)}\r\nSubject: Absence\r\n"
+        "Auto-Submitted: auto-replied\r\nMessage-ID: <ooo@mfa.kz>\r\n\r\n"
+        "L'ambassade est fermée du 1.7.24 au 5.7.24. Service 5.7.24 indisponible.\r\n"
+    )
+    with smtplib.SMTP("127.0.0.1", postfix.port) as mta:
+        mta.sendmail(EMBASSY, [letter_return_path(letter)], answer.encode())
+    [received] = wait_for_mail(postfix, letter_return_path(letter))
+    for name, value in process_env().items():
+        monkeypatch.setenv(name, value)
+
+    assert "recorded 0 bounce(s) and 1 automatic answer(s)" in ingest(received.raw)
+    letter.refresh_from_db()
+    assert letter.status == Status.SENT
+    assert not Bounce.objects.exists()
+    assert not Target.objects.filter(paused_at__isnull=False).exists()
+    assert DeliveryEvent.objects.filter(message=letter, worker="inbound").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_supporters_dead_address_gets_no_more_news_after_its_confirmation_bounced(
+    campaign, postfix, process_env, monkeypatch
+):
+    assert sign(Client(), email="gone-supporter@example.org", consent_news="on").status_code == 302
+    run(Worker(), postfix)
+    confirmation = OutboxMessage.objects.get(kind=OutboxMessage.Kind.CONFIRMATION)
+    assert confirmation.status == Status.SENT
+    [report] = wait_for_mail(postfix, letter_return_path(confirmation))
+    for name, value in process_env().items():
+        monkeypatch.setenv(name, value)
+    assert "recorded 1 bounce(s)" in ingest(report.raw)
+
+    assert UndeliverableAddress.objects.filter(email_digest=email_digest("gone-supporter@example.org")).exists()
+    Signature.objects.update(confirmed_at=timezone.now())
+    update = NewsUpdate.objects.create(campaign=campaign, language="fr", subject="Nouvelles", body="Texte")
+    send_updates([update], user=None)
+    assert not OutboxMessage.objects.filter(kind=OutboxMessage.Kind.NEWS).exists()
+
+
+def test_the_date_is_the_first_attempts_not_the_queueing_time(campaign, postfix):
+    letter = one_letter(campaign)
+    hours_ago = timezone.now() - datetime.timedelta(hours=5)
+    OutboxMessage.objects.filter(pk=letter.pk).update(created_at=hours_ago)  # waited behind pacing
+    run(Worker(), postfix)
+    [received] = wait_for_mail(postfix, EMBASSY)
+    sent_date = received.message["Date"].datetime
+    assert abs((sent_date - timezone.now()).total_seconds()) < 120
+
+
+def test_without_the_operators_ca_the_relay_is_refused_and_the_letter_waits(campaign, postfix, settings, caplog):
+    settings.EMAIL_SSL_CAFILE = ""  # the test CA is not one the system trusts
+    letter = one_letter(campaign)
+    with caplog.at_level("WARNING"):
+        Worker().run_once()
+    letter.refresh_from_db()
+    assert letter.status == Status.DEFERRED
+    assert "CERTIFICATE_VERIFY_FAILED" in letter.last_reply or "certificate verify failed" in letter.last_reply
+    relay_lines = [r.getMessage() for r in caplog.records if "unusable" in r.getMessage()]
+    assert len(relay_lines) == 1, relay_lines
+    assert postfix.delivered() == []
+    settings.EMAIL_SSL_CAFILE = str(postfix.ca_file)
+    OutboxMessage.objects.filter(pk=letter.pk).update(next_attempt_at=timezone.now())
+    worker = Worker()
+    worker.run_once()
+    wait_for_mail(postfix, EMBASSY)
+
+
+def test_a_connection_that_fails_to_open_still_says_quit(campaign, postfix, settings):
+    settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "someone", "a password"  # no AUTH offered here
+    one_letter(campaign)
+    Worker().run_once()
+    assert wait_until(lambda: "quit=1" in postfix.log().split("disconnect from")[-1], message="the session's summary")
+    assert letters().get().status == Status.DEFERRED
+
