@@ -320,3 +320,65 @@ smtputf8_enable = no
         subprocess.run([POSTFIX, "-c", str(self.config), "stop"], capture_output=True)
         self.policy.close()
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+class Tap:
+    """A TCP relay between the worker and the MTA that counts what crosses it, TLS or not.
+
+    `sessions`: connections opened through it. `client_runs`: how many times the client started writing
+    after the server had written (or at the start): with PIPELINING a message costs two (MAIL, RCPT…, DATA
+    in one write, then the text), without it one per command. `drop()` closes every open connection from
+    the server's side, as a server does with an idle one.
+    """
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.sessions = 0
+        self.client_runs = 0
+        self.lock = threading.Lock()
+        self.open: list[tuple[socket.socket, socket.socket]] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self) -> None:
+        while True:
+            try:
+                client, _address = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            state = {"last": "server"}  # the server speaks first (its greeting)
+            with self.lock:
+                self.sessions += 1
+                self.open.append((client, server))
+            threading.Thread(target=self.pump, args=(client, server, "client", state), daemon=True).start()
+            threading.Thread(target=self.pump, args=(server, client, "server", state), daemon=True).start()
+
+    def pump(self, source: socket.socket, sink: socket.socket, side: str, state: dict) -> None:
+        try:
+            while data := source.recv(65536):
+                with self.lock:
+                    if side == "client" and state["last"] == "server":
+                        self.client_runs += 1
+                    state["last"] = side
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def drop(self) -> None:
+        with self.lock:
+            connections, self.open = self.open, []
+        for client, server in connections:
+            for end in (client, server):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+                    end.close()
+
+    def close(self) -> None:
+        self.drop()
+        self.listener.close()

@@ -3,7 +3,10 @@ CA and PIPELINING. For every mix of answers a relay can give, the outbox, the su
 organiser's figures must say what really happened at each recipient, nothing may be sent twice to a recipient
 that took it, and nothing may be dropped."""
 
+import base64
 import datetime
+import os
+import shutil
 import smtplib
 import subprocess
 import sys
@@ -16,6 +19,7 @@ from courrier.campaigns.models import Campaign, Target
 from courrier.campaigns.progress import per_target
 from courrier.delivery import enqueue
 from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage, Recipient, UndeliverableAddress
+from courrier.delivery.transports import SmtpTransport
 from courrier.delivery.verp import verp_address
 from courrier.delivery.worker import Worker
 from courrier.lib.crypto import email_digest
@@ -25,6 +29,7 @@ from courrier.signatures.models import Signature
 from courrier.signatures.my_data import destinations
 from tests.conftest import ROOT, wait_until
 from tests.helpers import confirmed_signatures, letters, sign
+from tests.mail_servers import Tap
 
 pytestmark = pytest.mark.django_db
 Status = OutboxMessage.Status
@@ -321,3 +326,110 @@ def test_a_connection_that_fails_to_open_still_says_quit(campaign, postfix, sett
     assert wait_until(lambda: "quit=1" in postfix.log().split("disconnect from")[-1], message="the session's summary")
     assert letters().get().status == Status.DEFERRED
 
+
+
+# ---------- The session with the relay ----------
+
+
+@pytest.fixture
+def tap(postfix, settings):
+    """The worker reaches Postfix through a relay that counts sessions and turns (tests/mail_servers.py)."""
+    relay = Tap(postfix.port)
+    settings.EMAIL_PORT = relay.port
+    yield relay
+    relay.close()
+
+
+def test_letters_are_pipelined_two_turns_each_in_one_session(campaign, postfix, tap):
+    opened = SmtpTransport()
+    opened.connection = opened.open()  # what a session costs before its first letter, and its goodbye
+    opened.close()
+    setup = tap.client_runs
+    for n in range(4):
+        one_letter(campaign, prefix=f"pl{n}-")
+
+    Worker().run_once()
+
+    assert set(letters().values_list("status", flat=True)) == {Status.SENT}
+    assert tap.sessions == 2  # the measuring one, then one for the four letters
+    per_letter = (tap.client_runs - 2 * setup) / 4
+    # MAIL, both RCPTs and DATA in one write, then the text: two turns (without PIPELINING, five).
+    assert per_letter <= 2.25, (tap.client_runs, setup)
+
+
+def test_paced_letters_share_one_session_and_one_the_server_closed_is_reopened(campaign, postfix, tap):
+    campaign.targets.update(pace_per_hour=360)  # one letter every ten seconds
+    for n in range(3):
+        one_letter(campaign, prefix=f"pc{n}-")
+    clock = Clock()
+    worker = Worker(clock=clock)
+    sent = lambda: letters().filter(status=Status.SENT).count()  # noqa: E731
+
+    worker.run_once()
+    clock.advance(seconds=11)
+    worker.run_once()
+    assert (sent(), tap.sessions) == (2, 1), "the idle connection was kept for the next paced letter"
+
+    tap.drop()  # the server closes the idle connection meanwhile
+    clock.advance(seconds=11)
+    worker.run_once()
+    assert (sent(), tap.sessions) == (3, 2), "a new session, at once: the letter is not deferred"
+    assert not DeliveryEvent.objects.filter(status=Status.DEFERRED).exists()
+
+
+def test_a_relay_that_fails_tls_is_tried_once_for_the_whole_batch(campaign, postfix, tap, settings):
+    settings.EMAIL_SSL_CAFILE = ""  # the system's CAs do not know the test CA
+    for n in range(4):
+        one_letter(campaign, prefix=f"tls{n}-")
+    Worker().run_once()
+    assert set(letters().values_list("status", flat=True)) == {Status.DEFERRED}
+    assert tap.sessions == 1, "not one connection per letter"
+
+
+def test_the_mail_postfix_delivers_passes_an_independent_dkim_verifier(campaign, postfix, settings, tmp_path):
+    if not shutil.which("opendkim", path="/usr/sbin:/usr/bin"):
+        if os.environ.get("COURRIER_REQUIRE_POSTFIX"):
+            raise AssertionError("CI installs opendkim: it is missing")
+        pytest.skip("Debian's opendkim is not installed (CI installs it)")
+    key = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], capture_output=True)
+    settings.DKIM_PRIVATE_KEY_FILE, settings.DKIM_DOMAIN, settings.DKIM_SELECTOR = str(key), "courrier.example", "s1"
+    (tmp_path / "keys").write_text(f"s1._domainkey.courrier.example v=DKIM1; k=rsa; p={b64(public.stdout)}\n")
+    (tmp_path / "opendkim.conf").write_text(f"Mode v\nTestPublicKeys {tmp_path / 'keys'}\nSyslog no\n")
+    one_letter(campaign, personal_sentence="Бостандық! Свободу!")
+    Worker().run_once()
+    [received] = wait_for_mail(postfix, EMBASSY)
+    (tmp_path / "received.eml").write_bytes(received.raw)
+
+    opendkim = shutil.which("opendkim", path="/usr/sbin:/usr/bin")
+    verified = subprocess.run(
+        [opendkim, "-x", str(tmp_path / "opendkim.conf"), "-t", str(tmp_path / "received.eml")],
+        capture_output=True,
+        text=True,
+    )
+    said = verified.stdout + verified.stderr
+    assert "verification (s=s1, d=courrier.example" in said and "succeeded" in said, said
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_staff_hear_once_of_mail_deferred_for_more_than_an_hour(campaign, postfix, settings):
+    settings.STAFF_ALERT_EMAIL = "staff@courrier.example"
+    letter = one_letter(campaign)
+    postfix.policy.at_rcpt[EMBASSY] = "450 4.2.0 Mailbox busy, try again later"
+    clock = Clock()
+    worker = Worker(clock=clock)
+    run(worker, postfix)
+    assert letters().get().status == Status.DEFERRED
+
+    clock.advance(minutes=61)
+    run(worker, postfix)  # the periodic pass, once a minute
+    clock.advance(minutes=2)
+    run(worker, postfix)
+    alerts = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.STAFF_ALERT)
+    assert alerts.count() == 1
+    assert f"#{letter.pk} letter to {EMBASSY}:" in alerts.get().body
+    assert "60 minutes" in alerts.get().body

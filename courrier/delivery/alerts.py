@@ -86,20 +86,20 @@ def report_long_deferrals(now: datetime.datetime) -> int:
         if not rows:
             return 0
         lines = [failure_line(pk, kind, to, reply) for pk, kind, to, reply in rows]
-        hours = settings.DELIVERY_DEFERRED_ALERT_SECONDS / 3600
+        minutes = settings.DELIVERY_DEFERRED_ALERT_SECONDS // 60
         alert_staff(
+            ngettext("%(count)d message is still waiting", "%(count)d messages are still waiting", len(rows))
+            % {"count": len(rows)},
             ngettext(
-                "%(count)d message is still waiting after %(hours)g hours",
-                "%(count)d messages are still waiting after %(hours)g hours",
-                len(rows),
-            )
-            % {"count": len(rows), "hours": hours},
-            _(
-                "These messages have been deferred for more than %(hours)g hours: the relay or the receiving "
+                "These messages have been deferred for more than %(minutes)d minute: the relay or the receiving "
                 "server keeps answering that it cannot take them now. They are retried and not lost, but check "
-                "the worker's log and the relay (its address, certificate and password):"
+                "the worker's log and the relay (its address, certificate and password):",
+                "These messages have been deferred for more than %(minutes)d minutes: the relay or the receiving "
+                "server keeps answering that it cannot take them now. They are retried and not lost, but check "
+                "the worker's log and the relay (its address, certificate and password):",
+                minutes,
             )
-            % {"hours": hours}
+            % {"minutes": minutes}
             + "\n\n"
             + "\n".join(lines)
             + "\n",
