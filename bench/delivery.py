@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import smtplib
+import ssl
 import sys
 import time
 import uuid
@@ -121,6 +122,8 @@ def plain(count: int) -> dict:
     compose_ms = (time.perf_counter() - started) * 1000 / max(len(letters), 1)
     started = time.perf_counter()
     with smtplib.SMTP(settings.EMAIL_HOST, settings.EMAIL_PORT, timeout=settings.EMAIL_TIMEOUT) as smtp:
+        if settings.EMAIL_USE_TLS:  # as the worker does towards a relay that asks for it
+            smtp.starttls(context=ssl.create_default_context(cafile=settings.EMAIL_SSL_CAFILE or None))
         for envelope_from, recipients, data in messages:
             smtp.sendmail(envelope_from, recipients, data)
     elapsed = time.perf_counter() - started

@@ -18,6 +18,7 @@ import ipaddress
 import os
 import pwd
 import shutil
+import smtplib
 import socket
 import socketserver
 import subprocess
@@ -234,12 +235,41 @@ class Postfix:
             for path in (self.maildir / folder).glob("*"):
                 path.unlink()
 
+    def offer(self, without: str = "") -> None:
+        """Stop offering these EHLO keywords ("chunking", "pipelining chunking"), or offer all again (""):
+        the configuration is reloaded, and this returns once a new session sees it."""
+        postconf = shutil.which("postconf", path="/usr/sbin:/usr/bin")
+        subprocess.run([postconf, "-c", str(self.config), "-e", f"smtpd_discard_ehlo_keywords = {without}"], check=True)
+        subprocess.run([POSTFIX, "-c", str(self.config), "reload"], check=True, capture_output=True)
+        wanted = set(without.split())
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with smtplib.SMTP("127.0.0.1", self.port, timeout=5) as session:
+                _code, features = session.ehlo("probe.courrier.test")
+            offered = {line.split()[0].lower() for line in features.decode().splitlines()[1:] if line}
+            if not wanted & offered:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"Postfix still offers {wanted}")
+
+    def wait_until_idle(self, timeout: float = 120) -> None:
+        """Until Postfix has delivered everything it accepted: its queue is empty."""
+        postqueue = shutil.which("postqueue", path="/usr/sbin:/usr/bin")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            listed = subprocess.run([postqueue, "-c", str(self.config), "-p"], capture_output=True, text=True)
+            if "Mail queue is empty" in listed.stdout:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("Postfix still has mail in its queue")
+
     def flush(self) -> None:
         """Deliver what waits in the queue now (DSNs included), rather than at the next queue run."""
         subprocess.run([POSTFIX, "-c", str(self.config), "flush"], check=False, capture_output=True)
 
     @classmethod
-    def start(cls) -> "Postfix":
+    def start(cls, policy: bool = True) -> "Postfix":
+        """A new instance; without `policy`, Postfix decides every answer itself (the benchmark's case)."""
         home = Path(tempfile.mkdtemp(prefix="courrier-postfix-"))
         for name in ("etc", "queue", "data", "mail"):
             (home / name).mkdir()
@@ -252,7 +282,9 @@ class Postfix:
         os.chown(home / "mail", user.pw_uid, group.gr_gid)
         ca_file = make_certificates(home / "etc")
         port = free_port()
-        policy = Policy()
+        policy_server = Policy()
+        restrictions = f"check_policy_service inet:127.0.0.1:{policy_server.port}, " if policy else ""
+        end_of_data = f"check_policy_service inet:127.0.0.1:{policy_server.port}" if policy else ""
         master = (Path("/etc/postfix/master.cf")).read_text()
         lines = []
         for line in master.splitlines():
@@ -288,8 +320,8 @@ virtual_mailbox_maps = pcre:{home}/etc/mailboxes
 virtual_uid_maps = static:{user.pw_uid}
 virtual_gid_maps = static:{group.gr_gid}
 smtpd_reject_unlisted_recipient = no
-smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:{policy.port}, permit_mynetworks, reject
-smtpd_end_of_data_restrictions = check_policy_service inet:127.0.0.1:{policy.port}
+smtpd_recipient_restrictions = {restrictions}permit_mynetworks, reject
+smtpd_end_of_data_restrictions = {end_of_data}
 smtpd_policy_service_timeout = 10s
 default_transport = error:nothing leaves the test server
 relay_transport = error:nothing leaves the test server
@@ -303,7 +335,7 @@ smtputf8_enable = no
 """
         )
         started = subprocess.run([POSTFIX, "-c", str(home / "etc"), "start"], capture_output=True, text=True)
-        server = cls(home, port, ca_file, policy)
+        server = cls(home, port, ca_file, policy_server)
         if started.returncode != 0:
             raise RuntimeError(f"postfix did not start: {started.stderr}{server.log()}")
         deadline = time.monotonic() + 30

@@ -80,6 +80,8 @@ class Worker:
         # The relay could not be used: no mail for it before this time (doubling while it stays so).
         self.relay_retry_at: datetime.datetime | None = None
         self.relay_failures = 0
+        # A full batch's successor, claimed while its last letter was with the server: (batch, due, claimed at).
+        self.next_batch: tuple[list[OutboxMessage], dict[int, list[Recipient]], datetime.datetime] | None = None
 
     def run_once(self) -> int:
         """Do everything that is due now; returns how many messages were handled."""
@@ -104,8 +106,12 @@ class Worker:
             self.reclaim_expired_leases(now)
         prefer_fast_commits()
         self.paused_targets = set()
-        batch = self.claim(now)
-        deadline = now + self.lease * 0.8
+        if self.next_batch is not None:
+            batch, self.due, claimed_at = self.next_batch
+            self.next_batch = None
+        else:
+            batch, claimed_at = self.claim(now), now
+        deadline = claimed_at + self.lease * 0.8
         try:
             self.send_batch(batch, deadline)
         finally:
@@ -158,6 +164,11 @@ class Worker:
                 )
 
     def claim(self, now: datetime.datetime) -> list[OutboxMessage]:
+        batch, self.due = self.claim_batch(now)
+        return batch
+
+    def claim_batch(self, now: datetime.datetime) -> tuple[list[OutboxMessage], dict[int, list[Recipient]]]:
+        """Lease the messages due now; with, for letters tried before, the recipients to try now."""
         with transaction.atomic():
             due = OutboxMessage.objects.filter(status__in=[Status.QUEUED, Status.DEFERRED], next_attempt_at__lte=now)
             if self.relay_retry_at is not None and now < self.relay_retry_at:
@@ -170,7 +181,7 @@ class Worker:
                 unpaced.select_for_update(skip_locked=True).values_list("pk", flat=True)[: self.batch_size - len(ids)]
             )
             if not ids:
-                return []
+                return [], {}
             OutboxMessage.objects.filter(pk__any_of=ids).update(
                 status=Status.SENDING,
                 lease_expires_at=now + self.lease,
@@ -180,8 +191,7 @@ class Worker:
                 dated_at=Coalesce("dated_at", Value(now)),
             )
         batch = list(OutboxMessage.objects.filter(pk__any_of=ids, claimed_by=self.name).order_by("pk"))
-        self.due = recipients.due_recipients(batch, now)
-        return batch
+        return batch, recipients.due_recipients(batch, now)
 
     def claim_paced_letters(self, due, now: datetime.datetime, room: int) -> list[int]:
         """For each group of targets with letters due, take as many as its pace allows now."""
@@ -225,13 +235,28 @@ class Worker:
                 self.defer_for_the_relay(message)  # the relay failed a moment ago: not once more a letter
                 continue
             upcoming = batch[index + 1] if index + 1 < len(batch) else None
+            last_of_a_full_batch = upcoming is None and len(batch) >= self.batch_size
 
-            def prepare_upcoming(upcoming: OutboxMessage | None = upcoming) -> None:
+            def prepare_upcoming(upcoming: OutboxMessage | None = upcoming, claim_next: bool = last_of_a_full_batch):
                 if upcoming is not None:
                     with contextlib.suppress(Exception):  # it fails again, in its own turn, where it is handled
                         prepared[upcoming.pk] = self.prepare(upcoming)
+                elif claim_next:
+                    self.claim_ahead()
 
             self.deliver(message, prepared.pop(message.pk, None), meanwhile=prepare_upcoming)
+
+    def claim_ahead(self) -> None:
+        """While the server reads a full batch's last letter, lease the next batch: the claim's time (reading and
+        decrypting the rows) then overlaps the server's, instead of leaving the connection idle."""
+        now = self.clock()
+        try:
+            batch, due = self.claim_batch(now)
+        except Exception:  # the next run_once claims again, and meets the error in its own turn
+            log.exception("claiming the next batch ahead failed")
+            return
+        if batch:
+            self.next_batch = (batch, due, now)
 
     def prepare(self, message: OutboxMessage) -> Prepared:
         envelope_from = verp_address(message)
@@ -388,6 +413,9 @@ class Worker:
             self.pending_events = []
 
     def close(self) -> None:
+        if self.next_batch is not None:
+            self.release(self.next_batch[0])  # claimed ahead, never started: back to the queue at once
+            self.next_batch = None
         self.marker.close()
         self.smtp.close()
 
