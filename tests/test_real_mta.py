@@ -28,7 +28,7 @@ from courrier.news.sending import send_updates
 from courrier.signatures.models import Signature
 from courrier.signatures.my_data import destinations
 from tests.conftest import ROOT, wait_until
-from tests.helpers import confirmed_signatures, letters, sign
+from tests.helpers import confirmed_signatures, letters, organiser, sign
 from tests.mail_servers import Tap
 
 pytestmark = pytest.mark.django_db
@@ -160,6 +160,9 @@ def test_a_permanent_refusal_of_the_copy_is_recorded_for_it_alone(campaign, post
     assert [d.state for d in destinations(letter.signature)] == ["sent", "failed"]
     rows = {row["target"].email: row for row in per_target(campaign) if row["target"]}
     assert (rows[EMBASSY]["sent"], rows[RED_YURT]["failed"], rows[RED_YURT]["sent"]) == (1, 1, 0)
+    # The operator's outbox page lists each recipient's answer.
+    page = organiser("manager", campaign.organisation).get(f"/admin/delivery/outboxmessage/{letter.pk}/change/")
+    assert "550 5.1.1" in page.content.decode() and RED_YURT in page.content.decode()
 
 
 def test_a_permanent_refusal_of_the_embassy_fails_the_letter_and_the_copy_still_goes(campaign, postfix):

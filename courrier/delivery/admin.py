@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from courrier.accounts.scoping import MANAGER, ScopedAdmin
-from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage
+from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage, Recipient
 from courrier.lib.crypto import email_digest
 
 
@@ -12,6 +12,28 @@ class DeliveryEventInline(ScopedAdmin, admin.TabularInline):
     extra = 0
     can_delete = False
     fields = readonly_fields = ["at", "worker", "status", "smtp_code", "reply"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class RecipientInline(ScopedAdmin, admin.TabularInline):
+    """What each recipient of a letter or digest answered (delivery/recipients.py)."""
+
+    view_role = edit_role = delete_role = MANAGER
+    model = Recipient
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = [
+        "address",
+        "role",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "smtp_code",
+        "last_reply",
+    ]
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -35,7 +57,8 @@ class OutboxMessageAdmin(ScopedAdmin, admin.ModelAdmin):
         if "@" in search_term and not search_term.strip().startswith("<"):
             found = found | queryset.filter(recipient_digest=email_digest(search_term))
         return found, may_have_duplicates
-    inlines = [DeliveryEventInline]
+
+    inlines = [RecipientInline, DeliveryEventInline]
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in OutboxMessage._meta.fields if field.name != "attachment"]
