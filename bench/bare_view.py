@@ -2,8 +2,9 @@
 
 It is served two ways (courrier/ops/management/commands/bench.py):
 - inside the site (bench/site_urls.py): same settings, same middleware, the
-  same CSRF check, on the same gunicorn set-up; the difference with signing
-  is then what signing itself does (form, proof of work, counts, encryption);
+  same check of the POST's origin as the signing form (lib/public_forms.py), on
+  the same gunicorn set-up; the difference with signing is then what signing
+  itself does (form and its token, proof of work, counts, encryption);
 - alone (bench/bare.py): Django with no middleware at all, which shows what
   the site's middleware costs every request on top.
 """
@@ -11,6 +12,8 @@ It is served two ways (courrier/ops/management/commands/bench.py):
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
+
+from courrier.lib.public_forms import public_form
 
 # A row like a signature's: the names, the address, the letter language and a timestamp.
 CREATE_SQL = """CREATE TABLE IF NOT EXISTS bench_row (
@@ -54,3 +57,8 @@ def insert(request: HttpRequest) -> HttpResponse:
     response = HttpResponseRedirect("/bare/done/")
     response["Content-Length"] = "0"  # without middleware nothing sets it, and keep-alive needs it
     return response
+
+
+# In the site, the view is checked as the signing form is (its Origin, no CSRF cookie); the Django with
+# no middleware (bench/bare.py) serves the plain view, which needs none of the site's settings.
+checked_insert = public_form(insert)

@@ -8,9 +8,10 @@ with one thread per connection. Each thread speaks HTTP/1.1 over a raw socket:
 http.client would parse every response's headers with the e-mail package,
 which costs more CPU than the whole client needs on this 2-core machine.
 
-With --page, each connection first GETs that page once, for the csrftoken
-cookie and the form's csrfmiddlewaretoken, and sends both with every POST
-(Django accepts the same token again and again). Every POST carries a new
+With --page, each connection first GETs that page once, for the signing form's
+token (the campaign page sets no cookie: courrier/lib/form_tokens.py), and sends
+it with every POST, as a browser would for a day. Every POST carries an Origin
+header naming the site, as a browser's does, and a new
 e-mail address. A 302 is an accepted signature; anything else is counted by
 status. Only requests that complete after the warm-up and before the end are
 counted and timed. The result is one JSON object on stdout; with
@@ -33,8 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-CSRF_INPUT = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
-CSRF_COOKIE = re.compile(r"csrftoken=([^;]+)")
+FORM_TOKEN_INPUT = re.compile(rb'name="form_token" value="([^"]+)"')
 
 
 class ConnectionClosed(Exception):
@@ -122,6 +122,7 @@ class Tally:
     statuses: dict[int, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    samples: dict[int, str] = field(default_factory=dict)  # the start of one answer per unexpected status
 
 
 @dataclass
@@ -140,25 +141,21 @@ class Plan:
             return self.proofs.pop() if self.proofs else None
 
 
-def csrf_tokens(connection: HttpConnection, page_path: str) -> tuple[str, str]:
-    """(cookie value, form value) from one GET of the page that holds the form."""
-    status, headers, body = connection.request("GET", page_path)
-    cookies = [value for name, value in headers if name == "set-cookie"]
-    cookie = next((m.group(1) for c in cookies if (m := CSRF_COOKIE.match(c))), None)
-    form = CSRF_INPUT.search(body)
-    if status != 200 or cookie is None or form is None:
-        raise RuntimeError(f"GET {page_path}: status {status}, no CSRF cookie or form token")
-    return cookie, form.group(1).decode()
+def form_token(connection: HttpConnection, page_path: str) -> str:
+    """The signing form's token, from one GET of the page that holds the form."""
+    status, _headers, body = connection.request("GET", page_path)
+    found = FORM_TOKEN_INPUT.search(body)
+    if status != 200 or found is None:
+        raise RuntimeError(f"GET {page_path}: status {status}, no form token")
+    return found.group(1).decode()
 
 
 def run_connection(plan: Plan, number: int, run: str, tally: Tally) -> None:
     connection = HttpConnection(plan.host, plan.port)
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": f"http://{connection.host_header}"}
     fields = {"first_name": "Aigerim", "last_name": "Bench", "letter_language": "fr", "consent_send": "on"}
     if plan.page_path:
-        cookie, token = csrf_tokens(connection, plan.page_path)
-        headers["Cookie"] = f"csrftoken={cookie}"
-        fields["csrfmiddlewaretoken"] = token
+        fields["form_token"] = form_token(connection, plan.page_path)
     sequence = 0
     while (started := time.monotonic()) < plan.ends:
         sequence += 1
@@ -167,7 +164,7 @@ def run_connection(plan: Plan, number: int, run: str, tally: Tally) -> None:
             post["proof"] = proof
         body = urlencode(post).encode()
         try:
-            status, _headers, _body = connection.request("POST", plan.post_path, headers, body)
+            status, _headers, answer = connection.request("POST", plan.post_path, headers, body)
         except (OSError, ConnectionClosed, ValueError, IndexError):
             # A dropped connection or a garbled answer: count it and start a new connection.
             connection.close()
@@ -178,6 +175,8 @@ def run_connection(plan: Plan, number: int, run: str, tally: Tally) -> None:
         if plan.warm_up_ends <= finished < plan.ends:
             tally.statuses[status] = tally.statuses.get(status, 0) + 1
             tally.latencies.append(finished - started)
+            if status != 302 and status not in tally.samples:
+                tally.samples[status] = answer[:400].decode(errors="replace")
     connection.close()
 
 
@@ -216,7 +215,7 @@ def sleep_until(moment: float) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("url", help="where to POST, e.g. http://127.0.0.1:8000/fr/c/SLUG/sign/")
-    parser.add_argument("--page", help="path of the page to GET for the CSRF tokens (none: send no token)")
+    parser.add_argument("--page", help="path of the page to GET for the form token (none: send no token)")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--warm-up", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=10.0)
@@ -266,6 +265,8 @@ def main(argv: list[str] | None = None) -> None:
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "statuses": statuses,
+        # What a refused POST said, so that a broken set-up shows its reason instead of a low figure.
+        "samples": {status: text for tally in tallies for status, text in tally.samples.items()},
         "errors": sum(tally.errors for tally in tallies),
         "proofs_left": len(plan.proofs) if args.proofs else None,  # 0: some POSTs went without a proof
         # This process shares the machine with the server: say how much CPU it took from it.

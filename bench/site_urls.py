@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from bench.bare_view import insert
+from bench.bare_view import checked_insert
 from courrier.urls import handler400, handler403, handler404  # noqa: F401
 from courrier.urls import urlpatterns as site_urlpatterns
 
-urlpatterns = [path("bare/", insert), *site_urlpatterns]
+urlpatterns = [path("bare/", checked_insert), *site_urlpatterns]

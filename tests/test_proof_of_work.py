@@ -182,6 +182,17 @@ def test_moving_digits_into_the_salt_keeps_the_hash_but_not_the_sites_signature(
     assert proof_of_work.verify(proof).number == payload(proof)["number"]
 
 
+def test_a_site_that_asks_for_no_work_still_checks_the_signature_of_its_challenge(settings):
+    """PROOF_OF_WORK_MAX_NUMBER=0 (the benchmark's setting): the number is 0, the site's word still counts."""
+    settings.PROOF_OF_WORK_MAX_NUMBER = 0
+    challenge = proof_of_work.new_challenge()
+    assert proof_of_work.solve(challenge) == 0
+    proof = proof_of_work.encode(challenge, 0)
+    assert proof_of_work.verify(proof).number == 0
+    with pytest.raises(proof_of_work.InvalidProof, match="not issued"):
+        proof_of_work.verify(repacked(proof, signature="0" * 64))
+
+
 @pytest.mark.django_db
 def test_a_proof_is_good_for_twenty_minutes_then_refused_as_expired(demo, client):
     in_time, too_late = solved_proof(client), solved_proof(client)

@@ -40,7 +40,7 @@ from django.conf import settings
 ALGORITHM = "SHA-256"
 FIELD = "proof"  # the hidden input of the signing forms
 # The only salts this site issues; anything else is refused before a hash is computed.
-_SALT = re.compile(r"[0-9a-f]{32}\?expires=(?P<expires>[1-9][0-9]{0,11})&max=(?P<max>[1-9][0-9]{0,11})")
+_SALT = re.compile(r"[0-9a-f]{32}\?expires=(?P<expires>[1-9][0-9]{0,11})&max=(?P<max>0|[1-9][0-9]{0,11})")
 
 
 class InvalidProof(ValueError):

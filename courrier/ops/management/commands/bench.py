@@ -5,7 +5,7 @@
    form, each with a proof of work, from 8 keep-alive connections; the
    reference is a bare Django view doing one INSERT (bench/bare_view.py),
    served the same way on the same database: by the same site, behind the
-   same middleware and CSRF check. The same view in a Django with no
+   same middleware and origin check. The same view in a Django with no
    middleware at all (bench/bare.py) is measured too, to show what the
    site's middleware costs.
 2. Delivery. The real delivery worker sends queued letters to a local SMTP
@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -90,6 +90,7 @@ class Throughput:
     server_cpu: float | None  # CPU seconds the server's processes used in the measured window (Linux only)
     latencies_ms: list[float]
     proofs_left: int | None = None  # proofs of work not used; 0 means some POSTs went without one
+    samples: dict[str, str] = field(default_factory=dict)  # the start of one answer per status other than 302
 
 
 @dataclass
@@ -255,7 +256,7 @@ class Command(BaseCommand):
         # The servers stay up (an idle one costs nothing) and take the load in turn.
         with (
             self.gunicorn("courrier.wsgi", env, CAMPAIGN_PAGE) as site,
-            # The reference: the bare view in the site, behind the same middleware and CSRF check.
+            # The reference: the bare view in the site, behind the same middleware and origin check.
             self.gunicorn("courrier.wsgi", {**env, "DJANGO_SETTINGS_MODULE": "bench.site_settings"}, BARE_PATH) as bare,
             # The same view in a Django with no middleware at all: what the site's middleware costs.
             self.gunicorn("bench.bare", env, BARE_PATH) as alone,
@@ -314,6 +315,8 @@ class Command(BaseCommand):
             errors = sum(r.errors for r in runs)
             if others or errors:
                 self.say(f"  {name}: answers other than 302: {others}, connection errors: {errors}")
+                for code, text in next((r.samples for r in runs if r.samples), {}).items():
+                    self.say(f"    a {code} answer began: {' '.join(text.split())[:300]}")
             if any(r.proofs_left == 0 for r in runs):
                 self.say(f"  {name}: WARNING: the proofs of work ran out, some signatures went without one")
         p99 = percentile(site_latencies, 0.99)
