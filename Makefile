@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint messages clean bench
+.PHONY: run test check lint messages clean bench
 
 $(BIN)/.runtime: requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,13 +22,18 @@ run: $(BIN)/.runtime
 test: $(BIN)/.test
 	./scripts/test
 
-## lint: ruff on the code
+## check: lint, the layers, and every test not marked slow, on SQLite (a few minutes: while you work)
+check: lint
+	env -u DATABASE_URL $(BIN)/python -m pytest -m "not slow"
+
+## lint: ruff on the code, and the layers' contract (import-linter)
 lint: $(BIN)/.test
-	$(BIN)/ruff check courrier tests
+	$(BIN)/ruff check courrier tests bench
+	$(BIN)/lint-imports --no-cache
 
 ## bench: signing and delivery throughput against bare references (SQLite, and PostgreSQL if reachable)
 bench: $(BIN)/.test
-	$(BIN)/python manage.py bench
+	$(BIN)/python -m bench
 
 ## messages: extract and compile the translation catalogues
 messages: $(BIN)/.runtime

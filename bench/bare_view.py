@@ -1,6 +1,6 @@
 """The signing benchmark's reference view: one INSERT of a row like a signature's, answered with a redirect.
 
-It is served two ways (courrier/ops/management/commands/bench.py):
+It is served two ways (bench/command.py):
 - inside the site (bench/site_urls.py): same settings, same middleware, the
   same check of the POST's origin as the signing form (lib/public_forms.py), on
   the same gunicorn set-up; the difference with signing is then what signing
@@ -13,7 +13,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 
-from courrier.lib.public_forms import public_form
+from courrier.http.public_forms import public_form
 
 # A row like a signature's: the names, the address, the letter language and a timestamp.
 CREATE_SQL = """CREATE TABLE IF NOT EXISTS bench_row (

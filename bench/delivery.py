@@ -1,4 +1,4 @@
-"""The delivery benchmark's steps, each run as its own process by `manage.py bench`.
+"""The delivery benchmark's steps, each run as its own process by `python -m bench`.
 
     python -m bench.delivery prepare --letters 2000   queue N letters of the demo campaign for real delivery
     python -m bench.delivery work                     one delivery worker: prints "ready", waits for a line

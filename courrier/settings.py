@@ -130,23 +130,25 @@ INSTALLED_APPS = [
     "courrier.delivery",
     "courrier.news",
     "courrier.accounts",
+    "courrier.web",
+    "courrier.backoffice",
     "courrier.ops",
 ]
 
 MIDDLEWARE = [
     # First, so that every response gets the CSP, redirects and error pages included.
-    "courrier.lib.csp.SecurityHeadersMiddleware",
+    "courrier.http.csp.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Sessions, users and messages serve the back office only (courrier/accounts/middleware.py).
-    "courrier.accounts.middleware.BackOfficeSessionMiddleware",
+    "courrier.backoffice.middleware.BackOfficeSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "courrier.accounts.middleware.BackOfficeAuthenticationMiddleware",
-    "courrier.accounts.middleware.BackOfficeMessageMiddleware",
+    "courrier.backoffice.middleware.BackOfficeAuthenticationMiddleware",
+    "courrier.backoffice.middleware.BackOfficeMessageMiddleware",
     # Staff type a code from their authenticator app before any /admin/ page (courrier/accounts/middleware.py).
-    "courrier.accounts.middleware.SecondFactorMiddleware",
+    "courrier.backoffice.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -163,8 +165,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "courrier.lib.context.site",
-                "courrier.lib.csp.nonce_context",
+                "courrier.http.context.site",
+                "courrier.http.csp.nonce_context",
             ],
         },
     },
@@ -246,9 +248,9 @@ if HTTPS:
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 # Error reports (the mail to ADMINS, the DEBUG page) show no POST value, cookie, query, token or local variable.
-DEFAULT_EXCEPTION_REPORTER = "courrier.lib.error_reports.PrivateExceptionReporter"
-DEFAULT_EXCEPTION_REPORTER_FILTER = "courrier.lib.error_reports.PrivateExceptionReporterFilter"
-CSRF_FAILURE_VIEW = "courrier.lib.error_pages.csrf_failure"
+DEFAULT_EXCEPTION_REPORTER = "courrier.http.error_reports.PrivateExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "courrier.http.error_reports.PrivateExceptionReporterFilter"
+CSRF_FAILURE_VIEW = "courrier.http.error_pages.csrf_failure"
 X_FRAME_OPTIONS = "DENY"  # every page but the embeddable form (courrier/signatures/embed.py)
 # Content-Security-Policy and Permissions-Policy: courrier/lib/csp.py.
 
@@ -276,6 +278,12 @@ EMAIL_IDLE_SECONDS = env_int("EMAIL_IDLE_SECONDS", 60)
 SANDBOX_MAILDIR = Path(os.environ.get("SANDBOX_MAILDIR", VAR_DIR / "mail"))
 # Staff errors go to the log; this address is for humans, never a supporter.
 SERVER_EMAIL = SENDER_EMAIL
+
+# Hot-path shortcuts around Django (each next to its plain twin, which a test proves writes the same): the
+# benchmark measures them by running the plain twins instead, e.g. COURRIER_PLAIN_PATHS=insert,marks.
+# Names: insert (a signature's INSERT), form (the signing form's shared fields and cleaning), marks (letters
+# marked sent).
+PLAIN_PATHS = set(env_list("COURRIER_PLAIN_PATHS"))
 
 # Delivery worker.
 DELIVERY_LEASE_SECONDS = env_int("DELIVERY_LEASE_SECONDS", 120)

@@ -4,24 +4,24 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.static import serve
 
-from courrier.accounts import views as account_views
-from courrier.accounts.forms import LockoutAdminAuthenticationForm
-from courrier.campaigns import progress, sharing
-from courrier.campaigns import views as campaign_views
-from courrier.delivery import views as delivery_views
-from courrier.news import views as news_views
-from courrier.signatures import embed as embed_views
-from courrier.signatures import exports, my_data, own_mailbox
-from courrier.signatures import views as signature_views
+from courrier.backoffice import exports, progress
+from courrier.backoffice import sandbox as delivery_views
+from courrier.backoffice import second_factor as account_views
+from courrier.backoffice.login import LockoutAdminAuthenticationForm
+from courrier.web import campaign_pages as campaign_views
+from courrier.web import embed as embed_views
+from courrier.web import my_data, own_mailbox, sharing
+from courrier.web import news as news_views
+from courrier.web import signing as signature_views
 
 admin.site.site_header = settings.SITE_NAME
 admin.site.site_title = settings.SITE_NAME
 admin.site.login_form = LockoutAdminAuthenticationForm  # repeated failures lock the username for a while
 
 # Error pages built without the request's address, query or exception text (courrier/lib/error_pages.py).
-handler400 = "courrier.lib.error_pages.bad_request"
-handler403 = "courrier.lib.error_pages.permission_denied"
-handler404 = "courrier.lib.error_pages.page_not_found"
+handler400 = "courrier.http.error_pages.bad_request"
+handler403 = "courrier.http.error_pages.permission_denied"
+handler404 = "courrier.http.error_pages.page_not_found"
 
 # The public pages first: a signature during a spike is resolved without trying the back office's routes.
 # (A language prefix never looks like admin/, i18n/, pow/ or media/, so the order changes nothing else.)
@@ -51,7 +51,7 @@ urlpatterns += [
     # The sandbox Maildir holds every organisation's mail: managers read only their campaigns' messages.
     path("admin/sandbox/", admin.site.admin_view(delivery_views.sandbox_mailbox), name="sandbox"),
     path("admin/sandbox/<str:key>/", admin.site.admin_view(delivery_views.sandbox_mailbox), name="sandbox_message"),
-    path("admin/second-factor/", include("courrier.accounts.urls")),
+    path("admin/second-factor/", include("courrier.backoffice.second_factor_urls")),
     # A campaign's progress and exports, for its managers (before the admin's own campaign pages).
     path(
         "admin/campaigns/campaign/<int:campaign_id>/progress/",

@@ -17,6 +17,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -106,7 +107,7 @@ def fresh_caches():
     """Each test starts with no rate-limit counters and no campaign kept in memory."""
     from django.core.cache import cache
 
-    from courrier.signatures.signable import forget
+    from courrier.campaigns.open_campaigns import forget
 
     cache.clear()
     forget()
@@ -136,8 +137,8 @@ def pass_second_factor(client, user) -> None:
     from django.utils import timezone
 
     from courrier.accounts import totp
-    from courrier.accounts.middleware import SESSION_KEY
     from courrier.accounts.models import TOTPDevice
+    from courrier.backoffice.middleware import SESSION_KEY
 
     device, _created = TOTPDevice.objects.get_or_create(
         user=user, defaults={"secret": totp.generate_secret(), "confirmed_at": timezone.now()}
@@ -214,8 +215,35 @@ def process_env(tmp_path):
 TEST_PROCESS_NAME = "courrier-tests"
 
 
+# The tests that start real programs (a browser, gunicorn, the worker's process, Postfix, Dovecot, SpamAssassin)
+# or run thousands of examples: `make check` leaves them out (-m "not slow"), `make test` runs them all.
+SLOW_FIXTURES = {
+    "processes",
+    "start_worker",
+    "start_web_server",
+    "web_server",
+    "postfix_server",
+    "postfix",
+    "browser_page",
+    "dovecot",
+    "imap",
+}
+SLOW_MODULES = {"test_spam_score", "test_faults", "test_real_mta", "test_serve", "test_properties"}
+
+
+def is_slow(item) -> bool:
+    return (
+        item.get_closest_marker("browser") is not None
+        or bool(SLOW_FIXTURES & set(getattr(item, "fixturenames", ())))
+        or item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES
+    )
+
+
 def pytest_collection_modifyitems(items):
-    """The PostgreSQL restart cuts every session of the test process too: it runs last."""
+    for item in items:
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
+    # The PostgreSQL restart cuts every session of the test process too: it runs last.
     items.sort(key=lambda item: "postgresql_restart" in item.name)
 
 
@@ -351,3 +379,28 @@ def postfix(postfix_server, settings):
     postfix_server.settings(settings)
     yield postfix_server
     postfix_server.empty()
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    # Imported here: Playwright is only needed by the browser tests.
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
+        page = context.new_page()
+        page.hosts = set()
+        page.failures = []
+        page.on("request", lambda request: page.hosts.add(urlsplit(request.url).netloc))
+        page.on("response", lambda response: response.status >= 400 and page.failures.append(response.url))
+        page.on("requestfailed", lambda request: page.failures.append(request.url))
+        yield page
+        browser.close()
+        # ORM calls made while Playwright's loop runs use their own connection: close it
+        # here, or the PostgreSQL test database cannot be dropped.
+        connections.close_all()

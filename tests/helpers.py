@@ -87,28 +87,6 @@ def body_text(message: email.message.EmailMessage) -> str:
     return message.get_content().replace("\r\n", "\n")
 
 
-def confirmed_signatures(campaign, count: int, at=None, first_name: str = "Әсел", prefix: str = "p", **fields):
-    """`count` signatures already confirmed, their confirmation mail already queued: ready for letters."""
-    from django.utils import timezone
-
-    from courrier.signatures.models import Signature
-
-    at = at or timezone.now()
-    return Signature.objects.bulk_create(
-        Signature(
-            campaign=campaign,
-            first_name=first_name,
-            last_name=f"Signer {i}",
-            email=f"{prefix}{i}@example.org",
-            language="fr",
-            letter_language="fr",
-            consent_send=True,
-            confirmed_at=at,
-            confirmation_queued_at=at,
-            **fields,
-        )
-        for i in range(count)
-    )
 
 
 def letters():
@@ -130,22 +108,6 @@ def dsn(to: str, status: str, recipient: str = "paris@mfa.kz", diagnostic: str =
     ).encode()
 
 
-def organiser(username: str, organisation=None, role: str = "manager", language: str | None = None, **fields):
-    """A logged-in staff client that is not a superuser: what it may do comes from its membership.
-
-    `language` sets the admin's language (Accept-Language) for tests that read its texts.
-    """
-    from django.contrib.auth.models import User
-
-    from courrier.accounts.models import Membership
-
-    user = User.objects.create_user(username, password="a long test password", is_staff=True, **fields)
-    if organisation is not None:
-        Membership.objects.create(user=user, organisation=organisation, role=role)
-    client = Client(HTTP_ACCEPT_LANGUAGE=language) if language else Client()
-    client.force_login(user)  # the second factor is passed too (tests/conftest.py)
-    client.user = user
-    return client
 
 
 def same_page(response) -> str:
@@ -174,23 +136,6 @@ def sql_dump() -> str:
     return "\n".join(lines)
 
 
-def live_campaign(slug: str, organisation=None, to: str = "office@target.example", **fields):
-    """A small live campaign of its own, with a French model letter and one To target (never the demo's)."""
-    from courrier.campaigns.models import Campaign, ModelLetter, Organisation, Target
-
-    campaign = Campaign.objects.create(
-        organisation=organisation or Organisation.objects.create(name=f"Organisers of {slug}"),
-        slug=slug,
-        title=fields.pop("title", f"Campaign {slug}"),
-        summary=fields.pop("summary", "A campaign of the tests."),
-        status=fields.pop("status", Campaign.Status.LIVE),
-        **fields,
-    )
-    ModelLetter.objects.create(
-        campaign=campaign, language="fr", subject=f"Lettre {slug}", body="Madame,\n\n{personal_sentence}\n\n{signature}"
-    )
-    Target.objects.create(campaign=campaign, name=f"Office of {slug}", email=to)
-    return campaign
 
 
 class FormFields(HTMLParser):
@@ -246,24 +191,22 @@ def admin_form(client: Client, url: str) -> dict[str, str]:
     return FormFields(page[start : page.index("</form>", start)]).data
 
 
-def delivered_letters(campaign, count: int, **fields) -> list:
-    """`count` letters written and sent (to the sandbox) by the worker, as a bounce finds them later."""
-    from courrier.delivery import enqueue
-    from courrier.delivery.worker import Worker
-
-    campaign.targets.update(pace_per_hour=3_600_000)
-    confirmed_signatures(campaign, count, **fields)
-    enqueue.queue_letters()
-    worker = Worker()
-    try:
-        while worker.run_once():
-            pass
-    finally:
-        worker.close()
-    return list(letters().order_by("pk"))
 
 
 def unsubscribe_addresses(message) -> dict[str, str]:
     """The addresses of a List-Unsubscribe header (RFC 2369), by scheme: {"mailto": ..., "http": ...}."""
     found = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]).replace("\r\n", ""))
     return {address.split(":", 1)[0].replace("https", "http"): address for address in found}
+
+
+def deliver_everything() -> None:
+    """The worker's passes, in this process, until nothing is left to do now."""
+    # Imported here: tests.helpers is imported by conftest before Django's apps are ready.
+    from courrier.delivery.worker import Worker
+
+    worker = Worker()
+    try:
+        while worker.run_once():
+            pass
+    finally:
+        worker.close()

@@ -15,8 +15,10 @@ from django.db import connections
 from courrier.campaigns.models import Campaign
 from courrier.signatures.models import Signature
 from courrier.signatures.tokens import confirmation_token, my_data_token
+from tests.browser import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS
 from tests.helpers import signature_form
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, pytestmark  # noqa: F401  (same skips and marks)
+
+pytestmark = BROWSER_MARKS
 
 AXE = importlib.resources.files("axe_playwright_python").joinpath("axe.min.js").read_text()
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from courrier.accounts import totp
 from courrier.accounts.lockout import username_key
-from courrier.accounts.models import AppendOnlyError, AuditEntry, LoginThrottle, Membership, TOTPDevice
-from courrier.campaigns.models import Campaign, ModelLetter, Organisation, Person, Target
+from courrier.accounts.models import AppendOnlyError, AuditEntry, LoginThrottle, Membership, Organisation, TOTPDevice
+from courrier.campaigns.models import Campaign, ModelLetter, Person, Target
 from courrier.delivery.models import OutboxMessage
 from courrier.signatures.models import Signature
 from tests.helpers import admin_form, raw_row, sql_dump
@@ -124,7 +124,7 @@ def test_another_organisations_objects_are_not_found_by_their_address(world):
         f"/admin/campaigns/campaign/{world.campaign_b.pk}/delete/",
         f"/admin/campaigns/campaign/{world.campaign_b.pk}/history/",
         f"/admin/campaigns/target/{world.target_b.pk}/change/",
-        f"/admin/campaigns/organisation/{world.org_b.pk}/change/",
+        f"/admin/accounts/organisation/{world.org_b.pk}/change/",
         f"/admin/signatures/signature/{world.signature_b.pk}/change/",
         f"/admin/delivery/outboxmessage/{world.letter_b.pk}/change/",
     ]:
@@ -229,13 +229,13 @@ def test_staff_without_a_membership_see_nothing_and_superusers_see_everything(wo
 def test_only_superusers_decide_who_belongs_to_which_organisation(world):
     manager = logged_in(world.manager_a)
     assert manager.get("/admin/auth/user/").status_code == 403
-    organisation_page = manager.get(f"/admin/campaigns/organisation/{world.org_a.pk}/change/").content.decode()
+    organisation_page = manager.get(f"/admin/accounts/organisation/{world.org_a.pk}/change/").content.decode()
     assert "memberships-" not in organisation_page
-    assert manager.get("/admin/campaigns/organisation/add/").status_code == 403
+    assert manager.get("/admin/accounts/organisation/add/").status_code == 403
 
     root = logged_in(User.objects.create_superuser("root", password=PASSWORD))
     assert "memberships-0-role" in root.get(f"/admin/auth/user/{world.manager_a.pk}/change/").content.decode()
-    assert "memberships-0-role" in root.get(f"/admin/campaigns/organisation/{world.org_a.pk}/change/").content.decode()
+    assert "memberships-0-role" in root.get(f"/admin/accounts/organisation/{world.org_a.pk}/change/").content.decode()
 
 
 # The second factor.

@@ -75,7 +75,7 @@ def test_every_back_office_page_opens(demo, client, staff_client):
         f"/admin/campaigns/campaign/{demo.pk}/change/",
         "/admin/campaigns/target/",
         f"/admin/campaigns/target/{target.pk}/change/",
-        "/admin/campaigns/organisation/",
+        "/admin/accounts/organisation/",
         "/admin/signatures/signature/",
         "/admin/delivery/outboxmessage/",
         f"/admin/delivery/outboxmessage/{message.pk}/change/",
@@ -87,7 +87,7 @@ def test_every_back_office_page_opens(demo, client, staff_client):
 def test_organisers_pause_and_resume_a_target_from_the_back_office(demo, staff_client):
     from courrier.delivery import enqueue
     from courrier.delivery.models import OutboxMessage
-    from tests.helpers import confirmed_signatures
+    from tests.factories import confirmed_signatures
 
     confirmed_signatures(demo, 2)
     enqueue.queue_letters()

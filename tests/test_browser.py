@@ -1,59 +1,13 @@
 """The journey in a real browser: Debian's chromium driven by Playwright, against gunicorn and the worker."""
 
-import os
-import shutil
 from urllib.parse import urlsplit
 
-import pytest
-from django.db import connections
-
 from courrier.campaigns.models import Campaign
+from tests.browser import BROWSER_MARKS
 from tests.conftest import wait_until
 from tests.helpers import body_text, confirmation_path
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-if os.environ.get("COURRIER_REQUIRE_BROWSER") and not shutil.which("chromium"):
-    raise RuntimeError("COURRIER_REQUIRE_BROWSER is set but chromium is not installed")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not shutil.which("chromium"), reason="Debian's chromium is not installed (apt-get install chromium)"
-    ),
-]
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
-        page = context.new_page()
-        page.hosts = set()
-        page.failures = []
-        page.on("request", lambda request: page.hosts.add(urlsplit(request.url).netloc))
-        page.on("response", lambda response: response.status >= 400 and page.failures.append(response.url))
-        page.on("requestfailed", lambda request: page.failures.append(request.url))
-        yield page
-        browser.close()
-        # ORM calls made while Playwright's loop runs use their own connection: close it
-        # here, or the PostgreSQL test database cannot be dropped.
-        connections.close_all()
+pytestmark = BROWSER_MARKS
 
 
 def test_a_supporter_signs_on_a_phone_and_the_letter_is_delivered(

@@ -8,14 +8,14 @@ from html import unescape
 import pytest
 from django.test import Client
 
-from courrier.accounts.models import AuditEntry
+from courrier.accounts.models import AuditEntry, Organisation
 from courrier.campaigns.letters import PLACEHOLDERS
-from courrier.campaigns.models import Campaign, Organisation, Person, Target
+from courrier.campaigns.models import BlockedWords, Campaign, Person, Target
 from courrier.delivery.models import OutboxMessage
-from courrier.delivery.worker import Worker
-from courrier.signatures.models import BlockedWords, Signature
-from tests.helpers import confirmed_signatures, decoded_header, maildir_messages
-from tests.helpers import organiser as shared_organiser
+from courrier.signatures.models import Signature
+from tests.factories import confirmed_signatures
+from tests.factories import organiser as shared_organiser
+from tests.helpers import decoded_header, deliver_everything, maildir_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -45,10 +45,6 @@ def run_action(client: Client, action: str, campaigns: list[Campaign], **extra):
     return client.post("/admin/campaigns/campaign/", data)
 
 
-def deliver_everything() -> None:
-    worker = Worker()
-    while worker.run_once():
-        pass
 
 
 # Duplicating
@@ -202,13 +198,13 @@ def test_the_letter_preview_shows_the_headers_and_text_the_embassy_receives_in_e
         assert "{signature}" not in html.split("Source of the message")[0]
     french = editor.get(admin_url(demo, "preview/letter/?lang=fr")).content.decode()
     assert "Monsieur l’Ambassadeur du Kazakhstan en France" in french
-    from courrier.campaigns.previews import sample_signature
+    from courrier.backoffice.previews import sample_signature
 
     assert sample_signature(demo, "fr").organisation in french  # the sample signature, filled in
 
 
 def test_the_letter_preview_matches_the_letter_the_worker_sends(demo, editor, client, sandbox_in_tmp):
-    from courrier.campaigns.previews import sample_signature
+    from courrier.backoffice.previews import sample_signature
     from tests.helpers import confirmation_path, sign
 
     sample = sample_signature(demo, "fr")

@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from courrier.campaigns.demo_people import PEOPLE
 from courrier.campaigns.models import Campaign, CampaignText, Person, PersonUpdate
 from courrier.signatures.models import Signature
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers import sign
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 SLUG = "kazakhstan-repression"
 

@@ -9,10 +9,10 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from courrier.accounts.models import AuditEntry
+from courrier.accounts.models import AuditEntry, Organisation
 from courrier.campaigns.checklist import BLOCKING, WARNING, blocking, run_checklist
 from courrier.campaigns.letter_checker import Text, check_names, dates_in
-from courrier.campaigns.models import Campaign, CampaignText, ModelLetter, Organisation, Target
+from courrier.campaigns.models import Campaign, CampaignText, ModelLetter, Target
 from tests.helpers import change_form
 
 pytestmark = pytest.mark.django_db

@@ -10,11 +10,10 @@ from django.test import Client
 
 from courrier.accounts import totp
 from courrier.delivery.worker import Worker
-from courrier.lib.csp import DEFAULT_POLICY
+from courrier.http.csp import DEFAULT_POLICY
 from courrier.signatures.models import Signature
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, in_chromium
 from tests.helpers import CAMPAIGN_URL, SIGN_URL, sign, signature_form
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.test_embed import in_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 STAFF_PASSWORD = "a long test password"

@@ -12,7 +12,7 @@ from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
 from tests.conftest import free_port
-from tests.helpers import confirmed_signatures
+from tests.factories import confirmed_signatures
 
 Status = OutboxMessage.Status
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from courrier.campaigns.models import Campaign, Target
-from courrier.delivery import enqueue, holds
+from courrier.delivery import enqueue, messages, target_pauses
 from courrier.delivery.bounces import read_bounce, record_bounce
 from courrier.delivery.compose import compose
 from courrier.delivery.dkim import dkim_sign
@@ -24,7 +24,8 @@ from courrier.delivery.verp import message_pk_from, verp_address
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
 from tests.conftest import ROOT
-from tests.helpers import confirmed_signatures, delivered_letters, dsn, letters, maildir_messages
+from tests.factories import confirmed_signatures, delivered_letters
+from tests.helpers import dsn, letters, maildir_messages
 
 pytestmark = pytest.mark.django_db
 Status = OutboxMessage.Status
@@ -60,7 +61,7 @@ def test_ten_thousand_letters_to_one_target_never_exceed_its_pace_in_any_hour(de
             to=[embassy.email],
             subject="Lettre",
             body="Texte",
-            pacing_key=enqueue.pacing_key([embassy]),
+            pacing_key=messages.pacing_key([embassy]),
             created_at=start,
             next_attempt_at=start,
         )
@@ -111,7 +112,7 @@ def test_pausing_a_target_holds_its_letters_and_resuming_sends_them(demo):
     embassy = demo.targets.get(role=Target.Role.TO)
     confirmed_signatures(demo, 5, clock.now)
     enqueue.queue_letters(clock.now)
-    assert holds.pause_target(embassy, "the embassy answered") == 5
+    assert target_pauses.pause_target(embassy, "the embassy answered") == 5
     Worker(clock=clock).run_once()
     assert set(letters().values_list("status", flat=True)) == {Status.HELD}
     # A letter confirmed while the target is paused is held from the start.
@@ -128,7 +129,7 @@ def test_pausing_a_target_holds_its_letters_and_resuming_sends_them(demo):
     )
     enqueue.queue_letters(clock.now)
     assert letters().filter(status=Status.HELD).count() == 6
-    assert holds.resume_target(embassy) == 6
+    assert target_pauses.resume_target(embassy) == 6
     worker = Worker(clock=clock)
     for _ in range(10):
         clock.advance(seconds=2)
@@ -142,8 +143,8 @@ def test_cancelling_held_letters_is_the_organisers_word_and_is_recorded(demo):
     embassy = demo.targets.get(role=Target.Role.TO)
     confirmed_signatures(demo, 3, timezone.now())
     enqueue.queue_letters()
-    holds.pause_target(embassy, "address changed")
-    assert holds.cancel_held(embassy) == 3
+    target_pauses.pause_target(embassy, "address changed")
+    assert target_pauses.cancel_held(embassy) == 3
     assert set(letters().values_list("status", flat=True)) == {Status.CANCELLED}
     assert "cancelled by an organiser" in letters().first().events.last().reply
 

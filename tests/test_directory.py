@@ -8,14 +8,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import translation
 
-from courrier.accounts.models import AuditEntry
+from courrier.accounts.models import AuditEntry, Organisation
 from courrier.campaigns.directory import DirectoryImportError, export_csv, import_directory
-from courrier.campaigns.models import Campaign, DirectoryEntry, Organisation, Target
+from courrier.campaigns.models import Campaign, DirectoryEntry, Target
 from courrier.delivery.models import OutboxMessage
-from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
-from tests.helpers import CAMPAIGN_URL, confirmation_path, maildir_messages, sign
-from tests.helpers import organiser as shared_organiser
+from tests.factories import organiser as shared_organiser
+from tests.helpers import CAMPAIGN_URL, confirmation_path, deliver_everything, maildir_messages, sign
 
 pytestmark = pytest.mark.django_db
 
@@ -48,10 +47,6 @@ def entries(campaign: Campaign) -> list[tuple[str, str, str, str, str]]:
     )
 
 
-def deliver_everything() -> None:
-    worker = Worker()
-    while worker.run_once():
-        pass
 
 
 # Import and export
@@ -240,7 +235,7 @@ def test_not_listed_sends_the_letter_to_the_campaigns_own_to_targets(with_direct
 
 
 def test_an_entry_with_the_address_of_a_to_target_shares_its_pace_and_its_pause(with_directory, client):
-    from courrier.delivery.holds import pause_target
+    from courrier.delivery.target_pauses import pause_target
 
     embassy = Target.objects.get(email="paris@mfa.kz")
     pause_target(embassy, "test")

@@ -12,23 +12,15 @@ from django.test import Client
 
 from courrier.campaigns.models import Campaign
 from courrier.lib.form_tokens import MAX_AGE_SECONDS, issue_form_token
-from courrier.signatures.embed import embed_snippet
 from courrier.signatures.models import Signature
+from courrier.web.embed import embed_snippet
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, in_chromium
 from tests.conftest import free_port, wait_until
 from tests.helpers import maildir_messages, signature_form, solved_proof
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.test_browser import pytestmark as chromium_marks
 
 EMBED_URL = "/fr/embed/kazakhstan-repression/"
 EMBED_SIGN_URL = EMBED_URL + "sign/"
 ORGANISATION_SITE = "https://www.red-yurt.example"
-
-
-def in_chromium(test):
-    """The marks of the browser tests: skipped without chromium, on a database other processes see."""
-    for mark in reversed(chromium_marks):
-        test = mark(test)
-    return test
 
 
 def directives(response) -> dict[str, str]:

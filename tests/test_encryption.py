@@ -24,12 +24,12 @@ from django.db import connection
 from django.test import Client
 
 from courrier.campaigns.models import Campaign, Target
+from courrier.db.fields import encrypted_fields
 from courrier.delivery import enqueue
 from courrier.delivery.models import OutboxMessage
 from courrier.lib import crypto
-from courrier.lib.fields import encrypted_fields
 from courrier.signatures.models import Signature
-from courrier.signatures.signable import insert_signature
+from courrier.signatures.recording import insert_signature
 from tests.conftest import ROOT, wait_until
 from tests.helpers import CAMPAIGN_URL, body_text, confirmation_path, raw_row, sign, sql_dump
 

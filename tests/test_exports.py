@@ -8,9 +8,9 @@ from django.test import Client
 from django.utils import timezone
 from pypdf import PdfReader
 
-from courrier.campaigns.models import Organisation
+from courrier.accounts.models import Organisation
 from courrier.signatures.models import Signature
-from tests.helpers import organiser as shared_organiser
+from tests.factories import organiser as shared_organiser
 
 pytestmark = pytest.mark.django_db
 

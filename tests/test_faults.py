@@ -15,7 +15,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from courrier.campaigns.models import Campaign
-from courrier.delivery import enqueue
+from courrier.delivery import messages
 from courrier.delivery.models import DeliveryEvent, OutboxMessage
 from tests.conftest import SmtpSink, free_port, wait_until
 
@@ -43,7 +43,7 @@ def queue_letters(campaign: Campaign, count: int) -> list[OutboxMessage]:
             reply_to="ulzhan@example.org",
             subject="Protestation",
             body=f"Lettre numéro {i}\n",
-            pacing_key=enqueue.pacing_key(targets),
+            pacing_key=messages.pacing_key(targets),
             created_at=now,
             next_attempt_at=now,
         )

@@ -12,7 +12,8 @@ from courrier.delivery import enqueue
 from courrier.delivery.models import Bounce, OutboxMessage
 from courrier.delivery.verp import verp_address
 from courrier.delivery.worker import Worker
-from tests.helpers import confirmed_signatures, dsn, letters, live_campaign
+from tests.factories import confirmed_signatures, live_campaign
+from tests.helpers import dsn, letters
 
 pytestmark = pytest.mark.django_db
 Status = OutboxMessage.Status

@@ -33,7 +33,8 @@ from courrier.delivery.models import Bounce, OutboxMessage
 from courrier.delivery.verp import verp_address
 from courrier.ops.management.commands import ingestbounces
 from tests.conftest import ROOT, free_port
-from tests.helpers import confirmed_signatures, delivered_letters, dsn, letters
+from tests.factories import confirmed_signatures, delivered_letters
+from tests.helpers import dsn, letters
 
 DOVECOT = shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/sbin")
 

@@ -6,13 +6,13 @@ from django.test import Client
 from courrier.campaigns.demo import LETTER_FR
 from courrier.campaigns.models import Campaign, Target
 from courrier.delivery.models import OutboxMessage
-from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
 from tests.conftest import wait_until
 from tests.helpers import (
     CAMPAIGN_URL,
     body_text,
     confirmation_path,
+    deliver_everything,
     maildir_messages,
     page_form_token,
     sign,
@@ -23,10 +23,6 @@ EDITED = "Monsieur l’Ambassadeur,\n\nLibérez-les, maintenant.\n\n{personal_se
 SEPARATOR = "---------- Français ----------"
 
 
-def deliver_everything() -> None:
-    worker = Worker()
-    while worker.run_once():
-        pass
 
 
 def sign_confirm_and_deliver(client: Client, sandbox, **fields) -> None:

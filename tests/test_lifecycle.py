@@ -3,15 +3,17 @@
 import pytest
 from django.test import Client
 
-from courrier.accounts.models import AuditEntry
+from courrier.accounts.models import AuditEntry, Organisation
 from courrier.campaigns import lifecycle
-from courrier.campaigns.models import Campaign, Organisation, Target
+from courrier.campaigns.models import Campaign, Target
+from courrier.delivery import cancellation
 from courrier.delivery.enqueue import queue_letters
 from courrier.delivery.models import DeliveryEvent, DigestEntry, OutboxMessage
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
-from tests.helpers import CAMPAIGN_URL, confirmation_path, confirmed_signatures, sign
-from tests.helpers import organiser as shared_organiser
+from tests.factories import confirmed_signatures
+from tests.factories import organiser as shared_organiser
+from tests.helpers import CAMPAIGN_URL, confirmation_path, deliver_everything, sign
 
 pytestmark = pytest.mark.django_db
 
@@ -31,10 +33,6 @@ def run_action(client: Client, action: str, campaign: Campaign, **extra):
     return client.post(CHANGELIST, {"action": action, "_selected_action": [campaign.pk], **extra})
 
 
-def deliver_everything() -> None:
-    worker = Worker()
-    while worker.run_once():
-        pass
 
 
 def status_of(campaign: Campaign) -> str:
@@ -176,9 +174,9 @@ def test_closing_and_cancelling_cancels_the_letters_waiting_for_a_digest(demo):
     queue_letters()
     embassy = Target.objects.get(role=Target.Role.TO)
     assert DigestEntry.objects.pending().filter(target=embassy).count() == 2
-    assert lifecycle.pending_count(demo) == 4  # two in the embassy's next digest, two letters to the copy
+    assert cancellation.pending_count(demo) == 4  # two in the embassy's next digest, two letters to the copy
 
-    assert lifecycle.close(demo, None, cancel_queued=True) == 4
+    assert cancellation.close_and_cancel(demo, None) == 4
 
     assert not DigestEntry.objects.pending().exists()
     assert [(entry.listing, entry.body) for entry in DigestEntry.objects.all()] == [({}, "")] * 2  # erased too

@@ -5,7 +5,8 @@ import pytest
 
 from courrier.accounts.models import AuditEntry
 from courrier.campaigns.models import Campaign, Person, Target
-from tests.helpers import admin_form, change_form, organiser
+from tests.factories import organiser
+from tests.helpers import admin_form, change_form
 
 pytestmark = pytest.mark.django_db
 

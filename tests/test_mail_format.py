@@ -18,7 +18,8 @@ from courrier.news.models import NewsUpdate
 from courrier.news.sending import send_updates
 from courrier.news.subscriptions import signature_id_of_mailto
 from courrier.signatures.models import Signature
-from tests.helpers import confirmed_signatures, unsubscribe_addresses
+from tests.factories import confirmed_signatures
+from tests.helpers import unsubscribe_addresses
 
 pytestmark = pytest.mark.django_db
 

@@ -7,23 +7,22 @@ from django.contrib.auth.models import User
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from courrier.campaigns.models import Campaign, Organisation
+from courrier.accounts.models import Organisation
+from courrier.campaigns.models import BlockedWords, Campaign
 from courrier.delivery import enqueue
 from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
-from courrier.signatures.models import BlockedWords, Signature
-from tests.helpers import confirmation_path, confirmed_signatures, maildir_messages, sign
-from tests.helpers import organiser as shared_organiser
+from courrier.signatures import tallies
+from courrier.signatures.models import Signature
+from tests.factories import confirmed_signatures
+from tests.factories import organiser as shared_organiser
+from tests.helpers import confirmation_path, deliver_everything, maildir_messages, sign
 
 pytestmark = pytest.mark.django_db
 
 HELD_QUEUE = "/admin/signatures/heldsignature/"
 
 
-def deliver_everything() -> None:
-    worker = Worker()
-    while worker.run_once():
-        pass
 
 
 def sign_and_confirm(client: Client, sandbox, **fields) -> Signature:
@@ -352,13 +351,13 @@ def test_an_organisation_or_role_that_trips_a_rule_is_held_and_not_listed_until_
     """They are published on the campaign page: the rules read them like the supporter's sentence."""
     BlockedWords.objects.create(campaign=demo, language="ru", words="provocateur")
     signature = screened(demo, organisation=organisation, organisation_role=role, consent_list_organisation=True)
-    enqueue.refresh_tallies([demo.pk])
+    tallies.refresh_tallies([demo.pk])
 
     assert signature.moderation == Signature.Moderation.HELD
     assert organisation not in client.get("/fr/c/kazakhstan-repression/").content.decode()
     manager.post(HELD_QUEUE, {"action": "approve", "_selected_action": [signature.pk]})
     enqueue.queue_letters()
-    enqueue.refresh_tallies([demo.pk])
+    tallies.refresh_tallies([demo.pk])
     assert organisation in client.get("/fr/c/kazakhstan-repression/").content.decode()
 
 
@@ -415,7 +414,7 @@ def test_visitors_cannot_reach_the_queue(demo, client):
 
 def test_managers_edit_their_campaigns_word_lists(demo, manager):
     response = manager.post(
-        "/admin/signatures/blockedwords/add/", {"campaign": demo.pk, "language": "ru", "words": "провокатор"}
+        "/admin/campaigns/blockedwords/add/", {"campaign": demo.pk, "language": "ru", "words": "провокатор"}
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert BlockedWords.objects.get(campaign=demo, language="ru").word_list() == ["провокатор"]

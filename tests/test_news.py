@@ -10,8 +10,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from courrier.accounts.models import AuditEntry, Membership
-from courrier.campaigns.models import Campaign, Organisation, PersonUpdate
+from courrier.accounts.models import AuditEntry, Membership, Organisation
+from courrier.campaigns.models import Campaign, PersonUpdate
 from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
 from courrier.news.models import NewsUpdate

@@ -19,14 +19,14 @@ from playwright.sync_api import expect, sync_playwright
 from pypdf import PdfReader
 
 from courrier.accounts import totp
-from courrier.accounts.models import AuditEntry, Membership, TOTPDevice
+from courrier.accounts.models import AuditEntry, Membership, Organisation, TOTPDevice
 from courrier.campaigns.demo import LETTER_FR
 from courrier.campaigns.demo_translations import TRANSLATIONS
-from courrier.campaigns.models import Campaign, Organisation
+from courrier.campaigns.models import Campaign
 from courrier.signatures.models import Signature
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import wait_until
 from tests.helpers import body_text, confirmation_path, decoded_header, unsubscribe_addresses
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [
     pytest.mark.browser,

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from courrier.campaigns.letters import sample_letter
 from courrier.campaigns.models import Campaign, ModelLetter
 from courrier.signatures.models import OwnMailboxClick, Signature
-from courrier.signatures.own_mailbox import MAX_LINK_LENGTH, Draft, compose_link, mailto_url
+from courrier.web.own_mailbox import MAX_LINK_LENGTH, Draft, compose_link, mailto_url
 from tests.helpers import CAMPAIGN_URL
 
 pytestmark = pytest.mark.django_db

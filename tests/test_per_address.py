@@ -9,21 +9,14 @@ from django.test import Client
 from django.utils import timezone
 
 from courrier.delivery import enqueue
+from courrier.delivery.data_links import queue_data_links
 from courrier.delivery.models import OutboxMessage
 from courrier.lib import proof_of_work
 from courrier.lib.crypto import email_digest
 from courrier.signatures.models import Signature
-from courrier.signatures.my_data import queue_data_links
 from tests.conftest import wait_until
-from tests.helpers import (
-    SIGN_URL,
-    confirmation_path,
-    live_campaign,
-    maildir_messages,
-    same_page,
-    sign,
-    signature_form,
-)
+from tests.factories import live_campaign
+from tests.helpers import SIGN_URL, confirmation_path, maildir_messages, same_page, sign, signature_form
 
 VICTIM = "victim@example.org"
 

@@ -7,9 +7,11 @@ from django.db import connections
 
 from courrier.campaigns.models import Campaign
 from courrier.signatures.models import Signature
+from tests.browser import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import wait_until
 from tests.helpers import body_text, confirmation_path
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, pytestmark  # noqa: F401  (same skips and marks)
+
+pytestmark = BROWSER_MARKS
 
 SLUG = "kazakhstan-repression"
 PHONE = {"width": 390, "height": 844}

@@ -10,12 +10,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from courrier.campaigns.models import Organisation
+from courrier.accounts.models import Organisation
 from courrier.delivery.models import Bounce, OutboxMessage, Recipient
 from courrier.delivery.recipients import recipient_rows
 from courrier.signatures.models import Signature
+from tests.factories import organiser as shared_organiser
 from tests.helpers import CAMPAIGN_URL, sign, signature_form
-from tests.helpers import organiser as shared_organiser
 
 pytestmark = pytest.mark.django_db
 
@@ -205,10 +205,20 @@ def test_bounces_and_failures_are_counted_per_target(known_data, manager):
 
     embassy, red_yurt, others = rows
     assert "paris@mfa.kz" in embassy[0]
-    assert embassy[1:] == ["2", "2", "1", "2", "1"]  # sent, waiting, failed, bounces, refusals
+    # sent, kept in the sandbox, waiting, failed, bounces, refusals
+    assert embassy[1:] == ["1", "1", "2", "1", "2", "1"]
     assert "chakmonro@ya.ru" in red_yurt[0]
-    assert red_yurt[1:] == ["2", "2", "1", "0", "0"]
-    assert others[1:] == ["–", "–", "–", "1", "1"]
+    assert red_yurt[1:] == ["1", "1", "2", "1", "0", "0"]
+    assert others[1:] == ["–", "–", "–", "–", "1", "1"]
+
+
+def test_the_letters_sent_agree_between_the_campaigns_counts_and_each_targets_row(known_data, manager):
+    tables = Tables(progress_page(manager, known_data)).tables
+    states = [int(row[1]) for row in tables["by-state"][1:]]
+    sent, in_sandbox = states[7], states[8]  # the rows "Letters sent", "Letters kept in the sandbox mailbox"
+    embassy = tables["per-target"][1]  # the campaign's one To target: every letter goes to it
+
+    assert (int(embassy[1]), int(embassy[2])) == (sent, in_sandbox) == (1, 1)
 
 
 def test_the_page_costs_a_fixed_number_of_queries_whatever_the_number_of_signatures(known_data, manager):

@@ -12,11 +12,11 @@ from django.test import Client
 
 from courrier.lib import proof_of_work
 from courrier.signatures.models import Signature
-from tests import test_browser, test_embed
+from tests import test_embed
+from tests.browser import in_chromium
 from tests.helpers import SIGN_URL, signature_form, solved_proof
-from tests.test_embed import form_token_in, in_chromium
+from tests.test_embed import form_token_in
 
-browser_page = test_browser.browser_page  # fixtures shared with those files
 embeddable = test_embed.embeddable
 
 CHALLENGE_URL = "/pow/challenge/"

@@ -38,7 +38,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from courrier.campaigns.models import Campaign, DirectoryEntry, ModelLetter, Organisation, Target
+from courrier.accounts.models import Organisation
+from courrier.campaigns.models import Campaign, DirectoryEntry, ModelLetter, Target
+from courrier.campaigns.open_campaigns import forget
 from courrier.delivery import enqueue
 from courrier.delivery.compose import compose
 from courrier.delivery.dkim import dkim_sign
@@ -49,7 +51,6 @@ from courrier.news.models import NewsUpdate
 from courrier.news.sending import send_updates
 from courrier.news.tokens import unsubscribe_token
 from courrier.signatures.models import Signature
-from courrier.signatures.signable import forget
 from courrier.signatures.tokens import confirmation_token
 
 pytestmark = [pytest.mark.properties, pytest.mark.django_db]

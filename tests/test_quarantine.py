@@ -9,15 +9,16 @@ from django.test import Client
 from django.utils import timezone, translation
 from django.utils.html import escape
 
+from courrier.backoffice.progress import by_state
 from courrier.campaigns.models import Target
-from courrier.campaigns.progress import by_state
 from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
 from courrier.lib import bursts
 from courrier.lib.bursts import network_of
 from courrier.signatures.models import Signature
-from tests.helpers import confirmation_path, maildir_messages, organiser, sign
-from tests.test_moderation import HELD_QUEUE, deliver_everything, letters_to_the_embassy
+from tests.factories import organiser
+from tests.helpers import confirmation_path, deliver_everything, maildir_messages, sign
+from tests.test_moderation import HELD_QUEUE, letters_to_the_embassy
 
 BURST = Signature.Moderation.BURST
 NONE = Signature.Moderation.NONE

@@ -15,8 +15,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from courrier.backoffice.progress import per_target
 from courrier.campaigns.models import Campaign, Target
-from courrier.campaigns.progress import per_target
 from courrier.delivery import enqueue
 from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage, Recipient, UndeliverableAddress
 from courrier.delivery.transports import SmtpTransport
@@ -26,9 +26,10 @@ from courrier.lib.crypto import email_digest
 from courrier.news.models import NewsUpdate
 from courrier.news.sending import send_updates
 from courrier.signatures.models import Signature
-from courrier.signatures.my_data import destinations
+from courrier.web.my_data import destinations
 from tests.conftest import ROOT, wait_until
-from tests.helpers import confirmed_signatures, letters, organiser, sign
+from tests.factories import confirmed_signatures, organiser
+from tests.helpers import letters, sign
 from tests.mail_servers import Tap
 
 pytestmark = pytest.mark.django_db

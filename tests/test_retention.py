@@ -13,30 +13,21 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from courrier.backoffice.progress import by_language, by_state, signatures_per_day
 from courrier.campaigns import lifecycle
 from courrier.campaigns.models import Campaign, Target
-from courrier.campaigns.progress import by_language, by_state, signatures_per_day
-from courrier.delivery import alerts, holds
+from courrier.delivery import alerts, retention, target_pauses
 from courrier.delivery.enqueue import queue_confirmations
 from courrier.delivery.models import Bounce, OutboxMessage
-from courrier.delivery.worker import Worker
 from courrier.lib import crypto
 from courrier.news.models import NewsUpdate
 from courrier.news.sending import send_updates
 from courrier.news.tokens import unsubscribe_token
-from courrier.signatures import retention
 from courrier.signatures.models import DataRequest, Signature
 from courrier.signatures.tokens import confirmation_token, my_data_token
 from tests.conftest import wait_until
-from tests.helpers import (
-    CAMPAIGN_URL,
-    body_text,
-    confirmation_path,
-    confirmed_signatures,
-    maildir_messages,
-    organiser,
-    sign,
-)
+from tests.factories import confirmed_signatures, organiser
+from tests.helpers import CAMPAIGN_URL, body_text, confirmation_path, deliver_everything, maildir_messages, sign
 
 Kind = OutboxMessage.Kind
 Status = OutboxMessage.Status
@@ -49,14 +40,6 @@ def at(days: float, hours: float = 0):
     return time_machine.travel(START + datetime.timedelta(days=days, hours=hours), tick=False)
 
 
-def deliver_everything() -> None:
-    """The worker's passes, in this process, until nothing is left to do now."""
-    worker = Worker()
-    try:
-        while worker.run_once():
-            pass
-    finally:
-        worker.close()
 
 
 def same_page(response) -> str:
@@ -127,9 +110,9 @@ def test_sent_mail_loses_its_personal_parts_after_the_grace_and_not_before(demo,
     with at(0):
         [supporter] = confirmed_signatures(demo, 1, first_name="Marker-Name", personal_sentence="Marker sentence")
         embassy = Target.objects.get(email="paris@mfa.kz")
-        holds.pause_target(embassy, "test")
+        target_pauses.pause_target(embassy, "test")
         deliver_everything()  # the copy goes; the letter is held, then cancelled by the organiser
-        holds.cancel_held(embassy)
+        target_pauses.cancel_held(embassy)
     copy = OutboxMessage.objects.get(signature=supporter, kind=Kind.COPY)
     cancelled = OutboxMessage.objects.get(signature=supporter, kind=Kind.LETTER)
     assert (copy.status, cancelled.status) == (Status.SENT, Status.CANCELLED)

@@ -10,11 +10,10 @@ from django.conf import settings
 from PIL import Image, ImageChops
 
 from courrier.campaigns.models import Campaign
-from courrier.campaigns.sharing import font
 from courrier.delivery.models import OutboxMessage
-from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
-from tests.helpers import CAMPAIGN_URL, confirmation_path, sign
+from courrier.web.sharing import font
+from tests.helpers import CAMPAIGN_URL, confirmation_path, deliver_everything, sign
 
 pytestmark = pytest.mark.django_db
 
@@ -32,10 +31,6 @@ def png(response) -> Image.Image:
     return image
 
 
-def deliver_everything() -> None:
-    worker = Worker()
-    while worker.run_once():
-        pass
 
 
 # ---------- The Open Graph card ----------

@@ -9,14 +9,14 @@ from django.test import Client
 
 from courrier.campaigns.models import Campaign
 from courrier.delivery.models import OutboxMessage
-from courrier.delivery.worker import Worker
 from courrier.lib.form_tokens import issue_form_token
 from courrier.signatures.models import Signature
+from tests.factories import live_campaign
 from tests.helpers import (
     CAMPAIGN_URL,
     confirmation_path,
     decoded_header,
-    live_campaign,
+    deliver_everything,
     maildir_messages,
     page_form_token,
     same_page,
@@ -46,10 +46,6 @@ def fresh_rate_limit():
     cache.clear()
 
 
-def deliver_everything() -> None:
-    worker = Worker()
-    while worker.run_once():
-        pass
 
 
 def approve_held() -> None:

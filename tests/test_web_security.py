@@ -14,13 +14,14 @@ from django.http import HttpResponse
 from django.test import Client, RequestFactory
 from django.views.debug import get_exception_reporter_class, technical_500_response
 
+from courrier.http.nostore import no_store
 from courrier.lib.crypto import new_key
-from courrier.lib.nostore import no_store
 from courrier.lib.redact import RedactingFormatter
 from courrier.signatures.models import Signature
 from courrier.signatures.tokens import confirmation_token
 from tests.conftest import ROOT
-from tests.helpers import CAMPAIGN_URL, SIGN_URL, organiser, sign, signature_form
+from tests.factories import organiser
+from tests.helpers import CAMPAIGN_URL, SIGN_URL, sign, signature_form
 from tests.test_embed import EMBED_SIGN_URL, EMBED_URL, ORGANISATION_SITE
 
 PUBLIC_HOST = "campaigns.example.org"

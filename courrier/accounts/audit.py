@@ -9,8 +9,8 @@ queryset and its admin all refuse.
 
 from django.db import models
 
-from courrier.accounts.models import AuditEntry
-from courrier.campaigns.models import Campaign, Organisation
+from courrier.accounts.models import AuditEntry, Organisation
+from courrier.accounts.roles import organisation_id_of
 
 EXPORT = AuditEntry.Action.EXPORT.value
 GO_LIVE = AuditEntry.Action.GO_LIVE.value
@@ -29,15 +29,6 @@ LOGIN_LOCKOUT = AuditEntry.Action.LOGIN_LOCKOUT.value
 SECOND_FACTOR_SET_UP = AuditEntry.Action.SECOND_FACTOR_SET_UP.value
 SECOND_FACTOR_RESET = AuditEntry.Action.SECOND_FACTOR_RESET.value
 
-# The action recorded when a campaign moves to a status (back to draft: a plain status change).
-STATUS_ACTIONS = {
-    Campaign.Status.LIVE: GO_LIVE,
-    Campaign.Status.PAUSED: PAUSE,
-    Campaign.Status.CLOSED: CLOSE,
-    Campaign.Status.ARCHIVED: ARCHIVE,
-}
-
-
 def record(
     user,
     action: str,
@@ -46,8 +37,6 @@ def record(
     summary: str = "",
 ) -> AuditEntry:
     """Append one entry. `user` may be None or anonymous (a command, a locked-out login)."""
-    from courrier.accounts.scoping import organisation_id_of
-
     if isinstance(organisation, Organisation):
         organisation_id = organisation.pk
     elif organisation is not None:
@@ -64,11 +53,3 @@ def record(
         object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
         summary=str(summary)[:500],
     )
-
-
-def record_status_change(user, campaign: Campaign, previous: str) -> AuditEntry | None:
-    """A campaign went live, was paused, closed, archived or put back to draft; nothing if its status is unchanged."""
-    if campaign.status == previous:
-        return None
-    summary = f"{Campaign.Status(previous).label} → {campaign.get_status_display()}"
-    return record(user, STATUS_ACTIONS.get(campaign.status, STATUS_CHANGE), campaign, summary=summary)

@@ -2,7 +2,24 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from courrier.lib.fields import EncryptedCharField
+from courrier.db.fields import EncryptedCharField
+
+
+class Organisation(models.Model):
+    """The group that runs campaigns (not the organisations supporters sign for)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    website = models.URLField(_("website"), blank=True)
+    contact_email = models.EmailField(_("contact e-mail"), blank=True)
+
+    class Meta:
+        # The table keeps the name it had when organisations lived in campaigns (accounts' migration 0005).
+        db_table = "campaigns_organisation"
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Membership(models.Model):
@@ -16,7 +33,7 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user")
     )
     organisation = models.ForeignKey(
-        "campaigns.Organisation", on_delete=models.CASCADE, related_name="memberships", verbose_name=_("organisation")
+        Organisation, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("organisation")
     )
     role = models.CharField(_("role"), max_length=10, choices=Role.choices, default=Role.EDITOR)
 
@@ -115,7 +132,7 @@ class AuditEntry(models.Model):
     # Kept as written, so the entry still says who did it once the account is gone.
     username = models.CharField(_("username"), max_length=150, blank=True)
     organisation = models.ForeignKey(
-        "campaigns.Organisation",
+        Organisation,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

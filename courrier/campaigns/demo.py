@@ -7,18 +7,10 @@ deliberately switch it to real delivery on a server with SMTP configured.
 
 from django.db import transaction
 
+from courrier.accounts.models import Organisation
 from courrier.campaigns.demo_people import PEOPLE
 from courrier.campaigns.demo_translations import TRANSLATIONS
-from courrier.campaigns.models import (
-    Campaign,
-    CampaignText,
-    DirectoryEntry,
-    ModelLetter,
-    Organisation,
-    Person,
-    PersonUpdate,
-    Target,
-)
+from courrier.campaigns.models import Campaign, CampaignText, DirectoryEntry, ModelLetter, Person, PersonUpdate, Target
 
 SLUG = "kazakhstan-repression"
 

@@ -18,20 +18,24 @@ blocking finding to the checklist is refused (EditRefused), inside the transacti
 nothing of it is kept (blockers_before_edit, then refuse_new_blockers once the edit is saved).
 """
 
-import datetime
 
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import transaction
-from django.template.response import TemplateResponse
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
 
+from courrier.accounts import audit
+from courrier.campaigns import open_campaigns
 from courrier.campaigns.checklist import blocking, run_checklist
-from courrier.campaigns.models import Campaign, CampaignText, DirectoryEntry, ModelLetter, Person, PersonUpdate, Target
+from courrier.campaigns.models import (
+    BlockedWords,
+    Campaign,
+    CampaignText,
+    DirectoryEntry,
+    ModelLetter,
+    Person,
+    PersonUpdate,
+    Target,
+)
 
 Status = Campaign.Status
 
@@ -73,6 +77,14 @@ TARGET_BOOKKEEPING = {
 
 
 # Statuses in which the campaign's letters are being written: its edits must keep the checklist passing.
+# The action written to the audit log when a campaign reaches a status (back to draft: a plain status change).
+STATUS_ACTIONS = {
+    Status.LIVE: audit.GO_LIVE,
+    Status.PAUSED: audit.PAUSE,
+    Status.CLOSED: audit.CLOSE,
+    Status.ARCHIVED: audit.ARCHIVE,
+}
+
 CHECKED_STATUSES = {Status.LIVE, Status.PAUSED}
 
 
@@ -87,13 +99,6 @@ class TransitionRefused(Exception):
     def __init__(self, reasons: list[str]):
         super().__init__(" ".join(reasons))
         self.reasons = reasons
-
-
-def forget_cached_campaigns() -> None:
-    """The signing request keeps campaigns in memory for a few seconds: this process forgets them now."""
-    from courrier.signatures.signable import forget
-
-    forget()
 
 
 def check_transition(campaign: Campaign, status: str) -> None:
@@ -122,8 +127,6 @@ def closure_changes(campaign: Campaign, status: str) -> dict:
 @transaction.atomic
 def set_status(campaign: Campaign, status: str, user, summary: str = "") -> None:
     """Move the campaign to `status`, if that transition is allowed, and write it to the audit log."""
-    from courrier.accounts import audit
-
     check_transition(campaign, status)
     previous = campaign.status
     # Conditional on the status read, so that two organisers acting at once cannot both move it.
@@ -132,13 +135,10 @@ def set_status(campaign: Campaign, status: str, user, summary: str = "") -> None
         raise TransitionRefused([_("The campaign was changed meanwhile: reload the page and try again.")])
     for name, value in changes.items():
         setattr(campaign, name, value)
-    if summary:
-        # One entry per transition, with what else happened (letters cancelled) in its summary.
-        change = f"{Status(previous).label} → {campaign.get_status_display()}: {summary}"
-        audit.record(user, audit.STATUS_ACTIONS.get(status, audit.STATUS_CHANGE), campaign, summary=change)
-    else:
-        audit.record_status_change(user, campaign, previous)
-    transaction.on_commit(forget_cached_campaigns)
+    # One entry per transition, with what else happened (letters cancelled) in its summary.
+    change = f"{Status(previous).label} → {campaign.get_status_display()}" + (f": {summary}" if summary else "")
+    audit.record(user, STATUS_ACTIONS.get(status, audit.STATUS_CHANGE), campaign, summary=change)
+    transaction.on_commit(open_campaigns.forget)  # this process at once; the others within its TTL
 
 
 def change_status(campaign: Campaign, status: str, user) -> None:
@@ -204,78 +204,10 @@ def archive(campaign: Campaign, user) -> None:
     set_status(campaign, Status.ARCHIVED, user)
 
 
-@transaction.atomic
-def close(campaign: Campaign, user, cancel_queued: bool = False) -> int:
-    """Close the campaign; with cancel_queued, its letters not sent yet never will be. Returns how many."""
-    check_transition(campaign, Status.CLOSED)
-    cancelled = cancel_pending_letters(campaign, user) if cancel_queued else 0
-    summary = ""
-    if cancel_queued:
-        summary = _("closed, and %(count)d letters not sent yet cancelled") % {"count": cancelled}
+def close(campaign: Campaign, user, summary: str = "") -> None:
+    """Close the campaign: no new signature; its letters not sent yet still go (delivery/cancellation.py
+    closes and cancels them)."""
     set_status(campaign, Status.CLOSED, user, summary=summary)
-    return cancelled
-
-
-def pending_letters(campaign: Campaign):
-    from courrier.delivery.models import OutboxMessage
-
-    return OutboxMessage.objects.filter(
-        campaign=campaign,
-        kind=OutboxMessage.Kind.LETTER,
-        status__in=[OutboxMessage.Status.QUEUED, OutboxMessage.Status.DEFERRED, OutboxMessage.Status.HELD],
-    )
-
-
-def unqueued_signatures(campaign: Campaign):
-    """Confirmed signatures whose letters the worker has not written yet (held for review included)."""
-    from courrier.signatures.models import Signature
-
-    return Signature.objects.filter(
-        campaign=campaign, confirmed_at__isnull=False, letters_queued_at__isnull=True, is_duplicate=False
-    )
-
-
-def pending_digest_entries(campaign: Campaign):
-    """Letters written for the campaign's digest targets and not in a digest yet."""
-    from courrier.delivery.models import DigestEntry
-
-    return DigestEntry.objects.pending().filter(target__campaign=campaign)
-
-
-def pending_count(campaign: Campaign) -> int:
-    """How many letters closing with cancellation would stop: queued, deferred, held, waiting for a digest,
-    or not written yet."""
-    return (
-        pending_letters(campaign).count()
-        + pending_digest_entries(campaign).count()
-        + unqueued_signatures(campaign).count()
-    )
-
-
-@transaction.atomic
-def cancel_pending_letters(campaign: Campaign, user, now: datetime.datetime | None = None) -> int:
-    """The organiser's word: the campaign's letters that have not left yet are never sent.
-
-    - letter rows queued, deferred or held become cancelled, each with a delivery event saying who did it
-      (the pattern of delivery/holds.py); a letter being sent right now (leased) may still go;
-    - confirmed signatures whose letters the worker has not written yet are marked as done, so it never
-      writes them (also those held for review: approving them later sends nothing);
-    - letters waiting for a target's digest are cancelled, and erased: they will never be listed.
-    Supporters' copies and other mail are left alone. Returns how many letters were stopped.
-    """
-    from courrier.delivery.models import DeliveryEvent, OutboxMessage
-
-    now = now or timezone.now()
-    # Signatures first: once marked, the worker cannot turn them into new queued rows behind our back.
-    unqueued = unqueued_signatures(campaign).update(letters_queued_at=now)
-    in_digests = pending_digest_entries(campaign).update(cancelled_at=now, listing={}, subject="", body="")
-    ids = list(pending_letters(campaign).select_for_update().values_list("pk", flat=True))
-    OutboxMessage.objects.filter(pk__in=ids).update(status=OutboxMessage.Status.CANCELLED)
-    note = f"cancelled: campaign closed by {user}"[:2000]
-    DeliveryEvent.objects.bulk_create(
-        DeliveryEvent(message_id=pk, at=now, status=OutboxMessage.Status.CANCELLED, reply=note) for pk in ids
-    )
-    return len(ids) + in_digests + unqueued
 
 
 def free_slug(slug: str) -> str:
@@ -304,9 +236,6 @@ def duplicate(campaign: Campaign, user) -> Campaign:
 
     Nothing personal is copied: no signature, no outbox row, no tally, no click. Written to the audit log.
     """
-    from courrier.accounts import audit
-    from courrier.signatures.models import BlockedWords
-
     new = Campaign(
         slug=free_slug(campaign.slug),
         status=Status.DRAFT,
@@ -327,115 +256,5 @@ def duplicate(campaign: Campaign, user) -> Campaign:
         new_person.save()
         PersonUpdate.objects.bulk_create(copied(update, person=new_person) for update in updates)
     summary = _("copy of “%(title)s” (%(slug)s)") % {"title": campaign.title, "slug": campaign.slug}
-    audit.record(user, "duplicate", new, summary=summary)
+    audit.record(user, audit.DUPLICATE, new, summary=summary)
     return new
-
-
-# Admin actions (CampaignAdmin.actions). Each acts on the selected campaigns the user may act on, and says
-# which it left alone and why: an editor duplicates; a manager changes a campaign's status.
-
-
-def allowed_campaigns(modeladmin, request, queryset, manage: bool) -> list[Campaign]:
-    from courrier.accounts.scoping import can_edit, can_manage
-
-    allowed = can_manage if manage else can_edit
-    campaigns = list(queryset.select_related("organisation"))
-    refused = [campaign for campaign in campaigns if not allowed(request.user, campaign)]
-    if refused:
-        message = (
-            _("Only the managers of its organisation may do this: %(titles)s")
-            if manage
-            else _("Only the editors of its organisation may do this: %(titles)s")
-        )
-        titles = ", ".join(campaign.title for campaign in refused)
-        modeladmin.message_user(request, message % {"titles": titles}, messages.WARNING)
-    return [campaign for campaign in campaigns if campaign not in refused]
-
-
-def run_transition(modeladmin, request, queryset, move, done: str) -> None:
-    for campaign in allowed_campaigns(modeladmin, request, queryset, manage=True):
-        try:
-            move(campaign, request.user)
-        except TransitionRefused as refusal:
-            modeladmin.message_user(request, f"{campaign.title}: {refusal}", messages.ERROR)
-        else:
-            modeladmin.message_user(request, done % {"title": campaign.title}, messages.SUCCESS)
-
-
-@admin.action(description=gettext_lazy("Duplicate: a new draft with the same texts, letters, targets and directory"))
-def duplicate_campaigns(modeladmin, request, queryset):
-    for campaign in allowed_campaigns(modeladmin, request, queryset, manage=False):
-        new = duplicate(campaign, request.user)
-        url = reverse("admin:campaigns_campaign_change", args=[new.pk])
-        modeladmin.message_user(
-            request,
-            format_html(
-                '{} <a href="{}">{}</a>',
-                _("“%(title)s” is duplicated, as a draft:") % {"title": campaign.title},
-                url,
-                new.slug,
-            ),
-            messages.SUCCESS,
-        )
-
-
-@admin.action(description=gettext_lazy("Go live (if the pre-publish checklist passes)"))
-def go_live_campaigns(modeladmin, request, queryset):
-    run_transition(modeladmin, request, queryset, go_live, _("“%(title)s” is live."))
-
-
-@admin.action(description=gettext_lazy("Pause signing (letters already confirmed keep going)"))
-def pause_campaigns(modeladmin, request, queryset):
-    run_transition(
-        modeladmin, request, queryset, pause, _("“%(title)s” is paused: its page no longer takes signatures.")
-    )
-
-
-@admin.action(description=gettext_lazy("Close (letters not sent yet still go)"))
-def close_campaigns(modeladmin, request, queryset):
-    run_transition(modeladmin, request, queryset, close, _("“%(title)s” is closed."))
-
-
-@admin.action(description=gettext_lazy("Close and cancel the letters not sent yet"))
-def close_and_cancel(modeladmin, request, queryset):
-    """Asks first, showing how many letters each campaign would lose; the confirmation comes back here."""
-    campaigns = allowed_campaigns(modeladmin, request, queryset, manage=True)
-    if not campaigns:
-        return None
-    if request.POST.get("confirmed") != "yes":
-        context = {
-            **modeladmin.admin_site.each_context(request),
-            "title": _("Close and cancel the letters not sent yet"),
-            "opts": Campaign._meta,
-            "campaigns": [(campaign, pending_count(campaign)) for campaign in campaigns],
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/campaigns/close_and_cancel.html", context)
-    for campaign in campaigns:
-        try:
-            cancelled = close(campaign, request.user, cancel_queued=True)
-        except TransitionRefused as refusal:
-            modeladmin.message_user(request, f"{campaign.title}: {refusal}", messages.ERROR)
-        else:
-            message = ngettext(
-                "“%(title)s” is closed; %(count)d letter not sent yet is cancelled.",
-                "“%(title)s” is closed; %(count)d letters not sent yet are cancelled.",
-                cancelled,
-            )
-            modeladmin.message_user(request, message % {"title": campaign.title, "count": cancelled}, messages.SUCCESS)
-    return None
-
-
-@admin.action(description=gettext_lazy("Archive (no longer listed; the page becomes a short notice; data kept)"))
-def archive_campaigns(modeladmin, request, queryset):
-    run_transition(modeladmin, request, queryset, archive, _("“%(title)s” is archived."))
-
-
-ADMIN_ACTIONS = [
-    duplicate_campaigns,
-    go_live_campaigns,
-    pause_campaigns,
-    close_campaigns,
-    close_and_cancel,
-    archive_campaigns,
-]

@@ -5,27 +5,20 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import FileExtensionValidator, MaxValueValidator, MinValueValidator
 from django.db import models
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from courrier.lib.csp import is_embed_origin
-from courrier.lib.fields import EncryptedJSONField
+from courrier.accounts.models import Organisation
+from courrier.db.fields import EncryptedJSONField
 from courrier.lib.markdown import render_markdown
+from courrier.lib.origins import is_embed_origin
 
 
-class Organisation(models.Model):
-    """The group that runs campaigns (not the organisations supporters sign for)."""
-
-    name = models.CharField(_("name"), max_length=200)
-    website = models.URLField(_("website"), blank=True)
-    contact_email = models.EmailField(_("contact e-mail"), blank=True)
-
-    class Meta:
-        verbose_name = _("organisation")
-        verbose_name_plural = _("organisations")
-
-    def __str__(self) -> str:
-        return self.name
+class CampaignQuerySet(models.QuerySet):
+    def public(self) -> "CampaignQuerySet":
+        """The campaigns with a public page: live, paused (the page, without the form) or closed."""
+        return self.filter(status__in=Campaign.PUBLIC_STATUSES)
 
 
 class Campaign(models.Model):
@@ -35,6 +28,8 @@ class Campaign(models.Model):
         PAUSED = "paused", _("Paused")
         CLOSED = "closed", _("Closed")
         ARCHIVED = "archived", _("Archived")
+
+    PUBLIC_STATUSES = (Status.LIVE, Status.PAUSED, Status.CLOSED)
 
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, verbose_name=_("organisation"))
     slug = models.SlugField(_("slug"), max_length=80, unique=True)
@@ -112,6 +107,8 @@ class Campaign(models.Model):
     tally_organisations = EncryptedJSONField(default=list, editable=False, blank=True)
     tally_updated_at = models.DateTimeField(null=True, editable=False)
 
+    objects = CampaignQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("campaign")
         verbose_name_plural = _("campaigns")
@@ -125,7 +122,12 @@ class Campaign(models.Model):
 
     @property
     def is_open(self) -> bool:
+        """Whether it takes signatures."""
         return self.status == self.Status.LIVE
+
+    @property
+    def is_public(self) -> bool:
+        return self.status in self.PUBLIC_STATUSES
 
     def article_html(self) -> str:
         return render_markdown(self.article)
@@ -165,8 +167,6 @@ class Campaign(models.Model):
         if self.photo:
             return self.photo.url
         if self.photo_static:
-            from django.templatetags.static import static
-
             return static(self.photo_static)
         return ""
 
@@ -178,6 +178,12 @@ class Campaign(models.Model):
         """The languages of the model letters, the original language first."""
         return sorted((letter.language for letter in self.letters.all()), key=lambda code: code != self.language)
 
+    def editable_letters(self) -> dict[str, str] | None:
+        """The model letters' bodies by language if supporters may edit the whole letter, else None."""
+        if not self.allow_letter_editing:
+            return None
+        return {letter.language: letter.body for letter in self.letters.all()}
+
     def recipients(self) -> tuple[list["Target"], list["Target"]]:
         # .all() and a filter in Python, so that a prefetch by the worker serves every signature of a batch.
         targets = [t for t in self.targets.all() if t.active]
@@ -185,12 +191,6 @@ class Campaign(models.Model):
             [t for t in targets if t.role == Target.Role.TO],
             [t for t in targets if t.role == Target.Role.CC],
         )
-
-    def checklist(self) -> list:
-        """The pre-publish checklist's findings (courrier/campaigns/checklist.py), blocking ones first."""
-        from courrier.campaigns.checklist import run_checklist  # it imports this module
-
-        return run_checklist(self)
 
 
 class Target(models.Model):
@@ -404,3 +404,24 @@ class PersonUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.person}"
+
+
+class BlockedWords(models.Model):
+    """Words that hold a personal sentence for review, per campaign and language, edited by its organisers."""
+
+    campaign = models.ForeignKey("Campaign", on_delete=models.CASCADE, related_name="blocked_words")
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    words = models.TextField(_("words"), blank=True, help_text=_("One word or phrase per line."))
+
+    class Meta:
+        # The table keeps the name it had when the model lived in signatures (campaigns' migration 0009).
+        db_table = "signatures_blockedwords"
+        verbose_name = _("words held for review")
+        verbose_name_plural = _("words held for review")
+        constraints = [models.UniqueConstraint(fields=["campaign", "language"], name="one_word_list_per_language")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} ({self.language})"
+
+    def word_list(self) -> list[str]:
+        return [line.strip().casefold() for line in self.words.splitlines() if line.strip()]

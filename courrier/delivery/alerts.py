@@ -15,9 +15,8 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from courrier.delivery.enqueue import new_message_id
+from courrier.delivery.messages import staff_alert
 from courrier.delivery.models import OutboxMessage
-from courrier.lib.headers import header_text
 from courrier.lib.redact import without_addresses
 
 Kind = OutboxMessage.Kind
@@ -28,21 +27,8 @@ def alert_staff(subject: str, body: str, now: datetime.datetime) -> OutboxMessag
     """Queue a message to STAFF_ALERT_EMAIL; without one, the admin's outbox is the report."""
     if not settings.STAFF_ALERT_EMAIL:
         return None
-    sender = settings.SENDER_EMAIL
-    return OutboxMessage.objects.create(
-        kind=Kind.STAFF_ALERT,
-        message_id=new_message_id(sender),
-        sandbox=not settings.EMAIL_HOST,
-        from_name=settings.SITE_NAME,
-        from_email=sender,
-        envelope_from=sender,
-        to=[settings.STAFF_ALERT_EMAIL],
-        subject=header_text(f"[{settings.SITE_NAME}] {subject}", 250),
-        body=body,
-        auto_submitted=True,
-        created_at=now,
-        next_attempt_at=now,
-    )
+    (message,) = OutboxMessage.objects.queue([staff_alert(subject, body, now)], now)
+    return message
 
 
 def report_failures(now: datetime.datetime) -> int:

@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from courrier.campaigns.models import Target
-from courrier.delivery import alerts, holds, recipients
+from courrier.delivery import alerts, recipients, target_pauses
 from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage, Recipient, UndeliverableAddress
 from courrier.delivery.verp import UNSUBSCRIBE, message_pk_from, read_signed_address
 
@@ -40,13 +40,7 @@ _STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 _ADDRESS_HEADERS = ("X-Original-To", "Delivered-To", "Envelope-To", "X-Envelope-To", "To")
 BLOCK_WINDOW = datetime.timedelta(hours=24)
 # Mail to a supporter: after a hard bounce, no more news or notices go to that address.
-SUPPORTER_KINDS = (
-    OutboxMessage.Kind.CONFIRMATION,
-    OutboxMessage.Kind.ALREADY_SIGNED,
-    OutboxMessage.Kind.COPY,
-    OutboxMessage.Kind.NEWS,
-    OutboxMessage.Kind.DATA_LINK,
-)
+SUPPORTER_KINDS = OutboxMessage.SUPPORTER_KINDS
 
 
 @dataclass
@@ -264,9 +258,7 @@ def fail_recipient(message: OutboxMessage, address: str, note: str, now: datetim
     recipients make it (a refused copy leaves a letter the embassy took sent)."""
     rows = list(Recipient.objects.select_for_update().filter(outboxmessage=message).order_by("pk"))
     if not rows:  # mail to a supporter: its only recipient's state is the message's
-        failed = OutboxMessage.Status.FAILED
-        OutboxMessage.objects.filter(pk=message.pk).update(status=failed, last_reply=note)
-        DeliveryEvent.objects.create(message=message, at=now, worker="bounces", status=failed, reply=note)
+        OutboxMessage.objects.filter(pk=message.pk).fail(note, now, worker="bounces")
         return
     for row in rows:
         if row.address.lower() == address.lower():
@@ -310,7 +302,7 @@ def _pause_blocking_domain(bounce: Bounce, now: datetime.datetime) -> list[Targe
                 "%(count)d policy rejections (%(status)s) from %(domain)s in 24 hours",
                 count,
             ) % {"count": count, "status": bounce.status, "domain": domain}
-            holds.pause_target(target, reason, now)
+            target_pauses.pause_target(target, reason, now)
             paused.append(target)
     return paused
 

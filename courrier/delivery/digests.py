@@ -12,24 +12,18 @@ written by another worker's transaction that has not committed yet simply waits 
 """
 
 import datetime
-import io
-from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
-from django.template.loader import render_to_string
-from django.utils import formats, translation
-from django.utils.translation import ngettext
-from fpdf import FPDF
 
 from courrier.campaigns.models import Target
-from courrier.delivery.enqueue import durable_commit, is_sandboxed, new_message_id
-from courrier.delivery.models import DigestEntry, OutboxMessage, Recipient
+from courrier.delivery.enqueue import durable_commit
+from courrier.delivery.messages import (
+    digest_message,
+)
+from courrier.delivery.models import DigestEntry, Recipient
 from courrier.delivery.recipients import recipient_rows
-from courrier.lib.headers import header_text
 
-FONT = Path(__file__).parent / "fonts" / "DejaVuSans.ttf"  # covers Cyrillic and Kazakh letters
 MAX_LETTERS = 5000
 
 
@@ -77,69 +71,3 @@ def queue_digest(target_id: int, now: datetime.datetime) -> int:
     return 1
 
 
-def digest_language(target: Target) -> str:
-    available = {letter.language for letter in target.campaign.letters.all()}
-    return target.language if target.language in available else target.campaign.language
-
-
-def digest_message(target: Target, entries: list[DigestEntry], now: datetime.datetime) -> OutboxMessage:
-    campaign = target.campaign
-    language = digest_language(target)
-    with translation.override(language):
-        subject = ngettext("%(count)s letter: %(subject)s", "%(count)s letters: %(subject)s", len(entries)) % {
-            "count": len(entries),
-            "subject": campaign.letter_for(language).subject,
-        }
-        body = render_to_string(
-            "emails/digest-body-text.txt",
-            {
-                "target": target,
-                "campaign": campaign,
-                "entries": [entry.listing for entry in entries],
-                "site_name": settings.SITE_NAME,
-                "letter": shown_letter(entries),
-            },
-        )
-        pdf = digest_pdf(campaign.title, entries)
-        filename = f"letters-{campaign.slug}-{formats.date_format(now, 'Y-m-d')}.pdf"
-    sender = settings.LETTERS_SENDER_EMAIL
-    return OutboxMessage(
-        kind=OutboxMessage.Kind.DIGEST,
-        campaign=campaign,
-        message_id=new_message_id(sender),
-        sandbox=is_sandboxed(campaign),
-        from_name=settings.SITE_NAME,
-        from_email=sender,
-        envelope_from=settings.BOUNCE_EMAIL,
-        to=[target.email],
-        subject=header_text(subject, 250),
-        body=body.strip() + "\n",
-        attachment_name=filename,
-        attachment=pdf,
-        created_at=now,
-        next_attempt_at=now,
-    )
-
-
-def shown_letter(entries: list[DigestEntry]) -> str:
-    """The letter quoted in the digest's text: the first one its writer did not rewrite (each is in the PDF)."""
-    return next((entry.body for entry in entries if not entry.listing.get("edited")), entries[0].body)
-
-
-def digest_pdf(title: str, entries: list[DigestEntry]) -> bytes:
-    """Every letter of the digest as its supporter sent it, one after the other, in a PDF that prints
-    Cyrillic and Kazakh."""
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_font("DejaVu", fname=str(FONT))
-    pdf.set_title(title)
-    for entry in entries:
-        pdf.add_page()
-        pdf.set_font("DejaVu", size=12)
-        pdf.multi_cell(0, 7, entry.subject, new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(3)
-        pdf.set_font("DejaVu", size=10)
-        pdf.multi_cell(0, 5, entry.body, new_x="LMARGIN", new_y="NEXT")
-    output = io.BytesIO()
-    pdf.output(output)
-    return output.getvalue()

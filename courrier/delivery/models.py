@@ -16,13 +16,14 @@ import datetime
 import random
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from courrier.campaigns.models import Campaign
-from courrier.lib.crypto import email_digest
-from courrier.lib.fields import (
+from courrier.db.fields import (
     EmailDigestField,
     EncryptedBinaryField,
     EncryptedCharField,
@@ -30,10 +31,160 @@ from courrier.lib.fields import (
     EncryptedJSONField,
     EncryptedTextField,
 )
-from courrier.lib.lookups import AnyOf
+from courrier.db.lookups import AnyOf
+from courrier.lib.crypto import email_digest
 
 # The worker claims and reads back its batches by id: `pk__any_of=ids` (see courrier/lib/lookups.py).
 models.BigAutoField.register_lookup(AnyOf)
+
+
+class OutboxQuerySet(models.QuerySet):
+    """Every move of an outbox row's status, each in one place.
+
+    A move changes only the rows that are, in the same UPDATE, in a state it may leave (TRANSITIONS), and writes
+    one DeliveryEvent per row it moved; it returns how many it moved. Rows in any other state are left as
+    they are: a letter cancelled while a worker sent it is not queued again by that worker. The worker
+    gives its own events (`events=`) to write them with its batch instead of one statement each.
+
+    The moves: queue (creating rows), lease (a worker claims due rows), mark_sent (the server took it),
+    defer (try again later), fail (for good), hold (a target paused), release (resumed, or a lease given
+    back or expired), cancel (never to be sent), and erase (the personal parts blanked on schedule).
+    """
+
+    def not_sent_yet(self) -> "OutboxQuerySet":
+        """Waiting for its turn, a retry or a paused target: what a cancellation stops (besides "sending")."""
+        return self.filter(status__in=OutboxMessage.NOT_SENT)
+
+    def due(self, now: datetime.datetime) -> "OutboxQuerySet":
+        return self.filter(status__in=OutboxMessage.DUE, next_attempt_at__lte=now)
+
+    def leased_by(self, worker: str) -> "OutboxQuerySet":
+        """The rows this worker holds a lease on: its only rows to move from "sending"."""
+        return self.filter(status=OutboxMessage.Status.SENDING, claimed_by=worker)
+
+    def _move(
+        self,
+        transition: str,
+        note: str,
+        now: datetime.datetime,
+        worker: str = "",
+        events: list | None = None,
+        smtp_code: int | None = None,
+        **changes,
+    ) -> int:
+        sources, status = OutboxMessage.TRANSITIONS[transition]
+        with transaction.atomic():
+            rows = self.filter(status__in=sources)
+            if connection.features.has_select_for_update:
+                rows = rows.select_for_update()  # the ids read are the rows moved (SQLite: one writer anyway)
+            ids = list(rows.values_list("pk", flat=True))
+            if not ids:
+                return 0
+            OutboxMessage.objects.filter(pk__in=ids, status__in=sources).update(status=status, **changes)
+            made = [
+                DeliveryEvent(
+                    message_id=pk, at=now, worker=worker, status=status, smtp_code=smtp_code, reply=note[:2000]
+                )
+                for pk in ids
+            ]
+            if events is None:
+                DeliveryEvent.objects.bulk_create(made)
+            else:
+                events += made
+        return len(ids)
+
+    def queue(self, messages: list["OutboxMessage"], now: datetime.datetime) -> list["OutboxMessage"]:
+        """Write new messages (queued, or held when a target of theirs is paused, with an event saying so)."""
+        created = self.bulk_create(messages)
+        DeliveryEvent.objects.bulk_create(
+            DeliveryEvent(message=message, at=now, status=message.status, reply="a target of this letter is paused")
+            for message in created
+            if message.status == OutboxMessage.Status.HELD
+        )
+        return created
+
+    def lease(self, ids: list[int], worker: str, now: datetime.datetime, until: datetime.datetime) -> int:
+        """Claim these due rows for `worker` until `until`: one more attempt, dated at the first one.
+
+        No event: a lease is not an outcome, and its attempt's outcome is the event (DeliveryEvent's docs).
+        """
+        return self.filter(pk__any_of=ids, status__in=OutboxMessage.TRANSITIONS["lease"][0]).update(
+            status=OutboxMessage.Status.SENDING,
+            lease_expires_at=until,
+            claimed_by=worker,
+            attempts=F("attempts") + 1,
+            # The Date header: the first attempt's time, kept for every retry (same bytes each time).
+            dated_at=Coalesce("dated_at", Value(now)),
+        )
+
+    def give_back(self, ids: list[int], worker: str) -> int:
+        """A worker returns rows it leased and did not try (its lease was running out): not an attempt."""
+        return (
+            self.filter(pk__any_of=ids)
+            .leased_by(worker)
+            .update(
+                status=OutboxMessage.Status.QUEUED, lease_expires_at=None, claimed_by="", attempts=F("attempts") - 1
+            )
+        )
+
+    def reclaim_expired(self, now: datetime.datetime, worker: str, limit: int = 1000) -> int:
+        """Rows left "sending" by a worker that died go back to the queue, in their turn."""
+        expired = self.filter(status=OutboxMessage.Status.SENDING, lease_expires_at__lt=now)
+        ids = list(expired.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+        return OutboxMessage.objects.filter(pk__any_of=ids)._move(
+            "reclaim",
+            "lease expired: the worker sending it stopped",
+            now,
+            worker=worker,
+            next_attempt_at=now,
+            lease_expires_at=None,
+            claimed_by="",
+        )
+
+    def mark_sent(self, marks: list[tuple[int, datetime.datetime, int | None, str]], worker: str) -> None:
+        """The server took these messages (id, when, SMTP code, reply): sent, with every recipient, and logged.
+
+        Sent is the truth whatever the row's state meanwhile (a lease taken over, a cancellation too late).
+        """
+        # Imported here: sent_marks writes its statements from this module's models.
+        from courrier.delivery import sent_marks
+
+        sent_marks.mark_sent(marks, worker)
+
+    def defer(self, until: datetime.datetime, reply: str, now: datetime.datetime, **options) -> int:
+        return self._move(
+            "defer",
+            reply,
+            now,
+            next_attempt_at=until,
+            lease_expires_at=None,
+            last_reply=reply[:2000],
+            **options,
+        )
+
+    def fail(self, reply: str, now: datetime.datetime, **options) -> int:
+        return self._move(
+            "fail", reply, now, lease_expires_at=None, last_reply=reply[:2000], **options
+        )
+
+    def hold(self, note: str, now: datetime.datetime, **options) -> int:
+        return self._move("hold", note, now, lease_expires_at=None, **options)
+
+    def release(self, note: str, now: datetime.datetime, **options) -> int:
+        """Held letters back to the queue, due now."""
+        return self._move("release", note, now, next_attempt_at=now, **options)
+
+    def cancel(self, note: str, now: datetime.datetime, **options) -> int:
+        """Never to be sent. One being sent right now may still leave: its worker marks it sent if the server
+        took it, and cannot retry it otherwise (it is no longer "sending")."""
+        return self._move("cancel", note, now, lease_expires_at=None, **options)
+
+    def erase(self, now: datetime.datetime) -> int:
+        """Blank the personal parts of these messages, as their kind decides (PERSONAL_PARTS)."""
+        erased = 0
+        for kinds, parts in OutboxMessage.PERSONAL_PARTS:
+            erased += self.filter(kind__in=kinds).update(**parts, personal_data_erased_at=now)
+        return erased
 
 
 class OutboxMessage(models.Model):
@@ -56,6 +207,33 @@ class OutboxMessage(models.Model):
         HELD = "held", _("Held (target paused)")
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
+
+    NOT_SENT = (Status.QUEUED, Status.DEFERRED, Status.HELD)
+    DUE = (Status.QUEUED, Status.DEFERRED)
+    # Each move of OutboxQuerySet: the statuses it may leave (checked in its UPDATE), and the one it reaches.
+    TRANSITIONS = {
+        "lease": (DUE, Status.SENDING),
+        "give_back": ((Status.SENDING,), Status.QUEUED),  # a lease its worker did not use
+        "reclaim": ((Status.SENDING,), Status.QUEUED),  # a lease its worker did not live to finish
+        "defer": ((Status.SENDING,), Status.DEFERRED),
+        "fail": ((Status.SENDING, Status.SENT), Status.FAILED),  # a bounce after the server took it
+        "hold": ((Status.QUEUED, Status.DEFERRED, Status.SENDING), Status.HELD),
+        "release": ((Status.HELD,), Status.QUEUED),
+        "cancel": ((*NOT_SENT, Status.SENDING), Status.CANCELLED),
+    }
+    SUPPORTER_KINDS = (Kind.CONFIRMATION, Kind.ALREADY_SIGNED, Kind.COPY, Kind.NEWS, Kind.DATA_LINK)
+    # What erasing a message blanks, by kind. A letter's To and Cc are its targets (public institutions):
+    # kept, so the statistics per target stay right. A supporter's mail loses its recipient and any server
+    # reply, which may quote the address.
+    PERSONAL_PARTS = (
+        (
+            SUPPORTER_KINDS,
+            {"to": [], "cc": [], "reply_to": "", "subject": "", "body": "", "list_unsubscribe": "", "last_reply": ""},
+        ),
+        ((Kind.LETTER,), {"from_name": "", "reply_to": "", "subject": "", "body": "", "attachment": None}),
+        ((Kind.DIGEST,), {"body": "", "attachment": None}),
+        ((Kind.STAFF_ALERT, Kind.TEST), {"subject": "", "body": "", "last_reply": ""}),
+    )
 
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="outbox")
@@ -112,6 +290,8 @@ class OutboxMessage(models.Model):
     recipient_digest = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     # When the personal parts of the message (body, addresses) were erased after delivery.
     personal_data_erased_at = models.DateTimeField(_("personal data erased"), null=True, blank=True)
+
+    objects = OutboxQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("outgoing message")

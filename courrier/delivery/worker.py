@@ -2,7 +2,7 @@
 
 The window in which a letter can be sent twice is between the receiving
 server's "250" after DATA and the commit of the UPDATE that marks the row
-sent. A second thread (marks.SentMarker) commits those UPDATEs, with the
+sent. A second thread (sent_marks.SentMarker) commits those UPDATEs, with the
 events that log them, a few milliseconds' worth of letters at a time, so a
 crash re-sends at most the letters of those few milliseconds, with the same
 Message-ID.
@@ -18,29 +18,25 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from courrier.campaigns.models import Campaign, Target
-from courrier.delivery import alerts, bounces, digests, enqueue, pacing, recipients
+from courrier.campaigns.models import Target
+from courrier.delivery import bounces, pacing, recipients
 from courrier.delivery.compose import compose
 from courrier.delivery.dkim import dkim_sign
-from courrier.delivery.marks import SentMarker
 from courrier.delivery.models import DeliveryEvent, OutboxMessage, Recipient
+from courrier.delivery.sent_marks import SentMarker
 from courrier.delivery.transports import MaildirTransport, SendResult, SmtpTransport
 from courrier.delivery.verp import verp_address
-from courrier.signatures import my_data, retention
+from courrier.lib.periodic import Schedule
 
 log = logging.getLogger(__name__)
 Status = OutboxMessage.Status
-PERIODIC_SECONDS = 60
 # Wall-clock seconds, not the worker's clock: tests that simulate days must not run it every simulated minute.
 STATISTICS_SECONDS = 600
-# Retention (signatures/retention.py) by the worker's clock: its dates are days, so every ten minutes is plenty.
-RETENTION_SECONDS = 600
 UNPACED_KINDS = [kind for kind in OutboxMessage.Kind.values if kind != OutboxMessage.Kind.LETTER]
 
 
@@ -66,10 +62,10 @@ class Worker:
         self.clock = clock
         self.smtp = SmtpTransport()
         self.sandbox = MaildirTransport()
-        self.periodic_done_at: datetime.datetime | None = None
+        # Every app's periodic jobs (queueing, digests, alerts, retention, tallies), collected from the apps.
+        self.schedule = Schedule(job for app in apps.get_app_configs() for job in getattr(app, "periodic_jobs", list)())
         self.reclaimed_at: datetime.datetime | None = None
         self.statistics_at: float | None = None
-        self.retention_done_at: datetime.datetime | None = None
         self.pending_events: list[DeliveryEvent] = []
         self.marker = SentMarker(self.name, prepare_connection=prefer_fast_commits)
         self.paused_targets: set[int] = set()  # paused during the current batch
@@ -86,21 +82,7 @@ class Worker:
     def run_once(self) -> int:
         """Do everything that is due now; returns how many messages were handled."""
         now = self.clock()
-        enqueue.queue_confirmations(now)
-        my_data.queue_data_links(now)  # someone asked for their links on the site: mail them promptly
-        touched = enqueue.queue_letters(now)
-        if self.periodic_done_at is None or now - self.periodic_done_at >= datetime.timedelta(seconds=PERIODIC_SECONDS):
-            self.periodic_done_at = now
-            touched |= set(Campaign.objects.values_list("pk", flat=True))
-            digests.queue_due_digests(now)
-            alerts.report_failures(now)
-            alerts.report_long_deferrals(now)
-            if self.retention_done_at is None or now - self.retention_done_at >= datetime.timedelta(
-                seconds=RETENTION_SECONDS
-            ):
-                self.retention_done_at = now
-                retention.run(now)
-        enqueue.refresh_tallies(touched)
+        self.schedule.run_due(now)
         if self.reclaimed_at is None or now - self.reclaimed_at >= self.lease / 4:
             self.reclaimed_at = now
             self.reclaim_expired_leases(now)
@@ -146,22 +128,7 @@ class Worker:
     def reclaim_expired_leases(self, now: datetime.datetime) -> None:
         """Rows left "sending" by a worker that died go back to the queue, in their turn."""
         with transaction.atomic():
-            expired = OutboxMessage.objects.filter(status=Status.SENDING, lease_expires_at__lt=now)
-            ids = list(expired.select_for_update(skip_locked=True).values_list("pk", flat=True)[:1000])
-            if ids:
-                OutboxMessage.objects.filter(pk__any_of=ids).update(
-                    status=Status.QUEUED, next_attempt_at=now, lease_expires_at=None, claimed_by=""
-                )
-                DeliveryEvent.objects.bulk_create(
-                    DeliveryEvent(
-                        message_id=pk,
-                        at=now,
-                        worker=self.name,
-                        status=Status.QUEUED,
-                        reply="lease expired: the worker sending it stopped",
-                    )
-                    for pk in ids
-                )
+            OutboxMessage.objects.reclaim_expired(now, self.name)
 
     def claim(self, now: datetime.datetime) -> list[OutboxMessage]:
         batch, self.due = self.claim_batch(now)
@@ -170,7 +137,7 @@ class Worker:
     def claim_batch(self, now: datetime.datetime) -> tuple[list[OutboxMessage], dict[int, list[Recipient]]]:
         """Lease the messages due now; with, for letters tried before, the recipients to try now."""
         with transaction.atomic():
-            due = OutboxMessage.objects.filter(status__in=[Status.QUEUED, Status.DEFERRED], next_attempt_at__lte=now)
+            due = OutboxMessage.objects.due(now)
             if self.relay_retry_at is not None and now < self.relay_retry_at:
                 due = due.filter(sandbox=True)  # the relay is resting: the sandbox still works
             # Paced letters first: they take few places, and a backlog of supporter
@@ -182,14 +149,7 @@ class Worker:
             )
             if not ids:
                 return [], {}
-            OutboxMessage.objects.filter(pk__any_of=ids).update(
-                status=Status.SENDING,
-                lease_expires_at=now + self.lease,
-                claimed_by=self.name,
-                attempts=F("attempts") + 1,
-                # The Date header: the first attempt's time, kept for every retry (same bytes each time).
-                dated_at=Coalesce("dated_at", Value(now)),
-            )
+            OutboxMessage.objects.lease(ids, self.name, now, until=now + self.lease)
         batch = list(OutboxMessage.objects.filter(pk__any_of=ids, claimed_by=self.name).order_by("pk"))
         return batch, recipients.due_recipients(batch, now)
 
@@ -219,9 +179,7 @@ class Worker:
         return ids
 
     def release(self, messages: list[OutboxMessage]) -> None:
-        OutboxMessage.objects.filter(
-            pk__any_of=[m.pk for m in messages], claimed_by=self.name, status=Status.SENDING
-        ).update(status=Status.QUEUED, lease_expires_at=None, claimed_by="", attempts=F("attempts") - 1)
+        OutboxMessage.objects.give_back([m.pk for m in messages], self.name)
 
     def send_batch(self, batch: list[OutboxMessage], deadline: datetime.datetime) -> None:
         """Send the claimed messages in turn, each one prepared while the server reads the one before."""
@@ -320,18 +278,11 @@ class Worker:
             self.marker.mark(message.pk, now, result.code, reply)
             return
         if result.outcome == "deferred" and not message.is_too_old_to_retry(now):
-            self.leased(message).update(
-                status=Status.DEFERRED,
-                next_attempt_at=now + message.retry_delay(),
-                lease_expires_at=None,
-                last_reply=reply,
-            )
-            status = Status.DEFERRED
+            self.leased(message).defer(now + message.retry_delay(), reply, now, **self.logged(result.code))
         else:
             if result.outcome == "deferred":
                 reply = f"gave up after {message.attempts} attempts: {reply}"[:2000]
-            self.leased(message).update(status=Status.FAILED, lease_expires_at=None, last_reply=reply)
-            status = Status.FAILED
+            self.leased(message).fail(reply, now, **self.logged(result.code))
             # The message could not go at all (it cannot be written, or the relay never took it in five days):
             # each recipient still waiting failed with it.
             recipients.fail_pending(message, reply)
@@ -339,11 +290,6 @@ class Worker:
             log.warning("outbox message %s failed (SMTP %s)", message.pk, result.code)
             if message.kind == OutboxMessage.Kind.LETTER:
                 self.paused(bounces.record_rejection(message, reply, now, alert=False), reply)
-        self.pending_events.append(
-            DeliveryEvent(
-                message_id=message.pk, at=now, worker=self.name, status=status, smtp_code=result.code, reply=reply
-            )
-        )
 
     def record_per_recipient(self, message: OutboxMessage, result: SendResult, tried: list[str], now) -> None:
         """Each recipient's own answer, then the letter's state; policy refusals count against their domain."""
@@ -378,33 +324,23 @@ class Worker:
         """Back to the queue until the relay has rested: not an attempt of the message's own."""
         until = self.relay_retry_at or self.clock()
         reply = reply or "not tried: the relay failed a moment ago"
-        self.leased(message).update(
-            status=Status.DEFERRED, next_attempt_at=until, lease_expires_at=None, last_reply=reply[:2000]
-        )
-        self.pending_events.append(
-            DeliveryEvent(message_id=message.pk, at=self.clock(), worker=self.name, status=Status.DEFERRED, reply=reply)
-        )
+        self.leased(message).defer(until, reply, self.clock(), **self.logged())
 
     def leased(self, message: OutboxMessage):
         """The message's row while our lease on it holds.
 
         Only built when a message is not sent: building it for every letter was a fifth of the loop's time.
         """
-        return OutboxMessage.objects.filter(pk=message.pk, claimed_by=self.name, status=Status.SENDING)
+        return OutboxMessage.objects.filter(pk=message.pk).leased_by(self.name)
+
+    def logged(self, smtp_code: int | None = None) -> dict:
+        """How this worker's moves are logged: by its name, with its batch's events (flush_events)."""
+        return {"worker": self.name, "events": self.pending_events, "smtp_code": smtp_code}
 
     def hold(self, message: OutboxMessage) -> None:
         """A target of this claimed letter was paused during the batch: keep the letter, do not send it."""
-        OutboxMessage.objects.filter(pk=message.pk, claimed_by=self.name).update(
-            status=Status.HELD, lease_expires_at=None
-        )
-        self.pending_events.append(
-            DeliveryEvent(
-                message_id=message.pk,
-                at=self.clock(),
-                worker=self.name,
-                status=Status.HELD,
-                reply="held: a target of this letter was paused while it waited to be sent",
-            )
+        self.leased(message).hold(
+            "held: a target of this letter was paused while it waited to be sent", self.clock(), **self.logged()
         )
 
     def flush_events(self) -> None:

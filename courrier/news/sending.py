@@ -25,9 +25,10 @@ from django.utils import timezone, translation
 
 from courrier.accounts import audit
 from courrier.campaigns.models import Campaign, PersonUpdate
-from courrier.delivery.enqueue import absolute_url, durable_commit, stamped, supporter_message
+from courrier.delivery import emails
+from courrier.delivery.enqueue import durable_commit, stamped
+from courrier.delivery.messages import absolute_url, supporter_message
 from courrier.delivery.models import OutboxMessage, UndeliverableAddress
-from courrier.lib import emails
 from courrier.news.models import NewsUpdate
 from courrier.news.subscriptions import unsubscribe_mailto
 from courrier.news.tokens import unsubscribe_token
@@ -40,17 +41,11 @@ _SLOT = "SLOT"  # stands for the token in the unsubscribe path, built once per l
 
 def subscribers(campaign_id: int) -> QuerySet[Signature]:
     """Every supporter of the campaign who may receive its news, whatever their language."""
-    return Signature.objects.filter(
-        campaign_id=campaign_id,
-        confirmed_at__isnull=False,
-        is_duplicate=False,
-        consent_news=True,
-        news_unsubscribed_at__isnull=True,
-        anonymised_at__isnull=True,  # erased: no address left, and no more news
-    ).exclude(
-        Q(moderation__in=[Signature.Moderation.REJECTED, Signature.Moderation.BURST])  # quarantined: not yet
+    return (
+        Signature.objects.filter(campaign_id=campaign_id)
+        .news_recipients()
         # An address that bounced for good: news would only bounce again, and hurt the sender's reputation.
-        | Q(email_digest__in=UndeliverableAddress.objects.values("email_digest"))
+        .exclude(email_digest__in=UndeliverableAddress.objects.values("email_digest"))
     )
 
 

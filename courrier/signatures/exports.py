@@ -14,35 +14,26 @@ number of rows, and is never cached by a browser or proxy.
 """
 
 import csv
-import datetime
 import io
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
 from fpdf import FPDF
 
 from courrier.campaigns.models import Campaign
-from courrier.delivery.digests import FONT
 from courrier.lib.spreadsheets import neutralised
+from courrier.lib.typefaces import DEJAVU_SANS
 from courrier.signatures.models import SUPPORTER_FIELDS, Signature
 
 
 def exported_signatures(campaign: Campaign) -> QuerySet:
     """The letters that go, in the order they were confirmed."""
     return (
-        Signature.objects.filter(
-            campaign=campaign,
-            is_duplicate=False,
-            anonymised_at__isnull=True,
-            consent_send=True,
-            confirmed_at__isnull=False,
-            moderation__in=[Signature.Moderation.NONE, Signature.Moderation.APPROVED],
-        )
+        Signature.objects.filter(campaign=campaign)
+        .exportable()
         .order_by("confirmed_at", "pk")
         .only(
             *SUPPORTER_FIELDS,
@@ -100,7 +91,7 @@ def signatures_pdf(campaign: Campaign) -> tuple[bytes, int]:
     signatures = list(exported_signatures(campaign))
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_font("DejaVu", fname=str(FONT))
+    pdf.add_font("DejaVu", fname=str(DEJAVU_SANS))
     pdf.set_title(campaign.title)
     pdf.set_creator("Courrier")
     pdf.add_page()
@@ -141,43 +132,3 @@ def entry_lines(signature: Signature) -> list[str]:
     if signature.personal_sentence:
         lines.append(f"« {signature.personal_sentence} »")
     return lines
-
-
-def attachment(content: bytes, content_type: str, filename: str) -> HttpResponse:
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
-def export_filename(campaign: Campaign, extension: str) -> str:
-    return f"signatures-{campaign.slug}-{datetime.date.today().isoformat()}.{extension}"
-
-
-def export(request: HttpRequest, campaign_id: int, extension: str) -> HttpResponse:
-    """The file for a campaign's manager, recorded in the audit log."""
-    from courrier.accounts import audit
-    from courrier.accounts.scoping import managed_campaign
-
-    campaign = managed_campaign(request, campaign_id)
-    build, content_type = EXPORTS[extension]
-    content, rows = build(campaign)
-    audit.record(
-        request.user, audit.EXPORT, campaign, organisation=campaign.organisation, summary=f"{extension}, {rows} rows"
-    )
-    return attachment(content, content_type, export_filename(campaign, extension))
-
-
-EXPORTS = {"csv": (signatures_csv, "text/csv; charset=utf-8"), "pdf": (signatures_pdf, "application/pdf")}
-
-
-# POST only: an export is an act recorded in the audit log, not a page a browser may prefetch.
-@require_POST
-def export_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    return export(request, campaign_id, "csv")
-
-
-@require_POST
-def export_pdf(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    return export(request, campaign_id, "pdf")

@@ -3,8 +3,10 @@ import re
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from courrier.campaigns.open_campaigns import SignableCampaign
 from courrier.lib.headers import is_plain_address
 from courrier.signatures.models import SUPPORTER_FIELDS, Signature
 
@@ -85,6 +87,8 @@ class SharedFields(dict):
     """
 
     def __deepcopy__(self, memo) -> dict:
+        if "form" in settings.PLAIN_PATHS:
+            return copy.deepcopy(dict(self), memo)  # the plain twin: Django's own copy
         return dict(self)
 
 
@@ -240,6 +244,9 @@ class SignatureForm(forms.Form):
         signature's CPU. No field here is disabled or a file, the two cases
         where Django's version reads more than the posted value.
         """
+        if "form" in settings.PLAIN_PATHS:
+            super()._clean_fields()  # the plain twin, Django's own (tests/test_fast_paths.py compares them)
+            return
         for name, field in self.fields.items():
             try:
                 value = field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
@@ -312,3 +319,21 @@ class SignatureForm(forms.Form):
         fields = {name: self.cleaned_data.get(name, "") for name in SIGNATURE_FIELDS}
         # Its email_digest is computed from the address by the INSERT (EmailDigestField.pre_save).
         return Signature(campaign_id=campaign_id, language=language, **fields)
+
+
+def signing_form(
+    campaign: SignableCampaign, data=None, editable_letters: dict[str, str] | None = None
+) -> SignatureForm:
+    """The signing form of a campaign, on its page, in its embed and in the organisers' preview.
+
+    editable_letters: the model letters, when supporters may edit the whole letter and the page offers it
+    (Campaign.editable_letters); the embed never does.
+    """
+    return SignatureForm(
+        data,
+        letter_languages=campaign.letter_languages,
+        default_language=get_language(),
+        editable_letters=editable_letters,
+        directory=campaign.directory,
+        directory_fallback=campaign.directory_fallback,
+    )

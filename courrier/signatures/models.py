@@ -4,14 +4,67 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from courrier.campaigns.models import Campaign
+from courrier.db.fields import EmailDigestField, EncryptedCharField, EncryptedEmailField, EncryptedTextField
 from courrier.lib.crypto import email_digest
-from courrier.lib.fields import EmailDigestField, EncryptedCharField, EncryptedEmailField, EncryptedTextField
 
 
 class SignatureQuerySet(models.QuerySet):
+    """The rules of who counts, whose letter goes, who gets news, what may be exported: each written once.
+
+    Every page, export, job and interface asks these; their figures agree because they are the same query.
+    """
+
     def with_address(self, address: str) -> "SignatureQuerySet":
         """The signatures made with this address (any case): compared by keyed digest, never in clear."""
         return self.filter(email_digest=email_digest(address))
+
+    def openable(self) -> "SignatureQuerySet":
+        """Those whose links (confirmation, my data) still open: not a second signature, not erased."""
+        return self.filter(is_duplicate=False, anonymised_at__isnull=True)
+
+    def first_signatures(self) -> "SignatureQuerySet":
+        """Every signature but the repeats of an address (kept only to tell its owner): what was signed."""
+        return self.filter(is_duplicate=False)
+
+    def confirmed(self) -> "SignatureQuerySet":
+        """Confirmed by their supporter: first signatures only (a second one with the same address never is)."""
+        return self.first_signatures().filter(confirmed_at__isnull=False)
+
+    def deliverable(self) -> "SignatureQuerySet":
+        """Those whose letter goes to the targets: confirmed, sent with their name by consent, and not held,
+        rejected or quarantined by moderation (approved ones go)."""
+        return self.confirmed().filter(consent_send=True, moderation__in=Signature.DELIVERED_MODERATION)
+
+    def counted(self) -> "SignatureQuerySet":
+        """The public counter: the letters that go (deliverable), no more. A letter held for review counts
+        once approved, so the counter, the exports and the progress page say the same number."""
+        return self.deliverable()
+
+    def awaiting_letters(self) -> "SignatureQuerySet":
+        """Confirmed, and their letters not written yet (held for review included)."""
+        return self.confirmed().filter(letters_queued_at__isnull=True)
+
+    def letters_due(self) -> "SignatureQuerySet":
+        """Those whose letters the worker writes next: deliverable, not written yet, their data still kept."""
+        return self.deliverable().filter(letters_queued_at__isnull=True, anonymised_at__isnull=True)
+
+    def listed_organisations(self) -> "SignatureQuerySet":
+        """Counted, with an organisation its supporter agreed to list publicly."""
+        return self.counted().filter(consent_list_organisation=True).exclude(organisation="")
+
+    def exportable(self) -> "SignatureQuerySet":
+        """What an organiser may export: the letters that go, while their supporters' data is kept."""
+        return self.deliverable().filter(anonymised_at__isnull=True)
+
+    def news_recipients(self) -> "SignatureQuerySet":
+        """Supporters who asked for the campaign's news and still want it: confirmed, not erased, not
+        rejected nor quarantined (a letter held for review does not stop the news). Whether their address
+        still takes mail is delivery's to say (news/sending.py)."""
+        return (
+            self.confirmed()
+            .filter(consent_news=True, news_unsubscribed_at__isnull=True, anonymised_at__isnull=True)
+            .exclude(moderation__in=[Signature.Moderation.REJECTED, Signature.Moderation.BURST])
+        )
 
 
 # What says who signed and what they wrote: encrypted at rest, shown on the supporter's data page, erased on
@@ -50,6 +103,9 @@ class Signature(models.Model):
         REJECTED = "rejected", _("Rejected")
         # One of a burst from one network: kept, never delivered unless a moderator approves it.
         BURST = "burst", _("Quarantined (burst)")
+
+    # Moderation states whose letters go: never held, or approved by a moderator.
+    DELIVERED_MODERATION = (Moderation.NONE, Moderation.APPROVED)
 
     # Indexed with created_at (Meta.indexes), which also serves every look-up by campaign alone.
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="signatures", db_index=False)
@@ -158,25 +214,6 @@ class OwnMailboxClick(models.Model):
 
     def __str__(self) -> str:
         return f"{self.clicked_on} {self.channel}"
-
-
-class BlockedWords(models.Model):
-    """Words that hold a personal sentence for review, per campaign and language, edited by its organisers."""
-
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="blocked_words")
-    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
-    words = models.TextField(_("words"), blank=True, help_text=_("One word or phrase per line."))
-
-    class Meta:
-        verbose_name = _("words held for review")
-        verbose_name_plural = _("words held for review")
-        constraints = [models.UniqueConstraint(fields=["campaign", "language"], name="one_word_list_per_language")]
-
-    def __str__(self) -> str:
-        return f"{self.campaign} ({self.language})"
-
-    def word_list(self) -> list[str]:
-        return [line.strip().casefold() for line in self.words.splitlines() if line.strip()]
 
 
 class HeldSignature(Signature):

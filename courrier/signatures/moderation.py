@@ -49,8 +49,10 @@ from django.utils import translation
 from django.utils.translation import get_language_info, gettext_lazy
 from django.utils.translation import gettext as _
 
+from courrier.accounts import audit
+from courrier.campaigns.models import BlockedWords
 from courrier.lib import bursts
-from courrier.signatures.models import BlockedWords, Signature
+from courrier.signatures.models import Signature
 
 Moderation = Signature.Moderation
 
@@ -245,8 +247,6 @@ def awaiting_decision() -> Q:
 
 def _decide(user, signatures: QuerySet, decision: str, verb: str) -> int:
     """Move the held or quarantined signatures among `signatures` to `decision`, each move in the audit log."""
-    from courrier.accounts import audit
-
     with transaction.atomic():
         chosen = list(
             Signature.objects.filter(pk__in=list(signatures.values_list("pk", flat=True)), moderation__in=AWAITING)

@@ -5,8 +5,8 @@ Reversible: going back decrypts them with the keys in DATA_KEYS.
 
 from django.db import migrations
 
-import courrier.lib.fields
-from courrier.lib.rotation import decrypt_in_place, encrypt_in_place, migration_step
+import courrier.db.fields
+from courrier.db.rotation import decrypt_in_place, encrypt_in_place, migration_step
 
 
 class Migration(migrations.Migration):
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="auditentry",
             name="summary",
-            field=courrier.lib.fields.EncryptedCharField(blank=True, max_length=500, verbose_name="summary"),
+            field=courrier.db.fields.EncryptedCharField(blank=True, max_length=500, verbose_name="summary"),
         ),
         migrations.RunPython(
             migration_step("accounts", "AuditEntry", ["summary"], encrypt_in_place),

@@ -5,8 +5,8 @@ Reversible: going back decrypts them with the keys in DATA_KEYS.
 
 from django.db import migrations
 
-import courrier.lib.fields
-from courrier.lib.rotation import decrypt_in_place, encrypt_in_place, migration_step
+import courrier.db.fields
+from courrier.db.rotation import decrypt_in_place, encrypt_in_place, migration_step
 
 
 class Migration(migrations.Migration):
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="totpdevice",
             name="secret",
-            field=courrier.lib.fields.EncryptedCharField(max_length=64),
+            field=courrier.db.fields.EncryptedCharField(max_length=64),
         ),
         migrations.RunPython(
             migration_step("accounts", "TOTPDevice", ["secret"], encrypt_in_place),

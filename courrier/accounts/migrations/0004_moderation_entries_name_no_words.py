@@ -8,7 +8,7 @@ Not reversible in content (the words are gone), harmless to unapply.
 from django.db import migrations
 
 from courrier.lib import crypto
-from courrier.lib.rotation import as_text, rewrite
+from courrier.db.rotation import as_text, rewrite
 
 
 def without_reasons(apps, schema_editor):

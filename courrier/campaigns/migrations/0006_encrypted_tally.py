@@ -5,8 +5,8 @@ Reversible: going back decrypts it with the keys in DATA_KEYS.
 
 from django.db import migrations
 
-import courrier.lib.fields
-from courrier.lib.rotation import decrypt_in_place, encrypt_in_place, migration_step
+import courrier.db.fields
+from courrier.db.rotation import decrypt_in_place, encrypt_in_place, migration_step
 
 
 class Migration(migrations.Migration):
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="campaign",
             name="tally_organisations",
-            field=courrier.lib.fields.EncryptedJSONField(blank=True, default=list, editable=False),
+            field=courrier.db.fields.EncryptedJSONField(blank=True, default=list, editable=False),
         ),
         migrations.RunPython(
             migration_step("campaigns", "Campaign", ["tally_organisations"], encrypt_in_place),

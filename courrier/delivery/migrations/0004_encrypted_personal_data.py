@@ -5,9 +5,9 @@ Reversible: going back decrypts every value with the keys in DATA_KEYS.
 
 from django.db import migrations, models
 
-import courrier.lib.fields
+import courrier.db.fields
 from courrier.lib import crypto
-from courrier.lib.rotation import decrypt_in_place, encrypt_in_place, migration_step, rewrite
+from courrier.db.rotation import decrypt_in_place, encrypt_in_place, migration_step, rewrite
 
 OUTBOX = ["from_name", "to", "cc", "reply_to", "subject", "body", "last_reply"]
 EVENTS = ["reply"]
@@ -41,11 +41,11 @@ def encrypt_bounces(apps, schema_editor):
 
 
 def text(verbose_name, **options):
-    return courrier.lib.fields.EncryptedTextField(verbose_name=verbose_name, **options)
+    return courrier.db.fields.EncryptedTextField(verbose_name=verbose_name, **options)
 
 
 def line(verbose_name, **options):
-    return courrier.lib.fields.EncryptedCharField(verbose_name=verbose_name, **options)
+    return courrier.db.fields.EncryptedCharField(verbose_name=verbose_name, **options)
 
 
 class Migration(migrations.Migration):
@@ -56,15 +56,15 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AlterField("outboxmessage", "from_name", line("sender name", max_length=250)),
         migrations.AlterField(
-            "outboxmessage", "to", courrier.lib.fields.EncryptedJSONField(default=list, verbose_name="to")
+            "outboxmessage", "to", courrier.db.fields.EncryptedJSONField(default=list, verbose_name="to")
         ),
         migrations.AlterField(
-            "outboxmessage", "cc", courrier.lib.fields.EncryptedJSONField(blank=True, default=list, verbose_name="cc")
+            "outboxmessage", "cc", courrier.db.fields.EncryptedJSONField(blank=True, default=list, verbose_name="cc")
         ),
         migrations.AlterField(
             "outboxmessage",
             "reply_to",
-            courrier.lib.fields.EncryptedEmailField(blank=True, verbose_name="reply to"),
+            courrier.db.fields.EncryptedEmailField(blank=True, verbose_name="reply to"),
         ),
         migrations.AlterField("outboxmessage", "subject", line("subject", max_length=300)),
         migrations.AlterField("outboxmessage", "body", text("body")),
@@ -77,7 +77,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             "outboxmessage",
             "attachment_sealed",
-            courrier.lib.fields.EncryptedBinaryField(blank=True, editable=False, null=True),
+            courrier.db.fields.EncryptedBinaryField(blank=True, editable=False, null=True),
         ),
         migrations.RunPython(seal_attachments, unseal_attachments),
         migrations.RemoveField("outboxmessage", "attachment"),
@@ -93,7 +93,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             "bounce",
             "recipient_digest",
-            courrier.lib.fields.EmailDigestField(default="", editable=False, max_length=64, source="recipient"),
+            courrier.db.fields.EmailDigestField(default="", editable=False, max_length=64, source="recipient"),
         ),
         migrations.RunPython(encrypt_bounces, migration_step("delivery", "Bounce", BOUNCES, decrypt_in_place)),
         migrations.AddConstraint(

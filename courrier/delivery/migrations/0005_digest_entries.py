@@ -17,7 +17,7 @@ import django.utils.timezone
 from django.db import migrations, models
 from django.db.models import Q
 
-import courrier.lib.fields
+import courrier.db.fields
 
 
 def entries_from_cursors(apps, schema_editor):
@@ -93,9 +93,9 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("queued_at", models.DateTimeField(default=django.utils.timezone.now)),
-                ("listing", courrier.lib.fields.EncryptedJSONField(blank=True, default=dict)),
-                ("subject", courrier.lib.fields.EncryptedCharField(blank=True, max_length=300)),
-                ("body", courrier.lib.fields.EncryptedTextField(blank=True)),
+                ("listing", courrier.db.fields.EncryptedJSONField(blank=True, default=dict)),
+                ("subject", courrier.db.fields.EncryptedCharField(blank=True, max_length=300)),
+                ("body", courrier.db.fields.EncryptedTextField(blank=True)),
                 ("cancelled_at", models.DateTimeField(blank=True, null=True)),
                 (
                     "digest",

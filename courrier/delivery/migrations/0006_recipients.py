@@ -9,7 +9,7 @@ written before take their message's state and their target's address.
 import django.db.models.deletion
 from django.db import migrations, models
 
-import courrier.lib.fields
+import courrier.db.fields
 
 
 def recipients_from_messages(apps, schema_editor):
@@ -126,7 +126,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="recipient",
             name="last_reply",
-            field=courrier.lib.fields.EncryptedTextField(blank=True, verbose_name="last server reply"),
+            field=courrier.db.fields.EncryptedTextField(blank=True, verbose_name="last server reply"),
         ),
         migrations.RunPython(recipients_from_messages, migrations.RunPython.noop),
     ]

@@ -9,9 +9,9 @@ personal data is gone either way.
 from django.db import migrations, models
 from django.db.models import Q
 
-import courrier.lib.fields
+import courrier.db.fields
 from courrier.lib import crypto
-from courrier.lib.rotation import decrypt_in_place, encrypt_in_place, migration_step, rewrite
+from courrier.db.rotation import decrypt_in_place, encrypt_in_place, migration_step, rewrite
 
 ENCRYPTED = [
     "first_name",
@@ -58,68 +58,68 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="signature",
             name="email_digest",
-            field=courrier.lib.fields.EmailDigestField(
+            field=courrier.db.fields.EmailDigestField(
                 blank=True, editable=False, max_length=64, null=True, source="email"
             ),
         ),
         migrations.AlterField(
             model_name="signature",
             name="first_name",
-            field=courrier.lib.fields.EncryptedCharField(max_length=100, verbose_name="first name"),
+            field=courrier.db.fields.EncryptedCharField(max_length=100, verbose_name="first name"),
         ),
         migrations.AlterField(
             model_name="signature",
             name="last_name",
-            field=courrier.lib.fields.EncryptedCharField(max_length=100, verbose_name="last name"),
+            field=courrier.db.fields.EncryptedCharField(max_length=100, verbose_name="last name"),
         ),
         migrations.AlterField(
             model_name="signature",
             name="email",
-            field=courrier.lib.fields.EncryptedEmailField(max_length=254, verbose_name="e-mail address"),
+            field=courrier.db.fields.EncryptedEmailField(max_length=254, verbose_name="e-mail address"),
         ),
         migrations.AlterField(
             model_name="signature",
             name="city",
-            field=courrier.lib.fields.EncryptedCharField(blank=True, max_length=100, verbose_name="city"),
+            field=courrier.db.fields.EncryptedCharField(blank=True, max_length=100, verbose_name="city"),
         ),
         migrations.AlterField(
             model_name="signature",
             name="country",
-            field=courrier.lib.fields.EncryptedCharField(blank=True, max_length=100, verbose_name="country"),
+            field=courrier.db.fields.EncryptedCharField(blank=True, max_length=100, verbose_name="country"),
         ),
         migrations.AlterField(
             model_name="signature",
             name="organisation",
-            field=courrier.lib.fields.EncryptedCharField(blank=True, max_length=200, verbose_name="organisation"),
+            field=courrier.db.fields.EncryptedCharField(blank=True, max_length=200, verbose_name="organisation"),
         ),
         migrations.AlterField(
             model_name="signature",
             name="organisation_role",
-            field=courrier.lib.fields.EncryptedCharField(
+            field=courrier.db.fields.EncryptedCharField(
                 blank=True, max_length=100, verbose_name="role in the organisation"
             ),
         ),
         migrations.AlterField(
             model_name="signature",
             name="personal_sentence",
-            field=courrier.lib.fields.EncryptedTextField(blank=True, max_length=600, verbose_name="personal sentence"),
+            field=courrier.db.fields.EncryptedTextField(blank=True, max_length=600, verbose_name="personal sentence"),
         ),
         migrations.AlterField(
             model_name="signature",
             name="letter_body",
-            field=courrier.lib.fields.EncryptedTextField(
+            field=courrier.db.fields.EncryptedTextField(
                 blank=True, max_length=10000, verbose_name="letter as edited by the supporter"
             ),
         ),
         migrations.AlterField(
             model_name="signature",
             name="directory_country",
-            field=courrier.lib.fields.EncryptedCharField(blank=True, max_length=2, verbose_name="country picked"),
+            field=courrier.db.fields.EncryptedCharField(blank=True, max_length=2, verbose_name="country picked"),
         ),
         migrations.AlterField(
             model_name="signature",
             name="moderation_reason",
-            field=courrier.lib.fields.EncryptedCharField(blank=True, max_length=200, verbose_name="why it is held"),
+            field=courrier.db.fields.EncryptedCharField(blank=True, max_length=200, verbose_name="why it is held"),
         ),
         migrations.RunPython(encrypt, migration_step("signatures", "Signature", ENCRYPTED, decrypt_in_place)),
         migrations.AddConstraint(

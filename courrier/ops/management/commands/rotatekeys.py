@@ -11,8 +11,8 @@ Once it has run, the old keys can be removed from DATA_KEYS.
 
 from django.core.management.base import BaseCommand
 
+from courrier.db.rotation import BATCH, rotate_all
 from courrier.lib import crypto
-from courrier.lib.rotation import BATCH, rotate_all
 
 
 class Command(BaseCommand):

@@ -1,0 +1,106 @@
+"""`python -m bench --only shortcuts`: what each bypass of Django on a hot path buys, against its plain twin.
+
+Each shortcut stays only where this shows it buys at least 5 % on its path (the issue-14 rule). The same
+site or worker runs twice, once as shipped and once with COURRIER_PLAIN_PATHS naming the shortcut (its
+plain twin, written next to it, which tests/test_fast_paths.py proves writes the same rows), in alternating
+rounds on the same database, as the rest of the benchmark measures.
+"""
+
+import statistics
+import sys
+
+from bench.command import (
+    CAMPAIGN_PAGE,
+    LOOPBACK,
+    PROOF_OF_WORK_SETTINGS,
+    SIGN_PATH,
+    UNLIMITED_SIGNING,
+    Command,
+    Database,
+    Throughput,
+    cpu_per_request_ms,
+    median_ratio,
+    ratio,
+)
+
+SIGNING_SHORTCUTS = ["insert", "form"]  # settings.PLAIN_PATHS names (courrier/settings.py)
+DELIVERY_SHORTCUTS = ["marks"]
+KEEP_AT = 1.05
+
+
+def verdict(gain: float) -> str:
+    return "keep" if gain >= KEEP_AT else "remove (under 5 %)"
+
+
+def signing_shortcuts(bench: Command, database: Database, secret_key: str) -> None:
+    bench.say(f"== shortcuts on the signing path, {database.label}: the site as shipped vs each plain twin")
+    env = bench.environment(
+        database,
+        SIGNING_RATE_LIMIT=UNLIMITED_SIGNING,
+        SIGNING_BURST=UNLIMITED_SIGNING,
+        SIGNING_BURST_UNPROVEN=UNLIMITED_SIGNING,
+        SECRET_KEY=secret_key,
+        **PROOF_OF_WORK_SETTINGS,
+    )
+    results: dict[str, list[Throughput]] = {"shipped": [], **{name: [] for name in SIGNING_SHORTCUTS}}
+    servers = {}
+    with bench.gunicorn("courrier.wsgi", env, CAMPAIGN_PAGE) as shipped:
+        servers["shipped"] = shipped
+        contexts = [
+            bench.gunicorn("courrier.wsgi", {**env, "COURRIER_PLAIN_PATHS": name}, CAMPAIGN_PAGE)
+            for name in SIGNING_SHORTCUTS
+        ]
+        try:
+            for name, context in zip(SIGNING_SHORTCUTS, contexts, strict=True):
+                servers[name] = context.__enter__()
+            order = list(results)
+            for number in range(bench.rounds):
+                for name in order if number % 2 == 0 else reversed(order):
+                    results[name].append(
+                        bench.load(servers[name], SIGN_PATH, "--page", CAMPAIGN_PAGE, *bench.proofs(env))
+                    )
+                bench.say(
+                    f"  round {number + 1}: "
+                    + ", ".join(f"{results[name][-1].per_second:.0f}/s {name}" for name in order)
+                )
+        finally:
+            for context in contexts:
+                context.__exit__(None, None, None)
+    for name in SIGNING_SHORTCUTS:
+        gain = median_ratio(results["shipped"], results[name])
+        costs = (cpu_per_request_ms(results["shipped"]), cpu_per_request_ms(results[name]))
+        cpu = f", server CPU {costs[0]:.2f} vs {costs[1]:.2f} ms a signature" if all(costs) else ""
+        bench.say(f"shortcut {name}: shipped/plain {gain:.3f}{cpu}: {verdict(gain)}")
+
+
+def delivery_shortcuts(bench: Command, database: Database, relay: dict[str, str]) -> None:
+    bench.say(f"== shortcuts on the delivery path, {database.label}: one worker as shipped vs each plain twin")
+    count = ["--letters", str(bench.letters)]
+    rates: dict[str, list[float]] = {"shipped": [], **{name: [] for name in DELIVERY_SHORTCUTS}}
+    order = list(rates)
+    for number in range(bench.delivery_rounds):
+        for name in order if number % 2 == 0 else reversed(order):
+            env = bench.environment(database, **relay)
+            if name != "shipped":
+                env["COURRIER_PLAIN_PATHS"] = name
+            bench.run_step("prepare", [sys.executable, "-m", "bench.delivery", "prepare", *count], env)
+            results = bench.run_workers(env, 1)
+            sent = sum(r["sent"] for r in results)
+            elapsed = max(r["finished"] for r in results) - min(r["started"] for r in results)
+            rates[name].append(ratio(sent, elapsed))
+        bench.say(f"  round {number + 1}: " + ", ".join(f"{rates[name][-1]:.0f}/s {name}" for name in order))
+    for name in DELIVERY_SHORTCUTS:
+        gain = statistics.median(ratio(a, b) for a, b in zip(rates["shipped"], rates[name], strict=True))
+        bench.say(f"shortcut {name}: shipped/plain {gain:.3f}: {verdict(gain)}")
+
+
+def run(bench: Command, secret_key: str) -> None:
+    databases = [bench.fresh_sqlite()]
+    if bench.postgres_admin is not None:
+        databases.append(bench.fresh_postgres())
+    for database in databases:
+        signing_shortcuts(bench, database, secret_key)
+    with bench.smtp_sink() as sink_port:
+        sink = {"EMAIL_HOST": LOOPBACK, "EMAIL_PORT": str(sink_port), "EMAIL_USE_TLS": "0", "EMAIL_USE_SSL": "0"}
+        for database in databases:
+            delivery_shortcuts(bench, database, sink)

@@ -1,0 +1,328 @@
+"""One constructor per kind of outgoing message: confirmation and already-signed notice, letter and the
+supporter's copy, digest entry, digest, staff alert, test letter, data link (news: news/sending.py).
+
+Each returns unsaved OutboxMessage rows; queueing them is the outbox's (OutboxQuerySet.queue).
+"""
+
+import datetime
+import io
+import uuid
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from fpdf import FPDF
+
+from courrier.campaigns.letters import Signer, render_bilingual_letter, render_letter, versions_for_targets
+from courrier.campaigns.models import Campaign, Target
+from courrier.delivery import emails, messages
+from courrier.delivery.addressees import letter_recipients
+from courrier.delivery.models import DigestEntry, OutboxMessage
+from courrier.lib.crypto import email_digest
+from courrier.lib.headers import header_text
+from courrier.lib.typefaces import DEJAVU_SANS
+from courrier.signatures.models import Signature
+from courrier.signatures.tokens import confirmation_token, my_data_request_url, my_data_url
+
+
+def new_message_id(sender: str) -> str:
+    return f"<{uuid.uuid4().hex}@{sender.rsplit('@', 1)[1]}>"
+
+
+def is_sandboxed(campaign: Campaign) -> bool:
+    """Real mail needs both an operator (SMTP configured) and staff (campaign switched to real)."""
+    return not (settings.EMAIL_HOST and campaign.real_delivery)
+
+
+def supporter_message(kind: str, signature: Signature, subject: str, body: str) -> OutboxMessage:
+    sender = settings.SENDER_EMAIL
+    return OutboxMessage(
+        kind=kind,
+        campaign=signature.campaign,
+        signature=signature,
+        message_id=new_message_id(sender),
+        sandbox=is_sandboxed(signature.campaign),
+        from_name=settings.SITE_NAME,
+        from_email=sender,
+        envelope_from=sender,
+        to=[signature.email],
+        subject=subject,
+        body=body,
+        auto_submitted=True,
+        recipient_digest=email_digest(signature.email),
+    )
+
+
+def absolute_url(path: str) -> str:
+    return settings.SITE_ROOT + path
+
+
+def recipients_phrase(campaign: Campaign, language: str, signature: Signature | None = None) -> str:
+    """Who receives the letter, for the supporter's e-mails: with a directory, the entry of their country."""
+    to_targets, cc_targets = letter_recipients(signature) if signature is not None else campaign.recipients()
+    with translation.override(language):
+        names = ", ".join(t.name for t in to_targets)
+        if cc_targets:
+            return _("%(to)s, with a copy to %(cc)s") % {"to": names, "cc": ", ".join(t.name for t in cc_targets)}
+        return names
+
+
+def confirmation_message(signature: Signature) -> OutboxMessage:
+    campaign = signature.campaign
+    with translation.override(signature.language):
+        if signature.is_duplicate:
+            subject, body = emails.already_signed(
+                signature.language,
+                campaign,
+                absolute_url(campaign.get_absolute_url()),
+                duplicate_data_url(signature),
+            )
+            return supporter_message(OutboxMessage.Kind.ALREADY_SIGNED, signature, subject, body)
+        url = absolute_url(reverse("confirm", args=[confirmation_token(signature.pk)]))
+    subject, body = emails.confirmation(
+        signature.language,
+        campaign,
+        url,
+        recipients_phrase(campaign, signature.language, signature),
+        my_data_url(signature, signature.language),
+    )
+    return supporter_message(OutboxMessage.Kind.CONFIRMATION, signature, subject, body)
+
+
+def duplicate_data_url(duplicate: Signature) -> str:
+    """For the "already signed" notice: the link to the first signature of the address, which the notice's
+    reader owns; the public form when there is none left (erased meanwhile)."""
+    digest = getattr(duplicate, "email_digest", None)
+    original = (
+        Signature.objects.openable().filter(campaign_id=duplicate.campaign_id, email_digest=digest).first()
+        if digest
+        else None
+    )
+    if original is None:
+        return my_data_request_url(duplicate.language)
+    return my_data_url(original, duplicate.language)
+
+
+def signer_of(signature: Signature) -> Signer:
+    return Signer(
+        first_name=signature.first_name,
+        last_name=signature.last_name,
+        organisation=signature.organisation,
+        organisation_role=signature.organisation_role,
+        city=signature.city,
+        personal_sentence=signature.personal_sentence,
+        signed_on=timezone.localdate(signature.confirmed_at),
+    )
+
+
+def pacing_key(targets: list[Target]) -> str:
+    # (A preview's directory target may be unsaved: its key is never stored.)
+    return "-".join(str(t.pk) for t in sorted(targets, key=lambda t: t.pk or 0))
+
+
+def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Target]]:
+    """The letter to the targets that take one e-mail per letter, and the supporter's copy.
+
+    Targets in digest mode get this signature in their next digest instead.
+    Returns the messages and the targets of the letter (none when every target takes digests).
+    """
+    campaign = signature.campaign
+    to_targets, cc_targets = letter_recipients(signature)
+    each = [t for t in [*to_targets, *cc_targets] if t.delivery_mode == Target.Mode.EACH]
+    model = campaign.letter_for(signature.letter_language)
+    signer = signer_of(signature)
+    subject, body = render_letter(model, signer, signature.letter_body)
+    messages = []
+    if each:
+        sender = settings.LETTERS_SENDER_EMAIL
+        with translation.override(model.language):
+            from_name = _("%(name)s via %(site)s") % {"name": signature.full_name, "site": settings.SITE_NAME}
+        addressees = [t for t in each if t.role == Target.Role.TO] or each
+        to = [t.email for t in addressees]
+        if campaign.bilingual_letters:
+            # The To and Cc targets share one message, so its languages follow the addressees (the To
+            # targets, such as an embassy): the copies go to the campaign's allies, who can read the
+            # supporter's version. The supporter's copy below shows the letter exactly as sent.
+            versions = versions_for_targets(campaign.letters.all(), model.language, [t.language for t in addressees])
+            subject, body = render_bilingual_letter(model, signer, signature.letter_body, versions)
+        letter = OutboxMessage(
+            kind=OutboxMessage.Kind.LETTER,
+            campaign=campaign,
+            signature=signature,
+            message_id=new_message_id(sender),
+            sandbox=is_sandboxed(campaign),
+            from_name=from_name,
+            from_email=sender,
+            envelope_from=settings.BOUNCE_EMAIL,
+            to=to,
+            cc=[t.email for t in each if t.email not in to],
+            reply_to=signature.email,
+            subject=subject,
+            body=body,
+            pacing_key=pacing_key(each),
+            status=OutboxMessage.Status.HELD if any(t.is_paused for t in each) else OutboxMessage.Status.QUEUED,
+        )
+        messages.append(letter)
+    copy_subject, copy_body = emails.letter_copy(
+        signature.language,
+        campaign,
+        signature.first_name,
+        recipients_phrase(campaign, signature.language, signature),
+        subject,
+        body,
+        my_data_url(signature, signature.language),
+    )
+    messages.append(supporter_message(OutboxMessage.Kind.COPY, signature, copy_subject, copy_body))
+    return messages, each
+
+
+def digest_entries(signature: Signature, now: datetime.datetime) -> list[DigestEntry]:
+    """One entry for each target in digest mode among this letter's own recipients (see DigestEntry)."""
+    to_targets, cc_targets = letter_recipients(signature)
+    digest_targets = [t for t in [*to_targets, *cc_targets] if t.delivery_mode == Target.Mode.DIGEST]
+    signer = signer_of(signature)
+    return [digest_entry(signature, signer, target, now) for target in digest_targets]
+
+
+def digest_entry(signature: Signature, signer: Signer, target: Target, now: datetime.datetime) -> DigestEntry:
+    """The supporter's letter as this digest target receives it: their version in their letter's language,
+    followed, for bilingual letters, by the model letter in the target's own language."""
+    campaign = signature.campaign
+    model = campaign.letter_for(signature.letter_language)
+    if campaign.bilingual_letters:
+        versions = versions_for_targets(campaign.letters.all(), model.language, [target.language])
+        subject, body = render_bilingual_letter(model, signer, signature.letter_body, versions)
+    else:
+        subject, body = render_letter(model, signer, signature.letter_body)
+    listing = {name: getattr(signer, name) for name in DIGEST_LISTING}
+    return DigestEntry(
+        target=target,
+        signature=signature,
+        queued_at=now,
+        listing={**listing, "edited": bool(signature.letter_body)},
+        subject=subject,
+        body=body,
+    )
+
+
+# What a digest lists of each signer (DigestEntry.listing), and whether they rewrote the model letter.
+DIGEST_LISTING = ("full_name", "organisation", "organisation_role", "city", "personal_sentence")
+
+
+def digest_language(target: Target) -> str:
+    available = {letter.language for letter in target.campaign.letters.all()}
+    return target.language if target.language in available else target.campaign.language
+
+
+def digest_message(target: Target, entries: list[DigestEntry], now: datetime.datetime) -> OutboxMessage:
+    campaign = target.campaign
+    language = digest_language(target)
+    with translation.override(language):
+        subject = ngettext("%(count)s letter: %(subject)s", "%(count)s letters: %(subject)s", len(entries)) % {
+            "count": len(entries),
+            "subject": campaign.letter_for(language).subject,
+        }
+        body = render_to_string(
+            "emails/digest-body-text.txt",
+            {
+                "target": target,
+                "campaign": campaign,
+                "entries": [entry.listing for entry in entries],
+                "site_name": settings.SITE_NAME,
+                "letter": shown_letter(entries),
+            },
+        )
+        pdf = digest_pdf(campaign.title, entries)
+        filename = f"letters-{campaign.slug}-{formats.date_format(now, 'Y-m-d')}.pdf"
+    sender = settings.LETTERS_SENDER_EMAIL
+    return OutboxMessage(
+        kind=OutboxMessage.Kind.DIGEST,
+        campaign=campaign,
+        message_id=new_message_id(sender),
+        sandbox=is_sandboxed(campaign),
+        from_name=settings.SITE_NAME,
+        from_email=sender,
+        envelope_from=settings.BOUNCE_EMAIL,
+        to=[target.email],
+        subject=header_text(subject, 250),
+        body=body.strip() + "\n",
+        attachment_name=filename,
+        attachment=pdf,
+        created_at=now,
+        next_attempt_at=now,
+    )
+
+
+def shown_letter(entries: list[DigestEntry]) -> str:
+    """The letter quoted in the digest's text: the first one its writer did not rewrite (each is in the PDF)."""
+    return next((entry.body for entry in entries if not entry.listing.get("edited")), entries[0].body)
+
+
+def digest_pdf(title: str, entries: list[DigestEntry]) -> bytes:
+    """Every letter of the digest as its supporter sent it, one after the other, in a PDF that prints
+    Cyrillic and Kazakh."""
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_font("DejaVu", fname=str(DEJAVU_SANS))
+    pdf.set_title(title)
+    for entry in entries:
+        pdf.add_page()
+        pdf.set_font("DejaVu", size=12)
+        pdf.multi_cell(0, 7, entry.subject, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3)
+        pdf.set_font("DejaVu", size=10)
+        pdf.multi_cell(0, 5, entry.body, new_x="LMARGIN", new_y="NEXT")
+    output = io.BytesIO()
+    pdf.output(output)
+    return output.getvalue()
+
+
+def data_link_message(signature: Signature, language: str) -> OutboxMessage:
+    campaign = signature.campaign
+    subject, body = emails.data_link(
+        language,
+        campaign.text_for(language).title,
+        my_data_url(signature, language),
+        settings.MY_DATA_LINK_MAX_AGE_DAYS,
+    )
+    return messages.supporter_message(OutboxMessage.Kind.DATA_LINK, signature, subject, body)
+
+
+TEST_SUBJECT_PREFIX = "[TEST] "
+
+
+def test_letter(letter: OutboxMessage, address: str, now: datetime.datetime) -> OutboxMessage:
+    """A letter as its target would receive it, To the organiser alone (never the targets, never the
+    copies), its subject marked [TEST]: the back office's "send a test to my own address"."""
+    letter.pk = None
+    letter.kind = OutboxMessage.Kind.TEST
+    letter.signature = None
+    letter.to = [address]
+    letter.cc = []
+    letter.subject = (TEST_SUBJECT_PREFIX + letter.subject)[:300]
+    letter.pacing_key = ""
+    letter.status = OutboxMessage.Status.QUEUED
+    letter.created_at = letter.next_attempt_at = now
+    return letter
+
+
+def staff_alert(subject: str, body: str, now: datetime.datetime) -> OutboxMessage:
+    """A message to STAFF_ALERT_EMAIL (delivery/alerts.py decides when)."""
+    sender = settings.SENDER_EMAIL
+    return OutboxMessage(
+        kind=OutboxMessage.Kind.STAFF_ALERT,
+        message_id=new_message_id(sender),
+        sandbox=not settings.EMAIL_HOST,
+        from_name=settings.SITE_NAME,
+        from_email=sender,
+        envelope_from=sender,
+        to=[settings.STAFF_ALERT_EMAIL],
+        subject=header_text(f"[{settings.SITE_NAME}] {subject}", 250),
+        body=body,
+        auto_submitted=True,
+        created_at=now,
+        next_attempt_at=now,
+    )
