@@ -2,7 +2,7 @@
 
 It is served two ways (bench/command.py):
 - inside the site (bench/site_urls.py): same settings, same middleware, the
-  same check of the POST's origin as the signing form (lib/public_forms.py), on
+  same check of the POST's origin as the signing form (http/public_forms.py), on
   the same gunicorn set-up; the difference with signing is then what signing
   itself does (form and its token, proof of work, counts, encryption);
 - alone (bench/bare.py): Django with no middleware at all, which shows what

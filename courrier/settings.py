@@ -140,14 +140,14 @@ MIDDLEWARE = [
     "courrier.http.csp.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Sessions, users and messages serve the back office only (courrier/accounts/middleware.py).
+    # Sessions, users and messages serve the back office only (courrier/backoffice/middleware.py).
     "courrier.backoffice.middleware.BackOfficeSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "courrier.backoffice.middleware.BackOfficeAuthenticationMiddleware",
     "courrier.backoffice.middleware.BackOfficeMessageMiddleware",
-    # Staff type a code from their authenticator app before any /admin/ page (courrier/accounts/middleware.py).
+    # Staff type a code from their authenticator app before any /admin/ page (courrier/backoffice/middleware.py).
     "courrier.backoffice.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -251,8 +251,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 DEFAULT_EXCEPTION_REPORTER = "courrier.http.error_reports.PrivateExceptionReporter"
 DEFAULT_EXCEPTION_REPORTER_FILTER = "courrier.http.error_reports.PrivateExceptionReporterFilter"
 CSRF_FAILURE_VIEW = "courrier.http.error_pages.csrf_failure"
-X_FRAME_OPTIONS = "DENY"  # every page but the embeddable form (courrier/signatures/embed.py)
-# Content-Security-Policy and Permissions-Policy: courrier/lib/csp.py.
+X_FRAME_OPTIONS = "DENY"  # every page but the embeddable form (courrier/web/embed.py)
+# Content-Security-Policy and Permissions-Policy: courrier/http/csp.py.
 
 # Mail. The platform's sender address is the From of every message (DMARC
 # alignment); letters to targets may use their own address so that a block on
@@ -329,7 +329,7 @@ SUPPORTER_MAILS_PER_DAY = env_int("SUPPORTER_MAILS_PER_DAY", 3)
 MODERATION_MAX_SENTENCE = env_int("MODERATION_MAX_SENTENCE", 400)
 CONFIRMATION_MAX_AGE_DAYS = env_int("CONFIRMATION_MAX_AGE_DAYS", 7)
 
-# Retention (courrier/signatures/retention.py, run by the delivery worker). Unconfirmed signatures go after
+# Retention (courrier/delivery/retention.py, run by the delivery worker). Unconfirmed signatures go after
 # CONFIRMATION_MAX_AGE_DAYS; the personal parts of sent mail (bodies, supporters' addresses) after this grace,
 # long enough to answer a bounce or a supporter's question, short enough that the outbox is no archive.
 OUTBOX_ERASE_AFTER_DAYS = env_int("OUTBOX_ERASE_AFTER_DAYS", 7)

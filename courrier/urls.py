@@ -18,7 +18,7 @@ admin.site.site_header = settings.SITE_NAME
 admin.site.site_title = settings.SITE_NAME
 admin.site.login_form = LockoutAdminAuthenticationForm  # repeated failures lock the username for a while
 
-# Error pages built without the request's address, query or exception text (courrier/lib/error_pages.py).
+# Error pages built without the request's address, query or exception text (courrier/http/error_pages.py).
 handler400 = "courrier.http.error_pages.bad_request"
 handler403 = "courrier.http.error_pages.permission_denied"
 handler404 = "courrier.http.error_pages.page_not_found"

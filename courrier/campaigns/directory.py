@@ -8,7 +8,7 @@ export, edited and imported again, changes exactly what was edited.
 Exported cells that a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a
 carriage return) get a leading quote; the import takes that quote off again.
 
-Where the letters to an entry actually go, and how they are paced: courrier/delivery/enqueue.py.
+Where the letters to an entry actually go, and how they are paced: courrier/delivery/addressees.py.
 """
 
 import csv

@@ -7,7 +7,7 @@
   organiser closes with "cancel the queued letters" (cancel_pending_letters).
 - Archived: not listed, and its page is a short notice (410 Gone); every row is kept.
 - Closing or archiving starts the retention clock (closed_at): the supporters' data is anonymised
-  anonymise_after_days later (signatures/retention.py). Reopening stops it.
+  anonymise_after_days later (delivery/retention.py). Reopening stops it.
 
 Every transition is written to the audit log (accounts.audit), with who made it. This module owns them:
 the admin's form, its actions and any other interface call change_status (or go_live, pause...), never
@@ -115,7 +115,7 @@ ENDED = {Status.CLOSED, Status.ARCHIVED}
 
 
 def closure_changes(campaign: Campaign, status: str) -> dict:
-    """The retention clock (signatures/retention.py) runs from the closure: closing or archiving starts it
+    """The retention clock (delivery/retention.py) runs from the closure: closing or archiving starts it
     (archiving a closed campaign keeps its date), reopening stops it."""
     if status in ENDED and campaign.closed_at is None:
         return {"closed_at": timezone.now()}

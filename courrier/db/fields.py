@@ -11,7 +11,7 @@ ordering by name or removing duplicate organisations happens in Python,
 after the rows are read.
 
 They deliberately do not subclass CharField or TextField: code that treats
-those as plain text (signatures.signable's fast INSERT, admin search) must
+those as plain text (signatures/recording.py's fast INSERT, admin search) must
 not take an encrypted field for one.
 """
 

@@ -4,7 +4,7 @@ Failures are reported in one message per period, not one per letter, so a
 blocked target cannot flood the staff's inbox. An alert names targets (public
 institutions), never a supporter: mail to a supporter is listed by its number
 and kind, its reply without any address in it. Alerts are erased on the outbox's
-schedule like any other mail (signatures/retention.py).
+schedule like any other mail (delivery/retention.py).
 """
 
 import datetime

@@ -34,7 +34,7 @@ from courrier.db.fields import (
 from courrier.db.lookups import AnyOf
 from courrier.lib.crypto import email_digest
 
-# The worker claims and reads back its batches by id: `pk__any_of=ids` (see courrier/lib/lookups.py).
+# The worker claims and reads back its batches by id: `pk__any_of=ids` (see courrier/db/lookups.py).
 models.BigAutoField.register_lookup(AnyOf)
 
 
@@ -242,7 +242,7 @@ class OutboxMessage(models.Model):
     )
     message_id = models.CharField(_("Message-ID"), max_length=200, unique=True)
     sandbox = models.BooleanField(_("sandbox"), default=True, help_text=_("Written to the local mailbox, never sent."))
-    # What may carry a supporter's data is encrypted at rest (courrier/lib/fields.py): the sender's name
+    # What may carry a supporter's data is encrypted at rest (courrier/db/fields.py): the sender's name
     # (a letter goes "from" the supporter), the addresses, the subject and body, the attachment, and what
     # servers answered (a refusal quotes the address). The database cannot filter on these.
     from_name = EncryptedCharField(_("sender name"), max_length=250)

@@ -18,7 +18,7 @@ The header strings are built once: a response with no <script> tag costs a
 few dictionary look-ups, and one that used the nonce a string replacement.
 
 Responses that can show personal data get `Cache-Control: no-store`
-(courrier/lib/nostore.py), so neither a shared cache nor the browser's
+(courrier/http/nostore.py), so neither a shared cache nor the browser's
 history keeps them.
 """
 

@@ -4,7 +4,7 @@ A page kept by a shared cache (a proxy, a CDN) or in the browser's history
 on a shared computer would show a supporter's name, address or letter to the
 next person. Public campaign pages stay cacheable.
 
-Two rules, applied by SecurityHeadersMiddleware (courrier/lib/csp.py) to
+Two rules, applied by SecurityHeadersMiddleware (courrier/http/csp.py) to
 every response, so that a new view is covered before anyone thinks of it:
 - any answer to a request that is not GET or HEAD: a form sent back with its
   errors shows what was typed (the signing form, the embedded form);

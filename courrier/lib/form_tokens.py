@@ -1,6 +1,6 @@
 """The signing forms' token: what stands in for a CSRF cookie on the campaign page and in the embedded form.
 
-The campaign page sets no cookie (lib/public_forms.py), and a browser does not send the site's SameSite=Lax
+The campaign page sets no cookie (http/public_forms.py), and a browser does not send the site's SameSite=Lax
 cookies to a frame embedded on another site anyway. So both signing forms carry a token signed with the
 site's key, binding the campaign and the time the form was served. Nothing is stored.
 

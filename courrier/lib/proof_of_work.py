@@ -18,7 +18,7 @@ difficulty. The signature must cover the salt: the hash is of the salt and the n
 after the other, so with the hash alone signed, a solver could move digits of the number to the end
 of the salt (same hash) and push the expiry, or the difficulty, as far as it liked. Replays are
 refused by the database: the signature row stores `digest(proof)` in a unique column, in the same
-INSERT (signatures/views.py).
+INSERT (web/signing.py).
 
 A bot can still solve challenges: each costs it about a second of CPU, so a flood costs real
 machines, and the flood detector (quarantine, lib/bursts.py) does the rest.

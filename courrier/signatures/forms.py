@@ -315,7 +315,7 @@ class SignatureForm(forms.Form):
         return bool(self.data.get("website"))
 
     def signature(self, campaign_id: int, language: str) -> Signature:
-        """The row to INSERT; a repeat address is handled by signatures.views.record_signature."""
+        """The row to INSERT; a repeat address is handled by signatures/signing.py (record)."""
         fields = {name: self.cleaned_data.get(name, "") for name in SIGNATURE_FIELDS}
         # Its email_digest is computed from the address by the INSERT (EmailDigestField.pre_save).
         return Signature(campaign_id=campaign_id, language=language, **fields)

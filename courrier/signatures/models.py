@@ -109,7 +109,7 @@ class Signature(models.Model):
 
     # Indexed with created_at (Meta.indexes), which also serves every look-up by campaign alone.
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="signatures", db_index=False)
-    # What the supporter typed is stored encrypted (courrier/lib/fields.py): the database can neither
+    # What the supporter typed is stored encrypted (courrier/db/fields.py): the database can neither
     # filter nor sort on it. Addresses are found through email_digest.
     first_name = EncryptedCharField(_("first name"), max_length=100)
     last_name = EncryptedCharField(_("last name"), max_length=100)

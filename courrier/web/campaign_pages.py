@@ -62,7 +62,7 @@ def render_campaign_page(
     template: str = "campaigns/detail.html",
     extra: dict | None = None,
 ) -> HttpResponse:
-    """The campaign page; `template` and `extra` serve the organisers' preview (campaigns/previews.py)."""
+    """The campaign page; `template` and `extra` serve the organisers' preview (backoffice/previews.py)."""
     prefetch_related_objects([campaign], *PAGE_PREFETCH)
     language = get_language()
     to_targets, cc_targets = campaign.recipients()
@@ -93,7 +93,7 @@ def render_campaign_page(
         "goal_display": formats.number_format(goal, force_grouping=True) if goal else "",
         "goal_progress": min(campaign.tally_letters, goal),
         "form": form,
-        # The signing form's token, in place of a CSRF cookie: the page sets no cookie (lib/public_forms.py).
+        # The signing form's token, in place of a CSRF cookie: the page sets no cookie (http/public_forms.py).
         "form_token": issue_form_token(campaign.pk) if form is not None else "",
         "letter": letter,
         "letter_text": sample_letter(letter).strip() if letter else "",

@@ -92,7 +92,7 @@ class DirectoryEntryInline(RefusalInline, RecipientsAdmin, admin.TabularInline):
     """Where each supporter's letter goes when the campaign lets them pick their country (CSV: campaigns/directory.py).
 
     The letters to an entry are paced and paused through the campaign's target with the same address,
-    which the worker adds, inactive, with the first letter (courrier/delivery/enqueue.py).
+    which the worker adds, inactive, with the first letter (courrier/delivery/addressees.py).
     """
 
     model = DirectoryEntry
@@ -268,7 +268,7 @@ class CampaignAdmin(CheckedEditsAdmin, ScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description=_("supporters' data erased on"))
     def data_erasure(self, campaign: Campaign) -> str:
-        """When the retention period ends (signatures/retention.py): the organiser sees the date, not a rule."""
+        """When the retention period ends (delivery/retention.py): the organiser sees the date, not a rule."""
         if campaign.anonymised_at:
             return _("Erased on %(date)s: only the counts are kept.") % {
                 "date": date_format(timezone.localtime(campaign.anonymised_at), "DATE_FORMAT")

@@ -1,4 +1,4 @@
-// The placeholder list under a model letter's body (campaigns/previews.py, placeholder_help):
+// The placeholder list under a model letter's body (backoffice/previews.py, placeholder_help):
 // each placeholder becomes a button that inserts it where the cursor is in that letter's body.
 // Without JavaScript the list stays as it is: readable, and the placeholders can be typed.
 (() => {
