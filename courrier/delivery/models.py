@@ -67,12 +67,14 @@ class OutboxQuerySet(models.QuerySet):
         transition: str,
         note: str,
         now: datetime.datetime,
+        status: str | None = None,
         worker: str = "",
         events: list | None = None,
         smtp_code: int | None = None,
         **changes,
     ) -> int:
-        sources, status = OutboxMessage.TRANSITIONS[transition]
+        sources, reached = OutboxMessage.TRANSITIONS[transition]
+        status = reached or status
         with transaction.atomic():
             rows = self.filter(status__in=sources)
             if connection.features.has_select_for_update:
@@ -179,6 +181,22 @@ class OutboxQuerySet(models.QuerySet):
         took it, and cannot retry it otherwise (it is no longer "sending")."""
         return self._move("cancel", note, now, lease_expires_at=None, **options)
 
+    def settle(self, status: str, reply: str, now: datetime.datetime, **options) -> int:
+        """To the state its recipients make (sent, deferred or failed: delivery/recipients.py decides)."""
+        return self._move(
+            "settle", reply, now, status=status, lease_expires_at=None, last_reply=reply[:2000], **options
+        )
+
+    def log(self, reply: str, now: datetime.datetime, worker: str = "") -> int:
+        """No move: what a server said of these messages (a bounce for one recipient while others wait)."""
+        ids = list(self.values_list("pk", flat=True))
+        OutboxMessage.objects.filter(pk__in=ids).update(last_reply=reply[:2000])
+        DeliveryEvent.objects.bulk_create(
+            DeliveryEvent(message_id=pk, at=now, worker=worker, status=status, reply=reply[:2000])
+            for pk, status in OutboxMessage.objects.filter(pk__in=ids).values_list("pk", "status")
+        )
+        return len(ids)
+
     def erase(self, now: datetime.datetime) -> int:
         """Blank the personal parts of these messages, as their kind decides (PERSONAL_PARTS)."""
         erased = 0
@@ -220,6 +238,8 @@ class OutboxMessage(models.Model):
         "hold": ((Status.QUEUED, Status.DEFERRED, Status.SENDING), Status.HELD),
         "release": ((Status.HELD,), Status.QUEUED),
         "cancel": ((*NOT_SENT, Status.SENDING), Status.CANCELLED),
+        # The state a letter's recipients make (delivery/recipients.py): whatever it is, never once cancelled.
+        "settle": ((*NOT_SENT, Status.SENDING, Status.SENT, Status.FAILED), None),
     }
     SUPPORTER_KINDS = (Kind.CONFIRMATION, Kind.ALREADY_SIGNED, Kind.COPY, Kind.NEWS, Kind.DATA_LINK)
     # What erasing a message blanks, by kind. A letter's To and Cc are its targets (public institutions):

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F
 
 from courrier.campaigns.models import Target
-from courrier.delivery.models import DeliveryEvent, OutboxMessage, Recipient
+from courrier.delivery.models import OutboxMessage, Recipient
 
 Status = OutboxMessage.Status
 RecipientStatus = Recipient.Status
@@ -132,35 +132,30 @@ def settle(
         # A bounce read while other recipients still wait: the letter is still on its way, as it stands;
         # what was said is logged.
         reply = summary(rows)
-        OutboxMessage.objects.filter(pk=message.pk).update(last_reply=reply)
-        DeliveryEvent.objects.create(
-            message_id=message.pk, at=now, worker=worker or "bounces", status=message.status, reply=reply
-        )
+        OutboxMessage.objects.filter(pk=message.pk).log(reply, now, worker=worker or "bounces")
         message.last_reply = reply
         return message.status
-    changes: dict = {"lease_expires_at": None}
+    changes: dict = {}
     if pending:
-        changes["status"] = Status.DEFERRED
+        status = Status.DEFERRED
         changes["next_attempt_at"] = min(row.next_attempt_at or now for row in pending)
-        changes["last_reply"] = summary(rows)
     else:
         addressees = [row for row in rows if row.role == Recipient.Role.TO] or rows
         if all(row.status == RecipientStatus.SENT for row in addressees):
-            changes["status"] = Status.SENT
+            status = Status.SENT
             changes["sent_at"] = max(row.sent_at or now for row in addressees)
         else:
-            changes["status"] = Status.FAILED
-        changes["last_reply"] = summary(rows)
+            status = Status.FAILED
+    reply = summary(rows)
     target = OutboxMessage.objects.filter(pk=message.pk)
-    target = target.filter(status=Status.SENDING) if leased else target.exclude(status=Status.CANCELLED)
-    if worker and leased:
-        target = target.filter(claimed_by=worker)
-    if target.update(**changes):
-        event = {"status": changes["status"], "reply": changes["last_reply"], "smtp_code": code}
-        DeliveryEvent.objects.create(message_id=message.pk, at=now, worker=worker or "bounces", **event)
+    if leased:
+        # Only while the lease holds: this worker's, still being sent.
+        target = target.leased_by(worker) if worker else target.filter(status=Status.SENDING)
+    target.settle(status, reply, now, worker=worker or "bounces", smtp_code=code, **changes)
+    message.status, message.last_reply, message.lease_expires_at = status, reply[:2000], None
     for name, value in changes.items():
         setattr(message, name, value)
-    return changes["status"]
+    return status
 
 
 def summary(rows: list[Recipient]) -> str:
