@@ -26,6 +26,7 @@ from django.db import connection, connections
 from django.utils import translation
 
 from courrier.campaigns.demo import load_demo
+from tests import factories
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
 logging.getLogger("fontTools").setLevel(logging.WARNING)  # fpdf2 subsets the PDF fonts, line by line at INFO
@@ -172,6 +173,13 @@ def smtp_settings(settings, smtp_sink):
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.EMAIL_TIMEOUT = 5
     return settings
+
+
+@pytest.fixture
+def own_campaign(db):
+    """A live campaign of the tests' own, shaped like the demo (French and English letters, one office To,
+    one ally in copy) but with none of its prose or addresses: for the tests that are not about the demo."""
+    return factories.campaign("free-them", languages=("fr", "en"), to=factories.OFFICE, cc=factories.ALLY)
 
 
 @pytest.fixture

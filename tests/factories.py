@@ -14,6 +14,10 @@ from courrier.delivery import enqueue
 from courrier.signatures.models import Signature
 from tests.helpers import deliver_everything, letters
 
+# The addresses of a campaign of the tests' own: never the demo's real ones, each on a domain of its own.
+OFFICE = "office@ministry.example"
+ALLY = "allies@solidarity.example"
+
 
 def new_organisation(name: str = "Solidarity group") -> Organisation:
     return Organisation.objects.create(name=name)
@@ -80,7 +84,7 @@ def live_campaign(slug: str, organisation=None, to: str = "office@target.example
 def campaign(
     slug: str = "free-them",
     languages: tuple[str, ...] = ("fr",),
-    to: str = "office@target.example",
+    to: str = OFFICE,
     cc: str | None = None,
     **fields,
 ) -> Campaign:

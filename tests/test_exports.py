@@ -20,9 +20,10 @@ KAZAKH_LETTERS = "ә ғ қ ң ө ұ ү һ і"
 def organiser(username: str, organisation: Organisation | None, role: str = "manager") -> Client:
     return shared_organiser(username, organisation, role)
 
+
 @pytest.fixture
-def manager(demo) -> Client:
-    return organiser("manager", demo.organisation)
+def manager(own_campaign) -> Client:
+    return organiser("manager", own_campaign.organisation)
 
 
 def signature(campaign, email: str, **fields) -> Signature:
@@ -41,10 +42,10 @@ def signature(campaign, email: str, **fields) -> Signature:
 
 
 @pytest.fixture
-def signatures(demo):
+def signatures(own_campaign):
     """Letters that go, with and without news, and signatures that must never be exported."""
     signature(
-        demo,
+        own_campaign,
         "news@example.org",
         organisation="Қазақстан кәсіподағы",
         organisation_role="төраға",
@@ -53,9 +54,11 @@ def signatures(demo):
         personal_sentence=f"Бостандық! {KAZAKH_LETTERS}",
         consent_news=True,
     )
-    signature(demo, "quiet@example.org", first_name="Pierre", last_name="Martin", city="Lyon", consent_news=False)
     signature(
-        demo,
+        own_campaign, "quiet@example.org", first_name="Pierre", last_name="Martin", city="Lyon", consent_news=False
+    )
+    signature(
+        own_campaign,
         "stopped@example.org",
         first_name="Анна",
         last_name="Иванова",
@@ -63,7 +66,7 @@ def signatures(demo):
         news_unsubscribed_at=timezone.now(),
     )
     signature(
-        demo,
+        own_campaign,
         "formulas@example.org",
         first_name='=HYPERLINK("https://evil.example","click")',
         last_name="+33 1 23",
@@ -73,34 +76,34 @@ def signatures(demo):
         country="\rReturn",
         personal_sentence="=1+1 is not a formula here",
     )
-    signature(demo, "unconfirmed@example.org", first_name="Unconfirmed", confirmed_at=None)
-    signature(demo, "held@example.org", first_name="Held", moderation="held", moderation_reason="a link")
-    signature(demo, "rejected@example.org", first_name="Rejected", moderation="rejected")
+    signature(own_campaign, "unconfirmed@example.org", first_name="Unconfirmed", confirmed_at=None)
+    signature(own_campaign, "held@example.org", first_name="Held", moderation="held", moderation_reason="a link")
+    signature(own_campaign, "rejected@example.org", first_name="Rejected", moderation="rejected")
     Signature.objects.create(
-        campaign=demo, email="news@example.org", language="fr", letter_language="fr", is_duplicate=True
+        campaign=own_campaign, email="news@example.org", language="fr", letter_language="fr", is_duplicate=True
     )
-    signature(demo, "approved@example.org", first_name="Approved", moderation="approved")
+    signature(own_campaign, "approved@example.org", first_name="Approved", moderation="approved")
 
 
 def csv_rows(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
 
 
-def test_the_csv_starts_with_a_byte_order_mark_and_keeps_cyrillic_and_kazakh(demo, signatures, manager):
-    response = manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.csv")
+def test_the_csv_starts_with_a_byte_order_mark_and_keeps_cyrillic_and_kazakh(own_campaign, signatures, manager):
+    response = manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv")
 
     assert response.status_code == 200
     assert response.content.startswith(b"\xef\xbb\xbf")
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert response["Content-Disposition"].startswith('attachment; filename="signatures-kazakhstan-repression-')
+    assert response["Content-Disposition"].startswith('attachment; filename="signatures-free-them-')
     assert "no-store" in response["Cache-Control"]
     text = response.content.decode("utf-8-sig")
     assert "Ұлжан,Қасымова,Қазақстан кәсіподағы,төраға,Алматы,Қазақстан" in text
     assert KAZAKH_LETTERS in text
 
 
-def test_the_csv_holds_only_the_letters_that_go(demo, signatures, manager):
-    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.csv"))
+def test_the_csv_holds_only_the_letters_that_go(own_campaign, signatures, manager):
+    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv"))
 
     first_names = [row[1] for row in rows[1:]]
     assert sorted(first_names) == sorted(
@@ -109,9 +112,9 @@ def test_the_csv_holds_only_the_letters_that_go(demo, signatures, manager):
 
 
 def test_the_address_is_exported_only_for_supporters_who_asked_for_news_and_did_not_stop_them(
-    demo, signatures, manager
+    own_campaign, signatures, manager
 ):
-    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.csv"))
+    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv"))
 
     addresses = {row[1]: row[-1] for row in rows[1:]}
     assert addresses["Ұлжан"] == "news@example.org"
@@ -120,8 +123,8 @@ def test_the_address_is_exported_only_for_supporters_who_asked_for_news_and_did_
     assert "quiet@example.org" not in str(rows) and "stopped@example.org" not in str(rows)
 
 
-def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralised(demo, signatures, manager):
-    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.csv"))
+def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralised(own_campaign, signatures, manager):
+    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv"))
 
     (row,) = [row for row in rows if "HYPERLINK" in row[1]]
     _date, first, last, organisation, role, city, country, sentence = row[:8]
@@ -135,21 +138,21 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralised(demo, signatu
     assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cells in rows for cell in cells)
 
 
-def test_every_export_is_written_to_the_audit_log(demo, signatures, manager):
+def test_every_export_is_written_to_the_audit_log(own_campaign, signatures, manager):
     from courrier.accounts.models import AuditEntry
 
-    manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.csv")
-    manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.pdf")
+    manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv")
+    manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.pdf")
 
     summaries = list(AuditEntry.objects.filter(action="export").order_by("pk").values_list("summary", flat=True))
     assert summaries == ["csv, 5 rows", "pdf, 5 rows"]
     entry = AuditEntry.objects.filter(action="export").first()
-    assert entry.organisation == demo.organisation
+    assert entry.organisation == own_campaign.organisation
     assert entry.user.username == "manager"
 
 
-def test_the_pdf_for_hand_delivery_prints_kazakh_and_leaves_out_every_address(demo, signatures, manager):
-    response = manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.pdf")
+def test_the_pdf_for_hand_delivery_prints_kazakh_and_leaves_out_every_address(own_campaign, signatures, manager):
+    response = manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.pdf")
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
@@ -165,18 +168,18 @@ def test_the_pdf_for_hand_delivery_prints_kazakh_and_leaves_out_every_address(de
         assert absent not in text
 
 
-def test_a_campaign_without_signatures_exports_a_header_and_an_empty_list(demo, manager):
-    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.csv"))
+def test_a_campaign_without_signatures_exports_a_header_and_an_empty_list(own_campaign, manager):
+    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv"))
     assert len(rows) == 1
-    pdf = manager.post(f"/admin/campaigns/campaign/{demo.pk}/export.pdf")
+    pdf = manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.pdf")
     assert PdfReader(io.BytesIO(pdf.content)).pages
 
 
-def test_only_the_campaigns_managers_may_export(demo, signatures, client):
-    editor = organiser("editor", demo.organisation, "editor")
+def test_only_the_campaigns_managers_may_export(own_campaign, signatures, client):
+    editor = organiser("editor", own_campaign.organisation, "editor")
     stranger = organiser("stranger", Organisation.objects.create(name="Another union"))
     for path in ("export.csv", "export.pdf"):
-        url = f"/admin/campaigns/campaign/{demo.pk}/{path}"
+        url = f"/admin/campaigns/campaign/{own_campaign.pk}/{path}"
         assert editor.post(url).status_code == 403
         assert stranger.post(url).status_code == 403
         assert client.post(url).status_code == 302  # to the login page
@@ -186,5 +189,5 @@ def test_only_the_campaigns_managers_may_export(demo, signatures, client):
     assert not AuditEntry.objects.filter(action="export").exists()
 
 
-def test_an_export_is_a_post_not_a_link_a_browser_may_prefetch(demo, manager):
-    assert manager.get(f"/admin/campaigns/campaign/{demo.pk}/export.csv").status_code == 405
+def test_an_export_is_a_post_not_a_link_a_browser_may_prefetch(own_campaign, manager):
+    assert manager.get(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv").status_code == 405

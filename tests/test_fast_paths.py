@@ -43,10 +43,10 @@ def supporter(campaign: Campaign, email: str) -> Signature:
 
 
 @pytest.mark.django_db
-def test_the_signing_insert_writes_the_row_that_save_would_write(demo):
+def test_the_signing_insert_writes_the_row_that_save_would_write(own_campaign):
     before = timezone.now()
-    insert_signature_plain(supporter(demo, "saved@example.org"))
-    insert_signature(supporter(demo, "inserted@example.org"))
+    insert_signature_plain(supporter(own_campaign, "saved@example.org"))
+    insert_signature(supporter(own_campaign, "inserted@example.org"))
 
     saved = Signature.objects.with_address("saved@example.org").values().get()
     inserted = Signature.objects.with_address("inserted@example.org").values().get()
@@ -59,9 +59,11 @@ def test_the_signing_insert_writes_the_row_that_save_would_write(demo):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("plain_paths", [set(), {"insert"}])
-def test_the_signing_request_writes_with_the_shortcut_unless_told_to_take_its_plain_twin(demo, settings, plain_paths):
+def test_the_signing_request_writes_with_the_shortcut_unless_told_to_take_its_plain_twin(
+    own_campaign, settings, plain_paths
+):
     settings.PLAIN_PATHS = plain_paths
-    signature = supporter(demo, "either@example.org")
+    signature = supporter(own_campaign, "either@example.org")
     write_signature(signature)
     assert Signature.objects.with_address("either@example.org").get().full_name == "Ұлжан Қасымова"
     # save() reads the new id back; the shortcut does not (nobody needs it on the signing request).
@@ -69,22 +71,22 @@ def test_the_signing_request_writes_with_the_shortcut_unless_told_to_take_its_pl
 
 
 @pytest.mark.django_db
-def test_a_second_signature_from_one_address_is_refused_by_the_insert(demo):
-    insert_signature(supporter(demo, "twice@example.org"))
+def test_a_second_signature_from_one_address_is_refused_by_the_insert(own_campaign):
+    insert_signature(supporter(own_campaign, "twice@example.org"))
     with pytest.raises(IntegrityError):
-        insert_signature(supporter(demo, "twice@example.org"))
+        insert_signature(supporter(own_campaign, "twice@example.org"))
 
 
 @pytest.fixture
-def sendable_demo(demo, smtp_settings):
-    Campaign.objects.filter(pk=demo.pk).update(real_delivery=True)
-    Target.objects.filter(campaign=demo).update(pace_per_hour=10_000_000)
-    return demo
+def sendable_campaign(own_campaign, smtp_settings):
+    Campaign.objects.filter(pk=own_campaign.pk).update(real_delivery=True)
+    Target.objects.filter(campaign=own_campaign).update(pace_per_hour=10_000_000)
+    return own_campaign
 
 
 @pytest.mark.django_db(transaction=True)
-def test_letters_marked_sent_by_the_second_thread_each_carry_one_sent_event(sendable_demo, smtp_sink):
-    confirmed_signatures(sendable_demo, 30)
+def test_letters_marked_sent_by_the_second_thread_each_carry_one_sent_event(sendable_campaign, smtp_sink):
+    confirmed_signatures(sendable_campaign, 30)
     enqueue.queue_letters()
     letters = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER)
     worker = Worker()
@@ -105,9 +107,11 @@ def test_letters_marked_sent_by_the_second_thread_each_carry_one_sent_event(send
 
 def written_rows(letter: OutboxMessage) -> tuple[dict, list[dict], list[dict]]:
     """What marking a letter sent leaves: its row, its recipients' rows, its events, without their ids."""
-    row = OutboxMessage.objects.filter(pk=letter.pk).values(
-        "status", "sent_at", "lease_expires_at", "last_reply", "attempts"
-    ).get()
+    row = (
+        OutboxMessage.objects.filter(pk=letter.pk)
+        .values("status", "sent_at", "lease_expires_at", "last_reply", "attempts")
+        .get()
+    )
     recipients = list(
         Recipient.objects.filter(outboxmessage=letter)
         .order_by("role")
@@ -121,8 +125,8 @@ def written_rows(letter: OutboxMessage) -> tuple[dict, list[dict], list[dict]]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_both_ways_of_marking_letters_sent_write_the_same_rows_and_events(sendable_demo):
-    confirmed_signatures(sendable_demo, 2)
+def test_both_ways_of_marking_letters_sent_write_the_same_rows_and_events(sendable_campaign):
+    confirmed_signatures(sendable_campaign, 2)
     enqueue.queue_letters()
     first, second = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER).order_by("pk")
     now = timezone.now()
@@ -140,10 +144,10 @@ def test_both_ways_of_marking_letters_sent_write_the_same_rows_and_events(sendab
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_worker_lets_sqlite_find_newly_confirmed_signatures_by_their_own_index(sendable_demo, smtp_sink):
+def test_the_worker_lets_sqlite_find_newly_confirmed_signatures_by_their_own_index(sendable_campaign, smtp_sink):
     if connection.vendor != "sqlite":
         pytest.skip("PostgreSQL keeps its planner statistics itself (autovacuum)")
-    confirmed_signatures(sendable_demo, 300)
+    confirmed_signatures(sendable_campaign, 300)
     worker = Worker()
     try:
         while worker.run_once():
@@ -152,7 +156,7 @@ def test_the_worker_lets_sqlite_find_newly_confirmed_signatures_by_their_own_ind
         worker.close()
 
     due = Signature.objects.filter(
-        confirmed_at__isnull=False, letters_queued_at__isnull=True, is_duplicate=False, campaign_id=sendable_demo.pk
+        confirmed_at__isnull=False, letters_queued_at__isnull=True, is_duplicate=False, campaign_id=sendable_campaign.pk
     ).order_by("confirmed_at")
     sql, params = due.query.sql_with_params()
     with connection.cursor() as cursor:
@@ -226,9 +230,9 @@ def test_a_campaign_set_up_of_its_own_gets_fields_of_its_own():
 
 
 @pytest.mark.django_db
-def test_any_of_finds_the_rows_that_in_finds_with_one_parameter_on_postgresql(demo):
+def test_any_of_finds_the_rows_that_in_finds_with_one_parameter_on_postgresql(own_campaign):
     for number in range(3):
-        supporter(demo, f"any-{number}@example.org").save()
+        supporter(own_campaign, f"any-{number}@example.org").save()
     ids = list(Signature.objects.order_by("pk").values_list("pk", flat=True))
     for wanted in ([], ids[:1], ids[1:], [*ids, 10**9]):
         assert set(Signature.objects.filter(pk__any_of=wanted).values_list("pk", flat=True)) == set(

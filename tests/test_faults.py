@@ -29,7 +29,7 @@ def queue_letters(campaign: Campaign, count: int) -> list[OutboxMessage]:
     campaign.targets.update(pace_per_hour=10_000_000)
     targets = list(campaign.targets.all())
     now = timezone.now()
-    messages = OutboxMessage.objects.bulk_create(
+    letters = OutboxMessage.objects.bulk_create(
         OutboxMessage(
             kind=OutboxMessage.Kind.LETTER,
             campaign=campaign,
@@ -50,8 +50,8 @@ def queue_letters(campaign: Campaign, count: int) -> list[OutboxMessage]:
         for i in range(count)
     )
     for target in targets:
-        target.outbox.add(*messages)
-    return messages
+        target.outbox.add(*letters)
+    return letters
 
 
 def smtp_env(port: int, **extra: str) -> dict[str, str]:
