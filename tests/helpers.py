@@ -12,6 +12,7 @@ from django.test import Client
 
 CAMPAIGN_URL = "/fr/c/kazakhstan-repression/"
 SIGN_URL = CAMPAIGN_URL + "sign/"
+HELD_QUEUE = "/admin/signatures/heldsignature/"  # the back office's letters held for review
 
 
 def signature_form(slug: str = "kazakhstan-repression", **overrides) -> dict[str, str]:
@@ -210,3 +211,8 @@ def deliver_everything() -> None:
             pass
     finally:
         worker.close()
+
+
+def letters_to(sandbox: Path, sender_name: str, address: str) -> list[email.message.EmailMessage]:
+    """The letters in the sandbox mailbox to `address` from the supporter named `sender_name`."""
+    return [m for m in maildir_messages(sandbox) if m["To"] == address and sender_name in str(m["From"])]

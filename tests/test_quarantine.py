@@ -17,18 +17,17 @@ from courrier.lib import bursts
 from courrier.lib.bursts import network_of
 from courrier.signatures.models import Signature
 from tests.factories import organiser
-from tests.helpers import confirmation_path, deliver_everything, maildir_messages, sign
-from tests.test_moderation import HELD_QUEUE, letters_to_the_embassy
+from tests.helpers import HELD_QUEUE, confirmation_path, deliver_everything, letters_to, maildir_messages, sign
 
 BURST = Signature.Moderation.BURST
 NONE = Signature.Moderation.NONE
-
 
 
 def counts_in_english(campaign) -> dict[str, int]:
     """The progress page's rows by state, by their English label (the site's own language is French)."""
     with translation.override("en"):
         return {str(row.label): row.count for row in by_state(campaign)}
+
 
 @pytest.fixture
 def allowance(settings):
@@ -145,18 +144,17 @@ def test_quarantined_letters_wait_unsent_and_uncounted_until_a_moderator_decides
 
     erlan = Signature.objects.with_address("erlan@example.org").get()
     farida = Signature.objects.with_address("farida@example.org").get()
-    assert letters_to_the_embassy(sandbox_in_tmp, "Erlan") == letters_to_the_embassy(sandbox_in_tmp, "Farida") == []
+    assert (
+        letters_to(sandbox_in_tmp, "Erlan", "paris@mfa.kz")
+        == letters_to(sandbox_in_tmp, "Farida", "paris@mfa.kz")
+        == []
+    )
     assert set(OutboxMessage.objects.filter(signature=erlan).values_list("kind", flat=True)) == {"confirmation"}
-    assert len(letters_to_the_embassy(sandbox_in_tmp, "Dana")) == 1
+    assert len(letters_to(sandbox_in_tmp, "Dana", "paris@mfa.kz")) == 1
     demo.refresh_from_db()
     assert demo.tally_letters == 3
     assert "Union Erlan" not in demo.tally_organisations
-    assert (
-        counts_in_english(demo)[
-            "Quarantined: a burst from one network, waiting for review"
-        ]
-        == 2
-    )
+    assert counts_in_english(demo)["Quarantined: a burst from one network, waiting for review"] == 2
     # The page says the letter is queued, as for any letter waiting for its turn.
     confirmation = next(m for m in maildir_messages(sandbox_in_tmp) if m["To"] == "erlan@example.org")
     assert 'data-state="queued"' in Client().get(confirmation_path(confirmation)).content.decode()
@@ -171,8 +169,8 @@ def test_quarantined_letters_wait_unsent_and_uncounted_until_a_moderator_decides
         deliver_everything()
     recount()
 
-    assert len(letters_to_the_embassy(sandbox_in_tmp, "Erlan")) == 1
-    assert letters_to_the_embassy(sandbox_in_tmp, "Farida") == []
+    assert len(letters_to(sandbox_in_tmp, "Erlan", "paris@mfa.kz")) == 1
+    assert letters_to(sandbox_in_tmp, "Farida", "paris@mfa.kz") == []
     demo.refresh_from_db()
     assert demo.tally_letters == 4
     assert "Union Erlan" in demo.tally_organisations and "Union Farida" not in demo.tally_organisations
