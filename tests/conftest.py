@@ -179,7 +179,7 @@ def smtp_settings(settings, smtp_sink):
 def own_campaign(db):
     """A live campaign of the tests' own, shaped like the demo (French and English letters, one office To,
     one ally in copy) but with none of its prose or addresses: for the tests that are not about the demo."""
-    return factories.campaign("free-them", languages=("fr", "en"), to=factories.OFFICE, cc=factories.ALLY)
+    return factories.campaign(factories.OWN_SLUG, languages=("fr", "en"), to=factories.OFFICE, cc=factories.ALLY)
 
 
 @pytest.fixture

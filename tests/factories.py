@@ -17,6 +17,8 @@ from tests.helpers import deliver_everything, letters
 # The addresses of a campaign of the tests' own: never the demo's real ones, each on a domain of its own.
 OFFICE = "office@ministry.example"
 ALLY = "allies@solidarity.example"
+OWN_SLUG = "free-them"  # the own_campaign fixture's (tests/conftest.py)
+OWN_PAGE = f"/fr/c/{OWN_SLUG}/"
 
 
 def new_organisation(name: str = "Solidarity group") -> Organisation:

@@ -26,8 +26,8 @@ from courrier.news.tokens import unsubscribe_token
 from courrier.signatures.models import DataRequest, Signature
 from courrier.signatures.tokens import confirmation_token, my_data_token
 from tests.conftest import wait_until
-from tests.factories import confirmed_signatures, organiser
-from tests.helpers import CAMPAIGN_URL, body_text, confirmation_path, deliver_everything, maildir_messages, sign
+from tests.factories import OFFICE, OWN_PAGE, OWN_SLUG, confirmed_signatures, organiser
+from tests.helpers import body_text, confirmation_path, deliver_everything, maildir_messages, sign
 
 Kind = OutboxMessage.Kind
 Status = OutboxMessage.Status
@@ -38,8 +38,6 @@ MY_DATA_LINK = re.compile(r"https?://[^/\s]+(/\w\w/my-data/[^\s/]+/)")
 def at(days: float, hours: float = 0):
     """The clock `days` after START, standing still."""
     return time_machine.travel(START + datetime.timedelta(days=days, hours=hours), tick=False)
-
-
 
 
 def same_page(response) -> str:
@@ -70,18 +68,20 @@ def hold_the_embassy() -> None:
 
 
 @pytest.mark.django_db
-def test_an_unconfirmed_signature_is_deleted_after_seven_days_and_not_before(demo, client, sandbox_in_tmp):
+def test_an_unconfirmed_signature_is_deleted_after_seven_days_and_not_before(own_campaign, client, sandbox_in_tmp):
     with at(0):
-        sign(client, email="forgot@example.org")
-        sign(client, email="forgot@example.org", first_name="Again")  # kept only for its "already signed" notice
+        sign(client, slug=OWN_SLUG, email="forgot@example.org")
+        sign(
+            client, slug=OWN_SLUG, email="forgot@example.org", first_name="Again"
+        )  # kept only for its "already signed" notice
         deliver_everything()
         path = confirmation_path(sandbox_in_tmp)
-        sign(client, email="confirmed@example.org")
+        sign(client, slug=OWN_SLUG, email="confirmed@example.org")
         deliver_everything()
         confirmed = Signature.objects.with_address("confirmed@example.org").get()
         Signature.objects.filter(pk=confirmed.pk).update(confirmed_at=timezone.now())
         # A confirmation queued but never sent (the worker is not asked to send it here).
-        sign(client, email="never-sent@example.org")
+        sign(client, slug=OWN_SLUG, email="never-sent@example.org")
         queue_confirmations(timezone.now())
     unsent = OutboxMessage.objects.get(kind=Kind.CONFIRMATION, status=Status.QUEUED)
     assert Signature.objects.with_address("forgot@example.org").count() == 2
@@ -106,10 +106,12 @@ def test_an_unconfirmed_signature_is_deleted_after_seven_days_and_not_before(dem
 
 
 @pytest.mark.django_db
-def test_sent_mail_loses_its_personal_parts_after_the_grace_and_not_before(demo, sandbox_in_tmp):
+def test_sent_mail_loses_its_personal_parts_after_the_grace_and_not_before(own_campaign, sandbox_in_tmp):
     with at(0):
-        [supporter] = confirmed_signatures(demo, 1, first_name="Marker-Name", personal_sentence="Marker sentence")
-        embassy = Target.objects.get(email="paris@mfa.kz")
+        [supporter] = confirmed_signatures(
+            own_campaign, 1, first_name="Marker-Name", personal_sentence="Marker sentence"
+        )
+        embassy = Target.objects.get(email=OFFICE)
         target_pauses.pause_target(embassy, "test")
         deliver_everything()  # the copy goes; the letter is held, then cancelled by the organiser
         target_pauses.cancel_held(embassy)
@@ -134,17 +136,17 @@ def test_sent_mail_loses_its_personal_parts_after_the_grace_and_not_before(demo,
     cancelled.refresh_from_db()
     assert cancelled.personal_data_erased_at is not None
     assert (cancelled.body, cancelled.from_name, cancelled.reply_to, cancelled.subject) == ("", "", "", "")
-    assert cancelled.to == ["paris@mfa.kz"]  # a target's address is not a supporter's data
+    assert cancelled.to == [OFFICE]  # a target's address is not a supporter's data
 
 
 @pytest.mark.django_db
-def test_staff_alerts_name_no_supporter_and_are_erased_on_the_same_schedule(demo, settings):
+def test_staff_alerts_name_no_supporter_and_are_erased_on_the_same_schedule(own_campaign, settings):
     settings.STAFF_ALERT_EMAIL = "staff@courrier.example"
     with at(0):
-        [supporter] = confirmed_signatures(demo, 1)
+        [supporter] = confirmed_signatures(own_campaign, 1)
         OutboxMessage.objects.create(
             kind=Kind.CONFIRMATION,
-            campaign=demo,
+            campaign=own_campaign,
             signature=supporter,
             message_id="<failed@courrier.example>",
             from_name="Courrier",
@@ -170,9 +172,9 @@ def test_staff_alerts_name_no_supporter_and_are_erased_on_the_same_schedule(demo
 
 
 @pytest.mark.django_db
-def test_bounces_of_one_supporter_mail_are_erased_together_without_colliding(demo, sandbox_in_tmp):
+def test_bounces_of_one_supporter_mail_are_erased_together_without_colliding(own_campaign, sandbox_in_tmp):
     with at(0):
-        [supporter] = confirmed_signatures(demo, 1)
+        [supporter] = confirmed_signatures(own_campaign, 1)
         deliver_everything()
     copy = OutboxMessage.objects.get(signature=supporter, kind=Kind.COPY)
     # Two refusals with one status: one names the address, the other names none.
@@ -190,52 +192,64 @@ def test_bounces_of_one_supporter_mail_are_erased_together_without_colliding(dem
 
 
 @pytest.mark.django_db
-def test_a_closed_campaign_is_anonymised_after_its_period_and_keeps_its_counts(demo, client, sandbox_in_tmp):
-    Campaign.objects.filter(pk=demo.pk).update(anonymise_after_days=30)
+def test_a_closed_campaign_is_anonymised_after_its_period_and_keeps_its_counts(own_campaign, client, sandbox_in_tmp):
+    Campaign.objects.filter(pk=own_campaign.pk).update(anonymise_after_days=30)
     Target.objects.update(pace_per_hour=3600)  # every letter leaves at once: nothing left to cancel later
     with at(0):
-        confirmed_signatures(demo, 3, organisation="Marker Union", consent_list_organisation=True, consent_news=True)
+        confirmed_signatures(
+            own_campaign, 3, organisation="Marker Union", consent_list_organisation=True, consent_news=True
+        )
         deliver_everything()
-        lifecycle.close(Campaign.objects.get(pk=demo.pk), user=None)
-    demo.refresh_from_db()
-    assert demo.closed_at == START
-    before = (demo.tally_letters, by_state(demo), signatures_per_day(demo), by_language(demo))
+        lifecycle.close(Campaign.objects.get(pk=own_campaign.pk), user=None)
+    own_campaign.refresh_from_db()
+    assert own_campaign.closed_at == START
+    before = (
+        own_campaign.tally_letters,
+        by_state(own_campaign),
+        signatures_per_day(own_campaign),
+        by_language(own_campaign),
+    )
     assert before[0] == 3
-    assert "Marker Union" in client.get(CAMPAIGN_URL).content.decode()
+    assert "Marker Union" in client.get(OWN_PAGE).content.decode()
 
-    manager = organiser("manager", demo.organisation, language="en")
-    admin_page = manager.get(f"/admin/campaigns/campaign/{demo.pk}/change/").content.decode()
+    manager = organiser("manager", own_campaign.organisation, language="en")
+    admin_page = manager.get(f"/admin/campaigns/campaign/{own_campaign.pk}/change/").content.decode()
     assert 'name="anonymise_after_days" value="30"' in admin_page
     assert "only the counts stay" in admin_page
     assert "April 1, 2026, 30 days after the campaign closed" in admin_page
 
     with at(29, 23):
         deliver_everything()
-        assert Signature.objects.filter(campaign=demo, anonymised_at=None).count() == 3
-        assert "Marker Union" in client.get(CAMPAIGN_URL).content.decode()
+        assert Signature.objects.filter(campaign=own_campaign, anonymised_at=None).count() == 3
+        assert "Marker Union" in client.get(OWN_PAGE).content.decode()
 
     with at(30, 1):
         deliver_everything()
-    demo.refresh_from_db()
-    assert demo.anonymised_at is not None
-    assert demo.tally_organisations == []
-    for signature in Signature.objects.filter(campaign=demo):
+    own_campaign.refresh_from_db()
+    assert own_campaign.anonymised_at is not None
+    assert own_campaign.tally_organisations == []
+    for signature in Signature.objects.filter(campaign=own_campaign):
         assert signature.anonymised_at is not None
         assert (signature.first_name, signature.last_name, signature.email, signature.organisation) == ("",) * 4
         assert signature.email_digest is None
-    assert not OutboxMessage.objects.filter(campaign=demo, personal_data_erased_at=None).exists()
-    assert (demo.tally_letters, by_state(demo), signatures_per_day(demo), by_language(demo)) == before
-    page = client.get(CAMPAIGN_URL).content.decode()
+    assert not OutboxMessage.objects.filter(campaign=own_campaign, personal_data_erased_at=None).exists()
+    assert (
+        own_campaign.tally_letters,
+        by_state(own_campaign),
+        signatures_per_day(own_campaign),
+        by_language(own_campaign),
+    ) == before
+    page = client.get(OWN_PAGE).content.decode()
     assert "Marker Union" not in page
     assert 'class="counter-number">3<' in page
 
 
 @pytest.mark.django_db
-def test_a_reopened_campaign_stops_its_retention_clock(demo):
-    lifecycle.close(demo, user=None)
-    assert Campaign.objects.get(pk=demo.pk).closed_at is not None
-    lifecycle.set_status(Campaign.objects.get(pk=demo.pk), Campaign.Status.LIVE, user=None)
-    assert Campaign.objects.get(pk=demo.pk).closed_at is None
+def test_a_reopened_campaign_stops_its_retention_clock(own_campaign):
+    lifecycle.close(own_campaign, user=None)
+    assert Campaign.objects.get(pk=own_campaign.pk).closed_at is not None
+    lifecycle.set_status(Campaign.objects.get(pk=own_campaign.pk), Campaign.Status.LIVE, user=None)
+    assert Campaign.objects.get(pk=own_campaign.pk).closed_at is None
 
 
 # Erasing at once
@@ -243,9 +257,16 @@ def test_a_reopened_campaign_stops_its_retention_clock(demo):
 
 @pytest.mark.django_db(transaction=True)
 def test_erasing_from_the_link_is_effective_at_once_and_the_real_worker_sends_nothing_more(
-    demo, client, sandbox_in_tmp, start_worker
+    own_campaign, client, sandbox_in_tmp, start_worker
 ):
-    sign(client, email="erase-me@example.org", city="Marker-City", organisation="Marker Org", organisation_role="X")
+    sign(
+        client,
+        slug=OWN_SLUG,
+        email="erase-me@example.org",
+        city="Marker-City",
+        organisation="Marker Org",
+        organisation_role="X",
+    )
     deliver_everything()
     assert client.post(confirmation_path(sandbox_in_tmp)).status_code == 302
     Signature.objects.update(consent_list_organisation=True, consent_news=True)
@@ -254,7 +275,7 @@ def test_erasing_from_the_link_is_effective_at_once_and_the_real_worker_sends_no
     signature = Signature.objects.get()
     letter = OutboxMessage.objects.get(kind=Kind.LETTER)
     assert letter.status == Status.QUEUED
-    assert Campaign.objects.get(pk=demo.pk).tally_organisations == ["Marker Org"]
+    assert Campaign.objects.get(pk=own_campaign.pk).tally_organisations == ["Marker Org"]
 
     [copy] = [m for m in mail_to(sandbox_in_tmp, "erase-me@example.org") if "/confirm/" not in body_text(m)]
     path = my_data_path(copy).replace("/fr/", "/en/", 1)
@@ -262,7 +283,7 @@ def test_erasing_from_the_link_is_effective_at_once_and_the_real_worker_sends_no
     assert page.status_code == 200
     assert "no-store" in page["Cache-Control"]
     html = page.content.decode()
-    for shown in ["erase-me@example.org", "Marker-City", "Marker Org", "Ambassade du Kazakhstan en France"]:
+    for shown in ["erase-me@example.org", "Marker-City", "Marker Org", f"Office of {OWN_SLUG}"]:
         assert shown in html
     assert "A letter already delivered cannot be recalled" in html
     assert "your letter has not been sent yet" in html
@@ -279,16 +300,16 @@ def test_erasing_from_the_link_is_effective_at_once_and_the_real_worker_sends_no
     assert letter.body == "" and letter.personal_data_erased_at is not None
     assert OutboxMessage.objects.filter(kind=Kind.COPY, body="").count() == 1
     assert mail_to(sandbox_in_tmp, "erase-me@example.org") == []  # its copies in the sandbox mailbox went too
-    assert Campaign.objects.get(pk=demo.pk).tally_organisations == []
+    assert Campaign.objects.get(pk=own_campaign.pk).tally_organisations == []
     assert same_page(client.get(path)) == same_page(client.get(path[:-8] + "forged00/"))
 
-    update = NewsUpdate.objects.create(campaign=demo, language="fr", subject="Nouvelles", body="Texte")
+    update = NewsUpdate.objects.create(campaign=own_campaign, language="fr", subject="Nouvelles", body="Texte")
     send_updates([update], user=None)
     assert not OutboxMessage.objects.filter(kind=Kind.NEWS).exists()
 
     # Another supporter's letter, after the erased one in the same queue: once it is out, the worker has
     # passed the erased letter by.
-    sign(client, email="control@example.org")
+    sign(client, slug=OWN_SLUG, email="control@example.org")
     deliver_everything()
     control = Signature.objects.with_address("control@example.org").get()
     assert client.post(confirmation_path(mail_to(sandbox_in_tmp, "control@example.org")[0])).status_code == 302
@@ -298,7 +319,7 @@ def test_erasing_from_the_link_is_effective_at_once_and_the_real_worker_sends_no
         lambda: OutboxMessage.objects.filter(signature=control, kind=Kind.LETTER, status=Status.SENT).exists(),
         message="the control letter to be sent",
     )
-    letters = [m for m in maildir_messages(sandbox_in_tmp) if m["To"] == "paris@mfa.kz"]
+    letters = [m for m in maildir_messages(sandbox_in_tmp) if m["To"] == OFFICE]
     assert len(letters) == 1
     assert "erase-me@example.org" not in str(letters[0])
     letter.refresh_from_db()
@@ -306,13 +327,13 @@ def test_erasing_from_the_link_is_effective_at_once_and_the_real_worker_sends_no
 
 
 @pytest.mark.django_db
-def test_every_email_to_a_supporter_carries_a_link_to_their_data(demo, client, sandbox_in_tmp):
-    sign(client, email="reader@example.org", consent_news="on")
-    sign(client, email="reader@example.org")
+def test_every_email_to_a_supporter_carries_a_link_to_their_data(own_campaign, client, sandbox_in_tmp):
+    sign(client, slug=OWN_SLUG, email="reader@example.org", consent_news="on")
+    sign(client, slug=OWN_SLUG, email="reader@example.org")
     deliver_everything()
     assert client.post(confirmation_path(sandbox_in_tmp)).status_code == 302
     deliver_everything()
-    send_updates([NewsUpdate.objects.create(campaign=demo, language="fr", subject="S", body="B")], user=None)
+    send_updates([NewsUpdate.objects.create(campaign=own_campaign, language="fr", subject="S", body="B")], user=None)
     deliver_everything()
     mails = mail_to(sandbox_in_tmp, "reader@example.org")
     assert len(mails) == 4  # confirmation, already signed, copy, news
@@ -329,9 +350,9 @@ def test_every_email_to_a_supporter_carries_a_link_to_their_data(demo, client, s
 
 @pytest.mark.django_db
 def test_the_data_request_form_answers_alike_for_any_address_and_the_worker_mails_the_link(
-    demo, client, sandbox_in_tmp
+    own_campaign, client, sandbox_in_tmp
 ):
-    [known] = confirmed_signatures(demo, 1, prefix="known", letters_queued_at=timezone.now())
+    [known] = confirmed_signatures(own_campaign, 1, prefix="known", letters_queued_at=timezone.now())
     answers, queries = [], []
     for address in ["known0@example.org", "nobody@example.org"]:
         with CaptureQueriesContext(connection) as captured:
@@ -364,11 +385,15 @@ def test_the_data_request_form_answers_alike_for_any_address_and_the_worker_mail
 
 
 @pytest.mark.django_db
-def test_links_that_are_forged_expired_used_or_erased_answer_like_any_bad_link(demo, client):
+def test_links_that_are_forged_expired_used_or_erased_answer_like_any_bad_link(own_campaign, client):
     with at(0):
-        [signature] = confirmed_signatures(demo, 1, consent_news=True, letters_queued_at=timezone.now())
+        [signature] = confirmed_signatures(own_campaign, 1, consent_news=True, letters_queued_at=timezone.now())
         unconfirmed = Signature.objects.create(
-            campaign=demo, first_name="Unconfirmed-Name", email="u@example.org", language="en", letter_language="fr"
+            campaign=own_campaign,
+            first_name="Unconfirmed-Name",
+            email="u@example.org",
+            language="en",
+            letter_language="fr",
         )
         data, confirm = my_data_token(signature), confirmation_token(unconfirmed.pk)
         unsubscribe = unsubscribe_token(signature.pk)
