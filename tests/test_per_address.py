@@ -15,8 +15,8 @@ from courrier.lib import proof_of_work
 from courrier.lib.crypto import email_digest
 from courrier.signatures.models import Signature
 from tests.conftest import wait_until
-from tests.factories import live_campaign
-from tests.helpers import SIGN_URL, confirmation_path, maildir_messages, same_page, sign, signature_form
+from tests.factories import OWN_PAGE, OWN_SLUG, live_campaign
+from tests.helpers import confirmation_path, maildir_messages, same_page, sign, signature_form
 
 VICTIM = "victim@example.org"
 
@@ -29,16 +29,19 @@ def mails_to(sandbox, address: str) -> list:
 
 
 def test_typing_an_address_again_and_again_sends_it_one_notice_and_cannot_delay_its_own_confirmation(
-    demo, start_worker, sandbox_in_tmp
+    own_campaign, start_worker, sandbox_in_tmp
 ):
-    # The owner signed the demo campaign; a stranger types their address four more times (from four
+    # The owner signed the campaign; a stranger types their address four more times (from four
     # networks, each with a solved proof), trying to fill the daily cap; then the owner signs another campaign.
-    assert sign(Client(REMOTE_ADDR="192.0.2.1"), email=VICTIM).status_code == 302
+    assert sign(Client(REMOTE_ADDR="192.0.2.1"), slug=OWN_SLUG, email=VICTIM).status_code == 302
     for n in range(4):
-        assert sign(Client(REMOTE_ADDR=f"198.51.{n}.1"), email=VICTIM, first_name=f"Not {n}").status_code == 302
+        assert (
+            sign(Client(REMOTE_ADDR=f"198.51.{n}.1"), slug=OWN_SLUG, email=VICTIM, first_name=f"Not {n}").status_code
+            == 302
+        )
     live_campaign("second-campaign")
     assert sign(Client(REMOTE_ADDR="192.0.2.2"), slug="second-campaign", email=VICTIM).status_code == 302
-    assert sign(Client(REMOTE_ADDR="192.0.2.3"), email="supporter@example.org").status_code == 302
+    assert sign(Client(REMOTE_ADDR="192.0.2.3"), slug=OWN_SLUG, email="supporter@example.org").status_code == 302
     start_worker()
 
     def all_handled() -> bool:
@@ -63,19 +66,19 @@ def test_typing_an_address_again_and_again_sends_it_one_notice_and_cannot_delay_
 
 
 @pytest.mark.django_db
-def test_a_confirmation_beyond_the_cap_waits_for_the_next_day_instead_of_vanishing(demo, settings):
+def test_a_confirmation_beyond_the_cap_waits_for_the_next_day_instead_of_vanishing(own_campaign, settings):
     settings.SUPPORTER_MAILS_PER_DAY = 1
     for slug in ("second-campaign", "third-campaign"):
         live_campaign(slug)
     now = timezone.now()
-    sign(Client(REMOTE_ADDR="192.0.2.1"), email=VICTIM)
+    sign(Client(REMOTE_ADDR="192.0.2.1"), slug=OWN_SLUG, email=VICTIM)
     assert enqueue.queue_confirmations(now - datetime.timedelta(hours=25)) == 1  # yesterday: its own window
     sign(Client(REMOTE_ADDR="192.0.2.2"), slug="second-campaign", email=VICTIM)
     sign(Client(REMOTE_ADDR="192.0.2.3"), slug="third-campaign", email=VICTIM)
     assert enqueue.queue_confirmations(now) == 2
 
     confirmations = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.CONFIRMATION).order_by("next_attempt_at")
-    assert [c.campaign.slug for c in confirmations] == ["kazakhstan-repression", "second-campaign", "third-campaign"]
+    assert [c.campaign.slug for c in confirmations] == [OWN_SLUG, "second-campaign", "third-campaign"]
     _yesterdays, todays, waiting = confirmations
     assert todays.next_attempt_at == now  # a day after yesterday's: counted afresh
     assert waiting.status == OutboxMessage.Status.QUEUED
@@ -84,13 +87,13 @@ def test_a_confirmation_beyond_the_cap_waits_for_the_next_day_instead_of_vanishi
 
 
 @pytest.mark.django_db
-def test_notices_and_data_links_count_against_the_cap_but_never_push_a_confirmation_back(demo, settings):
+def test_notices_and_data_links_count_against_the_cap_but_never_push_a_confirmation_back(own_campaign, settings):
     settings.SUPPORTER_MAILS_PER_DAY = 2
     live_campaign("second-campaign")
     now = timezone.now()
-    sign(Client(REMOTE_ADDR="192.0.2.1"), email=VICTIM)
+    sign(Client(REMOTE_ADDR="192.0.2.1"), slug=OWN_SLUG, email=VICTIM)
     enqueue.queue_confirmations(now - datetime.timedelta(hours=1))
-    sign(Client(REMOTE_ADDR="198.51.100.1"), email=VICTIM)  # a repeat: the notice
+    sign(Client(REMOTE_ADDR="198.51.100.1"), slug=OWN_SLUG, email=VICTIM)  # a repeat: the notice
     Client().post("/fr/my-data/", {"email": VICTIM})  # a stranger asks for the address's data links
     enqueue.queue_confirmations(now)
     queue_data_links(now)
@@ -106,10 +109,10 @@ def test_notices_and_data_links_count_against_the_cap_but_never_push_a_confirmat
 
 
 @pytest.mark.django_db
-def test_a_confirmation_request_carries_nothing_typed_with_it(demo, sandbox_in_tmp):
+def test_a_confirmation_request_carries_nothing_typed_with_it(own_campaign, sandbox_in_tmp):
     """The address has proved nothing yet: whoever typed it must not be able to write to it in our name."""
     lure = "Visit evil.example/login to keep your account"
-    sign(Client(), email=VICTIM, first_name=lure, last_name=lure, city=lure, personal_sentence=lure)
+    sign(Client(), slug=OWN_SLUG, email=VICTIM, first_name=lure, last_name=lure, city=lure, personal_sentence=lure)
     enqueue.queue_confirmations()
 
     confirmation = OutboxMessage.objects.get(kind=OutboxMessage.Kind.CONFIRMATION)
@@ -127,11 +130,11 @@ def fresh_proof() -> str:
 
 
 @pytest.mark.django_db
-def test_an_address_that_already_signed_gets_exactly_the_answer_of_a_new_one(demo, client):
-    assert sign(client, email="first@example.org").status_code == 302
+def test_an_address_that_already_signed_gets_exactly_the_answer_of_a_new_one(own_campaign, client):
+    assert sign(client, slug=OWN_SLUG, email="first@example.org").status_code == 302
 
-    new = sign(client, email="second@example.org")
-    again = sign(client, email="first@example.org")
+    new = sign(client, slug=OWN_SLUG, email="second@example.org")
+    again = sign(client, slug=OWN_SLUG, email="first@example.org")
 
     assert again.status_code == new.status_code == 302
     assert dict(again.headers) == dict(new.headers)
@@ -141,16 +144,16 @@ def test_an_address_that_already_signed_gets_exactly_the_answer_of_a_new_one(dem
 
 
 @pytest.mark.django_db(transaction=True)  # autocommit, as in production: each INSERT commits on its own
-def test_timing_equal_duplicate_signing_median_difference_under_5_ms_over_1000_tries(demo, settings):
+def test_timing_equal_duplicate_signing_median_difference_under_5_ms_over_1000_tries(own_campaign, settings):
     settings.SIGNING_RATE_LIMIT = settings.SIGNING_BURST = settings.SIGNING_BURST_UNPROVEN = "1000000/3600"
     client = Client()
-    assert sign(client, email="already@example.org").status_code == 302
+    assert sign(client, slug=OWN_SLUG, email="already@example.org").status_code == 302
     proofs = [fresh_proof() for _ in range(2 * 1000 + 20)]
 
     def timed(address: str) -> float:
-        form = {**signature_form(email=address), "proof": proofs.pop()}
+        form = {**signature_form(OWN_SLUG, email=address), "proof": proofs.pop()}
         start = time.perf_counter()
-        response = client.post(SIGN_URL, form)
+        response = client.post(OWN_PAGE + "sign/", form)
         elapsed = time.perf_counter() - start
         assert response.status_code == 302
         return elapsed
