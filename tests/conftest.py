@@ -177,9 +177,17 @@ def smtp_settings(settings, smtp_sink):
 
 @pytest.fixture
 def own_campaign(db):
-    """A live campaign of the tests' own, shaped like the demo (French and English letters, one office To,
-    one ally in copy) but with none of its prose or addresses: for the tests that are not about the demo."""
-    return factories.campaign(factories.OWN_SLUG, languages=("fr", "en"), to=factories.OFFICE, cc=factories.ALLY)
+    """A live campaign of the tests' own, shaped like the demo (a page in four languages, French and English
+    letters, one office To, one ally in copy) but with none of its prose or addresses: for the tests that are
+    not about the demo."""
+    return factories.campaign(
+        factories.OWN_SLUG,
+        languages=("fr", "en"),
+        to=factories.OFFICE,
+        cc=factories.ALLY,
+        title="Libérez les grévistes",
+        titles=factories.OWN_TITLES,
+    )
 
 
 @pytest.fixture

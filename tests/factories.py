@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from courrier.accounts.models import Membership, Organisation
-from courrier.campaigns.models import Campaign, ModelLetter, Target
+from courrier.campaigns.models import Campaign, CampaignText, ModelLetter, Target
 from courrier.delivery import enqueue
 from courrier.signatures.models import Signature
 from tests.helpers import deliver_everything, letters
@@ -19,6 +19,8 @@ OFFICE = "office@ministry.example"
 ALLY = "allies@solidarity.example"
 OWN_SLUG = "free-them"  # the own_campaign fixture's (tests/conftest.py)
 OWN_PAGE = f"/fr/c/{OWN_SLUG}/"
+# Its page in the four languages: French as written, the others translated.
+OWN_TITLES = {"en": "Free the strikers", "ru": "Свободу бастующим", "kk": "Ереуілшілерге бостандық"}
 
 
 def new_organisation(name: str = "Solidarity group") -> Organisation:
@@ -88,9 +90,12 @@ def campaign(
     languages: tuple[str, ...] = ("fr",),
     to: str = OFFICE,
     cc: str | None = None,
+    titles: dict[str, str] | None = None,
     **fields,
 ) -> Campaign:
-    """A live campaign with a model letter in each of `languages`, one To target and maybe one Cc."""
+    """A live campaign with a model letter in each of `languages`, one To target and maybe one Cc, and its
+    page translated where `titles` gives a title ({language: title})."""
+    titles = titles or {}
     made = live_campaign(slug, to=to, language=languages[0], **fields)
     for language in languages[1:]:
         ModelLetter.objects.create(
@@ -101,6 +106,8 @@ def campaign(
         )
     if cc:
         Target.objects.create(campaign=made, name=f"Allies of {slug}", email=cc, role=Target.Role.CC)
+    for language, title in titles.items():
+        CampaignText.objects.create(campaign=made, language=language, title=title, summary=f"{title}.")
     return made
 
 

@@ -13,7 +13,8 @@ from courrier.campaigns.models import Campaign
 from courrier.delivery.models import OutboxMessage
 from courrier.signatures.models import Signature
 from courrier.web.sharing import font
-from tests.helpers import CAMPAIGN_URL, confirmation_path, deliver_everything, sign
+from tests.factories import OWN_PAGE, OWN_SLUG
+from tests.helpers import confirmation_path, deliver_everything, sign
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ KAZAKH_LETTERS = "әғқңөұүһіӘҒҚҢӨҰҮҺІ"
 
 
 def campaign_path(language: str, rest: str = "") -> str:
-    return f"/{language}/c/kazakhstan-repression/{rest}"
+    return f"/{language}/c/{OWN_SLUG}/{rest}"
 
 
 def png(response) -> Image.Image:
@@ -31,13 +32,11 @@ def png(response) -> Image.Image:
     return image
 
 
-
-
 # ---------- The Open Graph card ----------
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_the_card_is_a_1200_by_630_png_with_writing_on_it_in_every_language(demo, client, language):
+def test_the_card_is_a_1200_by_630_png_with_writing_on_it_in_every_language(own_campaign, client, language):
     response = client.get(campaign_path(language, "og.png"))
 
     assert response.status_code == 200
@@ -50,11 +49,11 @@ def test_the_card_is_a_1200_by_630_png_with_writing_on_it_in_every_language(demo
     assert dark > 5_000
 
 
-def test_each_language_has_its_own_card_and_the_counter_changes_it(demo, client):
+def test_each_language_has_its_own_card_and_the_counter_changes_it(own_campaign, client):
     cards = {language: client.get(campaign_path(language, "og.png")).content for language in LANGUAGES}
     assert len(set(cards.values())) == 4
 
-    Campaign.objects.filter(pk=demo.pk).update(tally_letters=1234)
+    Campaign.objects.filter(pk=own_campaign.pk).update(tally_letters=1234)
     counted = client.get(campaign_path("kk", "og.png")).content
     assert counted != cards["kk"]
     difference = ImageChops.difference(png_bytes(counted), png_bytes(cards["kk"])).getbbox()
@@ -74,7 +73,7 @@ def test_the_card_font_draws_every_kazakh_letter_instead_of_a_missing_glyph_box(
         assert bytes(mask) != missing, f"{letter} is drawn as a missing glyph"
 
 
-def test_the_card_is_rendered_once_and_revalidated_by_its_etag(demo, client):
+def test_the_card_is_rendered_once_and_revalidated_by_its_etag(own_campaign, client):
     first = client.get(campaign_path("ru", "og.png"))
     etag = first["ETag"]
     assert first["Cache-Control"].startswith("public, max-age=")
@@ -82,14 +81,14 @@ def test_the_card_is_rendered_once_and_revalidated_by_its_etag(demo, client):
     again = client.get(campaign_path("ru", "og.png"), HTTP_IF_NONE_MATCH=etag)
     assert again.status_code == 304
 
-    Campaign.objects.filter(pk=demo.pk).update(tally_letters=7)
+    Campaign.objects.filter(pk=own_campaign.pk).update(tally_letters=7)
     changed = client.get(campaign_path("ru", "og.png"), HTTP_IF_NONE_MATCH=etag)
     assert changed.status_code == 200 and changed["ETag"] != etag
 
 
-def test_a_very_long_title_is_wrapped_and_cut_to_fit_the_card(demo, client):
+def test_a_very_long_title_is_wrapped_and_cut_to_fit_the_card(own_campaign, client):
     long_title = ("Қазақстандағы әлеуметтік қозғалысқа қарсы қуғын-сүргін " * 8)[:200]  # the field's maximum
-    demo.texts.filter(language="kk").update(title=long_title)
+    own_campaign.texts.filter(language="kk").update(title=long_title)
 
     image = png(client.get(campaign_path("kk", "og.png")))
 
@@ -100,8 +99,8 @@ def test_a_very_long_title_is_wrapped_and_cut_to_fit_the_card(demo, client):
     assert pixels.crop((80, 450, 1120, 470)).getextrema()[0] > 200
 
 
-def test_a_draft_campaign_has_no_card_and_no_qr_code(demo, client):
-    Campaign.objects.filter(pk=demo.pk).update(status=Campaign.Status.DRAFT)
+def test_a_draft_campaign_has_no_card_and_no_qr_code(own_campaign, client):
+    Campaign.objects.filter(pk=own_campaign.pk).update(status=Campaign.Status.DRAFT)
     for rest in ("og.png", "qr.svg", "qr.png"):
         assert client.get(campaign_path("fr", rest)).status_code == 404
 
@@ -115,10 +114,10 @@ def meta(page: str, attribute: str, name: str) -> str:
     return page[start : page.index('"', start)]
 
 
-def test_the_campaign_page_describes_its_card_for_social_sites_in_its_language(demo, client):
+def test_the_campaign_page_describes_its_card_for_social_sites_in_its_language(own_campaign, client):
     page = client.get(campaign_path("kk")).content.decode()
 
-    kazakh = demo.texts.get(language="kk")
+    kazakh = own_campaign.texts.get(language="kk")
     assert meta(page, "property", "og:title") == kazakh.title
     assert meta(page, "property", "og:image") == settings.SITE_ROOT + campaign_path("kk", "og.png")
     assert meta(page, "property", "og:image:width") == "1200"
@@ -138,7 +137,7 @@ def expected_qr(language: str) -> segno.QRCode:
     return segno.make(settings.SITE_ROOT + campaign_path(language) + "?src=qr", error="m", micro=False)
 
 
-def test_the_qr_code_svg_is_an_svg_image_of_the_campaign_address(demo, client):
+def test_the_qr_code_svg_is_an_svg_image_of_the_campaign_address(own_campaign, client):
     response = client.get(campaign_path("ru", "qr.svg"))
 
     assert response.status_code == 200
@@ -152,12 +151,12 @@ def test_the_qr_code_svg_is_an_svg_image_of_the_campaign_address(demo, client):
     assert response.content == reference.getvalue()
 
 
-def test_the_qr_code_png_for_leaflets_holds_the_modules_of_the_campaign_address(demo, client):
+def test_the_qr_code_png_for_leaflets_holds_the_modules_of_the_campaign_address(own_campaign, client):
     response = client.get(campaign_path("en", "qr.png"))
 
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
-    assert response["Content-Disposition"] == 'attachment; filename="kazakhstan-repression-en-qr.png"'
+    assert response["Content-Disposition"] == 'attachment; filename="free-them-en-qr.png"'
     image = png(response).convert("L")
     matrix = expected_qr("en").matrix
     scale, border = 16, 4
@@ -188,15 +187,15 @@ def links(page: str) -> list[str]:
     return [part.split('"', 1)[0].replace("&amp;", "&") for part in block.split('href="')[1:]]
 
 
-def test_after_signing_the_page_says_the_letter_waits_for_confirmation_and_offers_sharing(demo, client):
-    page = sign(client, letter_language="fr")
+def test_after_signing_the_page_says_the_letter_waits_for_confirmation_and_offers_sharing(own_campaign, client):
+    page = sign(client, slug=OWN_SLUG, letter_language="fr")
     page = client.get(page["Location"]).content.decode()
 
     assert 'data-state="unconfirmed"' in page
     assert 'aria-current="step"' in page
     assert page.count('aria-current="step"') == 1
     assert share_hosts(page) == {"t.me", "wa.me", "www.facebook.com", "x.com", "vk.com"}
-    address = settings.SITE_ROOT + CAMPAIGN_URL
+    address = settings.SITE_ROOT + OWN_PAGE
     for href in links(page):
         if href.startswith("mailto:"):
             assert address in unquote(href)
@@ -212,7 +211,7 @@ def test_after_signing_the_page_says_the_letter_waits_for_confirmation_and_offer
 
 
 def confirm_signature(client, sandbox) -> str:
-    sign(client)
+    sign(client, slug=OWN_SLUG)
     deliver_everything()
     path = confirmation_path(sandbox)
     assert client.post(path).status_code == 302
@@ -220,7 +219,7 @@ def confirm_signature(client, sandbox) -> str:
 
 
 def confirm_through_smtp(client, smtp_sink) -> str:
-    sign(client)
+    sign(client, slug=OWN_SLUG)
     deliver_everything()
     path = confirmation_path(smtp_sink.messages()[0])
     assert client.post(path).status_code == 302
@@ -233,8 +232,10 @@ def state_of(page: str) -> str:
     return page[start : page.index('"', start)]
 
 
-def test_the_confirmation_page_shows_the_button_until_confirmed_and_no_sharing_yet(demo, client, sandbox_in_tmp):
-    sign(client)
+def test_the_confirmation_page_shows_the_button_until_confirmed_and_no_sharing_yet(
+    own_campaign, client, sandbox_in_tmp
+):
+    sign(client, slug=OWN_SLUG)
     deliver_everything()
 
     page = client.get(confirmation_path(sandbox_in_tmp)).content.decode()
@@ -243,7 +244,7 @@ def test_the_confirmation_page_shows_the_button_until_confirmed_and_no_sharing_y
     assert "share-links" not in page
 
 
-def test_a_confirmed_letter_not_yet_sent_is_said_to_be_queued(demo, client, sandbox_in_tmp):
+def test_a_confirmed_letter_not_yet_sent_is_said_to_be_queued(own_campaign, client, sandbox_in_tmp):
     path = confirm_signature(client, sandbox_in_tmp)
 
     page = client.get(path).content.decode()
@@ -252,7 +253,7 @@ def test_a_confirmed_letter_not_yet_sent_is_said_to_be_queued(demo, client, sand
     assert "share-links" in page
 
 
-def test_a_letter_written_to_the_sandbox_is_never_called_delivered(demo, client, sandbox_in_tmp):
+def test_a_letter_written_to_the_sandbox_is_never_called_delivered(own_campaign, client, sandbox_in_tmp):
     path = confirm_signature(client, sandbox_in_tmp)
     deliver_everything()
 
@@ -263,9 +264,9 @@ def test_a_letter_written_to_the_sandbox_is_never_called_delivered(demo, client,
 
 
 def test_a_letter_accepted_by_the_receiving_server_is_said_to_be_delivered(
-    demo, client, sandbox_in_tmp, smtp_settings, smtp_sink
+    own_campaign, client, sandbox_in_tmp, smtp_settings, smtp_sink
 ):
-    Campaign.objects.filter(pk=demo.pk).update(real_delivery=True)
+    Campaign.objects.filter(pk=own_campaign.pk).update(real_delivery=True)
     path = confirm_through_smtp(client, smtp_sink)
     deliver_everything()
 
@@ -275,8 +276,8 @@ def test_a_letter_accepted_by_the_receiving_server_is_said_to_be_delivered(
     assert "livrée" in page or "delivered" in page
 
 
-def test_a_refused_letter_is_said_to_be_refused(demo, client, sandbox_in_tmp, smtp_settings, smtp_sink):
-    Campaign.objects.filter(pk=demo.pk).update(real_delivery=True)
+def test_a_refused_letter_is_said_to_be_refused(own_campaign, client, sandbox_in_tmp, smtp_settings, smtp_sink):
+    Campaign.objects.filter(pk=own_campaign.pk).update(real_delivery=True)
     path = confirm_through_smtp(client, smtp_sink)
     smtp_sink.replies = ["550 5.1.1 No such user"] * 2
     deliver_everything()
