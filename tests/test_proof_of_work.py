@@ -14,13 +14,15 @@ from courrier.lib import proof_of_work
 from courrier.signatures.models import Signature
 from tests import test_embed
 from tests.browser import in_chromium
-from tests.helpers import SIGN_URL, signature_form, solved_proof
+from tests.factories import OWN_PAGE, OWN_SLUG
+from tests.helpers import signature_form, solved_proof
 from tests.test_embed import form_token_in
 
 embeddable = test_embed.embeddable
 
 CHALLENGE_URL = "/pow/challenge/"
-EN_SIGN_URL = "/en/c/kazakhstan-repression/sign/"
+EN_SIGN_URL = f"/en/c/{OWN_SLUG}/sign/"
+SIGN_URL = OWN_PAGE + "sign/"
 EN_EMBED_URL = "/en/embed/kazakhstan-repression/"
 REFUSED = "The check that protects this form from robots failed, so your letter was not sent."
 EXPIRED = "The check that protects this form from robots expired, so your letter was not sent."
@@ -35,7 +37,7 @@ def repacked(proof: str, **changes) -> str:
 
 
 def sign_with(client: Client, proof: str, url: str = SIGN_URL, **fields):
-    return client.post(url, {**signature_form(**fields), "proof": proof})
+    return client.post(url, {**signature_form(OWN_SLUG, **fields), "proof": proof})
 
 
 # ---------- The challenge ----------
@@ -70,25 +72,25 @@ def test_the_challenge_is_served_fresh_without_a_cookie_or_a_database_query(clie
 
 
 @pytest.mark.django_db
-def test_a_signature_with_a_solved_challenge_is_accepted_and_keeps_the_proofs_digest(demo, client):
+def test_a_signature_with_a_solved_challenge_is_accepted_and_keeps_the_proofs_digest(own_campaign, client):
     proof = solved_proof(client)
 
     response = sign_with(client, proof)
 
     assert response.status_code == 302
-    assert response["Location"] == "/fr/c/kazakhstan-repression/check-your-inbox/"
+    assert response["Location"] == OWN_PAGE + "check-your-inbox/"
     signature = Signature.objects.get()
     assert signature.proof_digest == proof_of_work.verify(proof).digest
     assert signature.moderation == Signature.Moderation.NONE
 
 
 @pytest.mark.django_db
-def test_without_javascript_there_is_no_proof_and_the_signature_is_still_accepted(demo, client):
-    page = client.get("/fr/c/kazakhstan-repression/").content.decode()
+def test_without_javascript_there_is_no_proof_and_the_signature_is_still_accepted(own_campaign, client):
+    page = client.get(OWN_PAGE).content.decode()
     assert '<input type="hidden" name="proof" value="">' in page
     assert "js/proof-of-work.js" in page
 
-    response = client.post(SIGN_URL, signature_form())  # the hidden field stays empty without the script
+    response = client.post(SIGN_URL, signature_form(OWN_SLUG))  # the hidden field stays empty without the script
 
     assert response.status_code == 302
     signature = Signature.objects.get()
@@ -158,7 +160,7 @@ def solved_with_a_long_number(client: Client) -> str:
         pytest.param(with_a_nul, id="nul-in-salt-and-challenge"),
     ],
 )
-def test_a_forged_or_wrong_proof_is_refused_with_the_form_shown_again(demo, client, tamper):
+def test_a_forged_or_wrong_proof_is_refused_with_the_form_shown_again(own_campaign, client, tamper):
     proof = solved_with_a_long_number(client)
     response = sign_with(client, tamper(proof), url=EN_SIGN_URL, personal_sentence="Free them all.")
 
@@ -194,7 +196,7 @@ def test_a_site_that_asks_for_no_work_still_checks_the_signature_of_its_challeng
 
 
 @pytest.mark.django_db
-def test_a_proof_is_good_for_twenty_minutes_then_refused_as_expired(demo, client):
+def test_a_proof_is_good_for_twenty_minutes_then_refused_as_expired(own_campaign, client):
     in_time, too_late = solved_proof(client), solved_proof(client)
     now = datetime.datetime.now().astimezone()
 
@@ -213,7 +215,7 @@ def test_a_proof_is_good_for_twenty_minutes_then_refused_as_expired(demo, client
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("second_address", ["ulzhan@example.org", "someone.else@example.org"])
-def test_a_replayed_proof_is_refused_whatever_the_address(demo, client, second_address):
+def test_a_replayed_proof_is_refused_whatever_the_address(own_campaign, client, second_address):
     proof = solved_proof(client)
     assert sign_with(client, proof).status_code == 302
 
@@ -226,7 +228,9 @@ def test_a_replayed_proof_is_refused_whatever_the_address(demo, client, second_a
 
 
 @pytest.mark.django_db
-def test_an_address_that_signs_again_with_a_fresh_proof_is_a_duplicate_and_its_proof_cannot_serve_again(demo, client):
+def test_an_address_that_signs_again_with_a_fresh_proof_is_a_duplicate_and_its_proof_cannot_serve_again(
+    own_campaign, client
+):
     first, second = solved_proof(client), solved_proof(client)
     assert sign_with(client, first).status_code == 302
     assert sign_with(client, second).status_code == 302  # the same answer as a first signature
@@ -262,11 +266,13 @@ def test_the_embedded_form_takes_a_proof_and_refuses_a_replayed_one(embeddable):
 
 
 @in_chromium
-def test_the_script_solves_the_challenge_in_chromium_and_a_hasty_supporter_waits_for_it(demo, web_server, browser_page):
+def test_the_script_solves_the_challenge_in_chromium_and_a_hasty_supporter_waits_for_it(
+    own_campaign, web_server, browser_page
+):
     page = browser_page
     held = []  # the challenge's answer, held back until the supporter has pressed the button
     page.route("**/pow/challenge/", lambda route: held.append(route))
-    page.goto(web_server + "/en/c/kazakhstan-repression/")
+    page.goto(web_server + f"/en/c/{OWN_SLUG}/")
     page.fill("#id_first_name", "Ұлжан")
     page.fill("#id_last_name", "Қасымова")
     page.fill("#id_email", "ulzhan@example.org")
@@ -283,7 +289,7 @@ def test_the_script_solves_the_challenge_in_chromium_and_a_hasty_supporter_waits
     assert status.inner_text() == "Checking that a person is sending this form…"
     assert "/check-your-inbox/" not in page.url
     held[0].continue_()
-    page.wait_for_url("**/en/c/kazakhstan-repression/check-your-inbox/")
+    page.wait_for_url(f"**/en/c/{OWN_SLUG}/check-your-inbox/")
 
     signature = Signature.objects.get()
     assert signature.proof_digest is not None  # solved by the browser's crypto.subtle
