@@ -5,6 +5,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from courrier.delivery.worker import Worker
+from tests.factories import OWN_SLUG
 from tests.helpers import sign
 
 pytestmark = pytest.mark.django_db
@@ -18,8 +19,8 @@ def staff_client():
     return client
 
 
-def test_staff_read_every_sandboxed_message_in_the_back_office(demo, client, staff_client):
-    sign(client, first_name="Даурен", email="dauren@example.org")
+def test_staff_read_every_sandboxed_message_in_the_back_office(own_campaign, client, staff_client):
+    sign(client, slug=OWN_SLUG, first_name="Даурен", email="dauren@example.org")
     Worker().run_once()
     listing = staff_client.get("/admin/sandbox/")
     assert listing.status_code == 200
@@ -32,13 +33,13 @@ def test_staff_read_every_sandboxed_message_in_the_back_office(demo, client, sta
     assert staff_client.get("/admin/sandbox/no-such-message/").status_code == 404
 
 
-def test_the_sandbox_and_the_outbox_are_closed_to_visitors(demo, client):
+def test_the_sandbox_and_the_outbox_are_closed_to_visitors(own_campaign, client):
     assert client.get("/admin/sandbox/").status_code == 302
     assert client.get("/admin/delivery/outboxmessage/").status_code == 302
 
 
-def test_staff_see_outbox_states_and_every_attempt(demo, client, staff_client):
-    sign(client)
+def test_staff_see_outbox_states_and_every_attempt(own_campaign, client, staff_client):
+    sign(client, slug=OWN_SLUG)
     Worker().run_once()
     page = staff_client.get("/admin/delivery/outboxmessage/").content.decode()
     assert "Sent" in page or "Envoyé" in page
@@ -50,8 +51,8 @@ def test_staff_see_outbox_states_and_every_attempt(demo, client, staff_client):
     assert "sandbox:" in detail
 
 
-def test_supporters_data_is_read_only_in_the_admin(demo, client, staff_client):
-    sign(client, first_name="Valikhan")
+def test_supporters_data_is_read_only_in_the_admin(own_campaign, client, staff_client):
+    sign(client, slug=OWN_SLUG, first_name="Valikhan")
     from courrier.signatures.models import Signature
 
     signature = Signature.objects.get()
@@ -61,18 +62,18 @@ def test_supporters_data_is_read_only_in_the_admin(demo, client, staff_client):
     assert response.status_code in (200, 302, 403)
 
 
-def test_every_back_office_page_opens(demo, client, staff_client):
+def test_every_back_office_page_opens(own_campaign, client, staff_client):
     from courrier.delivery.models import Bounce, OutboxMessage
 
-    sign(client)
+    sign(client, slug=OWN_SLUG)
     Worker().run_once()
     message = OutboxMessage.objects.first()
     Bounce.objects.create(message=message, status="5.7.1", recipient="paris@mfa.kz", domain="mfa.kz")
-    target = demo.targets.first()
+    target = own_campaign.targets.first()
     for path in [
         "/admin/",
         "/admin/campaigns/campaign/",
-        f"/admin/campaigns/campaign/{demo.pk}/change/",
+        f"/admin/campaigns/campaign/{own_campaign.pk}/change/",
         "/admin/campaigns/target/",
         f"/admin/campaigns/target/{target.pk}/change/",
         "/admin/accounts/organisation/",
@@ -84,14 +85,14 @@ def test_every_back_office_page_opens(demo, client, staff_client):
         assert staff_client.get(path).status_code == 200, path
 
 
-def test_organisers_pause_and_resume_a_target_from_the_back_office(demo, staff_client):
+def test_organisers_pause_and_resume_a_target_from_the_back_office(own_campaign, staff_client):
     from courrier.delivery import enqueue
     from courrier.delivery.models import OutboxMessage
     from tests.factories import confirmed_signatures
 
-    confirmed_signatures(demo, 2)
+    confirmed_signatures(own_campaign, 2)
     enqueue.queue_letters()
-    embassy = demo.targets.get(role="to")
+    embassy = own_campaign.targets.get(role="to")
     changelist = "/admin/campaigns/target/"
     response = staff_client.post(changelist, {"action": "pause", "_selected_action": [embassy.pk]}, follow=True)
     assert "2 lettres retenues" in response.content.decode()
