@@ -4,8 +4,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from courrier.delivery import enqueue
+from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
-from tests.factories import OWN_SLUG
+from tests.factories import OWN_SLUG, confirmed_signatures
 from tests.helpers import sign
 
 pytestmark = pytest.mark.django_db
@@ -86,10 +88,6 @@ def test_every_back_office_page_opens(own_campaign, client, staff_client):
 
 
 def test_organisers_pause_and_resume_a_target_from_the_back_office(own_campaign, staff_client):
-    from courrier.delivery import enqueue
-    from courrier.delivery.models import OutboxMessage
-    from tests.factories import confirmed_signatures
-
     confirmed_signatures(own_campaign, 2)
     enqueue.queue_letters()
     embassy = own_campaign.targets.get(role="to")
