@@ -13,7 +13,10 @@ from courrier.delivery.worker import Worker
 from courrier.http.csp import DEFAULT_POLICY
 from courrier.signatures.models import Signature
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, in_chromium
-from tests.helpers import CAMPAIGN_URL, SIGN_URL, sign, signature_form
+from tests.factories import OWN_PAGE, OWN_SLUG
+from tests.helpers import sign, signature_form
+
+OWN_SIGN_URL = OWN_PAGE + "sign/"
 
 ROOT = Path(__file__).resolve().parent.parent
 STAFF_PASSWORD = "a long test password"
@@ -56,8 +59,8 @@ def staff(db) -> Client:
     ("path", "status"),
     [
         ("/fr/", 200),
-        (CAMPAIGN_URL, 200),
-        ("/ru/c/kazakhstan-repression/check-your-inbox/", 200),
+        (OWN_PAGE, 200),
+        (f"/ru/c/{OWN_SLUG}/check-your-inbox/", 200),
         ("/", 302),
         ("/fr/no-such-page/", 404),
         ("/fr/c/no-such-campaign/", 404),
@@ -66,7 +69,7 @@ def staff(db) -> Client:
         ("/admin/", 302),
     ],
 )
-def test_every_public_page_redirect_and_error_is_locked_down(demo, client, path, status):
+def test_every_public_page_redirect_and_error_is_locked_down(own_campaign, client, path, status):
     response = client.get(path)
     assert response.status_code == status
     assert without_nonce(response["Content-Security-Policy"]) == DEFAULT_POLICY
@@ -77,11 +80,11 @@ def test_every_public_page_redirect_and_error_is_locked_down(demo, client, path,
 
 
 @pytest.mark.django_db
-def test_a_refused_form_and_a_form_from_another_site_are_locked_down_too(demo, client):
-    refused = client.post(SIGN_URL, signature_form(email="nope"))
+def test_a_refused_form_and_a_form_from_another_site_are_locked_down_too(own_campaign, client):
+    refused = client.post(OWN_SIGN_URL, signature_form(OWN_SLUG, email="nope"))
     assert refused.status_code == 400
     assert_locked_down(refused)
-    no_csrf = Client(HTTP_ORIGIN="https://evil.example").post(SIGN_URL, signature_form())
+    no_csrf = Client(HTTP_ORIGIN="https://evil.example").post(OWN_SIGN_URL, signature_form(OWN_SLUG))
     assert no_csrf.status_code == 403
     assert_locked_down(no_csrf)
     assert no_csrf["X-Frame-Options"] == "DENY"
@@ -100,8 +103,8 @@ def test_a_refused_form_and_a_form_from_another_site_are_locked_down_too(demo, c
         "/admin/sandbox/",
     ],
 )
-def test_back_office_pages_are_locked_down(demo, staff, path):
-    response = staff.get(path.format(pk=demo.pk))
+def test_back_office_pages_are_locked_down(own_campaign, staff, path):
+    response = staff.get(path.format(pk=own_campaign.pk))
     assert response.status_code == 200
     assert_locked_down(response)
     assert response["X-Frame-Options"] == "DENY"
@@ -148,12 +151,12 @@ def test_no_template_needs_unsafe_inline():
 
 
 @in_chromium
-def test_the_back_office_works_in_chromium_under_the_policy(demo, web_server, monkeypatch):
+def test_the_back_office_works_in_chromium_under_the_policy(own_campaign, web_server, monkeypatch):
     """Log in, open a campaign and add a target row with the admin's own scripts: nothing is refused."""
     from playwright.sync_api import sync_playwright
 
     User.objects.create_superuser("organiser", password=STAFF_PASSWORD)
-    sign(Client(), first_name="Даурен")
+    sign(Client(), slug=OWN_SLUG, first_name="Даурен")
     Worker().run_once()  # a confirmation e-mail in the sandbox, to read in the back office
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
@@ -172,7 +175,7 @@ def test_the_back_office_works_in_chromium_under_the_policy(demo, web_server, mo
         page.fill("#id_code", totp.totp(secret))
         page.locator("input[type=submit]").click()
         page.wait_for_url(web_server + "/admin/")
-        page.goto(f"{web_server}/admin/campaigns/campaign/{demo.pk}/change/")
+        page.goto(f"{web_server}/admin/campaigns/campaign/{own_campaign.pk}/change/")
         targets_before = page.locator("#targets-group tr.form-row:not(.empty-form)").count()
         page.locator("#targets-group .add-row a").click()  # the link exists only if inlines.js ran
         assert page.locator("#targets-group tr.form-row:not(.empty-form)").count() == targets_before + 1
@@ -183,7 +186,7 @@ def test_the_back_office_works_in_chromium_under_the_policy(demo, web_server, mo
         page.goto(web_server + "/admin/sandbox/")
         page.locator("#content tbody a").first.click()
         assert "/fr/confirm/" in page.locator("#content pre").inner_text()  # the confirmation request, shown
-        page.goto(web_server + "/fr/c/kazakhstan-repression/")
+        page.goto(web_server + OWN_PAGE)
         browser.close()
     connections.close_all()
     assert refused == []
@@ -201,8 +204,8 @@ def script_nonce(response) -> str:
 
 
 @pytest.mark.django_db
-def test_each_response_gets_a_fresh_nonce_carried_by_every_script_tag_of_the_page(demo, client):
-    pages = [client.get(CAMPAIGN_URL) for _ in range(3)]
+def test_each_response_gets_a_fresh_nonce_carried_by_every_script_tag_of_the_page(own_campaign, client):
+    pages = [client.get(OWN_PAGE) for _ in range(3)]
     nonces = [script_nonce(page) for page in pages]
     assert len(set(nonces)) == 3, "never the same nonce twice"
     for page, nonce in zip(pages, nonces, strict=True):
@@ -228,12 +231,12 @@ def test_every_script_tag_of_our_templates_carries_the_nonce():
 
 
 @in_chromium
-def test_a_script_injected_without_the_nonce_does_not_run_in_chromium(demo, web_server, monkeypatch):
+def test_a_script_injected_without_the_nonce_does_not_run_in_chromium(own_campaign, web_server, monkeypatch):
     """The page as served, with three inline scripts slipped in: only the one with the response's nonce runs."""
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    page_url = web_server + CAMPAIGN_URL
+    page_url = web_server + OWN_PAGE
 
     def inject(route):
         response = route.fetch()
