@@ -31,6 +31,7 @@ from courrier.lib import crypto
 from courrier.signatures.models import Signature
 from courrier.signatures.recording import insert_signature
 from tests.conftest import ROOT, wait_until
+from tests.factories import OWN_SLUG
 from tests.helpers import CAMPAIGN_URL, body_text, confirmation_path, raw_row, sign, sql_dump
 
 PERSONAL = [
@@ -151,9 +152,9 @@ def test_a_database_dump_after_signing_and_delivery_holds_no_personal_value_in_c
 
 
 @pytest.mark.django_db
-def test_the_signing_insert_encrypts_every_personal_field_in_its_one_query(demo, django_assert_num_queries):
+def test_the_signing_insert_encrypts_every_personal_field_in_its_one_query(own_campaign, django_assert_num_queries):
     values = markers()
-    signature = Signature(campaign_id=demo.pk, language="fr", letter_language="fr", consent_send=True, **values)
+    signature = Signature(campaign_id=own_campaign.pk, language="fr", letter_language="fr", consent_send=True, **values)
     with django_assert_num_queries(1):
         insert_signature(signature)
 
@@ -166,8 +167,8 @@ def test_the_signing_insert_encrypts_every_personal_field_in_its_one_query(demo,
 
 
 @pytest.mark.django_db
-def test_a_query_comparing_an_encrypted_column_fails_loudly_instead_of_finding_nothing(demo):
-    sign(Client(), email="someone@example.org", organisation="Union")
+def test_a_query_comparing_an_encrypted_column_fails_loudly_instead_of_finding_nothing(own_campaign):
+    sign(Client(), slug=OWN_SLUG, email="someone@example.org", organisation="Union")
     with pytest.raises(FieldError, match="encrypted"):
         Signature.objects.filter(email="someone@example.org").exists()
     with pytest.raises(FieldError):
@@ -177,10 +178,16 @@ def test_a_query_comparing_an_encrypted_column_fails_loudly_instead_of_finding_n
 
 
 @pytest.mark.django_db
-def test_rotation_moves_every_value_to_the_new_key_and_duplicates_are_still_found(demo, settings):
-    old, new = settings.DATA_KEYS[0], crypto.new_key()  # the demo was written with the current key
+def test_rotation_moves_every_value_to_the_new_key_and_duplicates_are_still_found(own_campaign, settings):
+    old, new = settings.DATA_KEYS[0], crypto.new_key()  # the campaign was written with the current key
     client = Client()
-    sign(client, email="rotated@example.org", personal_sentence="Ne les oubliez pas.", organisation="Union")
+    sign(
+        client,
+        slug=OWN_SLUG,
+        email="rotated@example.org",
+        personal_sentence="Ne les oubliez pas.",
+        organisation="Union",
+    )
     enqueue.queue_confirmations()
     signature = Signature.objects.get()
     message = OutboxMessage.objects.get()
@@ -209,13 +216,13 @@ def test_rotation_moves_every_value_to_the_new_key_and_duplicates_are_still_foun
     assert OutboxMessage.objects.get().to == ["rotated@example.org"]
     assert OutboxMessage.objects.get().recipient_digest == crypto.email_digest("rotated@example.org")
 
-    sign(client, email="Rotated@example.org")
+    sign(client, slug=OWN_SLUG, email="Rotated@example.org")
     assert Signature.objects.filter(is_duplicate=True).count() == 1
 
 
 @pytest.mark.django_db
-def test_a_value_altered_in_the_database_is_refused_with_a_clear_error(demo, settings):
-    sign(Client(), first_name="Ұлжан", email="tampered@example.org")
+def test_a_value_altered_in_the_database_is_refused_with_a_clear_error(own_campaign, settings):
+    sign(Client(), slug=OWN_SLUG, first_name="Ұлжан", email="tampered@example.org")
     pk = Signature.objects.get().pk
     stored = raw_row(Signature, pk, ["first_name"])["first_name"]
     at = stored.rindex(":") + 5  # a character of the nonce
