@@ -20,8 +20,8 @@ from courrier.lib.redact import RedactingFormatter
 from courrier.signatures.models import Signature
 from courrier.signatures.tokens import confirmation_token
 from tests.conftest import ROOT
-from tests.factories import organiser
-from tests.helpers import CAMPAIGN_URL, SIGN_URL, sign, signature_form
+from tests.factories import OWN_PAGE, OWN_SLUG, organiser
+from tests.helpers import sign, signature_form
 from tests.test_embed import EMBED_SIGN_URL, EMBED_URL, ORGANISATION_SITE
 
 PUBLIC_HOST = "campaigns.example.org"
@@ -169,19 +169,19 @@ def assert_not_stored(response) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/admin/login/", "/admin/", "/admin/campaigns/campaign/", "/admin/sandbox/"])
-def test_the_whole_back_office_is_never_stored(demo, path):
-    client = organiser("manager", demo.organisation)
+def test_the_whole_back_office_is_never_stored(own_campaign, path):
+    client = organiser("manager", own_campaign.organisation)
     assert_not_stored(client.get(path))
     assert_not_stored(Client().get(path))  # the login page and its redirect as well
 
 
 @pytest.mark.django_db
-def test_the_supporters_private_pages_are_never_stored(demo, client):
-    assert_not_stored(client.get(CAMPAIGN_URL + "check-your-inbox/"))
-    refused = client.post(SIGN_URL, signature_form(email="not an address", first_name="Typed Name"))
+def test_the_supporters_private_pages_are_never_stored(own_campaign, client):
+    assert_not_stored(client.get(OWN_PAGE + "check-your-inbox/"))
+    refused = client.post(OWN_PAGE + "sign/", signature_form(OWN_SLUG, email="not an address", first_name="Typed Name"))
     assert refused.status_code == 400 and "Typed Name" in refused.content.decode()
     assert_not_stored(refused)
-    assert_not_stored(sign(client))
+    assert_not_stored(sign(client, slug=OWN_SLUG))
     signature = Signature.objects.get()
     confirm_url = f"/fr/confirm/{confirmation_token(signature.pk)}/"
     assert_not_stored(client.get(confirm_url))
@@ -214,8 +214,8 @@ def embeddable(demo):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/fr/", CAMPAIGN_URL, CAMPAIGN_URL + "qr.svg", "/static/css/site.css"])
-def test_public_pages_stay_cacheable(demo, client, path):
+@pytest.mark.parametrize("path", ["/fr/", OWN_PAGE, OWN_PAGE + "qr.svg", "/static/css/site.css"])
+def test_public_pages_stay_cacheable(own_campaign, client, path):
     response = client.get(path)
     assert response.status_code == 200
     assert "no-store" not in response.get("Cache-Control", "")
@@ -243,7 +243,7 @@ MARKER = "zq7marker"
 
 
 @pytest.mark.django_db
-def test_error_pages_show_nothing_of_the_request(demo):
+def test_error_pages_show_nothing_of_the_request(own_campaign):
     client = Client()
     not_found = client.get(f"/fr/c/{MARKER}slug/?name={MARKER}name")
     assert not_found.status_code == 404
@@ -259,9 +259,9 @@ def test_error_pages_show_nothing_of_the_request(demo):
 
 
 @pytest.mark.django_db
-def test_a_page_refused_to_a_staff_member_shows_nothing_either(demo):
-    editor = organiser("editor", demo.organisation, role="editor")
-    response = editor.get(f"/admin/campaigns/campaign/{demo.pk}/progress/?q={MARKER}")
+def test_a_page_refused_to_a_staff_member_shows_nothing_either(own_campaign):
+    editor = organiser("editor", own_campaign.organisation, role="editor")
+    response = editor.get(f"/admin/campaigns/campaign/{own_campaign.pk}/progress/?q={MARKER}")
     assert response.status_code in (403, 404)
     assert MARKER not in response.content.decode()
 
