@@ -185,14 +185,14 @@ def admin_form(campaign: Campaign, photo: SimpleUploadedFile):
 
 
 @pytest.mark.django_db
-def test_a_photo_uploaded_in_the_back_office_is_stored_cleaned(demo, settings, tmp_path):
+def test_a_photo_uploaded_in_the_back_office_is_stored_cleaned(own_campaign, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
-    form = admin_form(demo, upload(jpeg_with_everything(orientation=6), "IMG_Aigerim.jpg"))
+    form = admin_form(own_campaign, upload(jpeg_with_everything(orientation=6), "IMG_Aigerim.jpg"))
 
     assert form.is_valid(), form.errors
     form.save()
-    stored = Campaign.objects.get(pk=demo.pk).photo
+    stored = Campaign.objects.get(pk=own_campaign.pk).photo
     assert stored.name.startswith("campaigns/") and "Aigerim" not in stored.name
     data = (settings.MEDIA_ROOT / stored.name).read_bytes()
     for secret in REVEALING:
@@ -201,14 +201,14 @@ def test_a_photo_uploaded_in_the_back_office_is_stored_cleaned(demo, settings, t
 
 
 @pytest.mark.django_db
-def test_a_tiff_uploaded_in_the_back_office_is_refused_with_a_message(demo, settings, tmp_path):
+def test_a_tiff_uploaded_in_the_back_office_is_refused_with_a_message(own_campaign, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     out = io.BytesIO()
     two_colour_photo().save(out, "TIFF", tiffinfo={700: XMP})
 
     with translation.override("en"):
-        form = admin_form(demo, upload(out.getvalue(), "scan.tiff"))
+        form = admin_form(own_campaign, upload(out.getvalue(), "scan.tiff"))
         assert not form.is_valid()
         assert "JPEG, PNG or WebP" in " ".join(form.errors["photo"])
-    assert not Campaign.objects.get(pk=demo.pk).photo
+    assert not Campaign.objects.get(pk=own_campaign.pk).photo
     assert not (tmp_path / "media").exists()
