@@ -18,6 +18,7 @@ from django.utils import timezone
 from courrier.backoffice.progress import per_target
 from courrier.campaigns.models import Campaign, Target
 from courrier.delivery import enqueue
+from courrier.delivery.destinations import destinations
 from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage, Recipient, UndeliverableAddress
 from courrier.delivery.transports import SmtpTransport
 from courrier.delivery.verp import verp_address
@@ -26,7 +27,6 @@ from courrier.lib.crypto import email_digest
 from courrier.news.models import NewsUpdate
 from courrier.news.sending import send_updates
 from courrier.signatures.models import Signature
-from courrier.web.my_data import destinations
 from tests.conftest import ROOT, wait_until
 from tests.factories import confirmed_signatures, organiser
 from tests.helpers import letters, sign

@@ -9,6 +9,7 @@ from courrier.delivery.models import OutboxMessage
 from courrier.news.sending import subscribers
 from courrier.signatures import exports, tallies
 from courrier.signatures.models import Signature
+from courrier.signatures.tokens import my_data_url
 from tests import factories
 
 Moderation = Signature.Moderation
@@ -107,3 +108,14 @@ def test_only_public_campaigns_are_recounted_by_the_periodic_job(supporters):
     assert list(Campaign.objects.public()) == [campaign]
     tallies.recount_public_campaigns()
     assert Campaign.objects.get(pk=campaign.pk).tally_letters == 5
+
+
+def test_the_supporters_data_page_says_their_organisation_is_listed_exactly_when_the_campaign_page_lists_it(
+    supporters, client
+):
+    campaign, made = supporters
+    tallies.refresh_tallies([campaign.pk])
+    for name, listed in (("plain", True), ("held", False)):
+        page = client.get(my_data_url(made[name], "en")).content.decode()
+        assert ("among the organisations that signed" in page) is listed, name
+    assert Campaign.objects.get(pk=campaign.pk).tally_organisations == ["Union A"]

@@ -104,9 +104,8 @@ def page_context(signature: Signature) -> dict:
         "campaign": campaign,
         "fields": shown_fields(signature),
         "destinations": destinations(signature),
-        "listed_publicly": bool(
-            signature.consent_list_organisation and signature.organisation and signature.is_confirmed
-        ),
+        # The page's list of organisations, by its own rule (a letter held for review is not listed yet).
+        "listed_publicly": Signature.objects.listed_organisations().filter(pk=signature.pk).exists(),
         "deleted_on": None
         if signature.is_confirmed
         else signature.created_at + datetime.timedelta(days=settings.CONFIRMATION_MAX_AGE_DAYS),
