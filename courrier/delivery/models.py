@@ -132,16 +132,17 @@ class OutboxQuerySet(models.QuerySet):
     def reclaim_expired(self, now: datetime.datetime, worker: str, limit: int = 1000) -> int:
         """Rows left "sending" by a worker that died go back to the queue, in their turn."""
         expired = self.filter(status=OutboxMessage.Status.SENDING, lease_expires_at__lt=now)
-        ids = list(expired.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
-        return OutboxMessage.objects.filter(pk__any_of=ids)._move(
-            "reclaim",
-            "lease expired: the worker sending it stopped",
-            now,
-            worker=worker,
-            next_attempt_at=now,
-            lease_expires_at=None,
-            claimed_by="",
-        )
+        with transaction.atomic():  # the rows locked are the rows moved; another worker skips them
+            ids = list(expired.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+            return OutboxMessage.objects.filter(pk__any_of=ids)._move(
+                "reclaim",
+                "lease expired: the worker sending it stopped",
+                now,
+                worker=worker,
+                next_attempt_at=now,
+                lease_expires_at=None,
+                claimed_by="",
+            )
 
     def mark_sent(self, marks: list[tuple[int, datetime.datetime, int | None, str]], worker: str) -> None:
         """The server took these messages (id, when, SMTP code, reply): sent, with every recipient, and logged.

@@ -14,7 +14,6 @@ import datetime
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import F
 
 from courrier.campaigns.models import Target
 from courrier.delivery.models import OutboxMessage, Recipient
@@ -171,10 +170,3 @@ def fail_pending(message: OutboxMessage, reply: str) -> int:
     return Recipient.objects.filter(
         outboxmessage=message, status__in=[RecipientStatus.QUEUED, RecipientStatus.DEFERRED]
     ).update(status=RecipientStatus.FAILED, last_reply=reply[:2000])
-
-
-def mark_all_sent(message_ids: list[int], now: datetime.datetime) -> int:
-    """The fast path's companion: every recipient of these messages took them in one go."""
-    return Recipient.objects.filter(
-        outboxmessage_id__in=message_ids, status__in=[RecipientStatus.QUEUED, RecipientStatus.DEFERRED]
-    ).update(status=RecipientStatus.SENT, sent_at=now, attempts=F("attempts") + 1, next_attempt_at=None)
