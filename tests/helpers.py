@@ -88,8 +88,6 @@ def body_text(message: email.message.EmailMessage) -> str:
     return message.get_content().replace("\r\n", "\n")
 
 
-
-
 def letters():
     """The letters in the outbox (not confirmations, copies or staff alerts)."""
     from courrier.delivery.models import OutboxMessage
@@ -107,8 +105,6 @@ def dsn(to: str, status: str, recipient: str = "paris@mfa.kz", diagnostic: str =
         f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n"
         f"Diagnostic-Code: smtp; {diagnostic}\r\n\r\n--B--\r\n"
     ).encode()
-
-
 
 
 def same_page(response) -> str:
@@ -135,8 +131,6 @@ def sql_dump() -> str:
             cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
             lines += [f"{table}: {row!r}" for row in cursor.fetchall()]
     return "\n".join(lines)
-
-
 
 
 class FormFields(HTMLParser):
@@ -190,8 +184,6 @@ def admin_form(client: Client, url: str) -> dict[str, str]:
     page = client.get(url).content.decode()
     start = re.search(r'<form [^>]*id="\w+_form"', page).start()
     return FormFields(page[start : page.index("</form>", start)]).data
-
-
 
 
 def unsubscribe_addresses(message) -> dict[str, str]:

@@ -28,9 +28,7 @@ SLUG = "kazakhstan-repression"
 def audit(page) -> list[str]:
     """The violations axe reports on the page as it stands, one line each."""
     page.add_script_tag(content=AXE)
-    result = page.evaluate(
-        "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG
-    )
+    result = page.evaluate("async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG)
     return [
         f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(json.dumps(n['target']) for n in v['nodes'][:3])}"
         for v in result["violations"]
@@ -40,17 +38,31 @@ def audit(page) -> list[str]:
 def public_pages(language: str, demo: Campaign) -> dict[str, str]:
     """Every page a visitor can reach, by name: a path, or a (path, form) to submit first."""
     signature = Signature.objects.create(
-        campaign=demo, language=language, letter_language="fr", consent_send=True,
-        **{k: v for k, v in signature_form(email=f"axe-{language}@example.org").items()
-           if k in ("first_name", "last_name", "email", "city", "country")},
+        campaign=demo,
+        language=language,
+        letter_language="fr",
+        consent_send=True,
+        **{
+            k: v
+            for k, v in signature_form(email=f"axe-{language}@example.org").items()
+            if k in ("first_name", "last_name", "email", "city", "country")
+        },
     )
     confirmed = Signature.objects.create(
-        campaign=demo, language=language, letter_language="fr", consent_send=True, first_name="A", last_name="B",
+        campaign=demo,
+        language=language,
+        letter_language="fr",
+        consent_send=True,
+        first_name="A",
+        last_name="B",
         email=f"axe-confirmed-{language}@example.org",
     )
     Signature.objects.filter(pk=confirmed.pk).update(confirmed_at="2026-01-01T00:00:00Z")
     closed = Campaign.objects.create(
-        organisation=demo.organisation, slug="closed-campaign", title="Closed", summary="Closed.",
+        organisation=demo.organisation,
+        slug="closed-campaign",
+        title="Closed",
+        summary="Closed.",
         status=Campaign.Status.CLOSED,
     )
     Campaign.objects.filter(pk=demo.pk).update(embed_origins="https://union.example.org")

@@ -25,6 +25,7 @@ LANGUAGES = ["fr", "en", "ru", "kk"]
 def organiser(username: str, organisation: Organisation, role: str = "editor", **fields) -> Client:
     return shared_organiser(username, organisation, role, language="en", **fields)  # the assertions read English
 
+
 @pytest.fixture
 def editor(demo) -> Client:
     return organiser("editor", demo.organisation, email="ada@example.org", first_name="Ada", last_name="Lovelace")
@@ -43,8 +44,6 @@ def admin_url(campaign: Campaign, suffix: str) -> str:
 def run_action(client: Client, action: str, campaigns: list[Campaign], **extra):
     data = {"action": action, "_selected_action": [c.pk for c in campaigns], **extra}
     return client.post("/admin/campaigns/campaign/", data)
-
-
 
 
 # Duplicating

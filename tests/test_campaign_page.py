@@ -86,9 +86,10 @@ def test_the_campaign_list_shows_each_campaign_in_the_visitors_language(demo, cl
     page = client.get("/ru/").content.decode()
     assert '<h2 lang="ru"><a href="/ru/c/kazakhstan-repression/">Репрессии против' in page
     assert '<p class="summary" lang="ru">6 июля 2021 года в Алматы' in page
-    assert '<h2 lang="fr"><a href="/fr/c/kazakhstan-repression/">Répression du mouvement social' in client.get(
-        "/fr/"
-    ).content.decode()
+    assert (
+        '<h2 lang="fr"><a href="/fr/c/kazakhstan-repression/">Répression du mouvement social'
+        in client.get("/fr/").content.decode()
+    )
 
 
 def test_the_case_file_lists_each_person_with_spellings_status_and_dated_timeline(demo, client):

@@ -306,10 +306,10 @@ def test_the_admin_shows_the_snippet_in_each_language(embeddable, settings):
     staff.force_login(User.objects.create_superuser("staff", password="a long test password"))
     html = staff.get(f"/admin/campaigns/campaign/{embeddable.pk}/change/").content.decode()
     for language in ("fr", "en", "ru", "kk"):
-        assert (
-            f"&lt;iframe src=&quot;https://lettres.example/{language}/embed/kazakhstan-repression/&quot;" in html
-        ), language
-    assert 'width=&quot;100%&quot; height=&quot;900&quot; loading=&quot;lazy&quot;&gt;&lt;/iframe&gt;' in html
+        assert f"&lt;iframe src=&quot;https://lettres.example/{language}/embed/kazakhstan-repression/&quot;" in html, (
+            language
+        )
+    assert "width=&quot;100%&quot; height=&quot;900&quot; loading=&quot;lazy&quot;&gt;&lt;/iframe&gt;" in html
     assert str(embed_snippet(embeddable, "fr")).startswith(
         '<iframe src="https://lettres.example/fr/embed/kazakhstan-repression/" title="Répression du mouvement social'
     )

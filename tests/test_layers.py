@@ -52,9 +52,7 @@ def test_the_worker_runs_the_jobs_each_app_registers_and_knows_no_app_module_its
         registered
     )
     worker_module = ast.parse((ROOT / "courrier" / "delivery" / "worker.py").read_text())
-    imported = {
-        node.module for node in ast.walk(worker_module) if isinstance(node, ast.ImportFrom) and node.module
-    }
+    imported = {node.module for node in ast.walk(worker_module) if isinstance(node, ast.ImportFrom) and node.module}
     assert not {name for name in imported if name.startswith(("courrier.web", "courrier.signatures"))}
 
 

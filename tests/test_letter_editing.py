@@ -23,8 +23,6 @@ EDITED = "Monsieur l’Ambassadeur,\n\nLibérez-les, maintenant.\n\n{personal_se
 SEPARATOR = "---------- Français ----------"
 
 
-
-
 def sign_confirm_and_deliver(client: Client, sandbox, **fields) -> None:
     """The whole journey with the worker in this process: sign, get the link, confirm, send."""
     assert sign(client, **fields).status_code == 302
@@ -96,7 +94,7 @@ class TestEditingTheWholeLetter:
         assert response.status_code == 400
         page = response.content.decode()
         assert '<a href="#id_personal_sentence">' in page
-        assert "<details class=\"edit-letter\" open>" in page, "the edited letter is shown again, open"
+        assert '<details class="edit-letter" open>' in page, "the edited letter is shown again, open"
         assert "Libérez-les." in page
         assert Signature.objects.count() == 0
 

@@ -24,6 +24,7 @@ ENGLISH_PAGE = "/en/c/kazakhstan-repression/"
 def organiser(username: str, organisation: Organisation, role: str) -> Client:
     return shared_organiser(username, organisation, role, language="en")  # the assertions read English
 
+
 @pytest.fixture
 def manager(demo) -> Client:
     return organiser("manager", demo.organisation, "manager")
@@ -31,8 +32,6 @@ def manager(demo) -> Client:
 
 def run_action(client: Client, action: str, campaign: Campaign, **extra):
     return client.post(CHANGELIST, {"action": action, "_selected_action": [campaign.pk], **extra})
-
-
 
 
 def status_of(campaign: Campaign) -> str:

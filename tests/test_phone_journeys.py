@@ -31,9 +31,7 @@ def phone(monkeypatch, request):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            viewport=PHONE, is_mobile=True, has_touch=True, java_script_enabled=request.param
-        )
+        context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, java_script_enabled=request.param)
         page = context.new_page()
         page.hosts = set()
         page.on("request", lambda r: page.hosts.add(urlsplit(r.url).netloc))

@@ -25,6 +25,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 def organiser(username: str, organisation: Organisation | None, role: str = "manager") -> Client:
     return shared_organiser(username, organisation, role)
 
+
 @pytest.fixture
 def manager(demo) -> Client:
     return organiser("manager", demo.organisation)
