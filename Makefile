@@ -29,6 +29,7 @@ check: lint
 ## lint: ruff on the code, and the layers' contract (import-linter)
 lint: $(BIN)/.test
 	$(BIN)/ruff check courrier tests bench
+	$(BIN)/ruff format --check courrier tests bench
 	$(BIN)/lint-imports --no-cache
 
 ## bench: signing and delivery throughput against bare references (SQLite, and PostgreSQL if reachable)

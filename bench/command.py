@@ -235,6 +235,7 @@ class Command(BaseCommand):
         try:
             relay = {**postfix.environment(), "EMAIL_TIMEOUT": "30"}
             database = self.fresh_postgres() if self.postgres_admin is not None else self.fresh_sqlite()
+
             # Postfix delivers what it accepted after answering: each side is measured once it is done.
             def settle() -> None:
                 postfix.wait_until_idle()

@@ -29,6 +29,7 @@ LOGIN_LOCKOUT = AuditEntry.Action.LOGIN_LOCKOUT.value
 SECOND_FACTOR_SET_UP = AuditEntry.Action.SECOND_FACTOR_SET_UP.value
 SECOND_FACTOR_RESET = AuditEntry.Action.SECOND_FACTOR_RESET.value
 
+
 def record(
     user,
     action: str,

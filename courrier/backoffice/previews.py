@@ -323,6 +323,7 @@ class ModelLetterForm(forms.ModelForm):
 
 def admin_urls(admin_site) -> list:
     """The campaign's previews, test sending and directory CSV, under /admin/campaigns/campaign/<id>/."""
+
     def view(function):
         return admin_site.admin_view(function)
 

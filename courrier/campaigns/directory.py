@@ -56,8 +56,6 @@ class ImportResult:
         }
 
 
-
-
 def export_csv(campaign: Campaign) -> bytes:
     """The directory as CSV, UTF-8 with a byte order mark so that spreadsheets read every script."""
     out = io.StringIO()

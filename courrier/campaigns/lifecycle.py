@@ -18,7 +18,6 @@ blocking finding to the checklist is refused (EditRefused), inside the transacti
 nothing of it is kept (blockers_before_edit, then refuse_new_blockers once the edit is saved).
 """
 
-
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _

@@ -39,5 +39,3 @@ def queue_data_links(now: datetime.datetime | None = None) -> int:
         OutboxMessage.objects.bulk_create(messages)
         DataRequest.objects.filter(pk__in=[request.pk for request in requests]).delete()
     return len(messages)
-
-

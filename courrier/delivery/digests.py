@@ -69,5 +69,3 @@ def queue_digest(target_id: int, now: datetime.datetime) -> int:
         # The period runs from the last digest sent: an empty pass does not restart it.
         Target.objects.filter(pk=target.pk).update(last_digest_at=now)
     return 1
-
-

@@ -166,9 +166,7 @@ class OutboxQuerySet(models.QuerySet):
         )
 
     def fail(self, reply: str, now: datetime.datetime, **options) -> int:
-        return self._move(
-            "fail", reply, now, lease_expires_at=None, last_reply=reply[:2000], **options
-        )
+        return self._move("fail", reply, now, lease_expires_at=None, last_reply=reply[:2000], **options)
 
     def hold(self, note: str, now: datetime.datetime, **options) -> int:
         return self._move("hold", note, now, lease_expires_at=None, **options)

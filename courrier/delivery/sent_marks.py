@@ -111,8 +111,7 @@ def mark_sent_fast(marks: list[tuple[int, datetime.datetime, int | None, str]], 
         at_of = {pk: _EVENT_AT.get_db_prep_save(at, connection) for pk, at, _code, _reply in marks}
         cursor.executemany(MARK_RECIPIENTS, [(SENT, at_of[pk], pk, *PENDING) for pk, *_rest in marks])
         events = [
-            (pk, _EVENT_AT.get_db_prep_save(at, connection), worker, SENT, code, reply)
-            for pk, at, code, reply in marks
+            (pk, _EVENT_AT.get_db_prep_save(at, connection), worker, SENT, code, reply) for pk, at, code, reply in marks
         ]
         cursor.executemany(LOG_SENT, events)
 

@@ -49,6 +49,7 @@ _BASE_POLICY = "; ".join(_DIRECTIVES)
 # interest-cohort and browsing-topics: no ad-interest computation from visits to a political campaign.
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), interest-cohort=(), browsing-topics=()"
 
+
 def policy_for_frame_ancestors(origins: Iterable[str]) -> str:
     """The site's policy, with only these origins (already validated) allowed to frame the page."""
     allowed = " ".join(origin.lower() for origin in origins if is_embed_origin(origin)) or "'none'"

@@ -50,7 +50,6 @@ def shares_email(signature: Signature) -> bool:
     return signature.consent_news and signature.news_unsubscribed_at is None
 
 
-
 @dataclass
 class Column:
     heading: str

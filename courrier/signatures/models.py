@@ -132,9 +132,7 @@ class Signature(models.Model):
     source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.PAGE)
     # Only when the campaign uses a target directory: the ISO code of the country the supporter picked.
     directory_country = EncryptedCharField(_("country picked"), max_length=2, blank=True)
-    moderation = models.CharField(
-        _("moderation"), max_length=10, choices=Moderation.choices, default=Moderation.NONE
-    )
+    moderation = models.CharField(_("moderation"), max_length=10, choices=Moderation.choices, default=Moderation.NONE)
     # Encrypted too: a reason quotes what tripped the rule (a link, an address in the sentence).
     moderation_reason = EncryptedCharField(_("why it is held"), max_length=200, blank=True)
     # The names of the rules it tripped ("link,word", "burst"), nothing the supporter wrote: what the audit log

@@ -140,6 +140,4 @@ def embed_snippet(campaign: Campaign, language: str) -> str:
     with translation.override(language):
         url = settings.SITE_ROOT + reverse("embed", args=[campaign.slug])
     title = campaign.text_for(language).title
-    return format_html(
-        '<iframe src="{}" title="{}" width="100%" height="900" loading="lazy"></iframe>', url, title
-    )
+    return format_html('<iframe src="{}" title="{}" width="100%" height="900" loading="lazy"></iframe>', url, title)

@@ -39,12 +39,7 @@ def signature_of(token: str) -> Signature | None:
         signature_id, stamp = read_my_data_token(token)
     except signing.BadSignature:
         return None
-    signature = (
-        Signature.objects.select_related("campaign")
-        .openable()
-        .filter(pk=signature_id)
-        .first()
-    )
+    signature = Signature.objects.select_related("campaign").openable().filter(pk=signature_id).first()
     if signature is None or not matches_stamp(signature, stamp):
         return None
     return signature

@@ -81,12 +81,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         signature_id = read_confirmation_token(token)
     except signing.BadSignature:
         return render(request, "signatures/bad_link.html", status=400)
-    signature = (
-        Signature.objects.select_related("campaign")
-        .openable()
-        .filter(pk=signature_id)
-        .first()
-    )
+    signature = Signature.objects.select_related("campaign").openable().filter(pk=signature_id).first()
     if signature is None:
         return render(request, "signatures/bad_link.html", status=400)
     if request.method == "POST" and not signature.is_confirmed:
