@@ -2,6 +2,7 @@
 
 import datetime
 import xml.etree.ElementTree as ET
+from functools import partial
 from html.parser import HTMLParser
 
 import pytest
@@ -14,12 +15,16 @@ from courrier.accounts.models import Organisation
 from courrier.delivery.models import Bounce, OutboxMessage, Recipient
 from courrier.delivery.recipients import recipient_rows
 from courrier.signatures.models import Signature
+from tests import helpers
+from tests.factories import ALLY, OFFICE, OWN_PAGE, OWN_SLUG
 from tests.factories import organiser as shared_organiser
-from tests.helpers import CAMPAIGN_URL, sign, signature_form
 
 pytestmark = pytest.mark.django_db
 
 SVG = "{http://www.w3.org/2000/svg}"
+
+sign = partial(helpers.sign, slug=OWN_SLUG)
+signature_form = partial(helpers.signature_form, OWN_SLUG)
 
 
 def organiser(username: str, organisation: Organisation | None, role: str = "manager") -> Client:
@@ -27,8 +32,8 @@ def organiser(username: str, organisation: Organisation | None, role: str = "man
 
 
 @pytest.fixture
-def manager(demo) -> Client:
-    return organiser("manager", demo.organisation)
+def manager(own_campaign) -> Client:
+    return organiser("manager", own_campaign.organisation)
 
 
 class Tables(HTMLParser):
@@ -113,36 +118,36 @@ def letter(campaign, signature, status: str, targets, sandbox: bool = True) -> O
 
 
 @pytest.fixture
-def known_data(demo):
+def known_data(own_campaign):
     """Nine signatures over three days, in three languages and four sources, in every state."""
-    embassy = demo.targets.get(role="to")
-    copy = demo.targets.get(role="cc")
+    office = own_campaign.targets.get(role="to")
+    copy = own_campaign.targets.get(role="cc")
     two_days_ago = [
-        add_signature(demo, 1, 2, language="ru", letter_language="ru", source="qr"),
-        add_signature(demo, 2, 2, language="ru", letter_language="fr", source="qr"),
-        add_signature(demo, 3, 2, confirmed=False, language="kk", letter_language="kk", source="share"),
+        add_signature(own_campaign, 1, 2, language="ru", letter_language="ru", source="qr"),
+        add_signature(own_campaign, 2, 2, language="ru", letter_language="fr", source="qr"),
+        add_signature(own_campaign, 3, 2, confirmed=False, language="kk", letter_language="kk", source="share"),
     ]
     today = [
-        add_signature(demo, 4, 0, source="embed"),
-        add_signature(demo, 5, 0),
-        add_signature(demo, 6, 0, moderation="held", personal_sentence="https://x.example"),
-        add_signature(demo, 7, 0, moderation="rejected"),
-        add_signature(demo, 8, 0, confirmed=False),
-        add_signature(demo, 9, 0, language="kk", letter_language="kk", source="share"),
+        add_signature(own_campaign, 4, 0, source="embed"),
+        add_signature(own_campaign, 5, 0),
+        add_signature(own_campaign, 6, 0, moderation="held", personal_sentence="https://x.example"),
+        add_signature(own_campaign, 7, 0, moderation="rejected"),
+        add_signature(own_campaign, 8, 0, confirmed=False),
+        add_signature(own_campaign, 9, 0, language="kk", letter_language="kk", source="share"),
     ]
     Signature.objects.create(
-        campaign=demo, email="s1@example.org", language="fr", letter_language="fr", is_duplicate=True
+        campaign=own_campaign, email="s1@example.org", language="fr", letter_language="fr", is_duplicate=True
     )
-    both = [embassy, copy]
-    letter(demo, two_days_ago[0], "sent", both, sandbox=False)
-    bounced = letter(demo, two_days_ago[1], "failed", both, sandbox=False)
-    letter(demo, today[0], "sent", both)
-    letter(demo, today[1], "queued", both)
-    letter(demo, today[5], "deferred", both)
-    Bounce.objects.create(message=bounced, recipient="paris@mfa.kz", domain="mfa.kz", status="5.1.1")
-    Bounce.objects.create(message=bounced, recipient="paris@mfa.kz", domain="mfa.kz", status="4.2.2")
+    both = [office, copy]
+    letter(own_campaign, two_days_ago[0], "sent", both, sandbox=False)
+    bounced = letter(own_campaign, two_days_ago[1], "failed", both, sandbox=False)
+    letter(own_campaign, today[0], "sent", both)
+    letter(own_campaign, today[1], "queued", both)
+    letter(own_campaign, today[5], "deferred", both)
+    Bounce.objects.create(message=bounced, recipient=OFFICE, domain=OFFICE.split("@")[1], status="5.1.1")
+    Bounce.objects.create(message=bounced, recipient=OFFICE, domain=OFFICE.split("@")[1], status="4.2.2")
     Bounce.objects.create(message=bounced, recipient="old@gone.example", domain="gone.example", status="5.7.1")
-    return demo
+    return own_campaign
 
 
 def progress_page(client: Client, campaign) -> str:
@@ -204,12 +209,12 @@ def test_signatures_and_letters_are_counted_by_delivery_state(known_data, manage
 def test_bounces_and_failures_are_counted_per_target(known_data, manager):
     rows = Tables(progress_page(manager, known_data)).tables["per-target"][1:]
 
-    embassy, red_yurt, others = rows
-    assert "paris@mfa.kz" in embassy[0]
+    office, ally, others = rows
+    assert OFFICE in office[0]
     # sent, kept in the sandbox, waiting, failed, bounces, refusals
-    assert embassy[1:] == ["1", "1", "2", "1", "2", "1"]
-    assert "chakmonro@ya.ru" in red_yurt[0]
-    assert red_yurt[1:] == ["1", "1", "2", "1", "0", "0"]
+    assert office[1:] == ["1", "1", "2", "1", "2", "1"]
+    assert ALLY in ally[0]
+    assert ally[1:] == ["1", "1", "2", "1", "0", "0"]
     assert others[1:] == ["–", "–", "–", "–", "1", "1"]
 
 
@@ -217,9 +222,9 @@ def test_the_letters_sent_agree_between_the_campaigns_counts_and_each_targets_ro
     tables = Tables(progress_page(manager, known_data)).tables
     states = [int(row[1]) for row in tables["by-state"][1:]]
     sent, in_sandbox = states[7], states[8]  # the rows "Letters sent", "Letters kept in the sandbox mailbox"
-    embassy = tables["per-target"][1]  # the campaign's one To target: every letter goes to it
+    office = tables["per-target"][1]  # the campaign's one To target: every letter goes to it
 
-    assert (int(embassy[1]), int(embassy[2])) == (sent, in_sandbox) == (1, 1)
+    assert (int(office[1]), int(office[2])) == (sent, in_sandbox) == (1, 1)
 
 
 def test_the_page_costs_a_fixed_number_of_queries_whatever_the_number_of_signatures(known_data, manager):
@@ -232,8 +237,8 @@ def test_the_page_costs_a_fixed_number_of_queries_whatever_the_number_of_signatu
     assert len(many) == len(few)
 
 
-def test_a_campaign_without_signatures_has_no_chart_and_says_so(demo, manager):
-    page = progress_page(manager, demo)
+def test_a_campaign_without_signatures_has_no_chart_and_says_so(own_campaign, manager):
+    page = progress_page(manager, own_campaign)
     assert "progress-chart" not in page and 'id="per-day"' not in page
     assert 'id="per-target"' in page
 
@@ -253,51 +258,51 @@ def test_the_campaign_change_page_links_to_its_progress(known_data, manager):
 # ---------- Where signatures come from ----------
 
 
-def test_a_signature_from_the_campaign_page_is_counted_as_the_page(demo, client):
+def test_a_signature_from_the_campaign_page_is_counted_as_the_page(own_campaign, client):
     sign(client)
     assert Signature.objects.get().source == "page"
 
 
-def test_the_qr_code_address_marks_the_signature_as_coming_from_the_qr_code(demo, client):
-    page = client.get(CAMPAIGN_URL + "?src=qr").content.decode()
+def test_the_qr_code_address_marks_the_signature_as_coming_from_the_qr_code(own_campaign, client):
+    page = client.get(OWN_PAGE + "?src=qr").content.decode()
     assert '<input type="hidden" name="source" value="qr">' in page
 
-    client.post(CAMPAIGN_URL + "sign/", {**signature_form(), "source": "qr"})
+    client.post(OWN_PAGE + "sign/", {**signature_form(), "source": "qr"})
 
     assert Signature.objects.get().source == "qr"
 
 
-def test_share_links_carry_the_share_source_and_a_signature_from_them_counts_as_shared(demo, client):
+def test_share_links_carry_the_share_source_and_a_signature_from_them_counts_as_shared(own_campaign, client):
     sign(client)
-    thanks = client.get("/fr/c/kazakhstan-repression/check-your-inbox/").content.decode()
+    thanks = client.get(OWN_PAGE + "check-your-inbox/").content.decode()
     assert "src%3Dshare" in thanks or "src=share" in thanks
-    assert client.get(CAMPAIGN_URL + "?src=share").content.decode().count('name="source" value="share"') == 1
+    assert client.get(OWN_PAGE + "?src=share").content.decode().count('name="source" value="share"') == 1
 
-    client.post(CAMPAIGN_URL + "sign/", {**signature_form(email="friend@example.org"), "source": "share"})
+    client.post(OWN_PAGE + "sign/", {**signature_form(email="friend@example.org"), "source": "share"})
 
     assert Signature.objects.with_address("friend@example.org").get().source == "share"
 
 
 @pytest.mark.parametrize("forged", ["embed", "page", "javascript:alert(1)", "x" * 500, ""])
-def test_an_unknown_or_forged_source_from_the_page_counts_as_the_page(demo, client, forged):
-    response = client.post(CAMPAIGN_URL + "sign/", {**signature_form(), "source": forged})
+def test_an_unknown_or_forged_source_from_the_page_counts_as_the_page(own_campaign, client, forged):
+    response = client.post(OWN_PAGE + "sign/", {**signature_form(), "source": forged})
     assert response.status_code == 302
     assert Signature.objects.get().source == "page"
 
 
-def test_a_forged_source_on_the_page_address_is_not_echoed_unescaped(demo, client):
-    page = client.get(CAMPAIGN_URL + '?src="><script>x</script>').content.decode()
+def test_a_forged_source_on_the_page_address_is_not_echoed_unescaped(own_campaign, client):
+    page = client.get(OWN_PAGE + '?src="><script>x</script>').content.decode()
     assert "<script>x</script>" not in page
 
 
-def test_a_signature_from_the_embedded_form_is_counted_as_embedded(demo):
-    demo.embed_origins = "https://www.red-yurt.example"
-    demo.save()
+def test_a_signature_from_the_embedded_form_is_counted_as_embedded(own_campaign):
+    own_campaign.embed_origins = "https://www.red-yurt.example"
+    own_campaign.save()
     frame = Client(enforce_csrf_checks=True)
-    form = frame.get("/fr/embed/kazakhstan-repression/").content.decode()
+    form = frame.get(f"/fr/embed/{OWN_SLUG}/").content.decode()
     token = form.split('name="form_token" value="')[1].split('"')[0]
 
-    response = frame.post("/fr/embed/kazakhstan-repression/sign/", {**signature_form(), "form_token": token})
+    response = frame.post(f"/fr/embed/{OWN_SLUG}/sign/", {**signature_form(), "form_token": token})
 
     assert response.status_code == 302
     assert Signature.objects.get().source == "embed"
