@@ -177,12 +177,12 @@ def smtp_settings(settings, smtp_sink):
 
 @pytest.fixture
 def own_campaign(db):
-    """A live campaign of the tests' own, shaped like the demo (a page in four languages, French and English
-    letters, one office To, one ally in copy) but with none of its prose or addresses: for the tests that are
+    """A live campaign of the tests' own, shaped like the demo (a page and a letter in each of the four
+    languages, one office To, one ally in copy) but with none of its prose or addresses: for the tests that are
     not about the demo."""
     return factories.campaign(
         factories.OWN_SLUG,
-        languages=("fr", "en"),
+        languages=("fr", "en", "ru", "kk"),
         to=factories.OFFICE,
         cc=factories.ALLY,
         title="Libérez les grévistes",

@@ -23,8 +23,18 @@ OWN_PAGE = f"/fr/c/{OWN_SLUG}/"
 OWN_TITLES = {"en": "Free the strikers", "ru": "Свободу бастующим", "kk": "Ереуілшілерге бостандық"}
 
 
+# The subject and greeting of a campaign's letter in each language but its first (whose letter is French).
+LETTER_OPENINGS = {
+    "fr": ("Lettre", "Madame,"),
+    "en": ("Letter", "Dear,"),
+    "ru": ("Письмо", "Уважаемые,"),
+    "kk": ("Хат", "Құрметті,"),
+}
+
+
 def new_organisation(name: str = "Solidarity group") -> Organisation:
-    return Organisation.objects.create(name=name)
+    """An organisation that says who holds the supporters' data, as the checklist asks."""
+    return Organisation.objects.create(name=name, contact_email="contact@solidarity.example")
 
 
 def confirmed_signatures(campaign, count: int, at=None, first_name: str = "Әсел", prefix: str = "p", **fields):
@@ -68,7 +78,7 @@ def live_campaign(slug: str, organisation=None, to: str = "office@target.example
     target (never the demo's)."""
 
     campaign = Campaign.objects.create(
-        organisation=organisation or Organisation.objects.create(name=f"Organisers of {slug}"),
+        organisation=organisation or new_organisation(f"Organisers of {slug}"),
         slug=slug,
         title=fields.pop("title", f"Campaign {slug}"),
         summary=fields.pop("summary", "A campaign of the tests."),
@@ -98,11 +108,12 @@ def campaign(
     titles = titles or {}
     made = live_campaign(slug, to=to, language=languages[0], **fields)
     for language in languages[1:]:
+        subject, greeting = LETTER_OPENINGS[language]
         ModelLetter.objects.create(
             campaign=made,
             language=language,
-            subject=f"Letter {slug}",
-            body="Dear,\n\n{personal_sentence}\n\n{signature}",
+            subject=f"{subject} {slug}",
+            body=f"{greeting}\n\n{{personal_sentence}}\n\n{{signature}}",
         )
     if cc:
         Target.objects.create(campaign=made, name=f"Allies of {slug}", email=cc, role=Target.Role.CC)
