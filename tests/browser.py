@@ -4,9 +4,13 @@ The `browser_page` fixture (tests/conftest.py) opens a phone-sized page in it th
 """
 
 import os
+import re
 import shutil
 
 import pytest
+from playwright.sync_api import expect
+
+from courrier.accounts import totp
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -37,3 +41,23 @@ def in_chromium(test):
     for mark in reversed(BROWSER_MARKS):
         test = mark(test)
     return test
+
+
+# The password of the organisers the browser tests log in as.
+PASSWORD = "a long organiser password"
+
+
+def log_in(page, root: str, username: str, secret: str = "") -> None:
+    """Password, then the second factor: set up from the key the page shows, or a code from a known key."""
+    page.goto(root + "/admin/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/admin/second-factor/"))
+    if not secret:
+        assert "/admin/second-factor/setup/" in page.url, "a first login sets up the second factor"
+        expect(page.locator(".second-factor-qr svg")).to_be_visible()
+        secret = page.locator(".second-factor-secret").inner_text()
+    page.get_by_label("Code").fill(totp.totp(secret))
+    page.locator("input[type=submit]").click()
+    page.wait_for_url(root + "/admin/")

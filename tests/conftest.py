@@ -191,6 +191,14 @@ def own_campaign(db):
 
 
 @pytest.fixture
+def embeddable(own_campaign):
+    """The tests' own campaign, which the organisation's website (and a local test page) may frame."""
+    own_campaign.embed_origins = f"{factories.ORGANISATION_SITE}\nhttp://localhost:8123/\n"
+    own_campaign.save()
+    return own_campaign
+
+
+@pytest.fixture
 def demo(db):
     campaign, _created = load_demo()
     return campaign

@@ -19,6 +19,10 @@ OFFICE = "office@ministry.example"
 ALLY = "allies@solidarity.example"
 OWN_SLUG = "free-them"  # the own_campaign fixture's (tests/conftest.py)
 OWN_PAGE = f"/fr/c/{OWN_SLUG}/"
+# Its embedded form, and the organisation's website allowed to frame it (the embeddable fixture).
+EMBED_URL = f"/fr/embed/{OWN_SLUG}/"
+EMBED_SIGN_URL = EMBED_URL + "sign/"
+ORGANISATION_SITE = "https://www.solidarity.example"
 # Its page in the four languages: French as written, the others translated.
 OWN_TITLES = {"en": "Free the strikers", "ru": "Свободу бастующим", "kk": "Ереуілшілерге бостандық"}
 

@@ -51,6 +51,12 @@ def sign(client: Client, proof: bool = True, slug: str = "kazakhstan-repression"
     return client.post(f"/fr/c/{slug}/sign/", form)
 
 
+def form_token_in(response) -> str:
+    """The signed form token a page's signing form carries."""
+    html = response.content.decode()
+    return html.split('name="form_token" value="')[1].split('"')[0]
+
+
 def solved_proof(client: Client) -> str:
     """What the page's script puts in the hidden "proof" field: a challenge from the site, solved."""
     from courrier.lib import proof_of_work

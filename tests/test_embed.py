@@ -3,6 +3,7 @@
 import http.server
 import threading
 import time
+from functools import partial
 
 import pytest
 from django.contrib.auth.models import User
@@ -10,17 +11,18 @@ from django.core.exceptions import ValidationError
 from django.db import connections
 from django.test import Client
 
+from courrier.campaigns.directory import import_directory
 from courrier.campaigns.models import Campaign
 from courrier.lib.form_tokens import MAX_AGE_SECONDS, issue_form_token
 from courrier.signatures.models import Signature
 from courrier.web.embed import embed_snippet
+from tests import helpers
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, in_chromium
 from tests.conftest import free_port, wait_until
-from tests.helpers import maildir_messages, signature_form, solved_proof
+from tests.factories import EMBED_SIGN_URL, EMBED_URL, ORGANISATION_SITE, OWN_SLUG
+from tests.helpers import form_token_in, maildir_messages, solved_proof
 
-EMBED_URL = "/fr/embed/kazakhstan-repression/"
-EMBED_SIGN_URL = EMBED_URL + "sign/"
-ORGANISATION_SITE = "https://www.red-yurt.example"
+signature_form = partial(helpers.signature_form, OWN_SLUG)
 
 
 def directives(response) -> dict[str, str]:
@@ -29,21 +31,9 @@ def directives(response) -> dict[str, str]:
 
 
 @pytest.fixture
-def embeddable(demo) -> Campaign:
-    demo.embed_origins = f"{ORGANISATION_SITE}\nhttp://localhost:8123/\n"
-    demo.save()
-    return demo
-
-
-@pytest.fixture
 def cookieless():
     """A browser in a third-party frame: it sends no cookie, so no CSRF cookie either."""
     return Client(enforce_csrf_checks=True)
-
-
-def form_token_in(response) -> str:
-    html = response.content.decode()
-    return html.split('name="form_token" value="')[1].split('"')[0]
 
 
 def embed_sign(client: Client, token: str, **overrides):
@@ -65,10 +55,10 @@ def test_the_embed_page_may_be_framed_by_the_listed_websites_only(embeddable, co
     assert directives(response)["script-src"].split(" ")[0] == "'self'"
     assert directives(response)["script-src"].split(" ")[1].startswith("'nonce-")  # the page's scripts' nonce
     html = response.content.decode()
-    assert 'action="/fr/embed/kazakhstan-repression/sign/"' in html
+    assert f'action="/fr/embed/{OWN_SLUG}/sign/"' in html
     assert 'name="form_token"' in html
     assert 'name="csrfmiddlewaretoken"' not in html
-    assert "Monsieur l’Ambassadeur du Kazakhstan en France" in html
+    assert f"Lettre {OWN_SLUG}" in html  # the letter, to read before signing
 
 
 @pytest.mark.django_db
@@ -87,7 +77,7 @@ def test_a_signature_from_the_frame_is_one_row_and_the_thanks_page_stays_in_the_
     token = form_token_in(cookieless.get(EMBED_URL))
     response = embed_sign(cookieless, token, first_name="Ерлан", email="erlan@example.org", organisation="CGT")
     assert response.status_code == 302
-    assert response["Location"] == "/fr/embed/kazakhstan-repression/thanks/"
+    assert response["Location"] == f"/fr/embed/{OWN_SLUG}/thanks/"
     signature = Signature.objects.get()
     assert (signature.first_name, signature.email, signature.organisation) == ("Ерлан", "erlan@example.org", "CGT")
     assert signature.language == "fr"
@@ -100,7 +90,7 @@ def test_a_signature_from_the_frame_is_one_row_and_the_thanks_page_stays_in_the_
 @pytest.mark.django_db
 def test_the_main_form_requires_its_own_token_not_the_embeds(embeddable, cookieless):
     embed_token = form_token_in(cookieless.get(EMBED_URL))
-    response = cookieless.post("/fr/c/kazakhstan-repression/sign/", signature_form(form_token=embed_token + "x"))
+    response = cookieless.post(f"/fr/c/{OWN_SLUG}/sign/", signature_form(form_token=embed_token + "x"))
     assert response.status_code == 400
     assert not Signature.objects.exists()
 
@@ -136,7 +126,7 @@ def test_a_form_with_a_bad_token_is_shown_again_with_the_answers_kept_and_nothin
     embeddable, cookieless, token, message
 ):
     response = cookieless.post(
-        "/en/embed/kazakhstan-repression/sign/",
+        f"/en/embed/{OWN_SLUG}/sign/",
         {**signature_form(first_name="Жанар", city="Grenoble"), "form_token": token(embeddable)},
     )
     assert response.status_code == 400
@@ -148,7 +138,7 @@ def test_a_form_with_a_bad_token_is_shown_again_with_the_answers_kept_and_nothin
     assert not Signature.objects.exists()
 
     again = cookieless.post(
-        "/en/embed/kazakhstan-repression/sign/",
+        f"/en/embed/{OWN_SLUG}/sign/",
         {**signature_form(first_name="Жанар", city="Grenoble"), "form_token": form_token_in(response)},
     )
     assert again.status_code == 302
@@ -158,7 +148,7 @@ def test_a_form_with_a_bad_token_is_shown_again_with_the_answers_kept_and_nothin
 @pytest.mark.django_db
 def test_a_bad_token_and_bad_fields_are_reported_together(embeddable, cookieless):
     response = cookieless.post(
-        "/en/embed/kazakhstan-repression/sign/",
+        f"/en/embed/{OWN_SLUG}/sign/",
         {**signature_form(email="not an address", consent_send=None), "form_token": "forged:token"},
     )
     html = response.content.decode()
@@ -194,7 +184,7 @@ def test_the_honeypot_is_answered_like_a_signature_but_stores_nothing(embeddable
     token = form_token_in(cookieless.get(EMBED_URL))
     response = embed_sign(cookieless, token, website="http://spam.example")
     assert response.status_code == 302
-    assert response["Location"].endswith("/embed/kazakhstan-repression/thanks/")
+    assert response["Location"].endswith(f"/embed/{OWN_SLUG}/thanks/")
     assert not Signature.objects.exists()
 
 
@@ -211,15 +201,15 @@ def test_the_frame_shares_the_signing_rate_limit(embeddable, cookieless, setting
 
 
 @pytest.mark.django_db
-def test_a_campaign_without_allowed_websites_cannot_be_framed_and_says_so(demo, cookieless):
-    assert demo.embed_origins == ""
+def test_a_campaign_without_allowed_websites_cannot_be_framed_and_says_so(own_campaign, cookieless):
+    assert own_campaign.embed_origins == ""
     response = cookieless.get(EMBED_URL)
     assert response.status_code == 403
     assert directives(response)["frame-ancestors"] == "'none'"
     html = response.content.decode()
-    assert 'href="/fr/c/kazakhstan-repression/"' in html
+    assert f'href="/fr/c/{OWN_SLUG}/"' in html
     assert "<form" not in html
-    signed = embed_sign(cookieless, issue_form_token(demo.pk))
+    signed = embed_sign(cookieless, issue_form_token(own_campaign.pk))
     assert signed.status_code == 403
     assert not Signature.objects.exists()
 
@@ -230,7 +220,7 @@ def test_a_closed_campaign_takes_no_signature_from_the_frame(embeddable, cookiel
     Campaign.objects.filter(pk=embeddable.pk).update(status=Campaign.Status.CLOSED)
     response = embed_sign(cookieless, token)
     assert response.status_code == 410
-    assert 'href="/fr/c/kazakhstan-repression/"' in response.content.decode()
+    assert f'href="/fr/c/{OWN_SLUG}/"' in response.content.decode()
     assert not Signature.objects.exists()
 
 
@@ -245,8 +235,6 @@ def test_a_paused_campaign_says_so_in_the_frame(embeddable, cookieless):
 
 @pytest.mark.django_db
 def test_the_frame_asks_for_the_country_when_the_campaign_has_a_directory(embeddable, cookieless):
-    from courrier.campaigns.directory import import_directory
-
     csv = b"country,country_name,name,email,language\nDE,Allemagne,Botschaft,berlin@example.org,\n"
     import_directory(embeddable, csv)
     Campaign.objects.filter(pk=embeddable.pk).update(use_directory=True)
@@ -272,9 +260,9 @@ def test_a_draft_campaign_has_no_embed_page(embeddable, cookieless):
     "origins",
     ["https://www.example.org", "https://example.org:8443/", "http://localhost:8000\nhttps://a.example\n\n"],
 )
-def test_website_origins_are_accepted(demo, origins):
-    demo.embed_origins = origins
-    demo.full_clean()
+def test_website_origins_are_accepted(own_campaign, origins):
+    own_campaign.embed_origins = origins
+    own_campaign.full_clean()
 
 
 @pytest.mark.django_db
@@ -292,10 +280,10 @@ def test_website_origins_are_accepted(demo, origins):
         "https://example.org:99999",
     ],
 )
-def test_anything_but_an_origin_is_refused_with_a_clear_message(demo, origins):
-    demo.embed_origins = origins
+def test_anything_but_an_origin_is_refused_with_a_clear_message(own_campaign, origins):
+    own_campaign.embed_origins = origins
     with pytest.raises(ValidationError) as refused:
-        demo.full_clean()
+        own_campaign.full_clean()
     assert "embed_origins" in refused.value.message_dict
 
 
@@ -306,12 +294,10 @@ def test_the_admin_shows_the_snippet_in_each_language(embeddable, settings):
     staff.force_login(User.objects.create_superuser("staff", password="a long test password"))
     html = staff.get(f"/admin/campaigns/campaign/{embeddable.pk}/change/").content.decode()
     for language in ("fr", "en", "ru", "kk"):
-        assert f"&lt;iframe src=&quot;https://lettres.example/{language}/embed/kazakhstan-repression/&quot;" in html, (
-            language
-        )
+        assert f"&lt;iframe src=&quot;https://lettres.example/{language}/embed/{OWN_SLUG}/&quot;" in html, language
     assert "width=&quot;100%&quot; height=&quot;900&quot; loading=&quot;lazy&quot;&gt;&lt;/iframe&gt;" in html
     assert str(embed_snippet(embeddable, "fr")).startswith(
-        '<iframe src="https://lettres.example/fr/embed/kazakhstan-repression/" title="Répression du mouvement social'
+        f'<iframe src="https://lettres.example/fr/embed/{OWN_SLUG}/" title="Libérez les grévistes'
     )
 
 
@@ -381,10 +367,10 @@ def snippet_page(campaign: Campaign, settings, web_server: str) -> str:
 
 @in_chromium
 def test_a_supporter_signs_inside_the_frame_on_another_website(
-    demo, web_server, start_worker, organisation_website, browser, settings, sandbox_in_tmp
+    own_campaign, web_server, start_worker, organisation_website, browser, settings, sandbox_in_tmp
 ):
-    website = organisation_website(snippet_page(demo, settings, web_server))
-    Campaign.objects.filter(pk=demo.pk).update(embed_origins=website.origin)
+    website = organisation_website(snippet_page(own_campaign, settings, web_server))
+    Campaign.objects.filter(pk=own_campaign.pk).update(embed_origins=website.origin)
     start_worker()
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
     page = context.new_page()
@@ -405,7 +391,7 @@ def test_a_supporter_signs_inside_the_frame_on_another_website(
     frame.get_by_role("button", name="Signer").click()
     frame.locator(".status-box").wait_for()
     assert page.url == website.url, "the thanks page stays inside the frame"
-    assert "/embed/kazakhstan-repression/thanks/" in page.frames[1].url
+    assert f"/embed/{OWN_SLUG}/thanks/" in page.frames[1].url
 
     signature = wait_until(lambda: Signature.objects.with_address("gulnar@example.org").first(), message="the row")
     assert (signature.first_name, signature.city) == ("Гүлнар", "Marseille")
@@ -422,15 +408,15 @@ def test_a_supporter_signs_inside_the_frame_on_another_website(
 @in_chromium
 @pytest.mark.parametrize("allowed", ["https://www.red-yurt.example", ""], ids=["another-website", "no-website"])
 def test_a_website_that_is_not_listed_cannot_frame_the_form(
-    demo, web_server, organisation_website, browser, settings, allowed
+    own_campaign, web_server, organisation_website, browser, settings, allowed
 ):
-    website = organisation_website(snippet_page(demo, settings, web_server))
-    Campaign.objects.filter(pk=demo.pk).update(embed_origins=allowed)
+    website = organisation_website(snippet_page(own_campaign, settings, web_server))
+    Campaign.objects.filter(pk=own_campaign.pk).update(embed_origins=allowed)
     page = browser.new_page()
     refusals = []
     page.on("console", lambda message: "frame-ancestors" in message.text and refusals.append(message.text))
 
-    with page.expect_response(lambda response: "/embed/kazakhstan-repression/" in response.url) as embed:
+    with page.expect_response(lambda response: f"/embed/{OWN_SLUG}/" in response.url) as embed:
         page.goto(website.url)
     assert embed.value.status in (200, 403)
     page.wait_for_load_state("load")

@@ -24,7 +24,7 @@ from courrier.campaigns.demo import LETTER_FR
 from courrier.campaigns.demo_translations import TRANSLATIONS
 from courrier.campaigns.models import Campaign
 from courrier.signatures.models import Signature
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, log_in
 from tests.conftest import wait_until
 from tests.helpers import body_text, confirmation_path, decoded_header, unsubscribe_addresses
 
@@ -34,7 +34,6 @@ pytestmark = [
     pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
 ]
 
-PASSWORD = "a long organiser password"
 SLUG = "liberez-les-militants-dalmaty"  # as the admin writes it from the title
 TITLE = "Libérez les militants d’Almaty"
 # Mail to and from the campaign: every address on example.org, never the demo's real ones. The sender is on
@@ -132,22 +131,6 @@ def test_an_organiser_builds_checks_runs_and_reports_on_a_campaign_that_another_
 
 
 # Logging in
-
-
-def log_in(page, root: str, username: str, secret: str = "") -> None:
-    """Password, then the second factor: set up from the key the page shows, or a code from a known key."""
-    page.goto(root + "/admin/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/admin/second-factor/"))
-    if not secret:
-        assert "/admin/second-factor/setup/" in page.url, "a first login sets up the second factor"
-        expect(page.locator(".second-factor-qr svg")).to_be_visible()
-        secret = page.locator(".second-factor-secret").inner_text()
-    page.get_by_label("Code").fill(totp.totp(secret))
-    page.locator("input[type=submit]").click()
-    page.wait_for_url(root + "/admin/")
 
 
 # Building

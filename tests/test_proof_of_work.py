@@ -12,18 +12,14 @@ from django.test import Client
 
 from courrier.lib import proof_of_work
 from courrier.signatures.models import Signature
-from tests import test_embed
 from tests.browser import in_chromium
 from tests.factories import OWN_PAGE, OWN_SLUG
-from tests.helpers import signature_form, solved_proof
-from tests.test_embed import form_token_in
-
-embeddable = test_embed.embeddable
+from tests.helpers import form_token_in, signature_form, solved_proof
 
 CHALLENGE_URL = "/pow/challenge/"
 EN_SIGN_URL = f"/en/c/{OWN_SLUG}/sign/"
 SIGN_URL = OWN_PAGE + "sign/"
-EN_EMBED_URL = "/en/embed/kazakhstan-repression/"
+EN_EMBED_URL = f"/en/embed/{OWN_SLUG}/"
 REFUSED = "The check that protects this form from robots failed, so your letter was not sent."
 EXPIRED = "The check that protects this form from robots expired, so your letter was not sent."
 
@@ -250,7 +246,7 @@ def test_the_embedded_form_takes_a_proof_and_refuses_a_replayed_one(embeddable):
     proof = solved_proof(frame)
 
     def embed_sign(**fields):
-        form = {**signature_form(**fields), "form_token": form_token_in(page), "proof": proof}
+        form = {**signature_form(OWN_SLUG, **fields), "form_token": form_token_in(page), "proof": proof}
         return frame.post(EN_EMBED_URL + "sign/", form)
 
     assert embed_sign().status_code == 302

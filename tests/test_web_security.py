@@ -20,9 +20,8 @@ from courrier.lib.redact import RedactingFormatter
 from courrier.signatures.models import Signature
 from courrier.signatures.tokens import confirmation_token
 from tests.conftest import ROOT
-from tests.factories import OWN_PAGE, OWN_SLUG, organiser
+from tests.factories import EMBED_SIGN_URL, EMBED_URL, OWN_PAGE, OWN_SLUG, organiser
 from tests.helpers import sign, signature_form
-from tests.test_embed import EMBED_SIGN_URL, EMBED_URL, ORGANISATION_SITE
 
 PUBLIC_HOST = "campaigns.example.org"
 # Settings that come from the environment: the tests set them, never inherit them from the shell.
@@ -195,7 +194,7 @@ def test_the_supporters_private_pages_are_never_stored(own_campaign, client):
 @pytest.mark.django_db
 def test_the_embedded_forms_answers_are_never_stored(embeddable, cookieless):
     refused = cookieless.post(
-        EMBED_SIGN_URL, {**signature_form(email="nope", first_name="Typed Name"), "form_token": "forged"}
+        EMBED_SIGN_URL, {**signature_form(OWN_SLUG, email="nope", first_name="Typed Name"), "form_token": "forged"}
     )
     assert refused.status_code == 400 and "Typed Name" in refused.content.decode()
     assert_not_stored(refused)
@@ -204,13 +203,6 @@ def test_the_embedded_forms_answers_are_never_stored(embeddable, cookieless):
 @pytest.fixture
 def cookieless():
     return Client(enforce_csrf_checks=True)
-
-
-@pytest.fixture
-def embeddable(demo):
-    demo.embed_origins = ORGANISATION_SITE
-    demo.save()
-    return demo
 
 
 @pytest.mark.django_db

@@ -44,8 +44,7 @@ from courrier.news.models import NewsUpdate
 from courrier.news.tokens import unsubscribe_token
 from courrier.signatures.models import Signature
 from courrier.signatures.tokens import confirmation_token
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.test_organiser_journey import PASSWORD, log_in
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, log_in
 
 pytestmark = [
     pytest.mark.browser,
