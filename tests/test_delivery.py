@@ -36,11 +36,12 @@ def unpaced(campaign: Campaign) -> None:
 
 
 @pytest.fixture
-def real_demo(demo, smtp_settings):
-    Campaign.objects.filter(pk=demo.pk).update(real_delivery=True)
-    unpaced(demo)
-    demo.refresh_from_db()
-    return demo
+def really_sent(own_campaign, smtp_settings):
+    """The tests' own campaign, switched to real mail: its letters go to the SMTP server on 127.0.0.1."""
+    Campaign.objects.filter(pk=own_campaign.pk).update(real_delivery=True)
+    unpaced(own_campaign)
+    own_campaign.refresh_from_db()
+    return own_campaign
 
 
 def one_queued_letter(campaign: Campaign) -> OutboxMessage:
@@ -55,8 +56,8 @@ def make_due(message: OutboxMessage) -> None:
 
 
 @pytest.mark.django_db
-def test_a_server_answering_451_three_times_then_250_gets_the_letter_once(real_demo, smtp_sink):
-    letter = one_queued_letter(real_demo)
+def test_a_server_answering_451_three_times_then_250_gets_the_letter_once(really_sent, smtp_sink):
+    letter = one_queued_letter(really_sent)
     smtp_sink.replies = ["451 4.7.1 Greylisted, try again later"] * 3
     worker = Worker()
     delays = []
@@ -79,8 +80,8 @@ def test_a_server_answering_451_three_times_then_250_gets_the_letter_once(real_d
 
 
 @pytest.mark.django_db
-def test_a_server_answering_550_fails_the_letter_at_once_with_its_reason(real_demo, smtp_sink):
-    letter = one_queued_letter(real_demo)
+def test_a_server_answering_550_fails_the_letter_at_once_with_its_reason(really_sent, smtp_sink):
+    letter = one_queued_letter(really_sent)
     smtp_sink.replies = ["550 5.7.1 Message rejected as spam"]
     worker = Worker()
     worker.run_once()
@@ -94,8 +95,8 @@ def test_a_server_answering_550_fails_the_letter_at_once_with_its_reason(real_de
 
 
 @pytest.mark.django_db
-def test_a_refused_connection_is_retried_later_and_never_lost(real_demo, settings, smtp_sink):
-    letter = one_queued_letter(real_demo)
+def test_a_refused_connection_is_retried_later_and_never_lost(really_sent, settings, smtp_sink):
+    letter = one_queued_letter(really_sent)
     settings.EMAIL_PORT = free_port()  # nothing listens there
     clock = Clock(timezone.now())
     worker = Worker(clock=clock)
@@ -115,9 +116,9 @@ def test_a_refused_connection_is_retried_later_and_never_lost(real_demo, setting
 
 @pytest.mark.django_db
 def test_each_letter_prepared_while_the_server_reads_the_one_before_goes_whole_to_its_own_recipients(
-    real_demo, smtp_sink
+    really_sent, smtp_sink
 ):
-    confirmed_signatures(real_demo, 4)
+    confirmed_signatures(really_sent, 4)
     enqueue.queue_letters()
     OutboxMessage.objects.filter(kind=OutboxMessage.Kind.COPY).delete()
     letters = list(OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER).order_by("pk"))
@@ -142,8 +143,8 @@ def test_each_letter_prepared_while_the_server_reads_the_one_before_goes_whole_t
 
 
 @pytest.mark.django_db
-def test_a_letter_still_failing_after_five_days_is_marked_failed(real_demo, settings):
-    letter = one_queued_letter(real_demo)
+def test_a_letter_still_failing_after_five_days_is_marked_failed(really_sent, settings):
+    letter = one_queued_letter(really_sent)
     settings.EMAIL_PORT = free_port()
     OutboxMessage.objects.filter(pk=letter.pk).update(created_at=timezone.now() - datetime.timedelta(days=5, hours=1))
     Worker().run_once()
@@ -153,8 +154,8 @@ def test_a_letter_still_failing_after_five_days_is_marked_failed(real_demo, sett
 
 
 @pytest.mark.django_db
-def test_a_letter_claimed_by_a_worker_that_died_is_sent_after_its_lease_expires(real_demo, smtp_sink):
-    letter = one_queued_letter(real_demo)
+def test_a_letter_claimed_by_a_worker_that_died_is_sent_after_its_lease_expires(really_sent, smtp_sink):
+    letter = one_queued_letter(really_sent)
     dead = Worker(lease_seconds=60)
     assert [m.pk for m in dead.claim(timezone.now())] == [letter.pk]
     other = Worker()
@@ -167,8 +168,8 @@ def test_a_letter_claimed_by_a_worker_that_died_is_sent_after_its_lease_expires(
 
 
 @pytest.mark.django_db
-def test_one_connection_carries_many_letters(real_demo, smtp_sink):
-    confirmed_signatures(real_demo, 30)
+def test_one_connection_carries_many_letters(really_sent, smtp_sink):
+    confirmed_signatures(really_sent, 30)
     Worker().run_once()
     assert len(smtp_sink.received) == 60  # 30 letters and 30 copies
     assert smtp_sink.sessions == 1
@@ -176,13 +177,13 @@ def test_one_connection_carries_many_letters(real_demo, smtp_sink):
 
 
 @pytest.mark.django_db
-def test_queueing_letters_costs_the_same_queries_for_ten_signatures_as_for_a_hundred(demo):
+def test_queueing_letters_costs_the_same_queries_for_ten_signatures_as_for_a_hundred(own_campaign):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     counts = []
     for size in (10, 100):
-        confirmed_signatures(demo, size)
+        confirmed_signatures(own_campaign, size)
         with CaptureQueriesContext(connection) as queries:
             enqueue.queue_letters()
         # bulk INSERTs come in chunks (SQLite limits parameters per statement); every other query is fixed.
@@ -211,12 +212,12 @@ def test_the_worker_refuses_sqlite_without_immediate_transactions(settings):
 
 
 @pytest.mark.django_db
-def test_a_campaign_without_a_model_letter_keeps_its_signatures_waiting(demo):
+def test_a_campaign_without_a_model_letter_keeps_its_signatures_waiting(own_campaign):
     from courrier.campaigns.models import ModelLetter
 
-    letters = list(ModelLetter.objects.filter(campaign=demo))
-    ModelLetter.objects.filter(campaign=demo).delete()
-    confirmed_signatures(demo, 2)
+    letters = list(ModelLetter.objects.filter(campaign=own_campaign))
+    ModelLetter.objects.filter(campaign=own_campaign).delete()
+    confirmed_signatures(own_campaign, 2)
     assert Worker().run_once() == 0  # nothing to send, and the worker does not crash
     assert not OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER).exists()
     ModelLetter.objects.bulk_create(letters)

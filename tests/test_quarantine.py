@@ -1,6 +1,7 @@
 """Bursts from one network: kept and answered as usual, but quarantined until a moderator lets them go."""
 
 import datetime
+from functools import partial
 
 import pytest
 import time_machine
@@ -16,11 +17,14 @@ from courrier.delivery.worker import Worker
 from courrier.lib import bursts
 from courrier.lib.bursts import network_of
 from courrier.signatures.models import Signature
-from tests.factories import organiser
-from tests.helpers import HELD_QUEUE, confirmation_path, deliver_everything, letters_to, maildir_messages, sign
+from tests import helpers
+from tests.factories import OFFICE, OWN_SLUG, organiser
+from tests.helpers import HELD_QUEUE, confirmation_path, deliver_everything, letters_to, maildir_messages
 
 BURST = Signature.Moderation.BURST
 NONE = Signature.Moderation.NONE
+
+sign = partial(helpers.sign, slug=OWN_SLUG)
 
 
 def counts_in_english(campaign) -> dict[str, int]:
@@ -37,8 +41,8 @@ def allowance(settings):
 
 
 @pytest.fixture
-def manager(demo) -> Client:
-    return organiser("manager", demo.organisation, "manager", language="en")
+def manager(own_campaign) -> Client:
+    return organiser("manager", own_campaign.organisation, "manager", language="en")
 
 
 def from_address(address: str) -> Client:
@@ -58,7 +62,7 @@ def test_networks_are_ipv4_slash_24_and_ipv6_slash_48():
 
 
 @pytest.mark.django_db
-def test_a_burst_from_one_network_is_quarantined_and_answered_exactly_as_usual(demo, allowance):
+def test_a_burst_from_one_network_is_quarantined_and_answered_exactly_as_usual(own_campaign, allowance):
     responses = [sign(from_address(f"203.0.113.{n}"), email=f"s{n}@example.org") for n in range(1, 6)]
 
     assert [moderation_of(f"s{n}@example.org") for n in range(1, 6)] == [NONE, NONE, NONE, BURST, BURST]
@@ -76,7 +80,7 @@ def test_a_burst_from_one_network_is_quarantined_and_answered_exactly_as_usual(d
 
 
 @pytest.mark.django_db
-def test_an_ipv6_burst_counts_the_whole_slash_48(demo, allowance):
+def test_an_ipv6_burst_counts_the_whole_slash_48(own_campaign, allowance):
     for n, address in enumerate(["2001:db8:1:a::1", "2001:db8:1:b::1", "2001:db8:1:c::1", "2001:db8:1:d::1"]):
         sign(from_address(address), email=f"v6-{n}@example.org")
     sign(from_address("2001:db8:2::1"), email="other-v6@example.org")
@@ -86,7 +90,7 @@ def test_an_ipv6_burst_counts_the_whole_slash_48(demo, allowance):
 
 
 @pytest.mark.django_db
-def test_signatures_without_a_proof_have_a_smaller_allowance(demo, allowance):
+def test_signatures_without_a_proof_have_a_smaller_allowance(own_campaign, allowance):
     sign(from_address("192.0.2.1"), proof=False, email="nojs1@example.org")
     sign(from_address("192.0.2.2"), proof=False, email="nojs2@example.org")
     sign(from_address("192.0.2.3"), email="proven@example.org")
@@ -98,7 +102,7 @@ def test_signatures_without_a_proof_have_a_smaller_allowance(demo, allowance):
 
 
 @pytest.mark.django_db
-def test_the_window_ends_and_the_network_signs_normally_again(demo, allowance):
+def test_the_window_ends_and_the_network_signs_normally_again(own_campaign, allowance):
     for n in range(1, 5):
         sign(from_address(f"203.0.113.{n}"), email=f"s{n}@example.org")
     assert moderation_of("s4@example.org") == BURST
@@ -122,9 +126,9 @@ def recount() -> None:
 
 @pytest.mark.django_db
 def test_quarantined_letters_wait_unsent_and_uncounted_until_a_moderator_decides(
-    demo, allowance, manager, sandbox_in_tmp
+    own_campaign, allowance, manager, sandbox_in_tmp
 ):
-    Target.objects.filter(campaign=demo).update(pace_per_hour=1_000_000)  # no wait between letters
+    Target.objects.filter(campaign=own_campaign).update(pace_per_hour=1_000_000)  # no wait between letters
     names = ["Aigerim", "Bolat", "Dana", "Erlan", "Farida"]  # the last two come in the burst
     for n, name in enumerate(names, start=1):
         sign(
@@ -144,17 +148,13 @@ def test_quarantined_letters_wait_unsent_and_uncounted_until_a_moderator_decides
 
     erlan = Signature.objects.with_address("erlan@example.org").get()
     farida = Signature.objects.with_address("farida@example.org").get()
-    assert (
-        letters_to(sandbox_in_tmp, "Erlan", "paris@mfa.kz")
-        == letters_to(sandbox_in_tmp, "Farida", "paris@mfa.kz")
-        == []
-    )
+    assert letters_to(sandbox_in_tmp, "Erlan", OFFICE) == letters_to(sandbox_in_tmp, "Farida", OFFICE) == []
     assert set(OutboxMessage.objects.filter(signature=erlan).values_list("kind", flat=True)) == {"confirmation"}
-    assert len(letters_to(sandbox_in_tmp, "Dana", "paris@mfa.kz")) == 1
-    demo.refresh_from_db()
-    assert demo.tally_letters == 3
-    assert "Union Erlan" not in demo.tally_organisations
-    assert counts_in_english(demo)["Quarantined: a burst from one network, waiting for review"] == 2
+    assert len(letters_to(sandbox_in_tmp, "Dana", OFFICE)) == 1
+    own_campaign.refresh_from_db()
+    assert own_campaign.tally_letters == 3
+    assert "Union Erlan" not in own_campaign.tally_organisations
+    assert counts_in_english(own_campaign)["Quarantined: a burst from one network, waiting for review"] == 2
     # The page says the letter is queued, as for any letter waiting for its turn.
     confirmation = next(m for m in maildir_messages(sandbox_in_tmp) if m["To"] == "erlan@example.org")
     assert 'data-state="queued"' in Client().get(confirmation_path(confirmation)).content.decode()
@@ -169,11 +169,11 @@ def test_quarantined_letters_wait_unsent_and_uncounted_until_a_moderator_decides
         deliver_everything()
     recount()
 
-    assert len(letters_to(sandbox_in_tmp, "Erlan", "paris@mfa.kz")) == 1
-    assert letters_to(sandbox_in_tmp, "Farida", "paris@mfa.kz") == []
-    demo.refresh_from_db()
-    assert demo.tally_letters == 4
-    assert "Union Erlan" in demo.tally_organisations and "Union Farida" not in demo.tally_organisations
+    assert len(letters_to(sandbox_in_tmp, "Erlan", OFFICE)) == 1
+    assert letters_to(sandbox_in_tmp, "Farida", OFFICE) == []
+    own_campaign.refresh_from_db()
+    assert own_campaign.tally_letters == 4
+    assert "Union Erlan" in own_campaign.tally_organisations and "Union Farida" not in own_campaign.tally_organisations
     erlan.refresh_from_db()
     farida.refresh_from_db()
     assert (erlan.moderation, farida.moderation) == (Signature.Moderation.APPROVED, Signature.Moderation.REJECTED)
