@@ -101,13 +101,14 @@ def letters():
     return OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER)
 
 
-def dsn(to: str, status: str, recipient: str = "paris@mfa.kz", diagnostic: str = "550 5.7.1 blocked") -> bytes:
-    """A delivery status notification (RFC 3464) as a receiving server sends one back to the address `to`."""
+def dsn(to: str, status: str, recipient: str, diagnostic: str = "550 5.7.1 blocked") -> bytes:
+    """A delivery status notification (RFC 3464) about `recipient`, as its server sends one back to `to`."""
+    server = "mx." + recipient.rpartition("@")[2]
     return (
-        f"From: MAILER-DAEMON@mx.mfa.kz\r\nTo: {to}\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n"
+        f"From: MAILER-DAEMON@{server}\r\nTo: {to}\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n"
         'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
         "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
-        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.mfa.kz\r\n\r\n"
+        f"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; {server}\r\n\r\n"
         f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n"
         f"Diagnostic-Code: smtp; {diagnostic}\r\n\r\n--B--\r\n"
     ).encode()

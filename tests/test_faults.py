@@ -18,6 +18,7 @@ from courrier.campaigns.models import Campaign
 from courrier.delivery import messages
 from courrier.delivery.models import DeliveryEvent, OutboxMessage
 from tests.conftest import SmtpSink, free_port, wait_until
+from tests.factories import ALLY, OFFICE
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = OutboxMessage.Status
@@ -38,8 +39,8 @@ def queue_letters(campaign: Campaign, count: int) -> list[OutboxMessage]:
             from_name="Ұлжан Қасымова via Courrier",
             from_email="courrier@localhost",
             envelope_from="courrier@localhost",
-            to=["paris@mfa.kz"],
-            cc=["chakmonro@ya.ru"],
+            to=[OFFICE],
+            cc=[ALLY],
             reply_to="ulzhan@example.org",
             subject="Protestation",
             body=f"Lettre numéro {i}\n",
@@ -62,8 +63,8 @@ def all_sent(count: int) -> bool:
     return OutboxMessage.objects.filter(status=Status.SENT).count() == count
 
 
-def test_five_thousand_letters_survive_fifty_sigkills(demo, smtp_sink, start_worker):
-    letters = queue_letters(demo, 5000)
+def test_five_thousand_letters_survive_fifty_sigkills(own_campaign, smtp_sink, start_worker):
+    letters = queue_letters(own_campaign, 5000)
     smtp_sink.delay = 0.001
     env = smtp_env(smtp_sink.port)
     args = ("--lease", "2", "--batch-size", "20")
@@ -94,8 +95,8 @@ def test_five_thousand_letters_survive_fifty_sigkills(demo, smtp_sink, start_wor
     print(f"5000 letters, 50 SIGKILLs: 0 missing, {sum(duplicates.values()) - len(duplicates)} duplicates")
 
 
-def test_a_mail_server_down_for_a_while_gets_everything_once_back(demo, start_worker):
-    queue_letters(demo, 20)
+def test_a_mail_server_down_for_a_while_gets_everything_once_back(own_campaign, start_worker):
+    queue_letters(own_campaign, 20)
     port = free_port()  # nothing listens here yet
     start_worker(**smtp_env(port, DELIVERY_RETRY_BASE_SECONDS="0.2", DELIVERY_RETRY_MAX_SECONDS="1.6"))
     first = OutboxMessage.objects.order_by("pk").first()
@@ -127,10 +128,10 @@ def can_restart_postgresql() -> bool:
 
 
 @pytest.mark.skipif(not can_restart_postgresql(), reason="needs root and pg_ctlcluster to restart PostgreSQL")
-def test_the_worker_reconnects_after_a_postgresql_restart(demo, smtp_sink, start_worker):
+def test_the_worker_reconnects_after_a_postgresql_restart(own_campaign, smtp_sink, start_worker):
     if connection.vendor != "postgresql":
         pytest.skip("a PostgreSQL fault: runs in the PostgreSQL pass of the suite")
-    letters = queue_letters(demo, 400)
+    letters = queue_letters(own_campaign, 400)
     smtp_sink.delay = 0.01
     start_worker("--lease", "2", "--batch-size", "10", **smtp_env(smtp_sink.port))
     wait_until(lambda: len(smtp_sink.received) >= 50, timeout=30, message="sending to start")
@@ -142,8 +143,8 @@ def test_the_worker_reconnects_after_a_postgresql_restart(demo, smtp_sink, start
     assert {r.message["Message-ID"] for r in smtp_sink.received} == {m.message_id for m in letters}
 
 
-def test_two_workers_never_send_the_same_letter(demo, smtp_sink, start_worker):
-    letters = queue_letters(demo, 1000)
+def test_two_workers_never_send_the_same_letter(own_campaign, smtp_sink, start_worker):
+    letters = queue_letters(own_campaign, 1000)
     smtp_sink.delay = 0.005  # a real server's pace: one worker alone would finish before the other starts
     env = smtp_env(smtp_sink.port)
     first, second = start_worker("--batch-size", "20", **env), start_worker("--batch-size", "20", **env)

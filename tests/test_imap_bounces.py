@@ -33,7 +33,7 @@ from courrier.delivery.models import Bounce, OutboxMessage
 from courrier.delivery.verp import verp_address
 from courrier.ops.management.commands import ingestbounces
 from tests.conftest import ROOT, free_port
-from tests.factories import confirmed_signatures, delivered_letters
+from tests.factories import OFFICE, confirmed_signatures, delivered_letters
 from tests.helpers import dsn, letters
 
 DOVECOT = shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/sbin")
@@ -299,14 +299,14 @@ def run_as_operator(env: dict[str, str], *args: str) -> subprocess.CompletedProc
 
 
 def test_bounces_read_over_imap_fail_letters_record_delays_and_leave_other_mail_alone(
-    demo, imap, process_env, transactional_db
+    own_campaign, imap, process_env, transactional_db
 ):
-    demo.targets.filter(role=Target.Role.CC).delete()  # the embassy alone: its bounces decide the letters
-    unknown_user, delayed = delivered_letters(demo, 2)
+    own_campaign.targets.filter(role=Target.Role.CC).delete()  # the office alone: its bounces decide the letters
+    unknown_user, delayed = delivered_letters(own_campaign, 2)
     imap.put(
-        dsn(verp_address(unknown_user), "5.1.1", diagnostic="550 5.1.1 user unknown"),
+        dsn(verp_address(unknown_user), "5.1.1", recipient=OFFICE, diagnostic="550 5.1.1 user unknown"),
         ORDINARY_MAIL,
-        dsn(verp_address(delayed), "4.4.7", diagnostic="451 4.4.7 still trying"),
+        dsn(verp_address(delayed), "4.4.7", recipient=OFFICE, diagnostic="451 4.4.7 still trying"),
     )
     result = run_as_operator(process_env(), *imap.args())
     assert result.returncode == 0, result.stderr
@@ -322,10 +322,10 @@ def test_bounces_read_over_imap_fail_letters_record_delays_and_leave_other_mail_
     assert imap.messages()[1][1] == ORDINARY_MAIL
 
 
-def test_a_second_run_records_nothing_new_even_when_the_bounces_are_unread_again(demo, imap):
-    confirmed_signatures(demo, 1, timezone.now())
+def test_a_second_run_records_nothing_new_even_when_the_bounces_are_unread_again(own_campaign, imap):
+    confirmed_signatures(own_campaign, 1, timezone.now())
     enqueue.queue_letters()
-    imap.put(dsn(verp_address(letters().get()), "5.1.1"))
+    imap.put(dsn(verp_address(letters().get()), "5.1.1", recipient=OFFICE))
     assert "read 1 message(s), recorded 1 bounce(s)" in ingest(*imap.args())
     assert "read 0 message(s), recorded 0 bounce(s)" in ingest(*imap.args())
     # As after a run that died before flagging it: the bounce is read again, and counted once.
@@ -335,37 +335,51 @@ def test_a_second_run_records_nothing_new_even_when_the_bounces_are_unread_again
     assert letters().get().events.filter(worker="bounces").count() == 1
 
 
-def test_three_policy_blocks_read_over_imap_pause_the_target(demo, imap, settings):
+def test_three_policy_blocks_read_over_imap_pause_the_target(own_campaign, imap, settings):
     settings.STAFF_ALERT_EMAIL = "staff@courrier.example"
-    delivered_letters(demo, 3)
-    confirmed_signatures(demo, 2, timezone.now(), prefix="later")
+    delivered_letters(own_campaign, 3)
+    confirmed_signatures(own_campaign, 2, timezone.now(), prefix="later")
     enqueue.queue_letters()  # two more, not sent yet when the bounces come
     imap.create("Bounce reports")  # a folder with a space in its name, which IMAP wants quoted
-    imap.put(*(dsn(verp_address(letter), "5.7.1") for letter in letters().order_by("pk")[:3]), folder="Bounce reports")
+    imap.put(
+        *(dsn(verp_address(letter), "5.7.1", recipient=OFFICE) for letter in letters().order_by("pk")[:3]),
+        folder="Bounce reports",
+    )
     assert "recorded 3 bounce(s)" in ingest(*imap.args("--imap-folder", "Bounce reports"))
-    embassy = demo.targets.get(role=Target.Role.TO)
-    assert embassy.is_paused
-    assert "3 refus pour raison de politique (5.7.1) de mfa.kz" in embassy.pause_reason
-    assert not demo.targets.get(role=Target.Role.CC).is_paused  # another domain
+    office = own_campaign.targets.get(role=Target.Role.TO)
+    assert office.is_paused
+    assert "3 refus pour raison de politique (5.7.1) de ministry.example" in office.pause_reason
+    assert not own_campaign.targets.get(role=Target.Role.CC).is_paused  # another domain
     assert letters().filter(status=Status.HELD).count() == 2
     assert OutboxMessage.objects.filter(kind=OutboxMessage.Kind.STAFF_ALERT).count() == 1
 
 
-def test_a_bounce_in_a_servers_own_words_and_format_is_read(demo, imap):
-    confirmed_signatures(demo, 1, timezone.now())
+def test_a_bounce_in_a_servers_own_words_and_format_is_read(own_campaign, imap):
+    confirmed_signatures(own_campaign, 1, timezone.now())
     enqueue.queue_letters()
     # An 8-bit UTF-8 diagnostic (used to crash the parser) and a status with a comment after its code.
-    imap.put(dsn(verp_address(letters().get()), "5.1.1 (user unknown)", diagnostic="550 5.1.1 Адресат не найден"))
+    imap.put(
+        dsn(
+            verp_address(letters().get()),
+            "5.1.1 (user unknown)",
+            recipient=OFFICE,
+            diagnostic="550 5.1.1 Адресат не найден",
+        )
+    )
     assert "recorded 1 bounce(s)" in ingest(*imap.args())
     assert Bounce.objects.get().status == "5.1.1"
     assert "Адресат не найден" in letters().get().last_reply
 
 
-def test_a_message_that_cannot_be_handled_is_left_unread_and_the_others_are_recorded(demo, imap, monkeypatch):
-    demo.targets.filter(role=Target.Role.CC).delete()
-    first, second = delivered_letters(demo, 2)
-    poison = b"X-Poison: yes\r\n" + dsn(verp_address(first), "5.1.1")
-    imap.put(dsn(verp_address(first), "5.1.1"), poison, dsn(verp_address(second), "5.1.1"))
+def test_a_message_that_cannot_be_handled_is_left_unread_and_the_others_are_recorded(own_campaign, imap, monkeypatch):
+    own_campaign.targets.filter(role=Target.Role.CC).delete()
+    first, second = delivered_letters(own_campaign, 2)
+    poison = b"X-Poison: yes\r\n" + dsn(verp_address(first), "5.1.1", recipient=OFFICE)
+    imap.put(
+        dsn(verp_address(first), "5.1.1", recipient=OFFICE),
+        poison,
+        dsn(verp_address(second), "5.1.1", recipient=OFFICE),
+    )
 
     def read_inbound(raw: bytes):
         if raw.startswith(b"X-Poison"):
@@ -442,18 +456,18 @@ def test_the_imap_connection_has_a_timeout_of_30_seconds_unless_told_otherwise(i
     assert timeouts == [30.0, 7.0]
 
 
-def test_over_tls_the_servers_certificate_is_verified_against_the_operators_ca(demo, imap):
-    demo.targets.filter(role=Target.Role.CC).delete()
-    delivered_letters(demo, 1)
-    imap.put(dsn(verp_address(letters().get()), "5.1.1"))
+def test_over_tls_the_servers_certificate_is_verified_against_the_operators_ca(own_campaign, imap):
+    own_campaign.targets.filter(role=Target.Role.CC).delete()
+    delivered_letters(own_campaign, 1)
+    imap.put(dsn(verp_address(letters().get()), "5.1.1", recipient=OFFICE))
     assert "recorded 1 bounce(s)" in ingest(*imap.args("--imap-cafile", str(imap.server.ca_file), tls=True))
     assert letters().get().status == Status.FAILED
 
 
-def test_over_tls_a_certificate_from_an_unknown_ca_is_refused_never_accepted_silently(demo, imap):
-    confirmed_signatures(demo, 1, timezone.now())
+def test_over_tls_a_certificate_from_an_unknown_ca_is_refused_never_accepted_silently(own_campaign, imap):
+    confirmed_signatures(own_campaign, 1, timezone.now())
     enqueue.queue_letters()
-    imap.put(dsn(verp_address(letters().get()), "5.1.1"))
+    imap.put(dsn(verp_address(letters().get()), "5.1.1", recipient=OFFICE))
     with pytest.raises(CommandError, match=r"certificate we cannot verify .* pass its certificate with --imap-cafile"):
         ingest(*imap.args(tls=True))  # the system's CAs only: ours is not among them
     assert letters().get().status == Status.QUEUED
