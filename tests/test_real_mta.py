@@ -27,14 +27,14 @@ from courrier.lib.crypto import email_digest
 from courrier.news.models import NewsUpdate
 from courrier.news.sending import send_updates
 from courrier.signatures.models import Signature
+from tests import helpers
 from tests.conftest import ROOT, wait_until
-from tests.factories import confirmed_signatures, organiser
-from tests.helpers import letters, sign
+from tests.factories import ALLY, OFFICE, OWN_SLUG, confirmed_signatures, organiser
+from tests.helpers import letters
 from tests.mail_servers import Tap
 
 pytestmark = pytest.mark.django_db
 Status = OutboxMessage.Status
-EMBASSY, RED_YURT = "paris@mfa.kz", "chakmonro@ya.ru"
 
 
 class Clock:
@@ -51,12 +51,12 @@ class Clock:
 
 
 @pytest.fixture
-def campaign(demo, settings):
-    """The demo campaign sending real mail, as fast as the worker can (pacing is tested elsewhere)."""
-    Campaign.objects.filter(pk=demo.pk).update(real_delivery=True)
-    demo.targets.update(pace_per_hour=3600 * 100)
+def campaign(own_campaign, settings):
+    """The tests' own campaign sending real mail, as fast as the worker can (pacing is tested elsewhere)."""
+    Campaign.objects.filter(pk=own_campaign.pk).update(real_delivery=True)
+    own_campaign.targets.update(pace_per_hour=3600 * 100)
     settings.DELIVERY_RETRY_BASE_SECONDS = 60
-    return demo
+    return own_campaign
 
 
 def one_letter(campaign, **fields) -> OutboxMessage:
@@ -92,12 +92,12 @@ def test_a_letter_every_recipient_takes_is_sent_once_to_each(campaign, postfix):
     letter = one_letter(campaign)
     Worker().run_once()
 
-    wait_for_mail(postfix, EMBASSY)
-    wait_for_mail(postfix, RED_YURT)
+    wait_for_mail(postfix, OFFICE)
+    wait_for_mail(postfix, ALLY)
     letter.refresh_from_db()
     assert letter.status == Status.SENT
-    assert states(letter) == {EMBASSY: "sent", RED_YURT: "sent"}
-    assert [len(delivered_copies(postfix, a, letter)) for a in (EMBASSY, RED_YURT)] == [1, 1]
+    assert states(letter) == {OFFICE: "sent", ALLY: "sent"}
+    assert [len(delivered_copies(postfix, a, letter)) for a in (OFFICE, ALLY)] == [1, 1]
     helo = {request.get("helo_name") for request in postfix.policy.requests}
     assert helo == {"worker.courrier.test"}, "the EHLO name is the site's, not [127.0.0.1]"
     assert "TLS connection established" in postfix.log() or "Anonymous TLS connection" in postfix.log()
@@ -118,106 +118,106 @@ def relay(request, postfix):
 def test_a_temporary_refusal_of_one_recipient_retries_it_alone_with_the_same_bytes(campaign, relay):
     postfix = relay
     letter = one_letter(campaign)
-    postfix.policy.at_rcpt[EMBASSY] = "450 4.2.0 Mailbox busy, try again later"
+    postfix.policy.at_rcpt[OFFICE] = "450 4.2.0 Mailbox busy, try again later"
     clock = Clock()
     worker = Worker(clock=clock)
     run(worker, postfix)
 
     letter.refresh_from_db()
-    assert letter.status == Status.DEFERRED, "not sent: the embassy has not got it"
-    assert states(letter) == {EMBASSY: "deferred", RED_YURT: "sent"}
-    [copy] = wait_for_mail(postfix, RED_YURT)
+    assert letter.status == Status.DEFERRED, "not sent: the office has not got it"
+    assert states(letter) == {OFFICE: "deferred", ALLY: "sent"}
+    [copy] = wait_for_mail(postfix, ALLY)
     assert [d.state for d in destinations(letter.signature)] == ["queued", "sent"]
     rows = {row["target"].email: row for row in per_target(campaign) if row["target"]}
-    assert (rows[EMBASSY]["waiting"], rows[RED_YURT]["sent"]) == (1, 1)
+    assert (rows[OFFICE]["waiting"], rows[ALLY]["sent"]) == (1, 1)
 
-    del postfix.policy.at_rcpt[EMBASSY]
+    del postfix.policy.at_rcpt[OFFICE]
     clock.advance(minutes=2)
     offered_before = len(postfix.policy.rcpt_requests())
     run(worker, postfix)
 
-    [embassy] = wait_for_mail(postfix, EMBASSY)
+    [office] = wait_for_mail(postfix, OFFICE)
     letter.refresh_from_db()
     assert letter.status == Status.SENT
-    assert states(letter) == {EMBASSY: "sent", RED_YURT: "sent"}
-    assert postfix.policy.rcpt_requests()[offered_before:] == [EMBASSY], "the copy is not written to twice"
-    assert len(postfix.delivered_to(RED_YURT)) == 1
+    assert states(letter) == {OFFICE: "sent", ALLY: "sent"}
+    assert postfix.policy.rcpt_requests()[offered_before:] == [OFFICE], "the copy is not written to twice"
+    assert len(postfix.delivered_to(ALLY)) == 1
     # The retry is the same message, byte for byte, Date header included.
-    assert embassy.message["Message-ID"] == copy.message["Message-ID"] == letter.message_id
-    assert embassy.message["Date"] == copy.message["Date"]
+    assert office.message["Message-ID"] == copy.message["Message-ID"] == letter.message_id
+    assert office.message["Date"] == copy.message["Date"]
     body = lambda item: item.raw.split(b"\n\n", 1)[1] if b"\n\n" in item.raw else item.raw  # noqa: E731
-    assert body(embassy) == body(copy)
+    assert body(office) == body(copy)
 
 
 def test_a_permanent_refusal_of_the_copy_is_recorded_for_it_alone(campaign, postfix):
     letter = one_letter(campaign)
-    postfix.policy.at_rcpt[RED_YURT] = "550 5.1.1 No such user here"
+    postfix.policy.at_rcpt[ALLY] = "550 5.1.1 No such user here"
     run(Worker(), postfix)
 
     letter.refresh_from_db()
-    assert letter.status == Status.SENT, "the embassy took it: the letter follows its To recipients"
-    assert states(letter) == {EMBASSY: "sent", RED_YURT: "failed"}
-    wait_for_mail(postfix, EMBASSY)
+    assert letter.status == Status.SENT, "the office took it: the letter follows its To recipients"
+    assert states(letter) == {OFFICE: "sent", ALLY: "failed"}
+    wait_for_mail(postfix, OFFICE)
     assert [d.state for d in destinations(letter.signature)] == ["sent", "failed"]
     rows = {row["target"].email: row for row in per_target(campaign) if row["target"]}
-    assert (rows[EMBASSY]["sent"], rows[RED_YURT]["failed"], rows[RED_YURT]["sent"]) == (1, 1, 0)
+    assert (rows[OFFICE]["sent"], rows[ALLY]["failed"], rows[ALLY]["sent"]) == (1, 1, 0)
     # The operator's outbox page lists each recipient's answer.
     page = organiser("manager", campaign.organisation).get(f"/admin/delivery/outboxmessage/{letter.pk}/change/")
-    assert "550 5.1.1" in page.content.decode() and RED_YURT in page.content.decode()
+    assert "550 5.1.1" in page.content.decode() and ALLY in page.content.decode()
 
 
-def test_a_permanent_refusal_of_the_embassy_fails_the_letter_and_the_copy_still_goes(campaign, postfix):
+def test_a_permanent_refusal_of_the_to_target_fails_the_letter_and_the_copy_still_goes(campaign, postfix):
     letter = one_letter(campaign)
-    postfix.policy.at_rcpt[EMBASSY] = "550 5.1.1 No such user here"
+    postfix.policy.at_rcpt[OFFICE] = "550 5.1.1 No such user here"
     run(Worker(), postfix)
 
     letter.refresh_from_db()
     assert letter.status == Status.FAILED
-    assert states(letter) == {EMBASSY: "failed", RED_YURT: "sent"}
-    wait_for_mail(postfix, RED_YURT)
+    assert states(letter) == {OFFICE: "failed", ALLY: "sent"}
+    wait_for_mail(postfix, ALLY)
 
 
 def test_a_450_and_a_550_defer_one_recipient_and_fail_the_other(campaign, relay):
     postfix = relay
     letter = one_letter(campaign)
-    postfix.policy.at_rcpt[EMBASSY] = "450 4.2.0 Mailbox busy, try again later"
-    postfix.policy.at_rcpt[RED_YURT] = "550 5.1.1 No such user here"
+    postfix.policy.at_rcpt[OFFICE] = "450 4.2.0 Mailbox busy, try again later"
+    postfix.policy.at_rcpt[ALLY] = "550 5.1.1 No such user here"
     clock = Clock()
     worker = Worker(clock=clock)
     run(worker, postfix)
 
     letter.refresh_from_db()
     assert letter.status == Status.DEFERRED, "not failed for good: the 450 is tried again"
-    assert states(letter) == {EMBASSY: "deferred", RED_YURT: "failed"}
+    assert states(letter) == {OFFICE: "deferred", ALLY: "failed"}
 
     postfix.policy.clear()
     clock.advance(minutes=2)
     run(worker, postfix)
     letter.refresh_from_db()
     assert letter.status == Status.SENT
-    assert states(letter) == {EMBASSY: "sent", RED_YURT: "failed"}
-    wait_for_mail(postfix, EMBASSY)
-    assert postfix.delivered_to(RED_YURT) == []
+    assert states(letter) == {OFFICE: "sent", ALLY: "failed"}
+    wait_for_mail(postfix, OFFICE)
+    assert postfix.delivered_to(ALLY) == []
 
 
 def test_policy_refusals_of_the_copy_during_the_session_are_counted_for_its_domain(campaign, postfix, settings):
     settings.BLOCK_PAUSE_THRESHOLD = 3
     for n in range(4):
         one_letter(campaign, prefix=f"p{n}-")
-    postfix.policy.at_rcpt[RED_YURT] = "554 5.7.1 Message refused as spam"
+    postfix.policy.at_rcpt[ALLY] = "554 5.7.1 Message refused as spam"
     run(Worker(), postfix)
 
-    bounces = Bounce.objects.filter(domain="ya.ru")
+    bounces = Bounce.objects.filter(domain=ALLY.split("@")[1])
     assert bounces.count() == 3  # the fourth letter was held once the copy's target was paused
-    assert {bounce.recipient for bounce in bounces} == {RED_YURT}
-    assert Target.objects.get(email=RED_YURT).is_paused
-    assert not Target.objects.get(email=EMBASSY).is_paused
+    assert {bounce.recipient for bounce in bounces} == {ALLY}
+    assert Target.objects.get(email=ALLY).is_paused
+    assert not Target.objects.get(email=OFFICE).is_paused
 
 
 def test_a_dropped_connection_defers_the_batch_once_and_rests_the_relay(campaign, postfix):
     for n in range(5):
         one_letter(campaign, prefix=f"d{n}-")
-    postfix.policy.at_rcpt[EMBASSY] = "421 4.7.0 Too many connections, closing"
+    postfix.policy.at_rcpt[OFFICE] = "421 4.7.0 Too many connections, closing"
     clock = Clock()
     worker = Worker(clock=clock)
     run(worker, postfix)
@@ -229,7 +229,7 @@ def test_a_dropped_connection_defers_the_batch_once_and_rests_the_relay(campaign
     clock.advance(minutes=2)
     run(worker, postfix)
     assert set(letters().values_list("status", flat=True)) == {Status.SENT}
-    assert len(postfix.delivered_to(EMBASSY)) == 5
+    assert len(postfix.delivered_to(OFFICE)) == 5
 
 
 def ingest(raw: bytes) -> str:
@@ -244,11 +244,11 @@ def ingest(raw: bytes) -> str:
 @pytest.mark.django_db(transaction=True)
 def test_a_later_bounce_of_the_copy_fails_the_copy_alone(campaign, postfix, process_env, monkeypatch):
     gone = "gone-allies@redyurt.test"
-    Target.objects.filter(email=RED_YURT).update(email=gone)
+    Target.objects.filter(email=ALLY).update(email=gone)
     letter = one_letter(campaign)
     run(Worker(), postfix)
     letter.refresh_from_db()
-    assert letter.status == Status.SENT and states(letter) == {EMBASSY: "sent", gone: "sent"}
+    assert letter.status == Status.SENT and states(letter) == {OFFICE: "sent", gone: "sent"}
 
     [report] = wait_for_mail(postfix, letter_return_path(letter))
     assert report.message.get_content_type() == "multipart/report"  # Postfix's own DSN
@@ -257,8 +257,8 @@ def test_a_later_bounce_of_the_copy_fails_the_copy_alone(campaign, postfix, proc
     assert "recorded 1 bounce(s)" in ingest(report.raw)
 
     letter.refresh_from_db()
-    assert letter.status == Status.SENT, "the embassy has it"
-    assert states(letter) == {EMBASSY: "sent", gone: "failed"}
+    assert letter.status == Status.SENT, "the office has it"
+    assert states(letter) == {OFFICE: "sent", gone: "failed"}
     assert [d.state for d in destinations(letter.signature)] == ["sent", "failed"]
 
 
@@ -271,12 +271,12 @@ def test_an_out_of_office_answer_is_noted_and_fails_nothing(campaign, postfix, p
     letter = one_letter(campaign)
     run(Worker(), postfix)
     answer = (
-        f"From: Ambassade <{EMBASSY}>\r\nTo: {letter_return_path(letter)}\r\nSubject: Absence\r\n"
-        "Auto-Submitted: auto-replied\r\nMessage-ID: <ooo@mfa.kz>\r\n\r\n"
+        f"From: Office <{OFFICE}>\r\nTo: {letter_return_path(letter)}\r\nSubject: Absence\r\n"
+        "Auto-Submitted: auto-replied\r\nMessage-ID: <ooo@ministry.example>\r\n\r\n"
         "L'ambassade est fermée du 1.7.24 au 5.7.24. Service 5.7.24 indisponible.\r\n"
     )
     with smtplib.SMTP("127.0.0.1", postfix.port) as mta:
-        mta.sendmail(EMBASSY, [letter_return_path(letter)], answer.encode())
+        mta.sendmail(OFFICE, [letter_return_path(letter)], answer.encode())
     [received] = wait_for_mail(postfix, letter_return_path(letter))
     for name, value in process_env().items():
         monkeypatch.setenv(name, value)
@@ -293,7 +293,9 @@ def test_an_out_of_office_answer_is_noted_and_fails_nothing(campaign, postfix, p
 def test_a_supporters_dead_address_gets_no_more_news_after_its_confirmation_bounced(
     campaign, postfix, process_env, monkeypatch
 ):
-    assert sign(Client(), email="gone-supporter@example.org", consent_news="on").status_code == 302
+    assert (
+        helpers.sign(Client(), slug=OWN_SLUG, email="gone-supporter@example.org", consent_news="on").status_code == 302
+    )
     run(Worker(), postfix)
     confirmation = OutboxMessage.objects.get(kind=OutboxMessage.Kind.CONFIRMATION)
     assert confirmation.status == Status.SENT
@@ -314,7 +316,7 @@ def test_the_date_is_the_first_attempts_not_the_queueing_time(campaign, postfix)
     hours_ago = timezone.now() - datetime.timedelta(hours=5)
     OutboxMessage.objects.filter(pk=letter.pk).update(created_at=hours_ago)  # waited behind pacing
     run(Worker(), postfix)
-    [received] = wait_for_mail(postfix, EMBASSY)
+    [received] = wait_for_mail(postfix, OFFICE)
     sent_date = received.message["Date"].datetime
     assert abs((sent_date - timezone.now()).total_seconds()) < 120
 
@@ -334,7 +336,7 @@ def test_without_the_operators_ca_the_relay_is_refused_and_the_letter_waits(camp
     OutboxMessage.objects.filter(pk=letter.pk).update(next_attempt_at=timezone.now())
     worker = Worker()
     worker.run_once()
-    wait_for_mail(postfix, EMBASSY)
+    wait_for_mail(postfix, OFFICE)
 
 
 def test_a_connection_that_fails_to_open_still_says_quit(campaign, postfix, settings):
@@ -417,7 +419,7 @@ def test_the_mail_postfix_delivers_passes_an_independent_dkim_verifier(campaign,
     (tmp_path / "opendkim.conf").write_text(f"Mode v\nTestPublicKeys {tmp_path / 'keys'}\nSyslog no\n")
     one_letter(campaign, personal_sentence="Бостандық! Свободу!")
     Worker().run_once()
-    [received] = wait_for_mail(postfix, EMBASSY)
+    [received] = wait_for_mail(postfix, OFFICE)
     (tmp_path / "received.eml").write_bytes(received.raw)
 
     opendkim = shutil.which("opendkim", path="/usr/sbin:/usr/bin")
@@ -437,7 +439,7 @@ def b64(data: bytes) -> str:
 def test_staff_hear_once_of_mail_deferred_for_more_than_an_hour(campaign, postfix, settings):
     settings.STAFF_ALERT_EMAIL = "staff@courrier.example"
     letter = one_letter(campaign)
-    postfix.policy.at_rcpt[EMBASSY] = "450 4.2.0 Mailbox busy, try again later"
+    postfix.policy.at_rcpt[OFFICE] = "450 4.2.0 Mailbox busy, try again later"
     clock = Clock()
     worker = Worker(clock=clock)
     run(worker, postfix)
@@ -449,5 +451,5 @@ def test_staff_hear_once_of_mail_deferred_for_more_than_an_hour(campaign, postfi
     run(worker, postfix)
     alerts = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.STAFF_ALERT)
     assert alerts.count() == 1
-    assert f"#{letter.pk} letter to {EMBASSY}:" in alerts.get().body
+    assert f"#{letter.pk} letter to {OFFICE}:" in alerts.get().body
     assert "60 minutes" in alerts.get().body
