@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.files.uploadedfile import UploadedFile
+from django.db import models
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -37,6 +38,8 @@ class OrganisationAdmin(ScopedAdmin, admin.ModelAdmin):
     list_display = ["name", "website"]
     search_fields = ["name"]
     inlines = [MembershipInline]
+    # A website typed without its scheme is an https one (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_add_permission(self, request, obj=None):
         return request.user.is_superuser
