@@ -62,3 +62,15 @@ def insert(request: HttpRequest) -> HttpResponse:
 # In the site, the view is checked as the signing form is (its Origin, no CSRF cookie); the Django with
 # no middleware (bench/bare.py) serves the plain view, which needs none of the site's settings.
 checked_insert = public_form(insert)
+
+
+# The read benchmark's reference (bench/spike.py): a plain page as small Django views answer, through the
+# site's middleware, with none of the campaign page's work: no database, no template.
+BARE_PAGE = (
+    '<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>Bare page</title></head>'
+    "<body><h1>Bare page</h1><p>" + "A bare Django page, for reference. " * 40 + "</p></body></html>"
+)
+
+
+def page(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(BARE_PAGE)

@@ -53,7 +53,7 @@ SCRATCH_DATABASE = "courrier_bench"
 # The operator's own settings must not leak into the measurement (or into a real mail server).
 CLEARED_ENVIRONMENT = (
     "DATABASE_", "EMAIL_", "DKIM_", "DELIVERY_", "SIGNING_", "PROOF_OF_WORK_", "REDIS_URL", "SANDBOX_MAILDIR", "DEBUG",
-    "PRODUCTION", "SECRET_KEY", "DATA_KEYS", "SITE_ROOT",
+    "PRODUCTION", "SECRET_KEY", "DATA_KEYS", "SITE_ROOT", "STATIC_ROOT", "PUBLIC_PAGE_SECONDS",
 )  # fmt: skip
 # Signing is rate-limited per IP and quarantines bursts per network, and all the load comes from 127.0.0.1.
 UNLIMITED_SIGNING = "100000000/3600"
@@ -91,6 +91,7 @@ class Throughput:
     latencies_ms: list[float]
     proofs_left: int | None = None  # proofs of work not used; 0 means some POSTs went without one
     samples: dict[str, str] = field(default_factory=dict)  # the start of one answer per status other than 302
+    pages: dict = field(default_factory=dict)  # the GETs: per_second, p50_ms, p99_ms, statuses, latencies_ms
 
 
 @dataclass
@@ -152,10 +153,15 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-postgres", action="store_true")
         parser.add_argument(
+            "--rows", type=int, default=100_000, help="Signatures of the large campaign (the scale scenario)."
+        )
+        parser.add_argument(
             "--only",
-            choices=["signing", "delivery", "postfix", "shortcuts"],
-            help="Measure one side only (postfix: the delivery rounds through Postfix; shortcuts: each bypass "
-            "of Django against its plain twin, bench/shortcuts.py).",
+            choices=["signing", "read", "spike", "scale", "delivery", "postfix", "shortcuts"],
+            help="Measure one side only (read: the public pages against a bare page; spike: readers and signers "
+            "at once with the worker, bench/spike.py; scale: each operation on a campaign of --rows signatures, "
+            "bench/scale.py; postfix: the delivery rounds through Postfix; shortcuts: "
+            "each bypass of Django against its plain twin, bench/shortcuts.py).",
         )
 
     def handle(
@@ -169,10 +175,11 @@ class Command(BaseCommand):
         letters,
         postgres,
         no_postgres,
+        rows,
         only=None,
         **options,
     ):
-        self.only = only
+        self.only, self.rows = only, rows
         self.rounds, self.duration, self.warm_up, self.connections = max(rounds, 1), duration, warm_up, connections
         self.delivery_rounds, self.letters = max(delivery_rounds, 1), letters
         self.processes: list[subprocess.Popen] = []
@@ -205,11 +212,24 @@ class Command(BaseCommand):
 
             shortcuts.run(self, secrets.token_urlsafe(50))
             return
-        if self.only not in ("delivery", "postfix"):
-            self.signing(self.fresh_sqlite())
-            if self.postgres_admin is not None:
-                self.signing(self.fresh_postgres())
-        if self.only == "signing":
+        # Imported here: bench.spike builds on this module.
+        from bench import spike
+
+        databases = [self.fresh_sqlite] + ([self.fresh_postgres] if self.postgres_admin is not None else [])
+        sides = {
+            "signing": self.signing,
+            "read": lambda db: spike.read(self, db),
+            "spike": lambda db: spike.spike(self, db),
+        }
+        for side, measure in sides.items():
+            if self.only in (None, side):
+                for fresh in databases:
+                    measure(fresh())
+        if self.only in ("signing", "read", "spike"):
+            return
+        if self.only == "scale":
+            for fresh in databases:
+                self.scale(fresh())
             return
         self.delivery_through_postfix()
         if self.only == "postfix":
@@ -248,21 +268,18 @@ class Command(BaseCommand):
     # Signing ---------------------------------------------------------------------------------------------------
 
     def signing(self, database: Database) -> None:
-        self.say(f"== signing, {database.label}: POST {SIGN_PATH} vs a bare one-INSERT view, both served the same way")
-        env = self.environment(
-            database,
-            SIGNING_RATE_LIMIT=UNLIMITED_SIGNING,
-            SIGNING_BURST=UNLIMITED_SIGNING,
-            SIGNING_BURST_UNPROVEN=UNLIMITED_SIGNING,
-            # The servers and bench.proofs must share the key that signs the challenges.
-            SECRET_KEY=secrets.token_urlsafe(50),
-            **PROOF_OF_WORK_SETTINGS,
+        self.say(
+            f"== signing, {database.label}: POST {SIGN_PATH} vs a bare one-INSERT view, both served the same way, "
+            "the delivery worker running as in production"
         )
+        env = self.signing_environment(database)
         self.run_step("bare-table", [sys.executable, "-m", "bench.bare"], env)
         results: dict[str, list[Throughput]] = {"signing": [], "bare": [], "no middleware": []}
         sites, bares, alones = results["signing"], results["bare"], results["no middleware"]
-        # The servers stay up (an idle one costs nothing) and take the load in turn.
+        # The servers stay up (an idle one costs nothing) and take the load in turn; the worker queues the
+        # confirmations meanwhile, as it does beside a real site.
         with (
+            self.delivery_worker(env),
             self.gunicorn("courrier.wsgi", env, CAMPAIGN_PAGE) as site,
             # The reference: the bare view in the site, behind the same middleware and origin check.
             self.gunicorn("courrier.wsgi", {**env, "DJANGO_SETTINGS_MODULE": "bench.site_settings"}, BARE_PATH) as bare,
@@ -336,19 +353,55 @@ class Command(BaseCommand):
         verdict = "NOT met, " + " and ".join(missing) if missing else "met"
         self.say(f"  goal (ratio >= {SIGNING_GOAL_RATIO}, p99 <= {SIGNING_GOAL_P99_MS:.0f} ms): {verdict}")
 
-    def proofs(self, env: dict[str, str]) -> list[str]:
+    def signing_environment(self, database: Database) -> dict[str, str]:
+        """The site's environment for a load from 127.0.0.1: no rate limit, proofs of work that cost nothing."""
+        return self.environment(
+            database,
+            SIGNING_RATE_LIMIT=UNLIMITED_SIGNING,
+            SIGNING_BURST=UNLIMITED_SIGNING,
+            SIGNING_BURST_UNPROVEN=UNLIMITED_SIGNING,
+            # The servers and bench.proofs must share the key that signs the challenges.
+            SECRET_KEY=secrets.token_urlsafe(50),
+            **PROOF_OF_WORK_SETTINGS,
+        )
+
+    def scale(self, database: Database) -> None:
+        """Each operation of bench/scale.py on a campaign of self.rows signatures: its time and peak memory."""
+        # Imported here: bench.scale sets Django up in its own processes; this one only needs its names.
+        from bench.scale import OPERATIONS, PDF_MAX_ROWS
+
+        env = self.environment(database)
+        started = time.monotonic()
+        self.run_step(
+            "scale-load", [sys.executable, "-m", "bench.scale", "load", "--rows", str(self.rows)], env, timeout=3600
+        )
+        self.say(f"== scale, {database.label}: {self.rows:,} signatures (loaded in {time.monotonic() - started:.0f} s)")
+        for name in OPERATIONS:
+            if name == "PDF export" and self.rows > PDF_MAX_ROWS:
+                self.say(f"  {name}: not measured above {PDF_MAX_ROWS:,} signatures (built in one piece)")
+                continue
+            args = [sys.executable, "-m", "bench.scale", "measure", name]
+            result = json.loads(self.run_step("scale", args, env, timeout=1800))
+            made = ", ".join(f"{key} {value}" for key, value in result.items() if key not in ("seconds", "peak_mb"))
+            self.say(
+                f"  {name}: {result['seconds']:.2f} s, peak {result['peak_mb']} MB" + (f" ({made})" if made else "")
+            )
+
+    def proofs(self, env: dict[str, str], duration: float | None = None) -> list[str]:
         """Fresh proofs of work for one round, in a file: the load generator's option that sends them."""
-        count = int(PROOFS_PER_SECOND_OF_LOAD * (self.warm_up + self.duration))
+        count = int(PROOFS_PER_SECOND_OF_LOAD * (self.warm_up + (duration or self.duration)))
         path = self.root / "proofs.txt"
         path.write_text(self.run_step("proofs", [sys.executable, "-m", "bench.proofs", str(count)], env))
         return ["--proofs", str(path)]
 
-    def load(self, server: Server, path: str, *extra: str) -> Throughput:
+    def load(
+        self, server: Server, path: str, *extra: str, connections: int | None = None, duration: float | None = None
+    ) -> Throughput:
         """Run the load generator in its own process and read its JSON result."""
         options = [
-            f"--duration={self.duration}",
+            f"--duration={duration or self.duration}",
             f"--warm-up={self.warm_up}",
-            f"--connections={self.connections}",
+            f"--connections={connections or self.connections}",
             f"--server-pids={','.join(str(pid) for pid in server.pids())}",
             "--latencies",
         ]
@@ -379,6 +432,17 @@ class Command(BaseCommand):
             yield Server(port, process)
         finally:
             self.stop(process)
+
+    @contextlib.contextmanager
+    def delivery_worker(self, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+        """The worker as `manage.py serve` starts it (`manage.py deliver`), for the length of the block."""
+        worker = self.start("worker", [sys.executable, "manage.py", "deliver"], env)
+        try:
+            yield worker
+        finally:
+            self.stop(worker)
+            if worker.returncode not in (0, -15):  # -15: stopped by us (SIGTERM)
+                self.say(f"  the worker stopped on its own ({worker.returncode}):\n{self.log_tail('worker')}")
 
     @staticmethod
     def answers(port: int, path: str) -> bool:
@@ -517,6 +581,8 @@ class Command(BaseCommand):
     def migrate(self, database: Database) -> None:
         env = self.environment(database)
         self.run_step("migrate", [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], env)
+        # As `manage.py serve` does: the pages name the static files by their hashed names.
+        self.run_step("collectstatic", [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"], env)
         self.run_step("loaddemo", [sys.executable, "manage.py", "loaddemo"], env)
 
     def connect_postgres(self, url: str) -> psycopg.Connection | None:
@@ -560,9 +626,9 @@ class Command(BaseCommand):
         self.processes.append(process)
         return process
 
-    def run_step(self, name: str, args: list[str], env: dict[str, str]) -> str:
+    def run_step(self, name: str, args: list[str], env: dict[str, str], timeout: float = 180) -> str:
         """Run a short command to completion; returns its stdout, or stops the benchmark with its stderr."""
-        done = subprocess.run(args, cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=180)
+        done = subprocess.run(args, cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise CommandError(f"{name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         return done.stdout

@@ -1,7 +1,13 @@
-"""The load generator: N keep-alive connections POSTing signatures for a fixed time.
+"""The load generator: N keep-alive connections POSTing signatures, reading pages, or both, for a fixed time.
 
     python -m bench.load http://127.0.0.1:PORT/fr/c/SLUG/sign/ --page /fr/c/SLUG/
     python -m bench.load http://127.0.0.1:PORT/bare/
+    python -m bench.load http://127.0.0.1:PORT/fr/c/SLUG/sign/ --page /fr/c/SLUG/ --mix 10   (a spike)
+    python -m bench.load http://127.0.0.1:PORT/fr/c/SLUG/ --read-only                        (readers only)
+
+With --mix N, each connection GETs the page N times between two POSTs, as readers of a shared campaign
+do for each one who signs; with --read-only it only GETs the address it is given, and counts the 200s.
+Pages are counted and timed apart from signatures.
 
 It runs in its own process, so its own CPU use is not charged to the server,
 with one thread per connection. Each thread speaks HTTP/1.1 over a raw socket:
@@ -123,6 +129,8 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     samples: dict[int, str] = field(default_factory=dict)  # the start of one answer per unexpected status
+    page_statuses: dict[int, int] = field(default_factory=dict)
+    page_latencies: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -133,6 +141,8 @@ class Plan:
     page_path: str | None
     warm_up_ends: float
     ends: float
+    mix: int = 0  # page GETs between two POSTs
+    read_only: bool = False
     proofs: list[str] = field(default_factory=list)  # one per POST, taken in turn by the connections
     proofs_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -150,14 +160,37 @@ def form_token(connection: HttpConnection, page_path: str) -> str:
     return found.group(1).decode()
 
 
+def read_page(plan: Plan, connection: HttpConnection, path: str, tally: Tally) -> None:
+    started = time.monotonic()
+    try:
+        status, _headers, _body = connection.request("GET", path)
+    except (OSError, ConnectionClosed, ValueError, IndexError):
+        connection.close()
+        if plan.warm_up_ends <= time.monotonic() < plan.ends:
+            tally.errors += 1
+        return
+    finished = time.monotonic()
+    if plan.warm_up_ends <= finished < plan.ends:
+        tally.page_statuses[status] = tally.page_statuses.get(status, 0) + 1
+        tally.page_latencies.append(finished - started)
+
+
 def run_connection(plan: Plan, number: int, run: str, tally: Tally) -> None:
     connection = HttpConnection(plan.host, plan.port)
+    if plan.read_only:
+        while time.monotonic() < plan.ends:
+            read_page(plan, connection, plan.post_path, tally)
+        connection.close()
+        return
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": f"http://{connection.host_header}"}
     fields = {"first_name": "Aigerim", "last_name": "Bench", "letter_language": "fr", "consent_send": "on"}
     if plan.page_path:
         fields["form_token"] = form_token(connection, plan.page_path)
     sequence = 0
-    while (started := time.monotonic()) < plan.ends:
+    while time.monotonic() < plan.ends:
+        for _ in range(plan.mix):
+            read_page(plan, connection, plan.page_path, tally)
+        started = time.monotonic()
         sequence += 1
         post = {**fields, "email": f"bench-{run}-{number}-{sequence}@example.org"}
         if (proof := plan.next_proof()) is not None:
@@ -222,6 +255,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--server-pids", default="", help="comma-separated: report the CPU these used while measured")
     parser.add_argument("--latencies", action="store_true", help="list every counted request's time, in ms")
     parser.add_argument("--proofs", help="a file of proofs of work (python -m bench.proofs), one used per POST")
+    parser.add_argument("--mix", type=int, default=0, help="GETs of --page between two POSTs, on each connection")
+    parser.add_argument("--read-only", action="store_true", help="only GET the address given, counting the 200s")
     args = parser.parse_args(argv)
     server_pids = [int(pid) for pid in args.server_pids.split(",") if pid]
 
@@ -229,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     warm_up_ends = started + args.warm_up
     plan = Plan(url.hostname, url.port or 80, url.path, args.page, warm_up_ends, warm_up_ends + args.duration)
+    plan.mix, plan.read_only = args.mix, args.read_only
     if args.proofs:
         plan.proofs = Path(args.proofs).read_text().split()
     run = uuid.uuid4().hex[:8]  # keeps addresses new even if the same database is loaded twice
@@ -259,12 +295,23 @@ def main(argv: list[str] | None = None) -> None:
             statuses[status] = statuses.get(status, 0) + count
     latencies = sorted(latency for tally in tallies for latency in tally.latencies)
     accepted = statuses.get(302, 0)
+    page_statuses: dict[int, int] = {}
+    for tally in tallies:
+        for status, count in tally.page_statuses.items():
+            page_statuses[status] = page_statuses.get(status, 0) + count
+    page_latencies = sorted(latency for tally in tallies for latency in tally.page_latencies)
     result = {
         "accepted": accepted,
         "per_second": accepted / args.duration,
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "statuses": statuses,
+        "pages": {
+            "per_second": page_statuses.get(200, 0) / args.duration,
+            "p50_ms": percentile(page_latencies, 0.50) * 1000,
+            "p99_ms": percentile(page_latencies, 0.99) * 1000,
+            "statuses": page_statuses,
+        },
         # What a refused POST said, so that a broken set-up shows its reason instead of a low figure.
         "samples": {status: text for tally in tallies for status, text in tally.samples.items()},
         "errors": sum(tally.errors for tally in tallies),
@@ -279,6 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     if args.latencies:
         result["latencies_ms"] = [round(latency * 1000, 3) for latency in latencies]
+        result["pages"]["latencies_ms"] = [round(latency * 1000, 3) for latency in page_latencies]
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

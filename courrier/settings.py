@@ -140,6 +140,8 @@ MIDDLEWARE = [
     "courrier.http.csp.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # An organiser's saves reach the kept public pages at once (courrier/backoffice/middleware.py).
+    "courrier.backoffice.middleware.OrganiserChangesMiddleware",
     # Sessions, users and messages serve the back office only (courrier/backoffice/middleware.py).
     "courrier.backoffice.middleware.BackOfficeSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -178,17 +180,29 @@ else:
     DATABASES = {"default": sqlite_database(VAR_DIR / "courrier.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# One cache per process by default: it holds rate-limit counters only, so a
-# shared cache (REDIS_URL) just makes the limit exact across gunicorn workers.
+# One cache per process by default. "default" holds rate-limit counters, so a shared cache (REDIS_URL) makes
+# the limit exact across gunicorn workers; "pages" holds the rendered public pages (http/shared_cache.py), apart
+# so that a spike's many counters never push a page out.
 if os.environ.get("REDIS_URL"):
     CACHES = {
-        "default": {
+        alias: {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": alias,
         }
+        for alias in ("default", "pages")
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
+        "pages": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "pages",
+            "OPTIONS": {"MAX_ENTRIES": 2000},
+        },
+    }
+# How long a public page is kept, here and by a shared cache in front (http/shared_cache.py); 0 keeps none.
+PUBLIC_PAGE_SECONDS = env_int("PUBLIC_PAGE_SECONDS", 60)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -209,11 +223,17 @@ TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Paris")
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
+# `collectstatic` (run by `manage.py serve`) writes every file there under a name with its hash, compressed
+# with gzip and Brotli beside it; WhiteNoise serves those with a year's caching and the right encoding.
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 STATICFILES_DIRS = [BASE_DIR / "courrier" / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
-WHITENOISE_USE_FINDERS = True  # serve straight from the app's static/ without collectstatic
+WHITENOISE_USE_FINDERS = DEBUG  # with `runserver`, straight from the app's static/, without collectstatic
 WHITENOISE_ROOT = BASE_DIR / "courrier" / "public_root"  # files browsers ask for at the root: /favicon.ico
 
 # Back-office logins: this many failures for one username within the window lock it for LOGIN_LOCKOUT_SECONDS.

@@ -6,11 +6,13 @@ The `browser_page` fixture (tests/conftest.py) opens a phone-sized page in it th
 import os
 import re
 import shutil
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import expect
 
 from courrier.accounts import totp
+from tests.conftest import wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -61,3 +63,14 @@ def log_in(page, root: str, username: str, secret: str = "") -> None:
     page.get_by_label("Code").fill(totp.totp(secret))
     page.locator("input[type=submit]").click()
     page.wait_for_url(root + "/admin/")
+
+
+def load_until(page, url: str, shows: Callable[[], bool], message: str) -> None:
+    """Load `url` again until `shows()`: the site keeps a public page a moment (a second for the tests' web
+    servers, conftest.TEST_PAGE_SECONDS), so what the worker did appears at a later load."""
+
+    def loaded_and_shown() -> bool:
+        page.goto(url)
+        return shows()
+
+    wait_until(loaded_and_shown, interval=0.25, message=message)

@@ -22,9 +22,15 @@ from urllib.parse import urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 from django.conf import settings
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.core.cache import caches
+from django.core.files.storage import storages
+from django.core.management import call_command
 from django.db import connection, connections
 from django.utils import translation
+from django.utils.functional import empty
 
+from courrier.campaigns import open_campaigns
 from courrier.campaigns.demo import load_demo
 from tests import factories
 
@@ -105,13 +111,10 @@ def smtp_sink():
 
 @pytest.fixture(autouse=True)
 def fresh_caches():
-    """Each test starts with no rate-limit counters and no campaign kept in memory."""
-    from django.core.cache import cache
-
-    from courrier.campaigns.open_campaigns import forget
-
-    cache.clear()
-    forget()
+    """Each test starts with no rate-limit counters, no kept page and no campaign kept in memory."""
+    for cache in caches.all():
+        cache.clear()
+    open_campaigns.forget()
     translation.deactivate()  # a request in another language must not leak into the next test
 
 
@@ -211,6 +214,19 @@ def database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def collected_static(tmp_path_factory):
+    """The static files collected once, as `manage.py serve` does, for the pages of this process and of the
+    processes the tests start: pages name them by their hashed names."""
+    root = tmp_path_factory.mktemp("static")
+    settings.STATIC_ROOT = root
+    storages._storages.pop("staticfiles", None)  # made again, with the new root
+    staticfiles_storage._wrapped = empty
+    call_command("collectstatic", interactive=False, verbosity=0)
+    os.environ["STATIC_ROOT"] = str(root)
+    return root
+
+
 @pytest.fixture
 def process_env(tmp_path):
     """Environment for a worker or web server process sharing this test's database."""
@@ -237,6 +253,8 @@ def process_env(tmp_path):
 
 
 TEST_PROCESS_NAME = "courrier-tests"
+# How long the web servers the tests start keep a public page (http/shared_cache.py).
+TEST_PAGE_SECONDS = 1
 
 
 # The tests that start real programs (a browser, gunicorn, the worker's process, Postfix, Dovecot, SpamAssassin)
@@ -357,6 +375,8 @@ def start_web_server(processes, process_env, tmp_path):
             "4",
             "--no-control-socket",
         ]
+        # Public pages are kept a second, not a minute: a test sees what the worker did by loading them again.
+        env.setdefault("PUBLIC_PAGE_SECONDS", str(TEST_PAGE_SECONDS))
         process = processes.start(args, process_env(SITE_ROOT=root, **env), tmp_path / "web.log")
 
         def answers() -> bool:

@@ -3,7 +3,7 @@
 from urllib.parse import urlsplit
 
 from courrier.campaigns.models import Campaign
-from tests.browser import BROWSER_MARKS
+from tests.browser import BROWSER_MARKS, load_until
 from tests.conftest import wait_until
 from tests.helpers import body_text, confirmation_path
 
@@ -57,8 +57,12 @@ def test_a_supporter_signs_on_a_phone_and_the_letter_is_delivered(
     assert "Grenoble, le " in body
 
     wait_until(lambda: Campaign.objects.get(pk=demo.pk).tally_letters == 1, message="the tally")
-    page.goto(web_server + "/fr/c/kazakhstan-repression/")
-    assert page.locator(".counter-number").inner_text() == "1"
+    load_until(
+        page,
+        web_server + "/fr/c/kazakhstan-repression/",
+        lambda: page.locator(".counter-number").inner_text() == "1",
+        message="the counter on the page",
+    )
     assert page.locator(".org-list").inner_text() == "Solidaires Isère"
     assert page.hosts == {urlsplit(web_server).netloc}, "no request may leave for another host"
     assert page.failures == []

@@ -6,6 +6,7 @@ import re
 from html import unescape
 
 import pytest
+from django.templatetags.static import static
 from django.test import Client
 
 from courrier.accounts.models import AuditEntry, Organisation
@@ -167,7 +168,7 @@ def test_the_change_page_links_to_the_previews_and_lists_the_placeholders(demo, 
     html = editor.get(f"/admin/campaigns/campaign/{demo.pk}/change/").content.decode()
     assert f'href="{admin_url(demo, "preview/")}"' in html
     assert f'href="{admin_url(demo, "preview/letter/")}"' in html
-    assert "js/placeholders.js" in html
+    assert static("js/placeholders.js") in html
     for name in PLACEHOLDERS:
         assert f'<code class="placeholder" data-placeholder="{{{name}}}">{{{name}}}</code>' in html
     # What each becomes, for a sample supporter signing for a union.

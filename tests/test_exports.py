@@ -8,7 +8,8 @@ from django.test import Client
 from django.utils import timezone
 from pypdf import PdfReader
 
-from courrier.accounts.models import Organisation
+from courrier.accounts.models import AuditEntry, Organisation
+from courrier.signatures import exports
 from courrier.signatures.models import Signature
 from tests.factories import organiser as shared_organiser
 
@@ -85,19 +86,26 @@ def signatures(own_campaign):
     signature(own_campaign, "approved@example.org", first_name="Approved", moderation="approved")
 
 
+def downloaded(response) -> bytes:
+    """The file as the browser saves it: the CSV is streamed, a chunk of rows at a time."""
+    assert response.streaming
+    return b"".join(response.streaming_content)
+
+
 def csv_rows(response) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    return list(csv.reader(io.StringIO(downloaded(response).decode("utf-8-sig"))))
 
 
 def test_the_csv_starts_with_a_byte_order_mark_and_keeps_cyrillic_and_kazakh(own_campaign, signatures, manager):
     response = manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv")
 
     assert response.status_code == 200
-    assert response.content.startswith(b"\xef\xbb\xbf")
+    content = downloaded(response)
+    assert content.startswith(b"\xef\xbb\xbf")
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="signatures-free-them-')
     assert "no-store" in response["Cache-Control"]
-    text = response.content.decode("utf-8-sig")
+    text = content.decode("utf-8-sig")
     assert "Ұлжан,Қасымова,Қазақстан кәсіподағы,төраға,Алматы,Қазақстан" in text
     assert KAZAKH_LETTERS in text
 
@@ -184,10 +192,18 @@ def test_only_the_campaigns_managers_may_export(own_campaign, signatures, client
         assert stranger.post(url).status_code == 403
         assert client.post(url).status_code == 302  # to the login page
         assert b"news@example.org" not in client.post(url, follow=True).content
-    from courrier.accounts.models import AuditEntry
-
     assert not AuditEntry.objects.filter(action="export").exists()
 
 
 def test_an_export_is_a_post_not_a_link_a_browser_may_prefetch(own_campaign, manager):
     assert manager.get(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv").status_code == 405
+
+
+def test_the_csv_is_sent_a_few_rows_at_a_time_and_is_the_whole_file(own_campaign, signatures, manager, monkeypatch):
+    monkeypatch.setattr(exports, "CSV_CHUNK", 2)
+    response = manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv")
+    chunks = list(response.streaming_content)
+    assert len(chunks) == 3  # five rows: two, two, then the last one
+    assert b"".join(chunks) == exports.signatures_csv(own_campaign)[0]
+    entry = AuditEntry.objects.get(action="export")
+    assert entry.summary == "csv, 5 rows"

@@ -6,6 +6,7 @@ from django.test import Client
 from courrier.campaigns.demo import LETTER_FR
 from courrier.campaigns.models import Campaign, Target
 from courrier.delivery.models import OutboxMessage
+from courrier.http.shared_cache import forget_public_pages
 from courrier.signatures.models import Signature
 from tests.conftest import wait_until
 from tests.helpers import (
@@ -36,7 +37,9 @@ def the_letter(sandbox):
 
 
 def allow_editing(campaign: Campaign, allowed: bool = True) -> None:
+    """As an organiser's save in the back office does, the public pages show the change at once."""
     Campaign.objects.filter(pk=campaign.pk).update(allow_letter_editing=allowed)
+    forget_public_pages()
 
 
 @pytest.mark.django_db

@@ -15,7 +15,7 @@ from courrier.delivery.compose import compose
 from courrier.delivery.dkim import dkim_sign
 from courrier.delivery.models import OutboxMessage
 from courrier.news.models import NewsUpdate
-from courrier.news.sending import send_updates
+from courrier.news.sending import queue_news, send_updates
 from courrier.news.subscriptions import signature_id_of_mailto
 from courrier.signatures.models import Signature
 from tests.factories import OFFICE, confirmed_signatures
@@ -29,6 +29,7 @@ def news_message(campaign, settings, site_root: str) -> OutboxMessage:
     [signature] = confirmed_signatures(campaign, 1, consent_news=True)
     update = NewsUpdate.objects.create(campaign=campaign, language="fr", subject="Nouvelles", body="Texte")
     send_updates([update], user=None)
+    queue_news()  # as the worker does
     message = OutboxMessage.objects.get(kind=OutboxMessage.Kind.NEWS)
     assert message.signature_id == signature.pk
     return message

@@ -7,15 +7,18 @@ import urllib.request
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from courrier.accounts.models import AuditEntry, Membership, Organisation
 from courrier.campaigns.models import Campaign, Person, PersonUpdate
 from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
+from courrier.news import sending
 from courrier.news.models import NewsUpdate
-from courrier.news.sending import send_updates
+from courrier.news.sending import queue_news, send_updates
 from courrier.news.tokens import unsubscribe_token
 from courrier.signatures.models import Signature
 from tests.helpers import unsubscribe_addresses
@@ -66,8 +69,14 @@ def editor(own_campaign) -> Client:
     return organiser(own_campaign.organisation, "editor", "editor")
 
 
+def queued_news():
+    """The news e-mails in the outbox once the worker has queued what was sent (news.sending.queue_news)."""
+    queue_news()
+    return OutboxMessage.objects.filter(kind=NEWS)
+
+
 def news_recipients() -> set[str]:
-    return {address for message in OutboxMessage.objects.filter(kind=NEWS) for address in message.to}
+    return {address for message in queued_news() for address in message.to}
 
 
 def press_send(client: Client, *updates: NewsUpdate, **extra: str):
@@ -89,7 +98,7 @@ def test_an_update_reaches_only_confirmed_consenting_subscribed_supporters_of_it
     confirmation = manager.get(SEND, {"ids": news.pk})
     assert confirmation.status_code == 200
     assert "Valikhan Sultanov is free" in confirmation.content.decode()
-    assert not OutboxMessage.objects.filter(kind=NEWS).exists()  # the confirmation page sends nothing
+    assert not queued_news().exists()  # the confirmation page sends nothing
 
     response = press_send(manager, news)
     assert response.status_code == 302
@@ -107,7 +116,7 @@ def test_sending_an_update_twice_queues_nothing_more(own_campaign, manager):
     press_send(manager, news)
     news.refresh_from_db()
     assert send_updates([news], user=None) == []
-    assert OutboxMessage.objects.filter(kind=NEWS).count() == 1
+    assert queued_news().count() == 1
     page = manager.get(SEND, {"ids": news.pk}).content.decode()
     assert "not sent again" in page
 
@@ -120,7 +129,7 @@ def test_each_supporter_gets_the_update_in_the_language_they_signed_in(own_campa
     french = update(own_campaign, "fr", subject="Valikhan Sultanov est libre")
     english = update(own_campaign, "en")
     press_send(manager, french, english)
-    subjects = {message.to[0]: message.subject for message in OutboxMessage.objects.filter(kind=NEWS)}
+    subjects = {message.to[0]: message.subject for message in queued_news()}
     # Nobody wrote the update in Kazakh, and the organiser did not ask to send the original to other languages.
     assert subjects == {"fr@example.org": "Valikhan Sultanov est libre", "en@example.org": "Valikhan Sultanov is free"}
 
@@ -135,7 +144,7 @@ def test_the_original_language_update_can_also_reach_the_languages_without_one(o
     page = manager.get(SEND, {"ids": f"{french.pk},{english.pk}"}).content.decode()
     assert 'name="other_languages"' in page
     press_send(manager, french, english, other_languages="1")
-    subjects = {message.to[0]: message.subject for message in OutboxMessage.objects.filter(kind=NEWS)}
+    subjects = {message.to[0]: message.subject for message in queued_news()}
     assert subjects == {
         "fr@example.org": "Valikhan Sultanov est libre",
         "en@example.org": "Valikhan Sultanov is free",
@@ -149,7 +158,7 @@ def test_news_goes_from_the_supporters_address_and_stays_in_the_sandbox_by_defau
     own_campaign.organisation.contact_email = "team@redyurt.example"
     own_campaign.organisation.save()
     press_send(manager, update(own_campaign, "en"))
-    message = OutboxMessage.objects.get(kind=NEWS)
+    message = queued_news().get()
     assert message.from_email == settings.SENDER_EMAIL
     assert message.reply_to == "team@redyurt.example"
     assert message.sandbox
@@ -196,7 +205,7 @@ def test_the_worker_delivers_news_that_a_mail_provider_can_unsubscribe_in_one_cl
     assert reader.news_unsubscribed_at is not None
 
     send_updates([update(own_campaign, "ru", subject="Суд назначен")], user=None)
-    later = [m for m in OutboxMessage.objects.filter(kind=NEWS) if m.subject == "Суд назначен"]  # encrypted
+    later = [m for m in queued_news() if m.subject == "Суд назначен"]  # encrypted
     assert [m.to for m in later] == [["other@example.org"]]
 
 
@@ -266,7 +275,7 @@ def test_editors_write_and_preview_updates_but_cannot_send_them(own_campaign, ed
     assert editor.get(SEND, {"ids": news.pk}).status_code == 403
     news.refresh_from_db()
     assert news.sent_at is None
-    assert not OutboxMessage.objects.filter(kind=NEWS).exists()
+    assert not queued_news().exists()
 
 
 @pytest.mark.django_db
@@ -347,4 +356,29 @@ def test_a_manager_of_another_organisation_sees_none_of_it(own_campaign):
     press_send(outsider, news)
     news.refresh_from_db()
     assert news.sent_at is None
-    assert not OutboxMessage.objects.filter(kind=NEWS).exists()
+    assert not queued_news().exists()
+
+
+@pytest.mark.django_db
+def test_sending_marks_the_update_and_the_worker_queues_it_a_chunk_at_a_time(own_campaign, manager, monkeypatch):
+    """However many supporters there are, neither the request nor one transaction writes all their e-mails."""
+    monkeypatch.setattr(sending, "CHUNK", 3)
+    for number in range(7):
+        supporter(own_campaign, f"reader{number}@example.org")
+    news = update(own_campaign, "en")
+    with CaptureQueriesContext(connection) as request:
+        assert press_send(manager, news).status_code == 302
+    assert not OutboxMessage.objects.filter(kind=NEWS).exists()  # the request wrote none
+    assert not [q for q in request.captured_queries if "delivery_outboxmessage" in q["sql"] and "INSERT" in q["sql"]]
+    news.refresh_from_db()
+    assert (news.recipients_count, news.queued_at) == (7, None)
+
+    supporter(own_campaign, "after-sending@example.org")  # signed once the update went: not among its readers
+    with CaptureQueriesContext(connection) as worker:
+        assert queue_news() == 7
+    chunks = [q for q in worker.captured_queries if q["sql"].startswith("INSERT") and "outboxmessage" in q["sql"]]
+    assert len(chunks) == 3  # 3 + 3 + 1, each in a transaction of its own
+    assert news_recipients() == {f"reader{number}@example.org" for number in range(7)}
+    news.refresh_from_db()
+    assert news.queued_at is not None
+    assert queue_news() == 0  # nothing twice

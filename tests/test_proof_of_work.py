@@ -8,6 +8,7 @@ import json
 
 import pytest
 import time_machine
+from django.templatetags.static import static
 from django.test import Client
 
 from courrier.lib import proof_of_work
@@ -84,7 +85,7 @@ def test_a_signature_with_a_solved_challenge_is_accepted_and_keeps_the_proofs_di
 def test_without_javascript_there_is_no_proof_and_the_signature_is_still_accepted(own_campaign, client):
     page = client.get(OWN_PAGE).content.decode()
     assert '<input type="hidden" name="proof" value="">' in page
-    assert "js/proof-of-work.js" in page
+    assert static("js/proof-of-work.js") in page
 
     response = client.post(SIGN_URL, signature_form(OWN_SLUG))  # the hidden field stays empty without the script
 
@@ -242,7 +243,7 @@ def test_the_embedded_form_takes_a_proof_and_refuses_a_replayed_one(embeddable):
     frame = Client(enforce_csrf_checks=True)  # a third-party frame: no cookie at all
     page = frame.get(EN_EMBED_URL)
     assert '<input type="hidden" name="proof" value="">' in page.content.decode()
-    assert "js/proof-of-work.js" in page.content.decode()
+    assert static("js/proof-of-work.js") in page.content.decode()
     proof = solved_proof(frame)
 
     def embed_sign(**fields):

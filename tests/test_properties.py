@@ -48,7 +48,7 @@ from courrier.delivery.models import OutboxMessage
 from courrier.lib.form_tokens import issue_form_token
 from courrier.lib.headers import header_text
 from courrier.news.models import NewsUpdate
-from courrier.news.sending import send_updates
+from courrier.news.sending import queue_news, send_updates
 from courrier.news.tokens import unsubscribe_token
 from courrier.signatures.models import Signature
 from courrier.signatures.tokens import confirmation_token
@@ -458,6 +458,7 @@ def test_organisers_texts_never_add_a_header_or_a_recipient(
 
     update = NewsUpdate.objects.create(campaign=campaign, language="fr", subject=news_subject, body=news_body)
     send_updates([update], user=None)
+    queue_news()  # as the worker does
     news = OutboxMessage.objects.get(kind=OutboxMessage.Kind.NEWS)
     check_message(news, to=[signature.email], cc=[], reply_to="contact@example.org")
 

@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from courrier.campaigns.models import Campaign
+from courrier.campaigns.models import LISTED_ORGANISATIONS, Campaign
 from courrier.delivery import enqueue
 from courrier.delivery.models import OutboxMessage
 from courrier.news.sending import subscribers
@@ -119,3 +119,32 @@ def test_the_supporters_data_page_says_their_organisation_is_listed_exactly_when
         page = client.get(my_data_url(made[name], "en")).content.decode()
         assert ("among the organisations that signed" in page) is listed, name
     assert Campaign.objects.get(pk=campaign.pk).tally_organisations == ["Union A"]
+
+
+def test_the_page_lists_the_first_organisations_only_and_says_there_are_more(own_campaign, client):
+    organisations = LISTED_ORGANISATIONS + 30
+    factories.confirmed_signatures(own_campaign, 2 * organisations, consent_list_organisation=True, organisation="x")
+    for number, signature in enumerate(Signature.objects.order_by("created_at", "pk")):
+        # Each organisation signs twice, the second time in other letters.
+        name = f"Union {number // 2:03d}"
+        signature.organisation = name.upper() if number % 2 == 0 else name
+        signature.save(update_fields=["organisation"])
+    tallies.refresh_tallies([own_campaign.pk])
+    own_campaign.refresh_from_db()
+
+    assert len(own_campaign.organisations_shown()) == LISTED_ORGANISATIONS
+    assert own_campaign.more_organisations()
+    page = client.get(factories.OWN_PAGE).content.decode()
+    assert page.count("<li>UNION ") == LISTED_ORGANISATIONS  # each once, as first written, in the order of signing
+    assert "<li>UNION 000</li>" in page and f"<li>UNION {LISTED_ORGANISATIONS:03d}</li>" not in page
+    assert "Et bien d’autres organisations." in page
+
+
+def test_finding_the_organisations_reads_a_bounded_number_of_signatures(own_campaign, monkeypatch):
+    monkeypatch.setattr(tallies, "SCANNED_FOR_ORGANISATIONS", 50)
+    factories.confirmed_signatures(own_campaign, 60, consent_list_organisation=True, organisation="Same union")
+    last = Signature.objects.order_by("created_at", "pk").last()
+    Signature.objects.filter(pk=last.pk).update(organisation="Late union")
+    assert tallies.first_organisations(own_campaign.pk) == ["Same union"]  # the 60th is past the 50 read
+    monkeypatch.setattr(tallies, "SCANNED_FOR_ORGANISATIONS", 60)
+    assert tallies.first_organisations(own_campaign.pk) == ["Same union", "Late union"]

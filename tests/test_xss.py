@@ -44,7 +44,7 @@ from courrier.news.models import NewsUpdate
 from courrier.news.tokens import unsubscribe_token
 from courrier.signatures.models import Signature
 from courrier.signatures.tokens import confirmation_token
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, log_in
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, load_until, log_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -407,6 +407,7 @@ def visit_every_public_page(watch: Watch, root: str, world: World, signature: Si
         watch.visit(f"{root}/{language}/c/{SLUG}/")
         watch.visit(f"{root}/{language}/c/{SLUG}/own-mailbox/?letter={language}")
         watch.visit(f"{root}/{language}/embed/{SLUG}/")
+    load_until(watch.page, f"{root}/fr/c/{SLUG}/", lambda: watch.page.locator(".org-list").count() > 0, "the list")
     watch.visit(f"{root}/fr/c/{SLUG}/")
     organisations = watch.page.locator(".org-list").inner_text()
     assert "<script>" in organisations, "the organisations that signed are listed, as text"

@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from courrier.accounts.models import TOTPDevice
+from courrier.http.shared_cache import forget_public_pages
 
 # The id of the device whose code was typed: a reset (a new device) ends every session verified with the old one.
 SESSION_KEY = "accounts_second_factor_device"
@@ -74,6 +75,20 @@ class BackOfficeAuthenticationMiddleware(BackOfficeOnly, AuthenticationMiddlewar
 
 class BackOfficeMessageMiddleware(BackOfficeOnly, MessageMiddleware):
     pass
+
+
+class OrganiserChangesMiddleware:
+    """Whatever an organiser saves in the back office shows on the public pages at the next load: each
+    successful POST there starts a new generation of kept pages (http/shared_cache.py)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.method == "POST" and response.status_code < 400 and is_back_office(request):
+            forget_public_pages()
+        return response
 
 
 class SecondFactorMiddleware:

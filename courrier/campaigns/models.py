@@ -14,6 +14,9 @@ from courrier.db.fields import EncryptedJSONField
 from courrier.lib.markdown import render_markdown
 from courrier.lib.origins import is_embed_origin
 
+# How many organisations a campaign's page lists (in the order they first signed); it says when there are more.
+LISTED_ORGANISATIONS = 200
+
 
 class CampaignQuerySet(models.QuerySet):
     def public(self) -> "CampaignQuerySet":
@@ -103,7 +106,8 @@ class Campaign(models.Model):
     # Written by the delivery worker in batches, never by the signing request:
     # one hot counter row updated per signature is what brought petition sites down.
     tally_letters = models.PositiveIntegerField(default=0, editable=False)
-    # The organisations listed publicly: shown on the page, yet supporters' data, so encrypted at rest too.
+    # The first organisations listed publicly (one more than LISTED_ORGANISATIONS, when there are more): shown
+    # on the page, yet supporters' data, so encrypted at rest too; bounded, since every load of the row reads it.
     tally_organisations = EncryptedJSONField(default=list, editable=False, blank=True)
     tally_updated_at = models.DateTimeField(null=True, editable=False)
 
@@ -128,6 +132,14 @@ class Campaign(models.Model):
     @property
     def is_public(self) -> bool:
         return self.status in self.PUBLIC_STATUSES
+
+    def organisations_shown(self) -> list[str]:
+        """The organisations the page lists: the first LISTED_ORGANISATIONS that signed."""
+        return self.tally_organisations[:LISTED_ORGANISATIONS]
+
+    def more_organisations(self) -> bool:
+        """Whether more organisations signed than the page lists."""
+        return len(self.tally_organisations) > LISTED_ORGANISATIONS
 
     def article_html(self) -> str:
         return render_markdown(self.article)

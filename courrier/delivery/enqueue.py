@@ -2,21 +2,23 @@
 
 The signing request writes one row and nothing else; the worker calls these functions to find what is
 due (the messages themselves are made in messages.py). Each batch creates its outbox rows and marks its
-signatures in one transaction, so a signature is queued exactly once even if the worker dies half-way.
+signatures in one transaction, so a signature is queued exactly once even if the worker dies half-way; on
+SQLite that transaction holds nothing but the writing (queue_batch).
 """
 
 import datetime
 import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from courrier.campaigns.models import DirectoryEntry, ModelLetter, Target
+from courrier.campaigns.models import Campaign, DirectoryEntry, ModelLetter, Target
 from courrier.delivery.addressees import ensure_directory_targets
-from courrier.delivery.daily_cap import (
-    schedule_within_daily_cap,
-)
+from courrier.delivery.daily_cap import schedule_within_daily_cap
 from courrier.delivery.messages import (
     confirmation_message,
     digest_entries,
@@ -28,6 +30,13 @@ from courrier.signatures import moderation
 from courrier.signatures.models import Signature
 
 BATCH = 200
+# On SQLite: how long a batch may hold the database's one write lock (a signature waits behind it), and the
+# size of the first batch of each kind, before its writing has been timed.
+WRITE_SLICE_SECONDS = 0.008
+FIRST_SQLITE_BATCH = 20
+# How long one pass of the worker queues a kind of message before it goes on to sending.
+PASS_SECONDS = 1.0
+_write_sizes: dict[type, int] = {}
 logger = logging.getLogger(__name__)
 
 
@@ -45,26 +54,130 @@ def stamped(messages: list[OutboxMessage], now: datetime.datetime) -> list[Outbo
     return messages
 
 
-def _claim_signatures(queryset: QuerySet) -> list[Signature]:
-    # skip_locked lets several workers on PostgreSQL share the work; on SQLite
-    # the IMMEDIATE transaction already makes this the only writer.
-    locked = queryset.select_related("campaign").select_for_update(skip_locked=True, of=("self",))[:BATCH]
-    return list(locked.prefetch_related("campaign__targets", "campaign__letters", "campaign__directory"))
+# The campaign of a batch's signatures, loaded once for the batch rather than joined to each row: without its
+# public list of organisations, which is long on a large campaign and encrypted (decrypted for every row).
+BATCH_CAMPAIGNS = Prefetch("campaign", queryset=Campaign.objects.defer("tally_organisations"))
+BATCH_RELATIONS = (BATCH_CAMPAIGNS, "campaign__targets", "campaign__letters", "campaign__directory")
+
+
+class Batch(Protocol):
+    """What a batch of signatures queues: composed by `prepare` (no writing), written by `write`."""
+
+    def prepare(self, signatures: list[Signature]) -> None: ...
+
+    def write(self, signatures: list[Signature]) -> None:
+        """Write what was prepared for these signatures (all those prepared, or fewer) and mark them queued."""
+
+
+def queue_due(due: QuerySet, new_batch: Callable[[], Batch]) -> list[Signature]:
+    """Queue `due` signatures batch after batch, until none is left or the pass has had PASS_SECONDS: each
+    batch commits on its own, so signing goes on between two."""
+    deadline = time.monotonic() + PASS_SECONDS
+    queued: list[Signature] = []
+    while written := queue_batch(due, new_batch()):
+        queued += written
+        if time.monotonic() > deadline:
+            break
+    return queued
+
+
+def queue_batch(due: QuerySet, batch: Batch) -> list[Signature]:
+    """Take a batch of `due` signatures, prepare and write what they queue; returns the signatures written.
+
+    On PostgreSQL, row locks: the batch is claimed first (FOR UPDATE SKIP LOCKED), so that several workers
+    share the work, and prepared and written in the same transaction. On SQLite, one writer locks the whole
+    database for as long as its transaction lasts, and every signature posted meanwhile waits behind it: the
+    batch is read and its messages composed outside any transaction, and only the writing takes the lock,
+    for the signatures still due by then (`write` is given those only).
+    """
+    if connection.features.has_select_for_update_skip_locked:
+        with transaction.atomic():
+            durable_commit()
+            locked = due.select_for_update(skip_locked=True, of=("self",))[:BATCH]
+            signatures = list(locked.prefetch_related(*BATCH_RELATIONS))
+            if signatures:
+                batch.prepare(signatures)
+                batch.write(signatures)
+            return signatures
+    size = _write_sizes.get(type(batch), FIRST_SQLITE_BATCH)
+    signatures = list(due[:size].prefetch_related(*BATCH_RELATIONS))
+    if not signatures:
+        return []
+    batch.prepare(signatures)
+    started = time.perf_counter()
+    with transaction.atomic():
+        still_due = set(due.filter(pk__in=[s.pk for s in signatures]).values_list("pk", flat=True))
+        signatures = [s for s in signatures if s.pk in still_due]
+        if signatures:
+            batch.write(signatures)
+    if signatures:
+        # Sized by time, not count: the next batch of this kind takes about WRITE_SLICE_SECONDS to write.
+        per_signature = (time.perf_counter() - started) / len(signatures)
+        _write_sizes[type(batch)] = max(1, min(BATCH, int(WRITE_SLICE_SECONDS / max(per_signature, 1e-6))))
+    return signatures
+
+
+class Confirmations:
+    """The confirmation request (or "already signed" notice) of each new signature."""
+
+    def __init__(self, now: datetime.datetime):
+        self.now = now
+        self.messages: list[OutboxMessage] = []
+
+    def prepare(self, signatures: list[Signature]) -> None:
+        # Beyond the address's daily cap the mail waits for its turn (a repeated notice is not queued).
+        composed = stamped([confirmation_message(s) for s in signatures], self.now)
+        self.messages = schedule_within_daily_cap(composed, self.now)
+
+    def write(self, signatures: list[Signature]) -> None:
+        ids = {s.pk for s in signatures}
+        OutboxMessage.objects.bulk_create([m for m in self.messages if m.signature_id in ids])
+        Signature.objects.filter(pk__in=ids).update(confirmation_queued_at=self.now)
 
 
 def queue_confirmations(now: datetime.datetime | None = None) -> int:
     now = now or timezone.now()
-    with transaction.atomic():
-        durable_commit()
-        due = Signature.objects.filter(confirmation_queued_at__isnull=True).order_by("created_at")
-        signatures = _claim_signatures(due)
-        if not signatures:
-            return 0
-        # Beyond the address's daily cap the mail waits for its turn (a repeated notice is not queued).
-        messages = schedule_within_daily_cap(stamped([confirmation_message(s) for s in signatures], now), now)
-        OutboxMessage.objects.bulk_create(messages)
-        Signature.objects.filter(pk__in=[s.pk for s in signatures]).update(confirmation_queued_at=now)
-    return len(signatures)
+    due = Signature.objects.filter(confirmation_queued_at__isnull=True).order_by("created_at")
+    return len(queue_due(due, lambda: Confirmations(now)))
+
+
+class Letters:
+    """The letters of newly confirmed signatures, their recipients, and their lines in the targets' digests;
+    or, for those a moderation rule holds, the hold."""
+
+    def __init__(self, now: datetime.datetime):
+        self.now = now
+        self.held: dict[int, dict[str, str]] = {}
+        self.messages: dict[int, list[OutboxMessage]] = {}
+        self.targets: dict[int, list[Target]] = {}
+        self.entries: dict[int, list[DigestEntry]] = {}
+        self.campaigns_queued: set[int] = set()
+
+    def prepare(self, signatures: list[Signature]) -> None:
+        # The directory's targets the letters name, where none exists yet (a short write of its own on SQLite).
+        ensure_directory_targets(signatures)
+        self.held = moderation.screen(signatures)
+        for signature in signatures:
+            if signature.pk not in self.held:
+                queued, targets = letter_messages(signature)
+                self.messages[signature.pk] = stamped(queued, self.now)
+                self.targets[signature.pk] = targets
+                self.entries[signature.pk] = digest_entries(signature, self.now)
+
+    def write(self, signatures: list[Signature]) -> None:
+        moderation.hold(signatures, self.held)
+        sent = [s for s in signatures if s.pk not in self.held]
+        messages = [m for s in sent for m in self.messages[s.pk]]
+        OutboxMessage.objects.queue(messages, self.now)
+        DigestEntry.objects.bulk_create([e for s in sent for e in self.entries[s.pk]])
+        Recipient.objects.bulk_create(
+            row
+            for s in sent
+            if self.targets[s.pk]
+            for row in recipient_rows(self.messages[s.pk][0], self.targets[s.pk])
+        )
+        Signature.objects.filter(pk__in=[s.pk for s in sent]).update(letters_queued_at=self.now)
+        self.campaigns_queued = {s.campaign_id for s in sent}
 
 
 def queue_letters(now: datetime.datetime | None = None) -> set[int]:
@@ -76,34 +189,18 @@ def queue_letters(now: datetime.datetime | None = None) -> set[int]:
     # A campaign whose model letters were all removed keeps its confirmed signatures
     # waiting (nothing to send yet) rather than stopping the worker.
     with_letters = ModelLetter.objects.values("campaign_id")
-    with transaction.atomic():
-        durable_commit()
-        due = (
-            # Held for review: queued once an organiser approves (rejected: never).
-            Signature.objects.letters_due()
-            .filter(Q(campaign_id__in=with_targets) | Q(campaign_id__in=with_directory))
-            .filter(campaign_id__in=with_letters)
-            .order_by("confirmed_at")
-        )
-        signatures = _claim_signatures(due)
-        if not signatures:
-            return set()
-        held = moderation.screen(signatures)
-        if held:
-            moderation.hold(signatures, held)
-            signatures = [s for s in signatures if s.pk not in held]
-            if not signatures:
-                return set()
-        ensure_directory_targets(signatures)
-        messages, links, entries = [], [], []
-        for signature in signatures:
-            queued, targets = letter_messages(signature)
-            messages += queued
-            if targets:
-                links.append((queued[0], targets))
-            entries += digest_entries(signature, now)
-        OutboxMessage.objects.queue(stamped(messages, now), now)
-        DigestEntry.objects.bulk_create(entries)
-        Recipient.objects.bulk_create(row for message, targets in links for row in recipient_rows(message, targets))
-        Signature.objects.filter(pk__in=[s.pk for s in signatures]).update(letters_queued_at=now)
-    return {s.campaign_id for s in signatures}
+    due = (
+        # Held for review: queued once an organiser approves (rejected: never).
+        Signature.objects.letters_due()
+        .filter(Q(campaign_id__in=with_targets) | Q(campaign_id__in=with_directory))
+        .filter(campaign_id__in=with_letters)
+        .order_by("confirmed_at")
+    )
+    batches: list[Letters] = []
+
+    def next_batch() -> Letters:
+        batches.append(Letters(now))
+        return batches[-1]
+
+    queue_due(due, next_batch)
+    return {campaign_id for batch in batches for campaign_id in batch.campaigns_queued}

@@ -77,6 +77,10 @@ class Nonce:
     def used(self) -> bool:
         return bool(self._value)
 
+    def reuse(self, value: str) -> None:
+        """Send the nonce a kept page was rendered with (http/shared_cache.py), not a new one."""
+        self._value = value
+
 
 def with_nonce(policy: str, nonce: str) -> str:
     """`policy` with the nonce allowed in script-src, next to 'self'."""

@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class NewsConfig(AppConfig):
     name = "courrier.news"
     verbose_name = _("Updates to supporters")
+
+    def periodic_jobs(self) -> list:
+        # Imported here: the app registry loads this module before any model exists.
+        from courrier.lib.periodic import EVERY_PASS, Job
+        from courrier.news import sending
+
+        return [Job("queue the updates sent", EVERY_PASS, sending.queue_news)]

@@ -58,6 +58,12 @@ class NewsUpdate(models.Model):
         verbose_name=_("sent by"),
     )
     recipients_count = models.PositiveIntegerField(_("recipients"), default=0, editable=False)
+    # Set when it is sent, for the worker to queue it (news/sending.py): the page languages it reaches, the
+    # last signature that may receive it then, how far the worker has queued, and when it finished.
+    audience_languages = models.JSONField(default=list, editable=False)
+    recipients_until = models.BigIntegerField(null=True, editable=False)
+    queued_through = models.BigIntegerField(default=0, editable=False)
+    queued_at = models.DateTimeField(null=True, editable=False)
 
     class Meta:
         verbose_name = _("update to supporters")

@@ -8,25 +8,31 @@ organiser sends the update in the campaign's original language with "also to
 the other languages": it then reaches every supporter whose language has no
 update among those sent together.
 
-The outbox rows, the "sent" mark, the case-file entry and the audit line are
-written in one transaction, and the mark is a conditional UPDATE: a second
-press of "Send", in another tab or another process, finds the update already
-sent and queues nothing.
+Sending marks the update sent, for the supporters it reaches at that moment,
+with the case-file entry and the audit line, in one short transaction; the
+mark is a conditional UPDATE, so a second press of "Send", in another tab or
+another process, finds the update already sent and sends nothing. The worker
+then queues one outbox row per supporter, CHUNK at a time, each chunk in a
+transaction of its own that moves the update's cursor (queue_news): however
+many supporters there are, no request and no transaction writes them all, and
+signing goes on meanwhile.
 """
 
 import datetime
+import time
 import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from courrier.accounts import audit
 from courrier.campaigns.models import Campaign, PersonUpdate
 from courrier.delivery import emails
-from courrier.delivery.enqueue import durable_commit, stamped
+from courrier.delivery.enqueue import PASS_SECONDS, durable_commit, stamped
 from courrier.delivery.messages import absolute_url, supporter_message
 from courrier.delivery.models import OutboxMessage, UndeliverableAddress
 from courrier.news.models import NewsUpdate
@@ -49,12 +55,12 @@ def subscribers(campaign_id: int) -> QuerySet[Signature]:
     )
 
 
-def audience(update: NewsUpdate, sent_together: list[NewsUpdate], other_languages: bool) -> Q:
-    """Whose page language the update reaches, among the updates sent together."""
+def audience(update: NewsUpdate, sent_together: list[NewsUpdate], other_languages: bool) -> list[str]:
+    """The page languages the update reaches, among the updates sent together."""
     if other_languages and update.language == update.campaign.language:
         covered = {u.language for u in sent_together if u.campaign_id == update.campaign_id} - {update.language}
-        return ~Q(language__in=covered)
-    return Q(language=update.language)
+        return [code for code, _name in settings.LANGUAGES if code not in covered]
+    return [update.language]
 
 
 @dataclass
@@ -74,34 +80,70 @@ def send_updates(updates: list[NewsUpdate], user, other_languages: bool = False,
     return sent
 
 
-def send_update(update: NewsUpdate, reach: Q, user, now: datetime.datetime) -> int | None:
-    """Queue the update for everyone it reaches; None when it was already sent."""
+def recipients_of(update: NewsUpdate) -> QuerySet[Signature]:
+    return subscribers(update.campaign_id).filter(language__in=update.audience_languages)
+
+
+def send_update(update: NewsUpdate, languages: list[str], user, now: datetime.datetime) -> int | None:
+    """Mark the update sent, for the supporters it reaches now; None when it was already sent.
+
+    The worker queues their e-mails afterwards, a batch at a time (queue_news): a request never writes a
+    hundred thousand rows, nor holds the database while it does.
+    """
+    update.audience_languages = languages
+    due = recipients_of(update)
     with transaction.atomic():
         durable_commit()
-        claimed = NewsUpdate.objects.filter(pk=update.pk, sent_at__isnull=True).update(sent_at=now, sent_by=user)
+        last = due.order_by("-pk").values_list("pk", flat=True).first() or 0
+        count = due.filter(pk__lte=last).count()
+        claimed = NewsUpdate.objects.filter(pk=update.pk, sent_at__isnull=True).update(
+            sent_at=now, sent_by=user, audience_languages=languages, recipients_until=last, recipients_count=count
+        )
         if not claimed:
             return None
-        campaign = Campaign.objects.select_related("organisation").prefetch_related("texts").get(pk=update.campaign_id)
-        composer = NewsComposer(update, campaign)
-        due = (
-            subscribers(campaign.pk)
-            .filter(reach)
-            .order_by("pk")
-            .only("pk", "email", "language", "campaign_id", "created_at")
-        )
-        count, last_pk = 0, 0
-        while chunk := list(due.filter(pk__gt=last_pk)[:CHUNK]):
-            OutboxMessage.objects.bulk_create(stamped([composer.message(s) for s in chunk], now))
-            count += len(chunk)
-            last_pk = chunk[-1].pk
-        NewsUpdate.objects.filter(pk=update.pk).update(recipients_count=count)
+        campaign = Campaign.objects.select_related("organisation").get(pk=update.campaign_id)
         if update.publish_on_timeline and update.person_id:
             PersonUpdate.objects.create(
                 person_id=update.person_id, date=timezone.localdate(now), language=update.language, text=update.body
             )
         record_in_audit_log(user, update, campaign, count)
-    update.sent_at, update.sent_by, update.recipients_count = now, user, count
+    update.sent_at, update.sent_by, update.recipients_count, update.recipients_until = now, user, count, last
     return count
+
+
+def queue_news(now: datetime.datetime | None = None) -> int:
+    """The worker's job: queue the e-mails of the updates sent, CHUNK supporters at a time, each chunk composed
+    before its short write; returns how many were queued."""
+    now = now or timezone.now()
+    deadline = time.monotonic() + PASS_SECONDS
+    queued = 0
+    for update in NewsUpdate.objects.filter(sent_at__isnull=False, queued_at__isnull=True).order_by("sent_at"):
+        composer = None
+        while time.monotonic() < deadline:
+            chunk = list(
+                recipients_of(update)
+                .filter(pk__gt=update.queued_through, pk__lte=update.recipients_until or 0)
+                .order_by("pk")
+                .only("pk", "email", "language", "campaign_id", "created_at")[:CHUNK]
+            )
+            if not chunk:
+                NewsUpdate.objects.filter(pk=update.pk).update(queued_at=now)
+                break
+            if composer is None:
+                campaign = Campaign.objects.select_related("organisation").prefetch_related("texts")
+                composer = NewsComposer(update, campaign.get(pk=update.campaign_id))
+            messages = stamped([composer.message(s) for s in chunk], now)
+            with transaction.atomic():
+                durable_commit()
+                # From where this worker started the chunk, or another one did it meanwhile: then nothing.
+                moved = NewsUpdate.objects.filter(pk=update.pk, queued_through=update.queued_through).update(
+                    queued_through=chunk[-1].pk
+                )
+                if moved:
+                    OutboxMessage.objects.bulk_create(messages)
+                    queued += len(messages)
+            update.refresh_from_db(fields=["queued_through"])
+    return queued
 
 
 def record_in_audit_log(user, update: NewsUpdate, campaign: Campaign, count: int) -> None:
@@ -163,8 +205,8 @@ def reach_counts(updates: list[NewsUpdate]) -> list[tuple[NewsUpdate, int, int]]
     return [
         (
             update,
-            subscribers(update.campaign_id).filter(audience(update, updates, False)).count(),
-            subscribers(update.campaign_id).filter(audience(update, updates, True)).count(),
+            subscribers(update.campaign_id).filter(language__in=audience(update, updates, False)).count(),
+            subscribers(update.campaign_id).filter(language__in=audience(update, updates, True)).count(),
         )
         for update in updates
     ]

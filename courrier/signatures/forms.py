@@ -267,8 +267,7 @@ class SignatureForm(forms.Form):
 
     def clean_source(self) -> str:
         """A source the page can come from; the embedded form is set by its own view, never by the form."""
-        source = self.cleaned_data["source"]
-        return source if source in (Signature.Source.QR, Signature.Source.SHARE) else Signature.Source.PAGE
+        return Signature.Source.from_page_address(self.cleaned_data["source"]) or Signature.Source.PAGE
 
     def clean_letter_body(self) -> str:
         body = self.cleaned_data["letter_body"]

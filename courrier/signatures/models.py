@@ -96,6 +96,12 @@ class Signature(models.Model):
         QR = "qr", _("QR code")
         SHARE = "share", _("Shared link")
 
+        @classmethod
+        def from_page_address(cls, value: str) -> str:
+            """The source a campaign page's address gives (?src=qr, ?src=share), or "" for any other value:
+            the embedded form is set by its own view, never by an address or a form."""
+            return value if value in (cls.QR, cls.SHARE) else ""
+
     class Moderation(models.TextChoices):
         NONE = "none", _("Not held")
         HELD = "held", _("Held for review")
@@ -168,7 +174,7 @@ class Signature(models.Model):
         indexes = [
             # One index where there were two (the campaign's, the date's): every signing INSERT writes one
             # index page fewer. It serves look-ups by campaign and the moderation's window of dates in a
-            # campaign; the retention pass, every ten minutes, reads the table instead.
+            # campaign.
             models.Index(fields=["campaign", "created_at"], name="sig_campaign_created"),
             models.Index(
                 fields=["created_at"], condition=Q(confirmation_queued_at__isnull=True), name="sig_confirmation_due"
@@ -178,6 +184,9 @@ class Signature(models.Model):
                 condition=Q(confirmed_at__isnull=False, letters_queued_at__isnull=True),
                 name="sig_letters_due",
             ),
+            # The retention pass's never-confirmed signatures past their link's age (delivery/retention.py):
+            # without it, the pass read the whole table every ten minutes, on SQLite holding the write lock.
+            models.Index(fields=["created_at"], condition=Q(confirmed_at__isnull=True), name="sig_unconfirmed"),
         ]
 
     def __str__(self) -> str:

@@ -200,8 +200,9 @@ def repeat_counts(signatures: list[Signature]) -> dict[int, int]:
 def screen(signatures: list[Signature]) -> dict[int, dict[str, str]]:
     """The signatures of a batch that must be held, with their reasons by rule (in the site's language).
 
-    Called by the worker inside the transaction that queues the batch's letters; the
-    caller marks them held. No query at all when nobody wrote anything of their own.
+    Called by the worker before it writes the batch's letters (on SQLite, outside the transaction that
+    writes them: delivery/enqueue.py); the caller marks them held. No query at all when nobody wrote
+    anything of their own.
     """
     candidates = [s for s in signatures if needs_review(s)]
     if not candidates:

@@ -9,8 +9,26 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 
-from courrier.campaigns.models import Campaign
+from courrier.campaigns.models import LISTED_ORGANISATIONS, Campaign
 from courrier.signatures.models import Signature
+
+# At most this many signatures are read (and decrypted) to find the organisations the page lists: one union
+# may sign thousands of times, and the refresh must cost the same at a million signatures as at ten thousand.
+SCANNED_FOR_ORGANISATIONS = 20_000
+
+
+def first_organisations(campaign_id: int) -> list[str]:
+    """The first organisations listed, in the order they signed, each once whatever its case; one more than the
+    page lists when there are more (Campaign.more_organisations)."""
+    listed = Signature.objects.filter(campaign_id=campaign_id).listed_organisations().order_by("created_at", "pk")
+    names, seen = [], set()
+    for name in listed.values_list("organisation", flat=True)[:SCANNED_FOR_ORGANISATIONS].iterator(chunk_size=1000):
+        if name.casefold() not in seen:
+            seen.add(name.casefold())
+            names.append(name)
+            if len(names) > LISTED_ORGANISATIONS:
+                break
+    return names
 
 
 def refresh_tallies(campaign_ids: Iterable[int]) -> None:
@@ -18,14 +36,10 @@ def refresh_tallies(campaign_ids: Iterable[int]) -> None:
     for campaign_id in campaign_ids:
         # Held, quarantined or rejected letters count only once a moderator approves them.
         counted = Signature.objects.filter(campaign_id=campaign_id).counted()
-        listed = Signature.objects.filter(campaign_id=campaign_id).listed_organisations().order_by("confirmed_at")
-        organisations, seen = [], set()
-        for name in listed.values_list("organisation", flat=True).iterator():
-            if name.casefold() not in seen:
-                seen.add(name.casefold())
-                organisations.append(name)
         Campaign.objects.filter(pk=campaign_id).update(
-            tally_letters=counted.count(), tally_organisations=organisations, tally_updated_at=timezone.now()
+            tally_letters=counted.count(),
+            tally_organisations=first_organisations(campaign_id),
+            tally_updated_at=timezone.now(),
         )
 
 

@@ -11,8 +11,10 @@ from django.utils.translation import gettext as _
 from courrier.campaigns.letters import preview_data, sample_letter
 from courrier.campaigns.models import Campaign
 from courrier.campaigns.open_campaigns import open_campaign_of
+from courrier.http.shared_cache import public_page
 from courrier.lib.form_tokens import issue_form_token
 from courrier.signatures.forms import signing_form
+from courrier.signatures.models import Signature
 
 # Everything the campaign page reads, fetched in one query each rather than one per person or letter.
 PAGE_PREFETCH = ("texts", "letters", "targets", "people__updates")
@@ -28,6 +30,7 @@ def script_json(value) -> str:
     return json.dumps(value, ensure_ascii=False).translate(_SCRIPT_ESCAPES)
 
 
+@public_page()
 def campaign_list(request: HttpRequest) -> HttpResponse:
     campaigns = Campaign.objects.public().select_related("organisation").prefetch_related("texts")
     language = get_language()
@@ -91,8 +94,11 @@ def render_campaign_page(
         "original_url": translate_url(campaign.get_absolute_url(), campaign.language),
         "people": [(person, person.timeline(language)) for person in campaign.people.all()],
         "goal_display": formats.number_format(goal, force_grouping=True) if goal else "",
+        "tally_display": formats.number_format(campaign.tally_letters, force_grouping=True),
         "goal_progress": min(campaign.tally_letters, goal),
         "form": form,
+        # ?src=qr or ?src=share: where the signature will say it came from (any other value says nothing).
+        "page_source": Signature.Source.from_page_address(request.GET.get("src", "")),
         # The signing form's token, in place of a CSRF cookie: the page sets no cookie (http/public_forms.py).
         "form_token": issue_form_token(campaign.pk) if form is not None else "",
         "letter": letter,
@@ -108,6 +114,7 @@ def render_campaign_page(
     return render(request, template, {**context, **(extra or {})}, status=status)
 
 
+@public_page(query={"src": Signature.Source.from_page_address})
 def campaign_detail(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = Campaign.objects.public().prefetch_related(*PAGE_PREFETCH).filter(slug=slug).first()
     if campaign is None:

@@ -30,6 +30,7 @@ from courrier.campaigns.models import Campaign
 from courrier.campaigns.open_campaigns import open_campaign_of, signable_campaign
 from courrier.http.csp import CSP_HEADER, policy_for_frame_ancestors
 from courrier.http.public_forms import public_form
+from courrier.http.shared_cache import public_page
 from courrier.lib.form_tokens import issue_form_token
 from courrier.signatures import signing as signing_flow
 from courrier.signatures.forms import SignatureForm, signing_form
@@ -87,6 +88,7 @@ def unavailable(request: HttpRequest, campaign: Campaign) -> HttpResponse | None
 
 @require_GET
 @xframe_options_exempt
+@public_page()
 def embed_form(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = embeddable_campaign(slug)
     notice = unavailable(request, campaign)

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET
 
 from courrier.campaigns.letters import sample_letter
 from courrier.campaigns.models import Campaign, ModelLetter
+from courrier.http.shared_cache import public_page
 from courrier.lib.ratelimit import is_over_limit
 from courrier.signatures.models import OwnMailboxClick
 
@@ -140,7 +141,7 @@ def compose_links(draft: Draft) -> list[ComposeLink]:
 def chosen_letter(campaign: Campaign, request: HttpRequest) -> ModelLetter | None:
     """?letter=xx if the campaign has that letter, else the page language's, else the original."""
     letters = {letter.language: letter for letter in campaign.letters.all()}
-    asked = request.GET.get("letter", "")
+    asked = letter_asked(request.GET.get("letter", ""))
     return letters.get(asked) or campaign.letter_for(get_language())
 
 
@@ -148,6 +149,12 @@ def campaign_with_letters(slug: str) -> Campaign:
     return get_object_or_404(Campaign.objects.public().prefetch_related("letters", "targets", "texts"), slug=slug)
 
 
+def letter_asked(value: str) -> str:
+    """?letter=xx as the page reads it: one of the site's languages, or nothing."""
+    return value if value in dict(settings.LANGUAGES) else ""
+
+
+@public_page(query={"letter": letter_asked})
 def own_mailbox(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = campaign_with_letters(slug)
     if not campaign.is_open:

@@ -48,10 +48,15 @@ class SignatureAdmin(AddressSearch, ScopedAdmin, admin.ModelAdmin):
         "created_at",
         "confirmed_at",
     ]
-    list_filter = ["campaign", "is_duplicate", "moderation", "source", "language"]
+    # By date as ranges (today, the past 7 days, this month), not a date hierarchy: listing a campaign's days
+    # runs a function for every one of its rows on SQLite, seconds at a million signatures.
+    list_filter = ["campaign", "is_duplicate", "moderation", "source", "language", "created_at"]
     # Encrypted columns sort as ciphertext: only the others can be sorted by.
     sortable_by = ["pk", "campaign", "language", "is_duplicate", "created_at", "confirmed_at"]
-    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        # Each row shows its campaign's title: not its list of organisations, encrypted and read for nothing.
+        return super().get_queryset(request).select_related("campaign").defer("campaign__tally_organisations")
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Signature._meta.fields]

@@ -25,7 +25,10 @@ WEB_THREADS = "2"
 
 
 class Command(BaseCommand):
-    help = "Migrate, load the demo campaign, then run gunicorn and the delivery worker until interrupted."
+    help = (
+        "Migrate, collect the static files, load the demo campaign, then run gunicorn and the delivery worker "
+        "until interrupted."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -34,6 +37,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, no_demo, **options):
         call_command("migrate", interactive=False, verbosity=0)
+        # Hashed, compressed copies of the CSS, scripts and fonts, for WhiteNoise to serve (settings.STORAGES).
+        call_command("collectstatic", interactive=False, verbosity=0)
         if not no_demo:
             load_demo()
         password = self.ensure_organiser()

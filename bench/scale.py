@@ -1,0 +1,185 @@
+"""The scale scenario's steps: a large campaign, and what each operation on it costs (`python -m bench --only scale`).
+
+    python -m bench.scale load --rows 1000000     add N confirmed signatures to the demo campaign, written
+                                                  through the model's own fields (encrypted and digested as in
+                                                  production), a fifth of them for an organisation they list
+    python -m bench.scale measure OPERATION       run one operation on it and print JSON: its seconds, the
+                                                  process's peak memory, and what it made (a page's size, rows)
+
+Each operation runs in a process of its own, so that its peak memory is its own. The environment
+(COURRIER_VAR_DIR, DATABASE_URL) comes from the benchmark, which prints one line per operation and database.
+"""
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "courrier.settings")
+django.setup()
+
+from django.conf import settings  # noqa: E402  (after django.setup(): the models need the app registry)
+from django.contrib import admin  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
+from django.test import Client, RequestFactory  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from courrier.backoffice import progress  # noqa: E402
+from courrier.campaigns.demo import SLUG  # noqa: E402
+from courrier.campaigns.models import Campaign  # noqa: E402
+from courrier.delivery import retention  # noqa: E402
+from courrier.delivery.worker import Worker  # noqa: E402
+from courrier.news.models import NewsUpdate  # noqa: E402
+from courrier.news.sending import queue_news, send_updates  # noqa: E402
+from courrier.signatures import exports, tallies  # noqa: E402
+from courrier.signatures.models import Signature  # noqa: E402
+
+LOAD_BATCH = 5000
+ORGANISATIONS = 5000  # distinct names among the signatures that list one
+
+
+def load(rows: int) -> None:
+    campaign = Campaign.objects.get(slug=SLUG)
+    now = timezone.now()
+    made = 0
+    while made < rows:
+        size = min(LOAD_BATCH, rows - made)
+        Signature.objects.bulk_create(
+            Signature(
+                campaign=campaign,
+                first_name="Айгерим",
+                last_name=f"Scale {made + i}",
+                email=f"scale-{made + i}@example.org",
+                city="Алматы",
+                country="Қазақстан",
+                organisation=f"Union {(made + i) % ORGANISATIONS}" if (made + i) % 5 == 0 else "",
+                consent_list_organisation=(made + i) % 5 == 0,
+                consent_news=(made + i) % 5 < 1,
+                consent_send=True,
+                language="fr",
+                letter_language="fr",
+                confirmed_at=now,
+                confirmation_queued_at=now,
+                letters_queued_at=now,
+            )
+            for i in range(size)
+        )
+        made += size
+    tallies.refresh_tallies([campaign.pk])
+
+
+def superuser_request(path: str):
+    request = RequestFactory().get(path)
+    request.user = User.objects.filter(is_superuser=True).first() or User.objects.create_superuser("scale", "", "x")
+    request.session = {}
+    request._messages = []
+    return request
+
+
+def campaign_page(campaign: Campaign) -> dict:
+    settings.PUBLIC_PAGE_SECONDS = 0  # rendered, not served from the site's cache
+    response = Client().get(f"/fr/c/{campaign.slug}/")
+    return {"status": response.status_code, "kb": round(len(response.content) / 1024)}
+
+
+def admin_signatures(campaign: Campaign) -> dict:
+    model_admin = admin.site._registry[Signature]
+    response = model_admin.changelist_view(superuser_request(f"/admin/signatures/signature/?campaign={campaign.pk}"))
+    response.render()
+    return {"status": response.status_code, "kb": round(len(response.content) / 1024)}
+
+
+def progress_page(campaign: Campaign) -> dict:
+    response = progress.progress(superuser_request("/admin/progress/"), campaign.pk)
+    return {"status": response.status_code, "kb": round(len(response.content) / 1024)}
+
+
+def csv_export(campaign: Campaign) -> dict:
+    size = sum(len(chunk) for chunk in exports.csv_chunks(campaign))
+    return {"kb": round(size / 1024)}
+
+
+def pdf_export(campaign: Campaign) -> dict:
+    content, rows = exports.signatures_pdf(campaign)
+    return {"kb": round(len(content) / 1024), "rows": rows}
+
+
+def news_request(campaign: Campaign) -> dict:
+    update = NewsUpdate.objects.create(campaign=campaign, language="fr", subject="Scale", body="News.")
+    [sent] = send_updates([update], user=None)
+    return {"recipients": sent.recipients}
+
+
+def news_queued(campaign: Campaign) -> dict:
+    """The worker's part: every e-mail of the update sent by news_request, a chunk at a time."""
+    queued = 0
+    while count := queue_news():
+        queued += count
+    return {"queued": queued}
+
+
+def worker_idle_pass(campaign: Campaign) -> dict:
+    worker = Worker()
+    try:
+        worker.run_once()  # the first pass runs every periodic job once
+        started = time.perf_counter()
+        worker.run_once()
+        return {"second_pass_s": round(time.perf_counter() - started, 3)}
+    finally:
+        worker.close()
+
+
+def tally_refresh(campaign: Campaign) -> dict:
+    tallies.refresh_tallies([campaign.pk])
+    return {}
+
+
+def retention_pass(campaign: Campaign) -> dict:
+    return {"deleted": retention.delete_unconfirmed(timezone.now())}
+
+
+# The PDF is still built in one piece, in memory (about 80 s at 100,000 signatures): measured on smaller ones.
+PDF_MAX_ROWS = 20_000
+
+OPERATIONS = {
+    "campaign page": campaign_page,
+    "admin signature list": admin_signatures,
+    "progress page": progress_page,
+    "CSV export": csv_export,
+    "PDF export": pdf_export,
+    "news, the request": news_request,
+    "news, the worker's queueing": news_queued,
+    "worker's idle pass": worker_idle_pass,
+    "tally refresh": tally_refresh,
+    "retention pass": retention_pass,
+}
+
+
+def measure(name: str) -> None:
+    campaign = Campaign.objects.get(slug=SLUG)
+    started = time.perf_counter()
+    made = OPERATIONS[name](campaign)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    json.dump({"seconds": round(seconds, 3), "peak_mb": round(peak_mb), **made}, sys.stdout)
+    sys.stdout.write("\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    steps = parser.add_subparsers(dest="step", required=True)
+    steps.add_parser("load").add_argument("--rows", type=int, required=True)
+    steps.add_parser("measure").add_argument("operation", choices=list(OPERATIONS))
+    args = parser.parse_args(argv)
+    if args.step == "load":
+        load(args.rows)
+    else:
+        measure(args.operation)
+
+
+if __name__ == "__main__":
+    main()
