@@ -16,6 +16,7 @@ import os
 import resource
 import sys
 import time
+from urllib.parse import urlsplit
 
 import django
 
@@ -82,7 +83,7 @@ def superuser_request(path: str):
 
 def campaign_page(campaign: Campaign) -> dict:
     settings.PUBLIC_PAGE_SECONDS = 0  # rendered, not served from the site's cache
-    response = Client().get(f"/fr/c/{campaign.slug}/")
+    response = Client(HTTP_HOST=urlsplit(settings.SITE_ROOT).netloc).get(f"/fr/c/{campaign.slug}/")
     return {"status": response.status_code, "kb": round(len(response.content) / 1024)}
 
 
@@ -95,6 +96,7 @@ def admin_signatures(campaign: Campaign) -> dict:
 
 def progress_page(campaign: Campaign) -> dict:
     response = progress.progress(superuser_request("/admin/progress/"), campaign.pk)
+    response.render()
     return {"status": response.status_code, "kb": round(len(response.content) / 1024)}
 
 
