@@ -127,3 +127,13 @@ def test_with_no_lifetime_set_nothing_is_kept(own_campaign, settings):
     response = Client().get(OWN_PAGE)
     assert "Tout de suite" in response.content.decode()
     assert "public" not in response.get("Cache-Control", "")
+
+
+def test_static_files_have_hashed_names_a_years_caching_and_come_compressed(own_campaign):
+    page = Client().get(OWN_PAGE).content.decode()
+    stylesheet = re.search(r'href="(/static/css/site\.[0-9a-f]{12}\.css)"', page).group(1)
+    response = Client().get(stylesheet, HTTP_ACCEPT_ENCODING="gzip")
+    assert response.status_code == 200
+    assert response["Content-Encoding"] == "gzip"
+    assert "immutable" in response["Cache-Control"] and "max-age=315360000" in response["Cache-Control"]
+    assert "Accept-Encoding" in response["Vary"]
