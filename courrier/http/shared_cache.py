@@ -73,12 +73,12 @@ def public_page(*, query: Mapping[str, Callable[[str], str]] | None = None) -> C
                 return answer_from(request, entry)
             response = view(request, *args, **kwargs)
             if response.status_code == 200 and not response.streaming and not getattr(response, "no_store", False):
-                nonce = request.csp_nonce
+                nonce = getattr(request, "csp_nonce", None)  # drawn by http/csp.py's middleware, if it ran
                 entry = {
                     "generation": generation,
                     "content": response.content,
                     "headers": {name: response[name] for name in _HEADERS_KEPT if name in response},
-                    "nonce": str(nonce) if nonce.used else "",
+                    "nonce": str(nonce) if nonce is not None and nonce.used else "",
                 }
                 pages().set(key, entry, timeout=settings.PUBLIC_PAGE_SECONDS)
                 response["Cache-Control"] = cache_control()
@@ -93,7 +93,7 @@ def answer_from(request: HttpRequest, entry: dict) -> HttpResponse:
     response = HttpResponse(entry["content"])
     for name, value in entry["headers"].items():
         response[name] = value
-    if entry["nonce"]:
+    if entry["nonce"] and hasattr(request, "csp_nonce"):
         request.csp_nonce.reuse(entry["nonce"])
     response["Cache-Control"] = cache_control()
     return response

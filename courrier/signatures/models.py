@@ -154,7 +154,7 @@ class Signature(models.Model):
     # A second signature with an address that already signed: kept only so the
     # worker can tell the address owner, never delivered, never counted.
     is_duplicate = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("signed on"), auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     confirmation_queued_at = models.DateTimeField(null=True, blank=True)
     letters_queued_at = models.DateTimeField(null=True, blank=True)
