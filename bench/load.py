@@ -160,19 +160,33 @@ def form_token(connection: HttpConnection, page_path: str) -> str:
     return found.group(1).decode()
 
 
-def read_page(plan: Plan, connection: HttpConnection, path: str, tally: Tally) -> None:
+def timed_request(
+    plan: Plan, connection: HttpConnection, tally: Tally, method: str, path: str, **request
+) -> tuple[int, bytes, float] | None:
+    """One request: its status, answer and seconds when it finished inside the measured window, else None.
+
+    A dropped connection or a garbled answer is counted as an error (in the window) and the connection closed,
+    so that the next request opens a new one.
+    """
     started = time.monotonic()
     try:
-        status, _headers, _body = connection.request("GET", path)
+        status, _headers, answer = connection.request(method, path, **request)
     except (OSError, ConnectionClosed, ValueError, IndexError):
         connection.close()
         if plan.warm_up_ends <= time.monotonic() < plan.ends:
             tally.errors += 1
-        return
+        return None
     finished = time.monotonic()
-    if plan.warm_up_ends <= finished < plan.ends:
+    if not plan.warm_up_ends <= finished < plan.ends:
+        return None
+    return status, answer, finished - started
+
+
+def read_page(plan: Plan, connection: HttpConnection, path: str, tally: Tally) -> None:
+    if (done := timed_request(plan, connection, tally, "GET", path)) is not None:
+        status, _answer, seconds = done
         tally.page_statuses[status] = tally.page_statuses.get(status, 0) + 1
-        tally.page_latencies.append(finished - started)
+        tally.page_latencies.append(seconds)
 
 
 def run_connection(plan: Plan, number: int, run: str, tally: Tally) -> None:
@@ -190,26 +204,18 @@ def run_connection(plan: Plan, number: int, run: str, tally: Tally) -> None:
     while time.monotonic() < plan.ends:
         for _ in range(plan.mix):
             read_page(plan, connection, plan.page_path, tally)
-        started = time.monotonic()
         sequence += 1
         post = {**fields, "email": f"bench-{run}-{number}-{sequence}@example.org"}
         if (proof := plan.next_proof()) is not None:
             post["proof"] = proof
         body = urlencode(post).encode()
-        try:
-            status, _headers, answer = connection.request("POST", plan.post_path, headers, body)
-        except (OSError, ConnectionClosed, ValueError, IndexError):
-            # A dropped connection or a garbled answer: count it and start a new connection.
-            connection.close()
-            if plan.warm_up_ends <= time.monotonic() < plan.ends:
-                tally.errors += 1
+        if (done := timed_request(plan, connection, tally, "POST", plan.post_path, headers=headers, body=body)) is None:
             continue
-        finished = time.monotonic()
-        if plan.warm_up_ends <= finished < plan.ends:
-            tally.statuses[status] = tally.statuses.get(status, 0) + 1
-            tally.latencies.append(finished - started)
-            if status != 302 and status not in tally.samples:
-                tally.samples[status] = answer[:400].decode(errors="replace")
+        status, answer, seconds = done
+        tally.statuses[status] = tally.statuses.get(status, 0) + 1
+        tally.latencies.append(seconds)
+        if status != 302 and status not in tally.samples:
+            tally.samples[status] = answer[:400].decode(errors="replace")
     connection.close()
 
 
