@@ -301,11 +301,22 @@ def name_this_process_sessions():
 class Processes:
     def __init__(self):
         self.running: list[subprocess.Popen] = []
+        self.logs: list[Path] = []
 
     def start(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
         process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
         self.running.append(process)
+        if log not in self.logs:
+            self.logs.append(log)
         return process
+
+    def log_tails(self, lines: int = 40) -> str:
+        """The end of each process's log: what a failed test shows of the worker and the web servers."""
+        return "\n".join(
+            f"--- {log.name} ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+            for log in self.logs
+            if log.exists()
+        )
 
     def stop_all(self):
         for process in self.running:
@@ -319,11 +330,23 @@ class Processes:
                 process.wait()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    # Kept on the test item, so that a fixture's tear-down can tell whether the test failed.
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def processes(transactional_db):
+def processes(request, transactional_db):
     running = Processes()
     yield running
     running.stop_all()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        # Printed to the test's captured output: a failure in CI comes with what the processes said.
+        print(running.log_tails())
     if connection.vendor == "postgresql":
         # A killed client's server session ends a moment after it; the test database
         # cannot be dropped while one is left.
