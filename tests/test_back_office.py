@@ -1,12 +1,16 @@
 """Staff read the sandbox mailbox and the outbox in the back office; nobody else can."""
 
+import datetime
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
 from courrier.delivery import enqueue
 from courrier.delivery.models import OutboxMessage
 from courrier.delivery.worker import Worker
+from courrier.signatures.models import Signature
 from tests.factories import OWN_SLUG, confirmed_signatures
 from tests.helpers import sign
 
@@ -97,3 +101,15 @@ def test_organisers_pause_and_resume_a_target_from_the_back_office(own_campaign,
     assert set(OutboxMessage.objects.filter(kind="letter").values_list("status", flat=True)) == {"held"}
     staff_client.post(changelist, {"action": "resume", "_selected_action": [embassy.pk]})
     assert set(OutboxMessage.objects.filter(kind="letter").values_list("status", flat=True)) == {"queued"}
+
+
+def test_a_campaigns_signatures_are_listed_newest_first_by_the_date_they_were_signed(own_campaign, staff_client):
+    older, newer = confirmed_signatures(own_campaign, 2)
+    # Signed in the other order than their numbers: the list follows the date (the index), not the number.
+    Signature.objects.filter(pk=older.pk).update(created_at=timezone.now())
+    Signature.objects.filter(pk=newer.pk).update(created_at=timezone.now() - datetime.timedelta(days=1))
+    for query in (f"campaign__id__exact={own_campaign.pk}", f"campaign={own_campaign.pk}"):
+        listed = staff_client.get(f"/admin/signatures/signature/?{query}").context["cl"].result_list
+        assert [s.pk for s in listed] == [older.pk, newer.pk], query
+    everything = staff_client.get("/admin/signatures/signature/").context["cl"].result_list
+    assert [s.pk for s in everything] == [newer.pk, older.pk], "across campaigns, the newest number first"

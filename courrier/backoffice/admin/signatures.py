@@ -58,6 +58,13 @@ class SignatureAdmin(AddressSearch, ScopedAdmin, admin.ModelAdmin):
         # Each row shows its campaign's title: not its list of organisations, encrypted and read for nothing.
         return super().get_queryset(request).select_related("campaign").defer("campaign__tally_organisations")
 
+    def get_ordering(self, request):
+        # The newest first, in the order an index already holds them: within one campaign its (campaign, date)
+        # index, across campaigns the primary key. Sorting a million rows by another order took seconds.
+        if request.GET.get("campaign__id__exact") or request.GET.get("campaign"):
+            return ["-created_at", "-pk"]
+        return ["-pk"]
+
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Signature._meta.fields]
 
