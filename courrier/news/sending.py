@@ -91,11 +91,14 @@ def send_update(update: NewsUpdate, languages: list[str], user, now: datetime.da
     hundred thousand rows, nor holds the database while it does.
     """
     update.audience_languages = languages
-    due = recipients_of(update)
+    # Everyone who signed until now, whatever the campaign: the highest number is one look-up in the primary key,
+    # and the worker reads the campaign's recipients up to it. Counted before the transaction, not inside it: on
+    # SQLite a transaction that writes holds every signing request back, and counting a million rows takes a
+    # good part of a second. The count is what the organiser is told; the worker queues whoever is due by then.
+    last = Signature.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    count = recipients_of(update).filter(pk__lte=last).count()
     with transaction.atomic():
         durable_commit()
-        last = due.order_by("-pk").values_list("pk", flat=True).first() or 0
-        count = due.filter(pk__lte=last).count()
         claimed = NewsUpdate.objects.filter(pk=update.pk, sent_at__isnull=True).update(
             sent_at=now, sent_by=user, audience_languages=languages, recipients_until=last, recipients_count=count
         )
