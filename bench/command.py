@@ -368,7 +368,7 @@ class Command(BaseCommand):
     def scale(self, database: Database) -> None:
         """Each operation of bench/scale.py on a campaign of self.rows signatures: its time and peak memory."""
         # Imported here: bench.scale sets Django up in its own processes; this one only needs its names.
-        from bench.scale import OPERATIONS, PDF_MAX_ROWS
+        from bench.scale import OPERATIONS
 
         env = self.environment(database)
         started = time.monotonic()
@@ -377,9 +377,6 @@ class Command(BaseCommand):
         )
         self.say(f"== scale, {database.label}: {self.rows:,} signatures (loaded in {time.monotonic() - started:.0f} s)")
         for name in OPERATIONS:
-            if name == "PDF export" and self.rows > PDF_MAX_ROWS:
-                self.say(f"  {name}: not measured above {PDF_MAX_ROWS:,} signatures (built in one piece)")
-                continue
             args = [sys.executable, "-m", "bench.scale", "measure", name]
             result = json.loads(self.run_step("scale", args, env, timeout=1800))
             made = ", ".join(f"{key} {value}" for key, value in result.items() if key not in ("seconds", "peak_mb"))

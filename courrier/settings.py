@@ -384,6 +384,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         # SQL with its parameters (logged at DEBUG when DEBUG is on) would put personal values in the log.
         "django.db.backends": {"level": "INFO"},
+        # The PDF library's font subsetter logs a dozen lines per PDF at INFO, the glyphs used among them.
+        "fontTools": {"level": "WARNING"},
     },
 }
 

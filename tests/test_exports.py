@@ -207,3 +207,41 @@ def test_the_csv_is_sent_a_few_rows_at_a_time_and_is_the_whole_file(own_campaign
     assert b"".join(chunks) == exports.signatures_csv(own_campaign)[0]
     entry = AuditEntry.objects.get(action="export")
     assert entry.summary == "csv, 5 rows"
+
+
+def pdf_text(response) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages)
+
+
+def test_a_large_campaigns_pdf_comes_in_parts_numbered_from_the_first_signature(own_campaign, manager, monkeypatch):
+    monkeypatch.setattr(exports, "PDF_PART_SIZE", 2)
+    for n in range(5):
+        signature(own_campaign, f"part{n}@example.org", first_name="Signer", last_name=f"Number{n + 1}")
+    url = f"/admin/campaigns/campaign/{own_campaign.pk}/export.pdf"
+
+    progress = manager.get(f"/admin/campaigns/campaign/{own_campaign.pk}/progress/").content.decode()
+    options = progress[progress.index('name="part"') : progress.index("</select>")]
+    assert options.count("<option") == 3 and "signatures 5 à 5" in options
+    second = manager.post(url, {"part": "2"})
+    assert second["Content-Disposition"].endswith('-part-2.pdf"')
+    text = pdf_text(second)
+    assert "3. Signer Number3" in text and "4. Signer Number4" in text
+    assert "Number2" not in text and "Number5" not in text
+    assert "5. Signer Number5" in pdf_text(manager.post(url, {"part": "3"}))
+    summaries = list(AuditEntry.objects.filter(action="export").order_by("pk").values_list("summary", flat=True))
+    assert summaries == ["pdf part 2, 2 rows", "pdf part 3, 1 rows"]
+
+
+@pytest.mark.parametrize("part", ["4", "0", "-1", "two", "9" * 30])
+def test_a_part_of_the_pdf_that_does_not_exist_is_refused_in_words_and_not_recorded(
+    own_campaign, manager, monkeypatch, part
+):
+    monkeypatch.setattr(exports, "PDF_PART_SIZE", 2)
+    for n in range(5):
+        signature(own_campaign, f"part{n}@example.org")
+
+    response = manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.pdf", {"part": part}, follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0].endswith(f"/campaigns/campaign/{own_campaign.pk}/progress/")
+    assert "Cette partie du PDF n’existe pas" in response.content.decode(), "said in the organiser's language"
+    assert not AuditEntry.objects.filter(action="export").exists()

@@ -2,6 +2,7 @@
 
 import datetime
 import xml.etree.ElementTree as ET
+import zoneinfo
 from functools import partial
 from html.parser import HTMLParser
 
@@ -14,7 +15,8 @@ from django.utils import timezone
 from courrier.accounts.models import Organisation
 from courrier.delivery.models import Bounce, OutboxMessage, Recipient
 from courrier.delivery.recipients import recipient_rows
-from courrier.signatures.models import Signature
+from courrier.signatures import figures
+from courrier.signatures.models import Signature, SignatureFigures
 from tests import helpers
 from tests.factories import ALLY, OFFICE, OWN_PAGE, OWN_SLUG
 from tests.factories import organiser as shared_organiser
@@ -235,6 +237,46 @@ def test_the_page_costs_a_fixed_number_of_queries_whatever_the_number_of_signatu
     with CaptureQueriesContext(connection) as many:
         progress_page(manager, known_data)
     assert len(many) == len(few)
+
+
+def test_a_large_campaigns_figures_are_counted_by_the_worker_and_the_page_says_when(known_data, manager, monkeypatch):
+    # As if counting this campaign took longer than a page view may wait.
+    monkeypatch.setattr(figures, "LIVE_SECONDS", 0)
+    assert "counted-at" not in progress_page(manager, known_data), "never counted: counted for the page"
+    add_signature(known_data, 20, 0)
+
+    page = progress_page(manager, known_data)
+    assert Tables(page).tables["per-day"][1][1:] == ["6", "5"], "as counted, not recounted for each view"
+    assert 'id="counted-at"' in page
+    counted_at = SignatureFigures.objects.get(campaign=known_data).counted_at
+    figures.refresh_figures(counted_at + datetime.timedelta(seconds=30))
+    assert Tables(progress_page(manager, known_data)).tables["per-day"][1][1:] == ["6", "5"], "not due yet"
+    figures.refresh_figures(counted_at + figures.SMALLEST_REFRESH)
+    assert Tables(progress_page(manager, known_data)).tables["per-day"][1][1:] == ["7", "6"]
+
+
+def test_the_worker_counts_a_public_campaign_it_has_never_counted_and_leaves_quick_ones_to_their_page(known_data):
+    figures.refresh_figures(timezone.now())
+    kept = SignatureFigures.objects.get(campaign=known_data)
+    assert kept.figures["states"] == {"waiting": 2, "confirmed": 7, "held": 1, "rejected": 1, "quarantined": 0}
+    assert kept.figures["exportable"] == 5 and kept.figures["awaiting_decision"] == 1
+    figures.refresh_figures(timezone.now() + datetime.timedelta(days=1))
+    assert SignatureFigures.objects.get(campaign=known_data).counted_at == kept.counted_at, "quick: its page counts"
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "Asia/Kolkata", "America/St_Johns"])
+def test_signatures_are_counted_on_the_day_of_the_sites_time_zone(own_campaign, settings, zone):
+    settings.TIME_ZONE = zone
+    local = zoneinfo.ZoneInfo(zone)
+    day = datetime.date(2026, 7, 14)
+    # A minute before and a minute after midnight there: Kolkata is 5 h 30 from UTC, St John's 2 h 30 in summer.
+    for n, moment in enumerate([datetime.time(23, 59), datetime.time(0, 1)]):
+        when = datetime.datetime.combine(day + datetime.timedelta(days=n), moment, tzinfo=local)
+        signature = add_signature(own_campaign, n, 0)
+        Signature.objects.filter(pk=signature.pk).update(created_at=when)
+
+    counted = figures.count_figures(own_campaign.pk).days
+    assert counted == {day: [1, 1], day + datetime.timedelta(days=1): [1, 1]}
 
 
 def test_a_campaign_without_signatures_has_no_chart_and_says_so(own_campaign, manager):

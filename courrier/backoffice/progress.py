@@ -1,9 +1,9 @@
 """A campaign's progress for its managers: signatures per day, by language, source and delivery state,
 and how each target's mail fares.
 
-Every figure is one aggregate query (GROUP BY in the database), so the page
-costs the same with ten signatures or a hundred thousand. The chart is an SVG
-drawn here, on the server, with the same numbers in a table next to it for
+The signatures' figures come from signatures/figures.py: counted for the page when that is quick, else as the
+worker last counted them (the page says when). The mail's are aggregate queries (GROUP BY in the database) on
+the outbox. The chart is an SVG drawn here, on the server, with the same numbers in a table next to it for
 screen readers and for copying.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import formats, timezone
@@ -23,8 +23,9 @@ from django.utils.translation import ngettext
 from courrier.backoffice.scoping import managed_campaign
 from courrier.campaigns.models import Campaign
 from courrier.delivery.models import Bounce, DigestEntry, OutboxMessage, Recipient
+from courrier.signatures import exports
+from courrier.signatures.figures import Figures, figures_for
 from courrier.signatures.models import Signature
-from courrier.signatures.moderation import awaiting_decision
 
 # The chart shows at most this many days, the most recent; the table lists them all.
 CHART_DAYS = 120
@@ -54,29 +55,16 @@ class Row:
     confirmed: int | None = None
 
 
-def first_signatures(campaign: Campaign):
-    """Every signature of the campaign except repeat addresses (kept only to tell their owner)."""
-    return Signature.objects.filter(campaign=campaign).first_signatures().order_by()
-
-
-def signatures_per_day(campaign: Campaign) -> list[Day]:
+def signatures_per_day(figures: Figures) -> list[Day]:
     """Signatures by the day they were made (in the site's time zone), with the days between filled in."""
-    counts = (
-        first_signatures(campaign)
-        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
-        .values("day")
-        .annotate(signed=Count("id"), confirmed=Count("id", filter=Q(confirmed_at__isnull=False)))
-        .order_by("day")
-    )
-    found = {row["day"]: row for row in counts}
-    if not found:
+    if not figures.days:
         return []
-    first, last = min(found), max(max(found), timezone.localdate())
+    first, last = min(figures.days), max(max(figures.days), timezone.localdate())
     days = []
     for offset in range((last - first).days + 1):
         day = first + datetime.timedelta(days=offset)
-        row = found.get(day, {"signed": 0, "confirmed": 0})
-        days.append(Day(day, row["signed"], row["confirmed"]))
+        signed, confirmed = figures.days.get(day, (0, 0))
+        days.append(Day(day, signed, confirmed))
     return days
 
 
@@ -151,39 +139,24 @@ def day_title(day: Day) -> str:
     }
 
 
-def by_field(campaign: Campaign, field: str, labels: dict[str, str]) -> list[Row]:
-    rows = (
-        first_signatures(campaign)
-        .values(field)
-        .annotate(count=Count("id"), confirmed=Count("id", filter=Q(confirmed_at__isnull=False)))
-        .order_by("-count", field)
-    )
-    return [Row(str(labels.get(row[field], row[field])), row["count"], row["confirmed"]) for row in rows]
+def rows_of(counts: dict[str, list[int]], labels: dict[str, str]) -> list[Row]:
+    """Rows of the page's tables, the largest first."""
+    ordered = sorted(counts.items(), key=lambda item: (-item[1][0], item[0]))
+    return [Row(str(labels.get(key, key)), signed, confirmed) for key, (signed, confirmed) in ordered]
 
 
-def by_language(campaign: Campaign) -> dict[str, list[Row]]:
+def by_language(figures: Figures) -> dict[str, list[Row]]:
     names = dict(settings.LANGUAGES)
-    return {
-        "page": by_field(campaign, "language", names),
-        "letter": by_field(campaign, "letter_language", names),
-    }
+    return {"page": rows_of(figures.page_languages, names), "letter": rows_of(figures.letter_languages, names)}
 
 
-def by_source(campaign: Campaign) -> list[Row]:
-    return by_field(campaign, "source", dict(Signature.Source.choices))
+def by_source(figures: Figures) -> list[Row]:
+    return rows_of(figures.sources, dict(Signature.Source.choices))
 
 
-def by_state(campaign: Campaign) -> list[Row]:
-    """Where each signature and letter stands: two aggregate queries."""
-    moderation = Signature.Moderation
-    confirmed = Q(confirmed_at__isnull=False)
-    signatures = first_signatures(campaign).aggregate(
-        waiting=Count("id", filter=Q(confirmed_at__isnull=True)),
-        confirmed=Count("id", filter=confirmed),
-        held=Count("id", filter=confirmed & Q(moderation=moderation.HELD)),
-        rejected=Count("id", filter=confirmed & Q(moderation=moderation.REJECTED)),
-        quarantined=Count("id", filter=confirmed & Q(moderation=moderation.BURST)),
-    )
+def by_state(campaign: Campaign, figures: Figures) -> list[Row]:
+    """Where each signature (the figures) and letter (one aggregate query) stands."""
+    signatures = figures.states
     letters = {
         (row["status"], row["sandbox"]): row["count"]
         for row in OutboxMessage.objects.filter(campaign=campaign, kind=OutboxMessage.Kind.LETTER)
@@ -297,18 +270,24 @@ def per_target(campaign: Campaign) -> list[dict]:
 def progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The progress page, for the campaign's managers (reached from the campaign's change page)."""
     campaign = managed_campaign(request, campaign_id)
-    days = signatures_per_day(campaign)
+    figures = figures_for(campaign)
+    days = signatures_per_day(figures)
     context = {
         **admin.site.each_context(request),
         "title": _("Progress: %(campaign)s") % {"campaign": campaign.title},
         "campaign": campaign,
         "opts": Campaign._meta,
+        "counted_at": figures.counted_at,
         "days": days,
         "chart": chart(days),
-        "languages": by_language(campaign),
-        "sources": by_source(campaign),
-        "states": by_state(campaign),
+        "languages": by_language(figures),
+        "sources": by_source(figures),
+        "states": by_state(campaign, figures),
         "targets": per_target(campaign),
-        "held": first_signatures(campaign).filter(awaiting_decision()).count(),
+        "held": figures.awaiting_decision,
+        "pdf_parts": [
+            (part, formats.number_format(first, force_grouping=True), formats.number_format(last, force_grouping=True))
+            for part, first, last in exports.pdf_parts(figures.exportable)
+        ],
     }
     return TemplateResponse(request, "admin/courrier/progress.html", context)
