@@ -2,7 +2,8 @@
 
     python -m bench.scale load --rows 1000000     add N confirmed signatures to the demo campaign, written
                                                   through the model's own fields (encrypted and digested as in
-                                                  production), a fifth of them for an organisation they list
+                                                  production), a fifth of them for an organisation they list,
+                                                  signed over the last SPREAD_DAYS days
     python -m bench.scale measure OPERATION       run one operation on it and print JSON: its seconds, the
                                                   process's peak memory, and what it made (a page's size, rows)
 
@@ -11,6 +12,7 @@ Each operation runs in a process of its own, so that its peak memory is its own.
 """
 
 import argparse
+import datetime
 import json
 import os
 import resource
@@ -40,6 +42,7 @@ from courrier.signatures import exports, figures, tallies  # noqa: E402
 from courrier.signatures.models import Signature  # noqa: E402
 
 LOAD_BATCH = 5000
+SPREAD_DAYS = 100
 ORGANISATIONS = 5000  # distinct names among the signatures that list one
 
 
@@ -49,7 +52,7 @@ def load(rows: int) -> None:
     made = 0
     while made < rows:
         size = min(LOAD_BATCH, rows - made)
-        Signature.objects.bulk_create(
+        made_now = Signature.objects.bulk_create(
             Signature(
                 campaign=campaign,
                 first_name="Айгерим",
@@ -69,6 +72,10 @@ def load(rows: int) -> None:
             )
             for i in range(size)
         )
+        # Spread over SPREAD_DAYS, the oldest first, as a campaign of that size grows: so that what depends on
+        # the signatures of the last days (the counter's refresh) is measured as it runs.
+        when = now - datetime.timedelta(days=SPREAD_DAYS * (rows - made) / rows)
+        Signature.objects.filter(pk__in=[s.pk for s in made_now]).update(created_at=when, confirmed_at=when)
         made += size
     # What the worker does when the campaign has grown: its counter and its progress figures counted.
     tallies.refresh_tallies([campaign.pk])
@@ -146,6 +153,14 @@ def worker_idle_pass(campaign: Campaign) -> dict:
 
 
 def tally_refresh(campaign: Campaign) -> dict:
+    """The refresh after a pass that queued letters: the last days counted, the settled part kept."""
+    tallies.refresh_tallies([campaign.pk])
+    return {}
+
+
+def tally_full_recount(campaign: Campaign) -> dict:
+    """What each hour (or a moderation decision) costs: every signature counted again."""
+    tallies.forget_settled([campaign.pk])
     tallies.refresh_tallies([campaign.pk])
     return {}
 
@@ -165,6 +180,7 @@ OPERATIONS = {
     "news, the worker's queueing": news_queued,
     "worker's idle pass": worker_idle_pass,
     "tally refresh": tally_refresh,
+    "tally, the hourly full count": tally_full_recount,
     "retention pass": retention_pass,
 }
 

@@ -1,5 +1,7 @@
 """Who counts, whose letter goes, who gets news, what may be exported: one rule each, and every figure agrees."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -7,7 +9,7 @@ from courrier.campaigns.models import LISTED_ORGANISATIONS, Campaign
 from courrier.delivery import enqueue
 from courrier.delivery.models import OutboxMessage
 from courrier.news.sending import subscribers
-from courrier.signatures import exports, tallies
+from courrier.signatures import exports, moderation, tallies
 from courrier.signatures.models import Signature
 from courrier.signatures.tokens import my_data_url
 from tests import factories
@@ -148,3 +150,81 @@ def test_finding_the_organisations_reads_a_bounded_number_of_signatures(own_camp
     assert tallies.first_organisations(own_campaign.pk) == ["Same union"]  # the 60th is past the 50 read
     monkeypatch.setattr(tallies, "SCANNED_FOR_ORGANISATIONS", 60)
     assert tallies.first_organisations(own_campaign.pk) == ["Same union", "Late union"]
+
+
+def signed_days_ago(campaign, count: int, days: int, prefix: str, **fields) -> list[Signature]:
+    made = factories.confirmed_signatures(campaign, count, prefix=prefix, **fields)
+    Signature.objects.filter(pk__in=[s.pk for s in made]).update(created_at=timezone.now() - timedelta(days=days))
+    return made
+
+
+def tally(campaign_id: int) -> int:
+    return Campaign.objects.get(pk=campaign_id).tally_letters
+
+
+def test_the_counter_counts_old_signatures_once_then_only_the_last_days_and_all_of_them_every_hour(own_campaign):
+    old = signed_days_ago(own_campaign, 3, 30, "old")
+    signed_days_ago(own_campaign, 2, 1, "new")
+    now = timezone.now()
+    tallies.refresh_tallies([own_campaign.pk], now)
+    assert tally(own_campaign.pk) == 5
+    assert Campaign.objects.get(pk=own_campaign.pk).tally_settled == 3
+
+    # Changed behind the domain's back: not seen until the hourly recount, which shows the counter is kept.
+    Signature.objects.filter(pk=old[0].pk).update(consent_send=False)
+    signed_days_ago(own_campaign, 1, 0, "today")
+    tallies.refresh_tallies([own_campaign.pk], now + timedelta(minutes=1))
+    assert tally(own_campaign.pk) == 6, "the old signatures' count kept, the last days' counted"
+    tallies.refresh_tallies([own_campaign.pk], now + tallies.FULL_RECOUNT)
+    assert tally(own_campaign.pk) == 5, "counted in full every hour"
+
+
+def test_signatures_settle_into_the_kept_count_as_they_age(own_campaign):
+    signed_days_ago(own_campaign, 2, 1, "new")
+    now = timezone.now()
+    tallies.refresh_tallies([own_campaign.pk], now)
+    assert Campaign.objects.get(pk=own_campaign.pk).tally_settled == 0
+    later = now + tallies.settled_after()
+    tallies.refresh_tallies([own_campaign.pk], later)
+    campaign = Campaign.objects.get(pk=own_campaign.pk)
+    assert (campaign.tally_letters, campaign.tally_settled) == (2, 2)
+
+
+def test_approving_an_old_held_letter_counts_it_at_the_next_refresh(own_campaign):
+    signed_days_ago(own_campaign, 2, 30, "old")
+    [held] = signed_days_ago(own_campaign, 1, 30, "held", moderation=Moderation.HELD)
+    tallies.refresh_tallies([own_campaign.pk])
+    assert tally(own_campaign.pk) == 2
+
+    moderation.approve(None, Signature.objects.filter(pk=held.pk))
+    tallies.refresh_tallies([own_campaign.pk], timezone.now() + timedelta(minutes=1))
+    assert tally(own_campaign.pk) == 3
+
+
+def test_deleting_an_old_signature_in_the_back_office_takes_it_off_the_counter(own_campaign):
+    old = signed_days_ago(own_campaign, 3, 30, "old")
+    tallies.refresh_tallies([own_campaign.pk])
+    manager = factories.organiser("manager", own_campaign.organisation)
+    response = manager.post(f"/admin/signatures/signature/{old[0].pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    tallies.refresh_tallies([own_campaign.pk], timezone.now() + timedelta(minutes=1))
+    assert tally(own_campaign.pk) == 2
+
+
+def test_a_change_to_old_signatures_while_the_counter_is_counted_is_not_lost(own_campaign, monkeypatch):
+    signed_days_ago(own_campaign, 3, 30, "old")
+    tallies.refresh_tallies([own_campaign.pk])
+    counting = tallies.count_letters
+
+    def count_while_an_organiser_deletes(campaign, now):
+        counted = counting(campaign, now)
+        Signature.objects.filter(campaign=own_campaign).order_by("pk").first().delete()
+        tallies.forget_settled([own_campaign.pk])
+        return counted
+
+    monkeypatch.setattr(tallies, "count_letters", count_while_an_organiser_deletes)
+    tallies.refresh_tallies([own_campaign.pk], timezone.now() + timedelta(minutes=1))
+    monkeypatch.setattr(tallies, "count_letters", counting)
+    assert Campaign.objects.get(pk=own_campaign.pk).tally_settled_until is None, "its stale part was not kept"
+    tallies.refresh_tallies([own_campaign.pk], timezone.now() + timedelta(minutes=2))
+    assert tally(own_campaign.pk) == 2

@@ -110,6 +110,14 @@ class Campaign(models.Model):
     # on the page, yet supporters' data, so encrypted at rest too; bounded, since every load of the row reads it.
     tally_organisations = EncryptedJSONField(default=list, editable=False, blank=True)
     tally_updated_at = models.DateTimeField(null=True, editable=False)
+    # The counter's settled part (signatures/tallies.py): the letters counted among signatures made before
+    # tally_settled_until, which can no longer change on their own; None when it must be counted again in full.
+    tally_settled = models.PositiveIntegerField(default=0, editable=False)
+    tally_settled_until = models.DateTimeField(null=True, editable=False)
+    tally_recounted_at = models.DateTimeField(null=True, editable=False)
+    # Raised by every change to old signatures (a moderation decision, a deletion): a recount that began
+    # before it does not keep its settled part.
+    tally_version = models.PositiveIntegerField(default=0, editable=False)
 
     objects = CampaignQuerySet.as_manager()
 

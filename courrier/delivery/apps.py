@@ -16,7 +16,7 @@ class DeliveryConfig(AppConfig):
         from courrier.signatures import tallies
 
         def queue_letters(now: datetime.datetime) -> None:
-            tallies.refresh_tallies(enqueue.queue_letters(now))  # the counter moves with the letters
+            tallies.refresh_tallies(enqueue.queue_letters(now), now)  # the counter moves with the letters
 
         def report_problems(now: datetime.datetime) -> None:
             alerts.report_failures(now)

@@ -52,6 +52,7 @@ from django.utils.translation import gettext as _
 from courrier.accounts import audit
 from courrier.campaigns.models import BlockedWords
 from courrier.lib import bursts
+from courrier.signatures import tallies
 from courrier.signatures.models import Signature
 
 Moderation = Signature.Moderation
@@ -255,6 +256,8 @@ def _decide(user, signatures: QuerySet, decision: str, verb: str) -> int:
             .select_for_update(of=("self",))
         )
         Signature.objects.filter(pk__in=[s.pk for s in chosen], moderation__in=AWAITING).update(moderation=decision)
+        # An approved letter counts, however old its signature: the counter's settled part is counted again.
+        tallies.forget_settled({s.campaign_id for s in chosen})
         with translation.override(settings.LANGUAGE_CODE):
             for signature in chosen:
                 # The rule, never the reason: the reason may quote the supporter, and the log outlives erasure.

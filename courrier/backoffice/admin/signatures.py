@@ -11,7 +11,7 @@ from courrier.accounts.roles import MANAGER, can_manage, organisation_ids
 from courrier.backoffice.scoping import ScopedAdmin
 from courrier.campaigns.models import BlockedWords, Campaign
 from courrier.lib.crypto import email_digest
-from courrier.signatures import moderation
+from courrier.signatures import moderation, tallies
 from courrier.signatures.models import HeldSignature, OwnMailboxClick, Signature
 
 
@@ -70,6 +70,16 @@ class SignatureAdmin(AddressSearch, ScopedAdmin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    # A deleted signature leaves the counter, however old it was: its settled part is counted again.
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        tallies.forget_settled([obj.campaign_id])
+
+    def delete_queryset(self, request, queryset):
+        campaign_ids = set(queryset.values_list("campaign_id", flat=True))
+        super().delete_queryset(request, queryset)
+        tallies.forget_settled(campaign_ids)
 
 
 @admin.register(OwnMailboxClick)
