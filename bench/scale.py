@@ -3,7 +3,8 @@
     python -m bench.scale load --rows 1000000     add N confirmed signatures to the demo campaign, written
                                                   through the model's own fields (encrypted and digested as in
                                                   production), a fifth of them for an organisation they list,
-                                                  signed over the last SPREAD_DAYS days
+                                                  signed over the last SPREAD_DAYS days, each with its
+                                                  letter sent to every target
     python -m bench.scale measure OPERATION       run one operation on it and print JSON: its seconds, the
                                                   process's peak memory, and what it made (a page's size, rows)
 
@@ -31,14 +32,16 @@ from django.contrib.auth.models import User  # noqa: E402
 from django.test import Client, RequestFactory  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from courrier.backoffice import progress  # noqa: E402
+from courrier.backoffice import progress as progress_page_view  # noqa: E402
 from courrier.campaigns.demo import SLUG  # noqa: E402
 from courrier.campaigns.models import Campaign  # noqa: E402
-from courrier.delivery import retention  # noqa: E402
+from courrier.delivery import progress, retention  # noqa: E402
+from courrier.delivery.models import OutboxMessage, Recipient  # noqa: E402
+from courrier.delivery.recipients import recipient_rows  # noqa: E402
 from courrier.delivery.worker import Worker  # noqa: E402
 from courrier.news.models import NewsUpdate  # noqa: E402
 from courrier.news.sending import queue_news, send_updates  # noqa: E402
-from courrier.signatures import exports, figures, tallies  # noqa: E402
+from courrier.signatures import exports, tallies  # noqa: E402
 from courrier.signatures.models import Signature  # noqa: E402
 
 LOAD_BATCH = 5000
@@ -46,8 +49,37 @@ SPREAD_DAYS = 100
 ORGANISATIONS = 5000  # distinct names among the signatures that list one
 
 
+def sent_letters(campaign: Campaign, signatures: list[Signature], targets: list, when) -> None:
+    """Each signature's letter, sent (to the sandbox) to every target: what the progress page counts."""
+    letters = OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            kind=OutboxMessage.Kind.LETTER,
+            campaign=campaign,
+            signature_id=signature.pk,
+            message_id=f"<scale-{signature.pk}@bench.invalid>",
+            sandbox=True,
+            from_name="Айгерим Scale",
+            from_email="letters@bench.invalid",
+            envelope_from="bounces@bench.invalid",
+            to=[targets[0].email],
+            cc=[target.email for target in targets[1:]],
+            subject="Scale",
+            body="Letter.",
+            status=OutboxMessage.Status.SENT,
+            attempts=1,
+            sent_at=when,
+        )
+        for signature in signatures
+    )
+    rows = [row for letter in letters for row in recipient_rows(letter, targets)]
+    for row in rows:
+        row.status, row.attempts, row.sent_at = Recipient.Status.SENT, 1, when
+    Recipient.objects.bulk_create(rows)
+
+
 def load(rows: int) -> None:
     campaign = Campaign.objects.get(slug=SLUG)
+    targets = list(campaign.targets.order_by("-role", "pk"))  # "to" first
     now = timezone.now()
     made = 0
     while made < rows:
@@ -76,10 +108,11 @@ def load(rows: int) -> None:
         # the signatures of the last days (the counter's refresh) is measured as it runs.
         when = now - datetime.timedelta(days=SPREAD_DAYS * (rows - made) / rows)
         Signature.objects.filter(pk__in=[s.pk for s in made_now]).update(created_at=when, confirmed_at=when)
+        sent_letters(campaign, made_now, targets, when)
         made += size
     # What the worker does when the campaign has grown: its counter and its progress figures counted.
     tallies.refresh_tallies([campaign.pk])
-    figures.count_and_keep(campaign.pk)
+    progress.count_and_keep(campaign)
 
 
 def superuser_request(path: str):
@@ -104,7 +137,7 @@ def admin_signatures(campaign: Campaign) -> dict:
 
 
 def progress_page(campaign: Campaign) -> dict:
-    response = progress.progress(superuser_request("/admin/progress/"), campaign.pk)
+    response = progress_page_view.progress(superuser_request("/admin/progress/"), campaign.pk)
     response.render()
     return {"status": response.status_code, "kb": round(len(response.content) / 1024)}
 
@@ -115,14 +148,14 @@ def csv_export(campaign: Campaign) -> dict:
 
 
 def progress_figures(campaign: Campaign) -> dict:
-    """The worker's part of the progress page: every signature grouped and counted (signatures/figures.py)."""
-    figures.count_and_keep(campaign.pk)
+    """The worker's part of the progress page: every signature and letter counted (delivery/progress.py)."""
+    progress.count_and_keep(campaign)
     return {}
 
 
 def pdf_export(campaign: Campaign) -> dict:
     """The PDF's last part, the one furthest into the campaign, as the progress page offers it."""
-    last = exports.pdf_parts(figures.figures_for(campaign).exportable)[-1][0]
+    last = exports.pdf_parts(progress.progress_for(campaign).signatures.exportable)[-1][0]
     content, rows = exports.signatures_pdf(campaign, last)
     return {"part": last, "kb": round(len(content) / 1024), "rows": rows}
 

@@ -13,10 +13,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from courrier.accounts.models import Organisation
-from courrier.delivery.models import Bounce, OutboxMessage, Recipient
+from courrier.delivery import progress
+from courrier.delivery.models import Bounce, OutboxMessage, ProgressFigures, Recipient
 from courrier.delivery.recipients import recipient_rows
 from courrier.signatures import figures
-from courrier.signatures.models import Signature, SignatureFigures
+from courrier.signatures.models import Signature
 from tests import helpers
 from tests.factories import ALLY, OFFICE, OWN_PAGE, OWN_SLUG
 from tests.factories import organiser as shared_organiser
@@ -241,27 +242,29 @@ def test_the_page_costs_a_fixed_number_of_queries_whatever_the_number_of_signatu
 
 def test_a_large_campaigns_figures_are_counted_by_the_worker_and_the_page_says_when(known_data, manager, monkeypatch):
     # As if counting this campaign took longer than a page view may wait.
-    monkeypatch.setattr(figures, "LIVE_SECONDS", 0)
+    monkeypatch.setattr(progress, "LIVE_SECONDS", 0)
     assert "counted-at" not in progress_page(manager, known_data), "never counted: counted for the page"
     add_signature(known_data, 20, 0)
 
     page = progress_page(manager, known_data)
     assert Tables(page).tables["per-day"][1][1:] == ["6", "5"], "as counted, not recounted for each view"
     assert 'id="counted-at"' in page
-    counted_at = SignatureFigures.objects.get(campaign=known_data).counted_at
-    figures.refresh_figures(counted_at + datetime.timedelta(seconds=30))
+    counted_at = ProgressFigures.objects.get(campaign=known_data).counted_at
+    progress.refresh_progress(counted_at + datetime.timedelta(seconds=30))
     assert Tables(progress_page(manager, known_data)).tables["per-day"][1][1:] == ["6", "5"], "not due yet"
-    figures.refresh_figures(counted_at + figures.SMALLEST_REFRESH)
+    progress.refresh_progress(counted_at + progress.SMALLEST_REFRESH)
     assert Tables(progress_page(manager, known_data)).tables["per-day"][1][1:] == ["7", "6"]
 
 
 def test_the_worker_counts_a_public_campaign_it_has_never_counted_and_leaves_quick_ones_to_their_page(known_data):
-    figures.refresh_figures(timezone.now())
-    kept = SignatureFigures.objects.get(campaign=known_data)
-    assert kept.figures["states"] == {"waiting": 2, "confirmed": 7, "held": 1, "rejected": 1, "quarantined": 0}
-    assert kept.figures["exportable"] == 5 and kept.figures["awaiting_decision"] == 1
-    figures.refresh_figures(timezone.now() + datetime.timedelta(days=1))
-    assert SignatureFigures.objects.get(campaign=known_data).counted_at == kept.counted_at, "quick: its page counts"
+    progress.refresh_progress(timezone.now())
+    kept = ProgressFigures.objects.get(campaign=known_data)
+    signatures = kept.figures["signatures"]
+    assert signatures["states"] == {"waiting": 2, "confirmed": 7, "held": 1, "rejected": 1, "quarantined": 0}
+    assert signatures["exportable"] == 5 and signatures["awaiting_decision"] == 1
+    assert kept.figures["letters"] == {"sent 0": 1, "failed 0": 1, "sent 1": 1, "queued 1": 1, "deferred 1": 1}
+    progress.refresh_progress(timezone.now() + datetime.timedelta(days=1))
+    assert ProgressFigures.objects.get(campaign=known_data).counted_at == kept.counted_at, "quick: its page counts"
 
 
 @pytest.mark.parametrize("zone", ["Europe/Paris", "Asia/Kolkata", "America/St_Johns"])

@@ -13,10 +13,10 @@ from django.utils.html import escape
 from courrier.backoffice.progress import by_state
 from courrier.campaigns.models import Target
 from courrier.delivery.models import OutboxMessage
+from courrier.delivery.progress import count_progress
 from courrier.delivery.worker import Worker
 from courrier.lib import bursts
 from courrier.lib.bursts import network_of
-from courrier.signatures.figures import count_figures
 from courrier.signatures.models import Signature
 from tests import helpers
 from tests.factories import OFFICE, OWN_SLUG, organiser
@@ -31,7 +31,7 @@ sign = partial(helpers.sign, slug=OWN_SLUG)
 def counts_in_english(campaign) -> dict[str, int]:
     """The progress page's rows by state, by their English label (the site's own language is French)."""
     with translation.override("en"):
-        return {str(row.label): row.count for row in by_state(campaign, count_figures(campaign.pk))}
+        return {str(row.label): row.count for row in by_state(count_progress(campaign))}
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from courrier.campaigns.models import Campaign, Target
 from courrier.delivery import enqueue
 from courrier.delivery.destinations import destinations
 from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage, Recipient, UndeliverableAddress
+from courrier.delivery.progress import count_progress
 from courrier.delivery.transports import SmtpTransport
 from courrier.delivery.verp import verp_address
 from courrier.delivery.worker import Worker
@@ -128,7 +129,7 @@ def test_a_temporary_refusal_of_one_recipient_retries_it_alone_with_the_same_byt
     assert states(letter) == {OFFICE: "deferred", ALLY: "sent"}
     [copy] = wait_for_mail(postfix, ALLY)
     assert [d.state for d in destinations(letter.signature)] == ["queued", "sent"]
-    rows = {row["target"].email: row for row in per_target(campaign) if row["target"]}
+    rows = {row["target"].email: row for row in per_target(campaign, count_progress(campaign)) if row["target"]}
     assert (rows[OFFICE]["waiting"], rows[ALLY]["sent"]) == (1, 1)
 
     del postfix.policy.at_rcpt[OFFICE]
@@ -159,7 +160,7 @@ def test_a_permanent_refusal_of_the_copy_is_recorded_for_it_alone(campaign, post
     assert states(letter) == {OFFICE: "sent", ALLY: "failed"}
     wait_for_mail(postfix, OFFICE)
     assert [d.state for d in destinations(letter.signature)] == ["sent", "failed"]
-    rows = {row["target"].email: row for row in per_target(campaign) if row["target"]}
+    rows = {row["target"].email: row for row in per_target(campaign, count_progress(campaign)) if row["target"]}
     assert (rows[OFFICE]["sent"], rows[ALLY]["failed"], rows[ALLY]["sent"]) == (1, 1, 0)
     # The operator's outbox page lists each recipient's answer.
     page = organiser("manager", campaign.organisation).get(f"/admin/delivery/outboxmessage/{letter.pk}/change/")

@@ -20,11 +20,11 @@ from courrier.campaigns.models import Campaign, Target
 from courrier.delivery import alerts, retention, target_pauses
 from courrier.delivery.enqueue import queue_confirmations
 from courrier.delivery.models import Bounce, OutboxMessage
+from courrier.delivery.progress import count_progress
 from courrier.lib import crypto
 from courrier.news.models import NewsUpdate
 from courrier.news.sending import send_updates
 from courrier.news.tokens import unsubscribe_token
-from courrier.signatures.figures import count_figures
 from courrier.signatures.models import DataRequest, Signature
 from courrier.signatures.tokens import confirmation_token, my_data_token
 from tests.conftest import wait_until
@@ -72,8 +72,9 @@ def hold_the_embassy() -> None:
 @pytest.mark.django_db
 def progress_figures(campaign) -> tuple:
     """What the progress page shows of the campaign's signatures and letters, counted now."""
-    figures = count_figures(campaign.pk)
-    return by_state(campaign, figures), signatures_per_day(figures), by_language(figures)
+    progress = count_progress(campaign)
+    figures = progress.signatures
+    return by_state(progress), signatures_per_day(figures), by_language(figures)
 
 
 def test_an_unconfirmed_signature_is_deleted_after_seven_days_and_not_before(own_campaign, client, sandbox_in_tmp):

@@ -1,10 +1,9 @@
 """A campaign's progress for its managers: signatures per day, by language, source and delivery state,
 and how each target's mail fares.
 
-The signatures' figures come from signatures/figures.py: counted for the page when that is quick, else as the
-worker last counted them (the page says when). The mail's are aggregate queries (GROUP BY in the database) on
-the outbox. The chart is an SVG drawn here, on the server, with the same numbers in a table next to it for
-screen readers and for copying.
+The figures come from delivery/progress.py: counted for the page when that is quick, else as the worker last
+counted them (the page says when). The chart is an SVG drawn here, on the server, with the same numbers in a
+table next to it for screen readers and for copying.
 """
 
 import datetime
@@ -12,8 +11,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import admin
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import formats, timezone
@@ -22,9 +19,10 @@ from django.utils.translation import ngettext
 
 from courrier.backoffice.scoping import managed_campaign
 from courrier.campaigns.models import Campaign
-from courrier.delivery.models import Bounce, DigestEntry, OutboxMessage, Recipient
+from courrier.delivery.models import OutboxMessage
+from courrier.delivery.progress import Progress, progress_for
 from courrier.signatures import exports
-from courrier.signatures.figures import Figures, figures_for
+from courrier.signatures.figures import Figures
 from courrier.signatures.models import Signature
 
 # The chart shows at most this many days, the most recent; the table lists them all.
@@ -34,7 +32,6 @@ LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 32
 X_LABELS = 6
 
 Status = OutboxMessage.Status
-MAIL_KINDS = [OutboxMessage.Kind.LETTER, OutboxMessage.Kind.DIGEST]
 
 
 @dataclass
@@ -154,24 +151,9 @@ def by_source(figures: Figures) -> list[Row]:
     return rows_of(figures.sources, dict(Signature.Source.choices))
 
 
-def by_state(campaign: Campaign, figures: Figures) -> list[Row]:
-    """Where each signature (the figures) and letter (one aggregate query) stands."""
-    signatures = figures.states
-    letters = {
-        (row["status"], row["sandbox"]): row["count"]
-        for row in OutboxMessage.objects.filter(campaign=campaign, kind=OutboxMessage.Kind.LETTER)
-        .values("status", "sandbox")
-        .annotate(count=Count("id"))
-        .order_by()
-    }
-
-    def letters_in(*statuses: str, sandbox: bool | None = None) -> int:
-        return sum(
-            count
-            for (status, in_sandbox), count in letters.items()
-            if status in statuses and (sandbox is None or in_sandbox == sandbox)
-        )
-
+def by_state(progress: Progress) -> list[Row]:
+    """Where each signature and letter stands."""
+    signatures, letters_in = progress.signatures.states, progress.mail.letters_in
     return [
         Row(_("Waiting for the supporter's confirmation"), signatures["waiting"]),
         Row(_("Confirmed"), signatures["confirmed"]),
@@ -187,82 +169,19 @@ def by_state(campaign: Campaign, figures: Figures) -> list[Row]:
     ]
 
 
-def per_target(campaign: Campaign) -> list[dict]:
-    """For each target: its letters and digests sent, waiting (letters for its next digest included) and
-    failed, and the bounces from its address.
-
-    Counted per recipient (delivery.Recipient): a letter To the embassy and Cc an ally may reach one and
-    not the other. A recipient still waiting counts as its message stands: waiting while the message is
-    queued, deferred, being sent or held; failed if the message failed as a whole; not at all if cancelled.
-    A bounce names the address that refused it, so it counts for the target with that address.
-    """
-    recipient = Recipient.Status
-    still_waiting = Q(deliveries__status__in=[recipient.QUEUED, recipient.DEFERRED])
-    mail = Q(deliveries__outboxmessage__kind__in=MAIL_KINDS)
-    delivered = mail & Q(deliveries__status=recipient.SENT)
-    # Letters written for the target's next digest: a subquery, since a second join would multiply the counts.
-    for_digest = (
-        DigestEntry.objects.pending()
-        .filter(target=OuterRef("pk"))
-        .order_by()
-        .values("target")
-        .annotate(count=Count("pk"))
-        .values("count")
-    )
-    waiting_message = [Status.QUEUED, Status.DEFERRED, Status.SENDING, Status.HELD]
-    targets = (
-        campaign.targets.annotate(
-            # Sent as the campaign's "Letters sent" counts it: really sent, the sandbox's copies apart.
-            sent=Count("deliveries", filter=delivered & Q(deliveries__outboxmessage__sandbox=False)),
-            in_sandbox=Count("deliveries", filter=delivered & Q(deliveries__outboxmessage__sandbox=True)),
-            waiting=Count(
-                "deliveries",
-                filter=mail & still_waiting & Q(deliveries__outboxmessage__status__in=waiting_message),
-            ),
-            failed=Count(
-                "deliveries",
-                filter=mail
-                & (
-                    Q(deliveries__status=recipient.FAILED)
-                    | (still_waiting & Q(deliveries__outboxmessage__status=Status.FAILED))
-                ),
-            ),
-            for_digest=Coalesce(Subquery(for_digest), 0),
-        ).order_by("-role", "name")  # "to" before "cc"
-    )
-    # Counted here, not grouped by the database: the recipient column is encrypted.
-    bounces: dict[str, dict] = {}
-    for recipient, status in Bounce.objects.filter(message__campaign=campaign).values_list("recipient", "status"):
-        row = bounces.setdefault(recipient.casefold(), {"recipient": recipient, "count": 0, "refused": 0})
-        row["count"] += 1
-        row["refused"] += status.startswith("5.")
-    rows = []
-    for target in targets:
-        bounced = bounces.pop(target.email.casefold(), {"count": 0, "refused": 0})
-        rows.append(
-            {
-                "target": target,
-                "sent": target.sent,
-                "in_sandbox": target.in_sandbox,
-                "waiting": target.waiting + target.for_digest,
-                "failed": target.failed,
-                "bounces": bounced["count"],
-                "refusals": bounced["refused"],
-            }
-        )
+def per_target(campaign: Campaign, progress: Progress) -> list[dict]:
+    """Each target (as it is now: its name, whether it is paused) with its figures, and a row for the bounces
+    from other addresses."""
+    empty = {"sent": 0, "in_sandbox": 0, "waiting": 0, "failed": 0, "bounces": 0, "refusals": 0}
+    rows = [
+        {"target": target, **progress.mail.targets.get(target.pk, empty)}
+        for target in campaign.targets.order_by("-role", "name")  # "to" before "cc"
+    ]
     # Bounces from addresses that are no longer (or never were) a target: shown, not lost.
-    others = list(bounces.values())
-    if others:
+    if progress.mail.other_bounces:
         rows.append(
-            {
-                "target": None,
-                "sent": None,
-                "in_sandbox": None,
-                "waiting": None,
-                "failed": None,
-                "bounces": sum(row["count"] for row in others),
-                "refusals": sum(row["refused"] for row in others),
-            }
+            {"target": None, "sent": None, "in_sandbox": None, "waiting": None, "failed": None}
+            | progress.mail.other_bounces
         )
     return rows
 
@@ -270,20 +189,21 @@ def per_target(campaign: Campaign) -> list[dict]:
 def progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The progress page, for the campaign's managers (reached from the campaign's change page)."""
     campaign = managed_campaign(request, campaign_id)
-    figures = figures_for(campaign)
+    progress = progress_for(campaign)
+    figures = progress.signatures
     days = signatures_per_day(figures)
     context = {
         **admin.site.each_context(request),
         "title": _("Progress: %(campaign)s") % {"campaign": campaign.title},
         "campaign": campaign,
         "opts": Campaign._meta,
-        "counted_at": figures.counted_at,
+        "counted_at": progress.counted_at,
         "days": days,
         "chart": chart(days),
         "languages": by_language(figures),
         "sources": by_source(figures),
-        "states": by_state(campaign, figures),
-        "targets": per_target(campaign),
+        "states": by_state(progress),
+        "targets": per_target(campaign, progress),
         "held": figures.awaiting_decision,
         "pdf_parts": [
             (part, formats.number_format(first, force_grouping=True), formats.number_format(last, force_grouping=True))

@@ -518,3 +518,19 @@ class UndeliverableAddress(models.Model):
     @classmethod
     def digests_among(cls, digests) -> set[str]:
         return set(cls.objects.filter(email_digest__in=list(digests)).values_list("email_digest", flat=True))
+
+
+class ProgressFigures(models.Model):
+    """A campaign's progress page in figures as last counted, and what counting them cost (delivery/progress.py)."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="+")
+    figures = models.JSONField()
+    counted_at = models.DateTimeField()
+    seconds = models.FloatField()
+
+    class Meta:
+        verbose_name = _("figures of a campaign's progress")
+        verbose_name_plural = _("figures of campaigns' progress")
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} ({self.counted_at:%Y-%m-%d %H:%M})"

@@ -11,10 +11,6 @@ class SignaturesConfig(AppConfig):
     def periodic_jobs(self) -> list:
         # Imported here: the app registry loads this module before any model exists.
         from courrier.lib.periodic import Job
-        from courrier.signatures import figures, tallies
+        from courrier.signatures import tallies
 
-        minute = datetime.timedelta(minutes=1)
-        return [
-            Job("recount the public campaigns", minute, tallies.recount_public_campaigns),
-            Job("count the large campaigns' figures", minute, figures.refresh_figures),
-        ]
+        return [Job("recount the public campaigns", datetime.timedelta(minutes=1), tallies.recount_public_campaigns)]

@@ -1,16 +1,12 @@
 """A campaign's signatures in figures, for its progress page: per day, by language and source, by state.
 
 All of them come from one grouped query over the campaign's first signatures (by hour signed, languages,
-source, confirmed, moderation, consent to send, erased), folded here. That query reads every row: about a second
-and a half at a million signatures on two cores. So the figures are kept (SignatureFigures) with what they cost:
-a campaign counted in under LIVE_SECONDS is counted again whenever its page is asked for; a larger one is counted
-by the worker (refresh_figures, every minute), at most once per REFRESH_FACTOR times its cost, and its page says
-when they were counted. The page answers at once at any size, and the worker spends at most a thirtieth of its
-time on it.
+source, confirmed, moderation, consent to send, erased), folded here, where six queries and a date function
+called per row took six seconds at a million signatures. It still reads every row (about a second and a half at
+a million on two cores): delivery/progress.py keeps the figures of large campaigns and has the worker count them.
 """
 
 import datetime
-import time
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,13 +15,8 @@ from django.conf import settings
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.utils import timezone
 
-from courrier.campaigns.models import Campaign
 from courrier.db.functions import HOUR_FORMAT, MINUTE_FORMAT, UTCBucket
-from courrier.signatures.models import Signature, SignatureFigures
-
-LIVE_SECONDS = 0.25
-REFRESH_FACTOR = 30
-SMALLEST_REFRESH = datetime.timedelta(minutes=1)
+from courrier.signatures.models import Signature
 
 Moderation = Signature.Moderation
 # The rows of the page's "by state" table a confirmed signature may also count in.
@@ -34,7 +25,7 @@ CONFIRMED_STATES = {Moderation.HELD: "held", Moderation.REJECTED: "rejected", Mo
 
 @dataclass
 class Figures:
-    """What the progress page shows of the signatures; `counted_at` None when counted for this page view."""
+    """What the progress page shows of the signatures."""
 
     days: dict[datetime.date, list[int]] = field(default_factory=dict)  # day -> [signed, confirmed]
     page_languages: dict[str, list[int]] = field(default_factory=dict)  # code -> [signed, confirmed]
@@ -43,7 +34,6 @@ class Figures:
     states: dict[str, int] = field(default_factory=dict)  # waiting, confirmed, held, rejected, quarantined
     awaiting_decision: int = 0  # the moderation queue (signatures/moderation.awaiting_decision)
     exportable: int = 0  # the rows of an export (SignatureQuerySet.exportable)
-    counted_at: datetime.datetime | None = None
 
     def as_json(self) -> dict:
         return {
@@ -57,7 +47,7 @@ class Figures:
         }
 
     @classmethod
-    def from_json(cls, data: dict, counted_at: datetime.datetime) -> "Figures":
+    def from_json(cls, data: dict) -> "Figures":
         return cls(
             days={datetime.date.fromisoformat(day): counts for day, *counts in data["days"]},
             page_languages=data["page_languages"],
@@ -66,7 +56,6 @@ class Figures:
             states=data["states"],
             awaiting_decision=data["awaiting_decision"],
             exportable=data["exportable"],
-            counted_at=counted_at,
         )
 
 
@@ -133,41 +122,3 @@ def count_figures(campaign_id: int) -> Figures:
     figures.days, figures.page_languages = dict(days), dict(languages)
     figures.letter_languages, figures.sources = dict(letters), dict(sources)
     return figures
-
-
-def count_and_keep(campaign_id: int, now: datetime.datetime | None = None) -> Figures:
-    started = time.perf_counter()
-    figures = count_figures(campaign_id)
-    kept = SignatureFigures(
-        campaign_id=campaign_id,
-        figures=figures.as_json(),
-        counted_at=now or timezone.now(),
-        seconds=time.perf_counter() - started,
-    )
-    # One INSERT … ON CONFLICT: two page views counting at once both keep theirs, neither fails.
-    SignatureFigures.objects.bulk_create(
-        [kept], update_conflicts=True, unique_fields=["campaign"], update_fields=["figures", "counted_at", "seconds"]
-    )
-    return figures
-
-
-def figures_for(campaign: Campaign) -> Figures:
-    """The progress page's figures: counted now when that is quick, else as the worker last counted them."""
-    kept = SignatureFigures.objects.filter(campaign=campaign).first()
-    if kept is not None and kept.seconds >= LIVE_SECONDS:
-        return Figures.from_json(kept.figures, kept.counted_at)
-    return count_and_keep(campaign.pk)
-
-
-def refresh_figures(now: datetime.datetime) -> None:
-    """The worker's job: count again the public campaigns whose figures are too costly to count on each page
-    view (or were never counted), each when a REFRESH_FACTOR of its cost has passed since."""
-    kept = {row.campaign_id: row for row in SignatureFigures.objects.all()}
-    for campaign_id in Campaign.objects.public().values_list("pk", flat=True):
-        row = kept.get(campaign_id)
-        if row is not None and row.seconds < LIVE_SECONDS:
-            continue  # its page counts it
-        if row is None or now - row.counted_at >= max(
-            SMALLEST_REFRESH, REFRESH_FACTOR * datetime.timedelta(seconds=row.seconds)
-        ):
-            count_and_keep(campaign_id, now)

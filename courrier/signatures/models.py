@@ -250,19 +250,3 @@ class DataRequest(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk}"
-
-
-class SignatureFigures(models.Model):
-    """A campaign's signatures in figures as last counted, and what that cost (signatures/figures.py)."""
-
-    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="+")
-    figures = models.JSONField()
-    counted_at = models.DateTimeField()
-    seconds = models.FloatField()
-
-    class Meta:
-        verbose_name = _("figures of a campaign's signatures")
-        verbose_name_plural = _("figures of campaigns' signatures")
-
-    def __str__(self) -> str:
-        return f"{self.campaign_id} ({self.counted_at:%Y-%m-%d %H:%M})"
