@@ -228,3 +228,13 @@ def test_a_change_to_old_signatures_while_the_counter_is_counted_is_not_lost(own
     assert Campaign.objects.get(pk=own_campaign.pk).tally_settled_until is None, "its stale part was not kept"
     tallies.refresh_tallies([own_campaign.pk], timezone.now() + timedelta(minutes=2))
     assert tally(own_campaign.pk) == 2
+
+
+def test_the_exports_index_holds_exactly_the_exportable_signatures(supporters):
+    """The index the exports read in order is partial: its condition must be the rule's, or a database would
+    not use it (and an export would sort the whole campaign again)."""
+    campaign, made = supporters
+    [index] = [index for index in Signature._meta.indexes if index.name == "sig_exportable"]
+    in_index = Signature.objects.filter(index.condition, campaign=campaign)
+    assert names(in_index, made) == names(Signature.objects.filter(campaign=campaign).exportable(), made)
+    assert dict(index.condition.children)["moderation__in"] == list(Signature.DELIVERED_MODERATION)
