@@ -25,6 +25,15 @@ def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def env_rate(name: str, default: str) -> str:
+    """A "count/seconds" rate, checked when the site starts: a mistyped one would refuse every request."""
+    rate = os.environ.get(name, default).strip()
+    count, _slash, seconds = rate.partition("/")
+    if not (count.isdigit() and seconds.isdigit() and int(seconds) > 0):
+        raise ImproperlyConfigured(f'{name} must be "count/seconds", for example "{default}"; it is "{rate}".')
+    return rate
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -330,13 +339,13 @@ DKIM_DOMAIN = os.environ.get("DKIM_DOMAIN", "")
 # Signing.
 # The last resort, per IP address: beyond it signing is refused ("slow down"). Above the burst allowances
 # below, so that a meeting signing on one wifi is quarantined (kept) rather than refused.
-SIGNING_RATE_LIMIT = os.environ.get("SIGNING_RATE_LIMIT", "200/3600")  # per IP: count/seconds
+SIGNING_RATE_LIMIT = env_rate("SIGNING_RATE_LIMIT", "200/3600")  # per IP: count/seconds
 # Bursts from one network (IPv4 /24, IPv6 /48), "count/seconds": beyond them a signature is kept but
 # quarantined until a moderator releases it (courrier/lib/bursts.py). With the proof of work, 30 in
 # 10 minutes: a family or an office signs well within it, and a meeting beyond it loses no letter.
 # Without it (no JavaScript: a few real browsers, most scripts), 5 in 10 minutes.
-SIGNING_BURST = os.environ.get("SIGNING_BURST", "30/600")
-SIGNING_BURST_UNPROVEN = os.environ.get("SIGNING_BURST_UNPROVEN", "5/600")
+SIGNING_BURST = env_rate("SIGNING_BURST", "30/600")
+SIGNING_BURST_UNPROVEN = env_rate("SIGNING_BURST_UNPROVEN", "5/600")
 # The proof of work (courrier/lib/proof_of_work.py): the browser tries on average half of
 # PROOF_OF_WORK_MAX_NUMBER SHA-256 hashes. See the README for the default's cost on a phone.
 PROOF_OF_WORK_MAX_NUMBER = env_int("PROOF_OF_WORK_MAX_NUMBER", 100_000)
@@ -361,7 +370,7 @@ MY_DATA_LINK_MAX_AGE_DAYS = env_int("MY_DATA_LINK_MAX_AGE_DAYS", 30)
 UNSUBSCRIBE_LINK_MAX_AGE_DAYS = env_int("UNSUBSCRIBE_LINK_MAX_AGE_DAYS", 365)
 # The public "send me my link" form, per IP: count/seconds. The worker also sends one address at most one
 # round of links per DATA_LINK_INTERVAL_MINUTES, so the form cannot fill an inbox.
-MY_DATA_RATE_LIMIT = os.environ.get("MY_DATA_RATE_LIMIT", "10/3600")
+MY_DATA_RATE_LIMIT = env_rate("MY_DATA_RATE_LIMIT", "10/3600")
 DATA_LINK_INTERVAL_MINUTES = env_int("DATA_LINK_INTERVAL_MINUTES", 60)
 
 LOGGING = {

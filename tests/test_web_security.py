@@ -320,3 +320,13 @@ def test_log_lines_lose_link_tokens_and_query_strings():
     line = RedactingFormatter("%(levelname)s %(message)s").format(record)
     assert MARKER not in line
     assert "Internal Server Error: /fr/confirm/[token]/" in line and "ValueError: bad link" in line
+
+
+@pytest.mark.parametrize("rate", ["1000", "ten/60", "10/0", "10/"])
+def test_a_mistyped_signing_limit_stops_the_site_at_start_with_the_setting_named(tmp_path, rate):
+    """Read at the first signature, "1000" (no window) answered every signature with a server error."""
+    env = {**environment(tmp_path), "SIGNING_RATE_LIMIT": rate}
+    done = run([sys.executable, "manage.py", "check"], env)
+    assert done.returncode != 0
+    assert ImproperlyConfigured.__name__ in done.stderr and "SIGNING_RATE_LIMIT" in done.stderr
+    assert '"count/seconds"' in done.stderr
