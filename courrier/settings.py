@@ -7,6 +7,7 @@ by environment variables alone (see README, "Going to production").
 
 import base64
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -28,8 +29,8 @@ def env_int(name: str, default: int) -> int:
 def env_rate(name: str, default: str) -> str:
     """A "count/seconds" rate, checked when the site starts: a mistyped one would refuse every request."""
     rate = os.environ.get(name, default).strip()
-    count, _slash, seconds = rate.partition("/")
-    if not (count.isdigit() and seconds.isdigit() and int(seconds) > 0):
+    found = re.fullmatch(r"([0-9]{1,12})/([0-9]{1,12})", rate)  # ASCII digits: what int() reads
+    if not found or int(found[2]) == 0:
         raise ImproperlyConfigured(f'{name} must be "count/seconds", for example "{default}"; it is "{rate}".')
     return rate
 

@@ -232,7 +232,7 @@ def test_a_large_campaigns_pdf_comes_in_parts_numbered_from_the_first_signature(
     assert summaries == ["pdf part 2, 2 rows", "pdf part 3, 1 rows"]
 
 
-@pytest.mark.parametrize("part", ["4", "0", "-1", "two", "9" * 30])
+@pytest.mark.parametrize("part", ["4", "0", "-1", "two", "9" * 30, "²", "9" * 5000])
 def test_a_part_of_the_pdf_that_does_not_exist_is_refused_in_words_and_not_recorded(
     own_campaign, manager, monkeypatch, part
 ):

@@ -256,6 +256,23 @@ def test_a_large_campaigns_figures_are_counted_by_the_worker_and_the_page_says_w
     assert Tables(progress_page(manager, known_data)).tables["per-day"][1][1:] == ["7", "6"]
 
 
+def test_kept_figures_the_worker_no_longer_keeps_up_to_date_are_counted_again_for_the_page(
+    known_data, manager, monkeypatch
+):
+    monkeypatch.setattr(progress, "LIVE_SECONDS", 0)
+    progress_page(manager, known_data)
+    add_signature(known_data, 20, 0)
+    assert Tables(progress_page(manager, known_data)).tables["per-day"][1][1:] == ["6", "5"], "kept"
+
+    # The worker stopped: figures older than three of its intervals are not shown as current.
+    ProgressFigures.objects.filter(campaign=known_data).update(counted_at=timezone.now() - datetime.timedelta(hours=1))
+    assert Tables(progress_page(manager, known_data)).tables["per-day"][1][1:] == ["7", "6"]
+    # An archived campaign is not counted by the worker at all: its page counts.
+    add_signature(known_data, 21, 0)
+    known_data.__class__.objects.filter(pk=known_data.pk).update(status="archived")
+    assert Tables(progress_page(manager, known_data)).tables["per-day"][1][1:] == ["8", "7"]
+
+
 def test_the_worker_counts_a_public_campaign_it_has_never_counted_and_leaves_quick_ones_to_their_page(known_data):
     progress.refresh_progress(timezone.now())
     kept = ProgressFigures.objects.get(campaign=known_data)

@@ -10,7 +10,9 @@ from courrier.delivery import enqueue
 from courrier.delivery.models import OutboxMessage
 from courrier.news.sending import subscribers
 from courrier.signatures import exports, moderation, tallies
+from courrier.signatures.figures import count_figures
 from courrier.signatures.models import Signature
+from courrier.signatures.moderation import awaiting_decision
 from courrier.signatures.tokens import my_data_url
 from tests import factories
 
@@ -214,7 +216,7 @@ def test_deleting_an_old_signature_in_the_back_office_takes_it_off_the_counter(o
 def test_a_change_to_old_signatures_while_the_counter_is_counted_is_not_lost(own_campaign, monkeypatch):
     signed_days_ago(own_campaign, 3, 30, "old")
     tallies.refresh_tallies([own_campaign.pk])
-    counting = tallies.count_letters
+    counting = tallies.letters_counted
 
     def count_while_an_organiser_deletes(campaign, now):
         counted = counting(campaign, now)
@@ -222,9 +224,9 @@ def test_a_change_to_old_signatures_while_the_counter_is_counted_is_not_lost(own
         tallies.forget_settled([own_campaign.pk])
         return counted
 
-    monkeypatch.setattr(tallies, "count_letters", count_while_an_organiser_deletes)
+    monkeypatch.setattr(tallies, "letters_counted", count_while_an_organiser_deletes)
     tallies.refresh_tallies([own_campaign.pk], timezone.now() + timedelta(minutes=1))
-    monkeypatch.setattr(tallies, "count_letters", counting)
+    monkeypatch.setattr(tallies, "letters_counted", counting)
     assert Campaign.objects.get(pk=own_campaign.pk).tally_settled_until is None, "its stale part was not kept"
     tallies.refresh_tallies([own_campaign.pk], timezone.now() + timedelta(minutes=2))
     assert tally(own_campaign.pk) == 2
@@ -238,3 +240,31 @@ def test_the_exports_index_holds_exactly_the_exportable_signatures(supporters):
     in_index = Signature.objects.filter(index.condition, campaign=campaign)
     assert names(in_index, made) == names(Signature.objects.filter(campaign=campaign).exportable(), made)
     assert dict(index.condition.children)["moderation__in"] == list(Signature.DELIVERED_MODERATION)
+
+
+def test_the_progress_figures_count_what_the_rules_say(supporters):
+    campaign, _made = supporters
+    figures = count_figures(campaign.pk)
+    mine = Signature.objects.filter(campaign=campaign)
+    assert figures.exportable == mine.exportable().count()
+    assert figures.awaiting_decision == mine.filter(awaiting_decision()).count()
+    assert figures.states["confirmed"] == mine.confirmed().count()
+    assert figures.states["waiting"] == mine.first_signatures().filter(confirmed_at__isnull=True).count()
+    assert sum(signed for signed, _confirmed in figures.days.values()) == mine.first_signatures().count()
+
+
+def test_each_refresh_adds_the_signatures_that_settled_since_the_last_one(own_campaign):
+    now = timezone.now()
+    settle = tallies.settled_after()
+    # Two settled already; three a little younger than the settling age: recent at the first refresh,
+    # settled at the next.
+    signed_days_ago(own_campaign, 2, settle.days + 1, "older")
+    ageing = factories.confirmed_signatures(own_campaign, 3, prefix="ageing")
+    Signature.objects.filter(pk__in=[s.pk for s in ageing]).update(created_at=now - settle + timedelta(minutes=10))
+    tallies.refresh_tallies([own_campaign.pk], now)
+    assert Campaign.objects.get(pk=own_campaign.pk).tally_settled == 2
+
+    tallies.refresh_tallies([own_campaign.pk], now + timedelta(minutes=30))
+    campaign = Campaign.objects.get(pk=own_campaign.pk)
+    assert (campaign.tally_settled, campaign.tally_letters) == (5, 5), "the three settled: added to the kept part"
+    assert campaign.tally_recounted_at == now, "added to, not counted again in full"

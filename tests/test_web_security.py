@@ -322,7 +322,7 @@ def test_log_lines_lose_link_tokens_and_query_strings():
     assert "Internal Server Error: /fr/confirm/[token]/" in line and "ValueError: bad link" in line
 
 
-@pytest.mark.parametrize("rate", ["1000", "ten/60", "10/0", "10/"])
+@pytest.mark.parametrize("rate", ["1000", "ten/60", "10/0", "10/", "²/60"])
 def test_a_mistyped_signing_limit_stops_the_site_at_start_with_the_setting_named(tmp_path, rate):
     """Read at the first signature, "1000" (no window) answered every signature with a server error."""
     env = {**environment(tmp_path), "SIGNING_RATE_LIMIT": rate}

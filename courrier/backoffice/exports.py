@@ -1,6 +1,7 @@
 """The signature exports (signatures/exports.py) as files for a campaign's managers, each one audited."""
 
 import datetime
+import re
 from collections.abc import Iterator
 
 from django.contrib import messages
@@ -46,15 +47,16 @@ def export_csv(request: HttpRequest, campaign_id: int) -> HttpResponseBase:
 def export_pdf(request: HttpRequest, campaign_id: int) -> HttpResponseBase:
     """A part of the PDF (the form names it; the first when it does not), recorded in the audit log."""
     campaign = managed_campaign(request, campaign_id)
-    part = request.POST.get("part", "1")
-    # A number of parts a database can skip to (a million parts is five billion signatures), else none.
-    valid = part.isdigit() and 1 <= int(part) <= 1_000_000
-    content, rows = exports.signatures_pdf(campaign, int(part)) if valid else (b"", 0)
-    if not rows and part != "1":
+    # ASCII digits only, up to a number of parts a database can skip to (a million parts is 2.5 billion
+    # signatures): "²" is a digit to str.isdigit() and not to int().
+    given = request.POST.get("part", "1")
+    part = int(given) if re.fullmatch(r"[0-9]{1,7}", given) else 0
+    content, rows = exports.signatures_pdf(campaign, part) if part >= 1 else (b"", 0)
+    if not rows and part != 1:
         # A part past the end (the campaign shrank since the page was shown, or a hand-made form): said, not a 500.
         messages.error(request, _("There is no such part of the PDF: choose one from the list again."))
         return redirect("campaign_progress", campaign_id=campaign.pk)
-    summary = f"pdf, {rows} rows" if part == "1" else f"pdf part {part}, {rows} rows"
+    summary = f"pdf, {rows} rows" if part == 1 else f"pdf part {part}, {rows} rows"
     audit.record(request.user, audit.EXPORT, campaign, organisation=campaign.organisation, summary=summary)
-    suffix = "" if part == "1" else f"-part-{part}"
+    suffix = "" if part == 1 else f"-part-{part}"
     return attachment(content, "application/pdf", export_filename(campaign, "pdf").replace(".pdf", f"{suffix}.pdf"))

@@ -162,23 +162,35 @@ def count_and_keep(campaign: Campaign, now: datetime.datetime | None = None) -> 
     return progress
 
 
-def progress_for(campaign: Campaign) -> Progress:
-    """The progress page's figures: counted now when that is quick, else as the worker last counted them."""
-    kept = ProgressFigures.objects.filter(campaign=campaign).first()
-    if kept is not None and kept.seconds >= LIVE_SECONDS:
+def refresh_interval(seconds: float) -> datetime.timedelta:
+    """How long the worker lets kept figures that took `seconds` to count stand before counting them again."""
+    return max(SMALLEST_REFRESH, datetime.timedelta(seconds=REFRESH_FACTOR * seconds))
+
+
+def progress_for(campaign: Campaign, now: datetime.datetime | None = None) -> Progress:
+    """The progress page's figures: as the worker last counted them when counting is slow and the worker keeps
+    them up to date (a public campaign, counted lately), else counted now."""
+    now = now or timezone.now()
+    kept = ProgressFigures.objects.filter(campaign=campaign).only("counted_at", "seconds").first()
+    if (
+        kept is not None
+        and kept.seconds >= LIVE_SECONDS
+        and campaign.is_public
+        # Three of the worker's intervals: if it stopped, the page counts rather than show old figures.
+        and now - kept.counted_at <= 3 * refresh_interval(kept.seconds)
+    ):
+        kept.refresh_from_db(fields=["figures"])
         return Progress.from_json(kept.figures, kept.counted_at)
-    return count_and_keep(campaign)
+    return count_and_keep(campaign, now)
 
 
 def refresh_progress(now: datetime.datetime) -> None:
     """The worker's job: count again the public campaigns whose figures are too costly to count on each page
     view (or were never counted), each when REFRESH_FACTOR times its cost has passed since."""
-    kept = {row.campaign_id: row for row in ProgressFigures.objects.all()}
+    kept = {row.campaign_id: row for row in ProgressFigures.objects.only("campaign_id", "counted_at", "seconds")}
     for campaign in Campaign.objects.public().defer("tally_organisations"):
         row = kept.get(campaign.pk)
         if row is not None and row.seconds < LIVE_SECONDS:
             continue  # its page counts it
-        if row is None or now - row.counted_at >= max(
-            SMALLEST_REFRESH, datetime.timedelta(seconds=REFRESH_FACTOR * row.seconds)
-        ):
+        if row is None or now - row.counted_at >= refresh_interval(row.seconds):
             count_and_keep(campaign, now)

@@ -50,7 +50,7 @@ def settled_after() -> datetime.timedelta:
     return datetime.timedelta(days=settings.CONFIRMATION_MAX_AGE_DAYS + 1)
 
 
-def count_letters(campaign: Campaign, now: datetime.datetime) -> tuple[int, dict]:
+def letters_counted(campaign: Campaign, now: datetime.datetime) -> tuple[int, dict]:
     """The counter, and what to keep of its settled part: its count since the last refresh's, or all of it."""
     # Held, quarantined or rejected letters count only once a moderator approves them.
     counted = Signature.objects.filter(campaign_id=campaign.pk).counted()
@@ -76,10 +76,14 @@ def refresh_tallies(campaign_ids: Iterable[int], now: datetime.datetime | None =
     """Count each campaign's letters (the last days' only, mostly) and its first organisations."""
     now = now or timezone.now()
     for campaign_id in campaign_ids:
-        campaign = Campaign.objects.only(
-            "tally_settled", "tally_settled_until", "tally_recounted_at", "tally_version"
-        ).get(pk=campaign_id)
-        letters, kept = count_letters(campaign, now)
+        campaign = (
+            Campaign.objects.only("tally_settled", "tally_settled_until", "tally_recounted_at", "tally_version")
+            .filter(pk=campaign_id)
+            .first()
+        )
+        if campaign is None:
+            continue  # deleted since its letters were queued
+        letters, kept = letters_counted(campaign, now)
         organisations = first_organisations(campaign_id)
         # Kept only if no old signature changed while this counted (forget_settled raises the version).
         unchanged = Campaign.objects.filter(pk=campaign_id, tally_version=campaign.tally_version)
