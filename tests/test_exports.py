@@ -222,6 +222,7 @@ def test_a_large_campaigns_pdf_comes_in_parts_numbered_from_the_first_signature(
     progress = manager.get(f"/admin/campaigns/campaign/{own_campaign.pk}/progress/").content.decode()
     options = progress[progress.index('name="part"') : progress.index("</select>")]
     assert options.count("<option") == 3 and "signatures 5 à 5" in options
+    assert "Téléchargez-les le même jour" in progress, "the page says a part may shift after a change"
     second = manager.post(url, {"part": "2"})
     assert second["Content-Disposition"].endswith('-part-2.pdf"')
     text = pdf_text(second)
