@@ -29,8 +29,8 @@ def attachment(content: bytes | Iterator[bytes], content_type: str, filename: st
     return response
 
 
-def export_filename(campaign: Campaign, extension: str) -> str:
-    return f"signatures-{campaign.slug}-{datetime.date.today().isoformat()}.{extension}"
+def export_filename(campaign: Campaign, extension: str, suffix: str = "") -> str:
+    return f"signatures-{campaign.slug}-{datetime.date.today().isoformat()}{suffix}.{extension}"
 
 
 # POST only: an export is an act recorded in the audit log, not a page a browser may prefetch.
@@ -59,4 +59,4 @@ def export_pdf(request: HttpRequest, campaign_id: int) -> HttpResponseBase:
     summary = f"pdf, {rows} rows" if part == 1 else f"pdf part {part}, {rows} rows"
     audit.record(request.user, audit.EXPORT, campaign, organisation=campaign.organisation, summary=summary)
     suffix = "" if part == 1 else f"-part-{part}"
-    return attachment(content, "application/pdf", export_filename(campaign, "pdf").replace(".pdf", f"{suffix}.pdf"))
+    return attachment(content, "application/pdf", export_filename(campaign, "pdf", suffix))

@@ -38,11 +38,12 @@ class Mail:
     other_bounces: dict[str, int] | None = None  # bounces from addresses that are not (or no longer) a target
 
     def letters_in(self, *statuses: str, sandbox: bool | None = None) -> int:
-        return sum(
-            count
-            for key, count in self.letters.items()
-            if key.split()[0] in statuses and (sandbox is None or key.split()[1] == str(int(sandbox)))
-        )
+        total = 0
+        for key, count in self.letters.items():
+            status, in_sandbox = key.split()
+            if status in statuses and (sandbox is None or in_sandbox == str(int(sandbox))):
+                total += count
+        return total
 
 
 @dataclass

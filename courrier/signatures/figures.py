@@ -60,9 +60,14 @@ class Figures:
 
 
 def whole_hour_zone(zone: datetime.tzinfo) -> bool:
-    """Whether the zone is a whole number of hours from UTC all year (Paris is; Kolkata, +5:30, is not)."""
+    """Whether the zone has been a whole number of hours from UTC, summer and winter, over the last ten years
+    (Paris has; Kolkata, +5:30, has not; Pyongyang was +8:30 until 2018): campaigns of those years are counted."""
     year = timezone.now().year
-    instants = [datetime.datetime(year, month, 1, tzinfo=datetime.UTC) for month in range(1, 13)]
+    instants = [
+        datetime.datetime(past, month, 1, tzinfo=datetime.UTC)
+        for past in range(year - 10, year + 1)
+        for month in (1, 4, 7, 10)
+    ]
     return all(
         instant.astimezone(zone).utcoffset() % datetime.timedelta(hours=1) == datetime.timedelta(0)
         for instant in instants
