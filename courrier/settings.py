@@ -142,6 +142,7 @@ INSTALLED_APPS = [
     "courrier.accounts",
     "courrier.web",
     "courrier.backoffice",
+    "courrier.studio",
     "courrier.ops",
 ]
 

@@ -45,6 +45,8 @@ urlpatterns = i18n_patterns(
     path("embed/<slug:slug>/thanks/", embed_views.embed_thanks, name="embed_thanks"),
     # One-click unsubscribe (RFC 8058): the exact address of List-Unsubscribe, POSTed to without a cookie.
     path("news/unsubscribe/<str:token>/", news_views.unsubscribe, name="news_unsubscribe"),
+    # The organisers' studio, in their language (courrier/studio/).
+    path("studio/", include("courrier.studio.urls")),
 )
 
 urlpatterns += [

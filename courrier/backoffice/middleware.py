@@ -3,10 +3,12 @@
 Personal data is on most admin pages (signatures, letters in the outbox, the
 sandbox), so the rule covers every path under /admin/ except the login and
 logout pages and the second factor's own pages. A first login goes to the
-setup page; every later one to the page that asks for a code.
+setup page; every later one to the page that asks for a code. The studio
+(/<language>/studio/) asks for the same code on its own pages (courrier/studio/access.py).
 """
 
 import functools
+import re
 from urllib.parse import urlencode
 
 from django.contrib.auth.middleware import AuthenticationMiddleware
@@ -45,8 +47,17 @@ def admin_paths() -> tuple[str, tuple[str, ...]]:
     return reverse("admin:index"), exempt
 
 
-def is_back_office(request: HttpRequest) -> bool:
+# The organisers' studio, in each language: /fr/studio/, /kk/studio/…
+STUDIO_PATH = re.compile(r"^/[a-z]{2}(?:-[a-z0-9]+)?/studio/")
+
+
+def is_admin(request: HttpRequest) -> bool:
     return request.path.startswith(admin_paths()[0])
+
+
+def is_back_office(request: HttpRequest) -> bool:
+    """The admin or the studio: the pages of signed-in users, with a session."""
+    return is_admin(request) or STUDIO_PATH.match(request.path) is not None
 
 
 class BackOfficeOnly:
@@ -102,7 +113,7 @@ class SecondFactorMiddleware:
 
     def needs_second_factor(self, request: HttpRequest) -> bool:
         _prefix, exempt = admin_paths()
-        if not is_back_office(request) or request.path.startswith(exempt):
+        if not is_admin(request) or request.path.startswith(exempt):
             return False
         user = request.user
         if not (user.is_authenticated and user.is_active and user.is_staff):

@@ -72,12 +72,7 @@ def setup(request: HttpRequest) -> HttpResponse:
     device, _created = TOTPDevice.objects.get_or_create(user=request.user, defaults={"secret": totp.generate_secret()})
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        step = totp.matching_step(device.secret, form.cleaned_data["code"])
-        if step is not None:
-            device.confirmed_at, device.last_used_step = timezone.now(), step
-            device.save(update_fields=["confirmed_at", "last_used_step"])
-            mark_verified(request, device)
-            audit.record(request.user, audit.SECOND_FACTOR_SET_UP, request.user)
+        if accept_setup_code(request, device, form.cleaned_data["code"]):
             messages.success(request, _("Your second factor is set up. After each login, type a code from the app."))
             return HttpResponseRedirect(next_url(request))
         form.add_error("code", wrong_code_message())
@@ -98,30 +93,61 @@ def verify(request: HttpRequest) -> HttpResponse:
         return redirect(with_next("second_factor_setup", request))
     if is_verified(request):
         return HttpResponseRedirect(next_url(request))
-    username = request.user.get_username()
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        code = form.cleaned_data["code"]
-        if lockout.is_locked(username):
-            return locked_out(request)
-        step = totp.matching_step(device.secret, code, device.last_used_step)
-        # Compare-and-set: of two requests with the same code, only one moves the step forward.
-        if step is not None and TOTPDevice.objects.filter(
-            Q(last_used_step__isnull=True) | Q(last_used_step__lt=step), pk=device.pk
-        ).update(last_used_step=step):
-            mark_verified(request, device)
-            lockout.clear(username)
+        outcome = check_login_code(request, device, form.cleaned_data["code"])
+        if outcome == ACCEPTED:
             return HttpResponseRedirect(next_url(request))
-        if totp.is_replayed(device.secret, code, device.last_used_step) or step is not None:
-            form.add_error("code", _("This code was already used. Wait for the app to show the next one."))
-        else:
-            if lockout.register_failure(username):
-                record_lockout(username)
-                return locked_out(request)
-            form.add_error("code", wrong_code_message())
+        if outcome == LOCKED:
+            return locked_out(request)
+        form.add_error("code", code_refusal(outcome))
     return TemplateResponse(
         request, "accounts/second_factor_verify.html", page_context(request, _("Second factor"), form)
     )
+
+
+def accept_setup_code(request: HttpRequest, device: TOTPDevice, code: str) -> bool:
+    """The first code from a new authenticator app: right, it confirms the device and verifies the session."""
+    step = totp.matching_step(device.secret, code)
+    if step is None:
+        return False
+    device.confirmed_at, device.last_used_step = timezone.now(), step
+    device.save(update_fields=["confirmed_at", "last_used_step"])
+    mark_verified(request, device)
+    audit.record(request.user, audit.SECOND_FACTOR_SET_UP, request.user)
+    return True
+
+
+ACCEPTED, REPLAYED, WRONG, LOCKED = "accepted", "replayed", "wrong", "locked"
+
+
+def check_login_code(request: HttpRequest, device: TOTPDevice, code: str) -> str:
+    """A code after a login, within a step of now and never one already used; wrong ones count towards the
+    account's lockout like wrong passwords. Returns ACCEPTED (the session is verified), REPLAYED, WRONG or
+    LOCKED (the caller ends the session)."""
+    username = request.user.get_username()
+    if lockout.is_locked(username):
+        return LOCKED
+    step = totp.matching_step(device.secret, code, device.last_used_step)
+    # Compare-and-set: of two requests with the same code, only one moves the step forward.
+    if step is not None and TOTPDevice.objects.filter(
+        Q(last_used_step__isnull=True) | Q(last_used_step__lt=step), pk=device.pk
+    ).update(last_used_step=step):
+        mark_verified(request, device)
+        lockout.clear(username)
+        return ACCEPTED
+    if totp.is_replayed(device.secret, code, device.last_used_step) or step is not None:
+        return REPLAYED
+    if lockout.register_failure(username):
+        record_lockout(username)
+        return LOCKED
+    return WRONG
+
+
+def code_refusal(outcome: str) -> str:
+    if outcome == REPLAYED:
+        return _("This code was already used. Wait for the app to show the next one.")
+    return wrong_code_message()
 
 
 def wrong_code_message() -> str:

@@ -29,7 +29,16 @@ from courrier.campaigns.letter_checker import BLOCKING, WARNING, Finding
 from courrier.campaigns.models import Campaign, Target
 from courrier.lib.headers import is_plain_address
 
-__all__ = ["BLOCKING", "CHECKS", "WARNING", "Finding", "blocking", "enabled_languages", "run_checklist"]
+__all__ = [
+    "BLOCKING",
+    "CHECKS",
+    "WARNING",
+    "Finding",
+    "blocking",
+    "enabled_languages",
+    "is_operators_matter",
+    "run_checklist",
+]
 
 
 def run_checklist(campaign: Campaign) -> list[Finding]:
@@ -40,6 +49,15 @@ def run_checklist(campaign: Campaign) -> list[Finding]:
 
 def blocking(findings: Iterable[Finding]) -> list[Finding]:
     return [finding for finding in findings if finding.blocks]
+
+
+# Findings about the site's own settings and templates (its sender addresses, its privacy notice): the site's
+# operators fix them, not a campaign's organisers, who are told only that the site is not ready.
+OPERATOR_FIELDS = {"sender", "privacy"}
+
+
+def is_operators_matter(finding: Finding) -> bool:
+    return finding.field in OPERATOR_FIELDS
 
 
 def language_name(code: str) -> str:

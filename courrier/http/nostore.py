@@ -25,7 +25,7 @@ from django.http import HttpRequest, HttpResponse
 PRIVATE_PATH = re.compile(
     r"^/(?:admin/"
     r"|(?:[a-z]{2}(?:-[a-z0-9]+)?/)?"
-    r"(?:confirm/|my-data/|news/unsubscribe/|c/[^/]+/(?:sign|check-your-inbox)/|embed/[^/]+/sign/))"
+    r"(?:studio/|confirm/|my-data/|news/unsubscribe/|c/[^/]+/(?:sign|check-your-inbox)/|embed/[^/]+/sign/))"
 )
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 P = ParamSpec("P")

@@ -1,0 +1,210 @@
+"""The organisers' studio (/<language>/studio/): signing in, the home, a campaign from a pasted call,
+the letter and people steps, and who may open what."""
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import URLPattern, reverse
+
+from courrier.accounts import totp
+from courrier.accounts.models import Membership, TOTPDevice
+from courrier.campaigns.models import Campaign, ModelLetter
+from courrier.studio import urls as studio_urls
+from tests.factories import live_campaign, new_organisation, organiser
+from tests.helpers import maildir_messages
+from tests.test_appeals import FOUNDING_CALL
+
+pytestmark = pytest.mark.django_db
+
+HOME = "/fr/studio/"
+
+
+@pytest.fixture
+def group():
+    return new_organisation("Gauche révolutionnaire")
+
+
+@pytest.fixture
+def manager(group):
+    return organiser("camille", group, role=Membership.Role.MANAGER, email="camille@group.example")
+
+
+def from_call(client, text: str = FOUNDING_CALL):
+    """The "from a call" form as the page serves it: the member's only organisation is its hidden choice."""
+    organisation = client.user.memberships.get().organisation_id
+    return client.post("/fr/studio/new/", {"way": "from-call", "call-text": text, "call-organisation": organisation})
+
+
+def test_a_new_organiser_signs_in_sets_up_the_second_factor_and_gives_their_address(group):
+    user = User.objects.create_user("aliya", password="a long test password", is_staff=True)
+    Membership.objects.create(user=user, organisation=group, role=Membership.Role.EDITOR)
+    client = Client()
+    asked = client.get(HOME)
+    assert asked.status_code == 302 and asked["Location"].startswith("/fr/studio/sign-in/")
+    wrong = client.post("/fr/studio/sign-in/", {"username": "aliya", "password": "not it", "next": HOME})
+    assert wrong.status_code == 200 and "ne correspondent à aucun compte" in wrong.content.decode()
+    signed_in = client.post(
+        "/fr/studio/sign-in/", {"username": "aliya", "password": "a long test password", "next": HOME}
+    )
+    assert signed_in["Location"].startswith("/fr/studio/second-factor/set-up/")
+    setup = client.get(signed_in["Location"])
+    secret = TOTPDevice.objects.get(user=user).secret
+    assert " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)) in setup.content.decode()
+    # The home stays closed until the code is typed.
+    assert client.get(HOME)["Location"].startswith("/fr/studio/second-factor/set-up/")
+    refused = client.post(signed_in["Location"], {"code": "12345x", "next": HOME})
+    assert refused.status_code == 200 and "Saisissez les 6 chiffres" in refused.content.decode()
+    confirmed = client.post(signed_in["Location"], {"code": totp.totp(secret), "next": HOME})
+    assert confirmed["Location"].startswith("/fr/studio/my-address/")
+    bad_address = client.post(confirmed["Location"], {"email": "not an address", "next": HOME})
+    assert bad_address.status_code == 200 and "adresse de courriel valide" in bad_address.content.decode()
+    saved = client.post(confirmed["Location"], {"email": "aliya@group.example", "next": HOME})
+    assert saved["Location"] == HOME
+    user.refresh_from_db()
+    assert user.email == "aliya@group.example"
+    home = client.get(HOME)
+    assert home.status_code == 200 and "Vos campagnes" in home.content.decode()
+    assert home["Cache-Control"] == "no-store"
+
+
+def test_a_later_sign_in_asks_for_a_fresh_code_and_refuses_the_same_one_twice(group):
+    user = organiser("aliya", group, email="aliya@group.example").user
+    device = TOTPDevice.objects.get(user=user)
+    client = Client()
+    verify = client.post("/fr/studio/sign-in/", {"username": "aliya", "password": "a long test password"})
+    assert verify["Location"].startswith("/fr/studio/second-factor/?")
+    code = totp.totp(device.secret)
+    assert client.post(verify["Location"], {"code": code})["Location"] == HOME
+    other = Client()
+    other.post("/fr/studio/sign-in/", {"username": "aliya", "password": "a long test password"})
+    replayed = other.post("/fr/studio/second-factor/", {"code": code})
+    assert replayed.status_code == 200 and "déjà été utilisé" in replayed.content.decode()
+    assert other.get(HOME).status_code == 302
+
+
+def test_the_home_lists_my_organisations_campaigns_with_what_they_need(manager, group):
+    live_campaign("ours", organisation=group, title="Libérez-les")
+    live_campaign("theirs", title="Another group's campaign")
+    page = manager.get(HOME).content.decode()
+    assert "Libérez-les" in page and "Another group" not in page
+    assert "Lettres comptées" in page and "Retenue pour examen" in page
+
+
+def test_a_pasted_call_becomes_a_draft_to_review_and_nothing_is_sent(manager, settings):
+    made = from_call(manager)
+    campaign = Campaign.objects.get()
+    assert made["Location"] == f"/fr/studio/c/{campaign.pk}/"
+    assert campaign.status == Campaign.Status.DRAFT and not campaign.real_delivery
+    page = manager.get(made["Location"]).content.decode()
+    for expected in ("paris@mfa.kz", "chakmonro@ya.ru", "Valikhan Sultanov", "Yrysbek Toktasyn", "Dostiyarov Dauren"):
+        assert expected in page
+    assert "Valikha Sultanov" in page and "Yrbsek Tottasyn" in page  # the checker's findings
+    assert "Mode test" in page
+    assert maildir_messages(settings.SANDBOX_MAILDIR) == []
+
+
+def test_an_empty_call_is_refused_in_french_with_nothing_made(manager):
+    refused = from_call(manager, text="  ")
+    assert refused.status_code == 200 and "Collez le texte de l’appel." in refused.content.decode()
+    assert not Campaign.objects.exists()
+
+
+def test_fixing_the_names_in_the_letter_clears_the_checkers_findings(manager):
+    from_call(manager)
+    campaign = Campaign.objects.get()
+    url = f"/fr/studio/c/{campaign.pk}/letter/fr/"
+    assert "Valikha Sultanov" in manager.get(url).content.decode()
+    letter = campaign.letters.get()
+    fixed = letter.body.replace("Valikha Sultanov", "Valikhan Sultanov").replace("Yrbsek Tottasyn", "Yrysbek Toktasyn")
+    saved = manager.post(url, {"subject": letter.subject, "body": fixed})
+    assert saved["Location"] == url
+    page = manager.get(url).content.decode()
+    assert "Valikha Sultanov" not in page and "Yrbsek" not in page
+    # What is left is advice (the 6 July of the letter has passed), nothing that blocks.
+    checker = page[page.index('id="checker"') : page.index('id="placeholders"')]
+    assert "finding blocker" not in checker and "6 juillet" in checker
+
+
+def test_an_english_letter_is_written_beside_the_original(manager):
+    from_call(manager)
+    campaign = Campaign.objects.get()
+    url = f"/fr/studio/c/{campaign.pk}/letter/en/"
+    page = manager.get(url).content.decode()
+    assert "Monsieur l’Ambassadeur" in page  # the original, side by side
+    manager.post(
+        url, {"subject": "Repression in Kazakhstan", "body": "Dear Ambassador,\n\n{personal_sentence}\n\n{signature}"}
+    )
+    english = campaign.letters.get(language="en")
+    assert english.is_translation and english.subject == "Repression in Kazakhstan"
+
+
+def test_an_edit_that_would_block_a_live_campaign_is_not_kept_and_what_was_typed_stays(manager, group):
+    campaign = live_campaign("ours", organisation=group)
+    url = f"/fr/studio/c/{campaign.pk}/letter/fr/"
+    refused = manager.post(url, {"subject": "Lettre", "body": "Madame,\n\n{signataire}\n\n{signature}"})
+    assert refused.status_code == 200
+    page = refused.content.decode()
+    assert "n’a pas été gardée" in page and "{signataire}" in page
+    assert ModelLetter.objects.get(campaign=campaign).body == "Madame,\n\n{personal_sentence}\n\n{signature}"
+
+
+def test_people_are_added_renamed_and_removed_in_the_case_file(manager):
+    from_call(manager)
+    campaign = Campaign.objects.get()
+    url = f"/fr/studio/c/{campaign.pk}/people/"
+    people = list(campaign.people.all())
+    form = {
+        "people-TOTAL_FORMS": "4",
+        "people-INITIAL_FORMS": "3",
+        "people-MIN_NUM_FORMS": "0",
+        "people-MAX_NUM_FORMS": "1000",
+    }
+    for index, person in enumerate(people):
+        form |= {
+            f"people-{index}-id": str(person.pk),
+            f"people-{index}-name": person.name,
+            f"people-{index}-status": "detained",
+        }
+    form |= {"people-0-other_spellings": "Валихан Султанов", "people-2-DELETE": "on"}
+    form |= {"people-3-name": "Aigerim Tleuzhan", "people-3-status": "charged"}
+    assert manager.post(url, form)["Location"] == url
+    assert [(p.name, p.status) for p in campaign.people.all()] == [
+        ("Valikhan Sultanov", "detained"),
+        ("Yrysbek Toktasyn", "detained"),
+        ("Aigerim Tleuzhan", "charged"),
+    ]
+    assert campaign.people.get(name="Valikhan Sultanov").spellings() == ["Валихан Султанов"]
+
+
+def campaign_urls(campaign) -> list[str]:
+    """Every studio address that names a campaign, from the studio's own URL list: a new one is walked too."""
+    urls = []
+    for pattern in studio_urls.urlpatterns:
+        assert isinstance(pattern, URLPattern)
+        names = re.findall(r"<(?:\w+:)?(\w+)>", str(pattern.pattern))
+        if "campaign_id" in names:
+            values = {"campaign_id": campaign.pk, "language": "fr"}
+            urls.append(reverse(f"studio:{pattern.name}", kwargs={name: values[name] for name in names}))
+    return urls
+
+
+def test_another_organisations_manager_finds_none_of_the_campaigns_studio_pages(manager, group):
+    campaign = live_campaign("ours", organisation=group)
+    outsider = organiser("other", new_organisation("Other group"), email="other@other.example")
+    urls = campaign_urls(campaign)
+    assert len(urls) >= 3
+    for url in urls:
+        assert manager.get(url).status_code == 200, url
+        assert manager.get(url)["Cache-Control"] == "no-store", url
+        assert outsider.get(url).status_code == 404, url
+        assert outsider.post(url, {}).status_code == 404, url
+
+
+def test_the_studio_speaks_each_language(manager, group):
+    campaign = live_campaign("ours", organisation=group)
+    for language, word in {"en": "Your campaigns", "ru": "Ваши кампании", "kk": "Сіздің науқандарыңыз"}.items():
+        assert word in manager.get(f"/{language}/studio/").content.decode()
+        page = manager.get(f"/{language}/studio/c/{campaign.pk}/")
+        assert page.status_code == 200 and f'lang="{language}"' in page.content.decode()
