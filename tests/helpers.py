@@ -163,7 +163,8 @@ class FormFields(HTMLParser):
             self.data[name] = ""
         elif tag == "select" and name:
             self.select = name
-        elif tag == "option" and self.select and "selected" in attributes:
+        elif tag == "option" and self.select and ("selected" in attributes or self.select not in self.data):
+            # A browser sends the selected option, or the first one when none is.
             self.data[self.select] = attributes.get("value") or ""
 
     def handle_data(self, data):
@@ -190,6 +191,13 @@ def admin_form(client: Client, url: str) -> dict[str, str]:
     """The fields of an admin change (or add) form as the browser would post them back."""
     page = client.get(url).content.decode()
     start = re.search(r'<form [^>]*id="\w+_form"', page).start()
+    return FormFields(page[start : page.index("</form>", start)]).data
+
+
+def page_form(client: Client, url: str, marker: str = 'class="studio-form"') -> dict[str, str]:
+    """The fields of the first form of a page whose tag holds `marker`, as the browser would post them."""
+    page = client.get(url).content.decode()
+    start = page.rindex("<form", 0, page.index(marker) + 1)
     return FormFields(page[start : page.index("</form>", start)]).data
 
 

@@ -43,30 +43,34 @@ def readable_message_ids(user) -> set[str] | None:
     )
 
 
-def sandbox_mailbox(request: HttpRequest, key: str | None = None) -> HttpResponse:
-    """Staff read what the sandbox 'sent': the newest first, one message in full on demand."""
+def sandbox_message(user, key: str) -> dict:
+    """One sandboxed message the user may read: its headers and its text; Http404 otherwise."""
+    box = mailbox.Maildir(settings.SANDBOX_MAILDIR, factory=None, create=True)
+    readable = readable_message_ids(user)
+    try:
+        raw = box.get_bytes(key)
+    except KeyError:
+        raise Http404 from None
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    if readable is not None and (message["Message-ID"] or "").strip() not in readable:
+        raise Http404
+    body = message.get_body(preferencelist=("plain",))
+    return {"key": key, "headers": list(message.items()), "body": body.get_content() if body else ""}
+
+
+def sandbox_page(user, page_number: str | None) -> dict:
+    """The sandboxed messages the user may read, newest first, fifty a page: their headers."""
     box = mailbox.Maildir(settings.SANDBOX_MAILDIR, factory=None, create=True)
     parser = BytesParser(policy=policy.default)
-    readable = readable_message_ids(request.user)
-
-    def allowed(headers) -> bool:
-        return readable is None or (headers["Message-ID"] or "").strip() in readable
-
-    if key:
-        try:
-            raw = box.get_bytes(key)
-        except KeyError:
-            raise Http404 from None
-        message = parser.parsebytes(raw)
-        if not allowed(message):
-            raise Http404
-        body = message.get_body(preferencelist=("plain",))
-        context = {"key": key, "headers": list(message.items()), "body": body.get_content() if body else ""}
-        return TemplateResponse(request, "admin/sandbox_message.html", {**admin.site.each_context(request), **context})
+    readable = readable_message_ids(user)
     entries = sorted(box.keys(), key=delivery_time, reverse=True)
     if readable is not None:
-        entries = [k for k in entries if allowed(parser.parsebytes(box.get_bytes(k), headersonly=True))]
-    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+        entries = [
+            k
+            for k in entries
+            if (parser.parsebytes(box.get_bytes(k), headersonly=True)["Message-ID"] or "").strip() in readable
+        ]
+    page = Paginator(entries, 50).get_page(page_number)
     rows = []
     for entry_key in page:
         headers = parser.parsebytes(box.get_bytes(entry_key), headersonly=True)
@@ -80,5 +84,13 @@ def sandbox_mailbox(request: HttpRequest, key: str | None = None) -> HttpRespons
                 "date": headers["Date"],
             }
         )
-    context = {"rows": rows, "page": page, "maildir": settings.SANDBOX_MAILDIR}
+    return {"rows": rows, "page": page}
+
+
+def sandbox_mailbox(request: HttpRequest, key: str | None = None) -> HttpResponse:
+    """Staff read what the sandbox 'sent': the newest first, one message in full on demand."""
+    if key:
+        context = sandbox_message(request.user, key)
+        return TemplateResponse(request, "admin/sandbox_message.html", {**admin.site.each_context(request), **context})
+    context = {**sandbox_page(request.user, request.GET.get("page")), "maildir": settings.SANDBOX_MAILDIR}
     return TemplateResponse(request, "admin/sandbox_list.html", {**admin.site.each_context(request), **context})

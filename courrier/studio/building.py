@@ -9,31 +9,22 @@ of it is kept and the organiser sees why, with what they typed
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from courrier.accounts.roles import can_manage
-from courrier.campaigns import letter_checker, lifecycle
-from courrier.campaigns.letters import PLACEHOLDERS
-from courrier.campaigns.models import Campaign, ModelLetter, Person
+from courrier.campaigns import lifecycle
+from courrier.campaigns.models import Campaign
+from courrier.lib.images import clean_uploaded_image
+from courrier.lib.markdown import render_markdown
 from courrier.studio.access import EDITOR, campaign_for, studio_page
 from courrier.studio.findings import review
 
 LANGUAGES = dict(settings.LANGUAGES)
-# What each placeholder becomes, for the list the organiser picks from.
-PLACEHOLDER_HELP = {
-    "signatory": gettext_lazy("who signs: the supporter, or their organisation"),
-    "full_name": gettext_lazy("the supporter's first and last name"),
-    "personal_sentence": gettext_lazy("the sentence the supporter may add"),
-    "place_and_date": gettext_lazy("the supporter's town and the date"),
-    "signature": gettext_lazy("the signature: name, and organisation and role if given"),
-    "city": gettext_lazy("the supporter's town"),
-    "date": gettext_lazy("the date the letter is sent"),
-}
 
 
 def steps(campaign: Campaign, current: str) -> dict:
@@ -41,6 +32,7 @@ def steps(campaign: Campaign, current: str) -> dict:
     letters = [campaign.language, *(code for code in LANGUAGES if code != campaign.language)]
     items = [
         {"name": "overview", "label": _("Overview"), "url": reverse("studio:campaign", args=[campaign.pk])},
+        {"name": "story", "label": _("Story"), "url": reverse("studio:story", args=[campaign.pk])},
         {"name": "people", "label": _("People"), "url": reverse("studio:people", args=[campaign.pk])},
         *(
             {
@@ -50,6 +42,9 @@ def steps(campaign: Campaign, current: str) -> dict:
             }
             for code in letters
         ),
+        {"name": "recipients", "label": _("Recipients"), "url": reverse("studio:recipients", args=[campaign.pk])},
+        {"name": "options", "label": _("Form options"), "url": reverse("studio:options", args=[campaign.pk])},
+        {"name": "publish", "label": _("Review and publish"), "url": reverse("studio:publish", args=[campaign.pk])},
     ]
     return {"items": items, "current": current}
 
@@ -72,13 +67,6 @@ def overview(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return render(request, "studio/campaign.html", context)
 
 
-class LetterForm(forms.ModelForm):
-    class Meta:
-        model = ModelLetter
-        fields = ["subject", "body"]
-        widgets = {"body": forms.Textarea(attrs={"rows": 20, "spellcheck": "true"})}
-
-
 def save_checked(request: HttpRequest, campaign: Campaign, save) -> bool:
     """Run `save()`; on a live campaign, keep it only if it adds nothing that blocks. Says which."""
     before = lifecycle.blockers_before_edit(campaign.pk)
@@ -96,75 +84,69 @@ def save_checked(request: HttpRequest, campaign: Campaign, save) -> bool:
     return True
 
 
+class StoryForm(forms.ModelForm):
+    """The page in the campaign's original language: what supporters read before they sign."""
+
+    class Meta:
+        model = Campaign
+        fields = ["title", "summary", "article", "photo", "photo_alt", "photo_caption", "photo_credit"]
+        widgets = {
+            "summary": forms.Textarea(attrs={"rows": 4}),
+            "article": forms.Textarea(attrs={"rows": 16}),
+            "photo": forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+        }
+
+    def clean_photo(self):
+        """A new upload is stored as its pixels only: no GPS position, camera serial or author."""
+        photo = self.cleaned_data.get("photo")
+        if isinstance(photo, UploadedFile):
+            return clean_uploaded_image(photo)
+        return photo
+
+
 @studio_page
-def letter(request: HttpRequest, campaign_id: int, language: str) -> HttpResponse:
+def story(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = campaign_for(request, campaign_id, EDITOR)
-    if language not in LANGUAGES:
-        raise Http404
-    existing = campaign.letters.filter(language=language).first()
-    original = campaign.letters.filter(language=campaign.language).first() if language != campaign.language else None
-    instance = existing or ModelLetter(
-        campaign=campaign,
-        language=language,
-        is_translation=language != campaign.language,
-        subject=original.subject if original else campaign.title,
-    )
-    form = LetterForm(request.POST or None, instance=instance)
+    # The form's own copy: the page's header keeps the saved title while a refused edit is shown.
+    form = StoryForm(request.POST or None, request.FILES or None, instance=Campaign.objects.get(pk=campaign.pk))
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        if "preview" in request.POST:
+            preview = render_markdown(form.cleaned_data["article"])
+        elif save_checked(request, campaign, form.save):
+            messages.success(request, _("The story is saved."))
+            return redirect("studio:story", campaign_id=campaign.pk)
+    context = {"campaign": campaign, "nav": steps(campaign, "story"), "form": form, "preview": preview}
+    return render(request, "studio/story.html", context)
+
+
+class OptionsForm(forms.ModelForm):
+    """What the signing form asks and allows, and what becomes of the supporters' data."""
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "goal",
+            "allow_letter_editing",
+            "bilingual_letters",
+            "use_directory",
+            "embed_origins",
+            "closing_message",
+            "anonymise_after_days",
+        ]
+        widgets = {
+            "embed_origins": forms.Textarea(attrs={"rows": 3}),
+            "closing_message": forms.Textarea(attrs={"rows": 3}),
+        }
+
+
+@studio_page
+def options(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = campaign_for(request, campaign_id, EDITOR)
+    form = OptionsForm(request.POST or None, instance=Campaign.objects.get(pk=campaign.pk))
     if request.method == "POST" and form.is_valid():
         if save_checked(request, campaign, form.save):
-            messages.success(request, _("The letter is saved."))
-            return redirect("studio:letter", campaign_id=campaign.pk, language=language)
-    findings = [
-        finding
-        for finding in letter_checker.check_campaign(campaign)
-        if finding.language == language and finding.field in ("subject", "body")
-    ]
-    context = {
-        "campaign": campaign,
-        "nav": steps(campaign, f"letter-{language}"),
-        "form": form,
-        "language": language,
-        "language_name": LANGUAGES[language],
-        "original": original,
-        "findings": findings,
-        "placeholders": [(name, PLACEHOLDER_HELP.get(name, "")) for name in PLACEHOLDERS],
-        "is_new": existing is None,
-    }
-    return render(request, "studio/letter.html", context)
-
-
-class PersonForm(forms.ModelForm):
-    class Meta:
-        model = Person
-        fields = ["name", "other_spellings", "status"]
-
-
-PeopleFormSet = forms.modelformset_factory(Person, form=PersonForm, extra=1, can_delete=True)
-
-
-@studio_page
-def people(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = campaign_for(request, campaign_id, EDITOR)
-    queryset = campaign.people.all()
-    formset = PeopleFormSet(request.POST or None, queryset=queryset, prefix="people")
-    if request.method == "POST" and formset.is_valid():
-
-        def save() -> None:
-            for position, person in enumerate(formset.save(commit=False), start=queryset.count()):
-                if person.pk is None:
-                    person.campaign, person.position = campaign, position
-                person.save()
-            for person in formset.deleted_objects:
-                person.delete()
-
-        if save_checked(request, campaign, save):
-            messages.success(request, _("The people concerned are saved."))
-            return redirect("studio:people", campaign_id=campaign.pk)
-    name_findings = [f for f in letter_checker.check_campaign(campaign) if f.code == "name_near_miss"]
-    context = {
-        "campaign": campaign,
-        "nav": steps(campaign, "people"),
-        "formset": formset,
-        "name_findings": name_findings,
-    }
-    return render(request, "studio/people.html", context)
+            messages.success(request, _("The form options are saved."))
+            return redirect("studio:options", campaign_id=campaign.pk)
+    context = {"campaign": campaign, "nav": steps(campaign, "options"), "form": form}
+    return render(request, "studio/options.html", context)
