@@ -194,7 +194,7 @@ def admin_form(client: Client, url: str) -> dict[str, str]:
     return FormFields(page[start : page.index("</form>", start)]).data
 
 
-def page_form(client: Client, url: str, marker: str = 'class="studio-form"') -> dict[str, str]:
+def page_form(client: Client, url: str, marker: str = 'class="studio-form') -> dict[str, str]:
     """The fields of the first form of a page whose tag holds `marker`, as the browser would post them."""
     page = client.get(url).content.decode()
     start = page.rindex("<form", 0, page.index(marker) + 1)

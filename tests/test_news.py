@@ -302,7 +302,8 @@ def test_an_update_can_be_published_on_the_case_file_timeline(own_campaign, mana
         "en",
         publish_on_timeline=True,
         person=person,
-        body="Released after 40 days in pre-trial detention.",
+        body="Dear supporter, thank you for writing: he was released after 40 days in pre-trial detention.",
+        timeline_text="Released after 40 days in pre-trial detention.",
     )
     press_send(manager, news)
     entry = PersonUpdate.objects.get(text="Released after 40 days in pre-trial detention.")
@@ -311,6 +312,7 @@ def test_an_update_can_be_published_on_the_case_file_timeline(own_campaign, mana
     assert entry.date == timezone.localdate()
     page = client.get("/en/c/free-them/").content.decode()
     assert "Released after 40 days in pre-trial detention." in page
+    assert "Dear supporter" not in page  # the e-mail's greeting stays in the e-mail
 
 
 @pytest.mark.django_db
@@ -320,7 +322,9 @@ def test_a_timeline_update_needs_a_person_of_its_campaign(own_campaign, manager)
         {"campaign": own_campaign.pk, "language": "en", "subject": "News", "body": "Text", "publish_on_timeline": "on"},
     )
     assert response.status_code == 200
-    assert "Choose whose timeline shows this update." in response.content.decode()
+    page = response.content.decode()
+    assert "Choose whose timeline shows this update." in page
+    assert "Write the short text the case file" in page
     assert not NewsUpdate.objects.exists()
 
 

@@ -37,7 +37,10 @@ def export_filename(campaign: Campaign, extension: str, suffix: str = "") -> str
 @require_POST
 def export_csv(request: HttpRequest, campaign_id: int) -> HttpResponseBase:
     """The CSV, written as it is read, recorded in the audit log."""
-    campaign = managed_campaign(request, campaign_id)
+    return csv_export(request, managed_campaign(request, campaign_id))
+
+
+def csv_export(request: HttpRequest, campaign: Campaign) -> HttpResponseBase:
     rows = exports.exported_signatures(campaign).count()
     audit.record(request.user, audit.EXPORT, campaign, organisation=campaign.organisation, summary=f"csv, {rows} rows")
     return attachment(exports.csv_chunks(campaign), "text/csv; charset=utf-8", export_filename(campaign, "csv"))
@@ -47,6 +50,11 @@ def export_csv(request: HttpRequest, campaign_id: int) -> HttpResponseBase:
 def export_pdf(request: HttpRequest, campaign_id: int) -> HttpResponseBase:
     """A part of the PDF (the form names it; the first when it does not), recorded in the audit log."""
     campaign = managed_campaign(request, campaign_id)
+    return pdf_export(request, campaign) or redirect("campaign_progress", campaign_id=campaign.pk)
+
+
+def pdf_export(request: HttpRequest, campaign: Campaign) -> HttpResponseBase | None:
+    """The part of the PDF the form names; None (and a message saying so) when there is no such part."""
     # ASCII digits only, up to a number of parts a database can skip to (a million parts is 2.5 billion
     # signatures): "²" is a digit to str.isdigit() and not to int().
     given = request.POST.get("part", "1")
@@ -55,7 +63,7 @@ def export_pdf(request: HttpRequest, campaign_id: int) -> HttpResponseBase:
     if not rows and part != 1:
         # A part past the end (the campaign shrank since the page was shown, or a hand-made form): said, not a 500.
         messages.error(request, _("There is no such part of the PDF: choose one from the list again."))
-        return redirect("campaign_progress", campaign_id=campaign.pk)
+        return None
     summary = f"pdf, {rows} rows" if part == 1 else f"pdf part {part}, {rows} rows"
     audit.record(request.user, audit.EXPORT, campaign, organisation=campaign.organisation, summary=summary)
     suffix = "" if part == 1 else f"-part-{part}"

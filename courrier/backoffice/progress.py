@@ -186,17 +186,13 @@ def per_target(campaign: Campaign, progress: Progress) -> list[dict]:
     return rows
 
 
-def progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    """The progress page, for the campaign's managers (reached from the campaign's change page)."""
-    campaign = managed_campaign(request, campaign_id)
+def progress_context(campaign: Campaign) -> dict:
+    """What templates/progress/figures.html shows, and the parts of the PDF, for the admin and the studio."""
     progress = progress_for(campaign)
     figures = progress.signatures
     days = signatures_per_day(figures)
-    context = {
-        **admin.site.each_context(request),
-        "title": _("Progress: %(campaign)s") % {"campaign": campaign.title},
+    return {
         "campaign": campaign,
-        "opts": Campaign._meta,
         "counted_at": progress.counted_at,
         "days": days,
         "chart": chart(days),
@@ -209,5 +205,16 @@ def progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
             (part, formats.number_format(first, force_grouping=True), formats.number_format(last, force_grouping=True))
             for part, first, last in exports.pdf_parts(figures.exportable)
         ],
+    }
+
+
+def progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The progress page, for the campaign's managers (reached from the campaign's change page)."""
+    campaign = managed_campaign(request, campaign_id)
+    context = {
+        **admin.site.each_context(request),
+        **progress_context(campaign),
+        "title": _("Progress: %(campaign)s") % {"campaign": campaign.title},
+        "opts": Campaign._meta,
     }
     return TemplateResponse(request, "admin/courrier/progress.html", context)

@@ -29,7 +29,15 @@ class NewsUpdate(models.Model):
     publish_on_timeline = models.BooleanField(
         _("also publish on the case file"),
         default=False,
-        help_text=_("When it is sent, the text is added, dated today, to the timeline of the person chosen below."),
+        help_text=_(
+            "When it is sent, the short text below is added, dated today, to the timeline of the person chosen."
+        ),
+    )
+    timeline_text = models.TextField(
+        _("short text for the case file"),
+        max_length=TIMELINE_MAX_LENGTH,
+        blank=True,
+        help_text=_("What the public timeline says, in a sentence or two: not the e-mail, which greets supporters."),
     )
     person = models.ForeignKey(
         Person,
@@ -84,10 +92,7 @@ class NewsUpdate(models.Model):
         if self.publish_on_timeline:
             if not self.person_id:
                 errors["person"] = _("Choose whose timeline shows this update.")
-            if len(self.body) > TIMELINE_MAX_LENGTH:
-                errors["body"] = _(
-                    "A timeline entry holds %(max)d characters at most; this text has %(length)d. "
-                    "Shorten it or do not publish it on the case file."
-                ) % {"max": TIMELINE_MAX_LENGTH, "length": len(self.body)}
+            if not self.timeline_text.strip():
+                errors["timeline_text"] = _("Write the short text the case file's timeline shows.")
         if errors:
             raise ValidationError(errors)

@@ -105,9 +105,13 @@ def send_update(update: NewsUpdate, languages: list[str], user, now: datetime.da
         if not claimed:
             return None
         campaign = Campaign.objects.select_related("organisation").get(pk=update.campaign_id)
-        if update.publish_on_timeline and update.person_id:
+        # The timeline shows the short text written for it, never the e-mail (which greets supporters).
+        if update.publish_on_timeline and update.person_id and update.timeline_text.strip():
             PersonUpdate.objects.create(
-                person_id=update.person_id, date=timezone.localdate(now), language=update.language, text=update.body
+                person_id=update.person_id,
+                date=timezone.localdate(now),
+                language=update.language,
+                text=update.timeline_text.strip(),
             )
         record_in_audit_log(user, update, campaign, count)
     update.sent_at, update.sent_by, update.recipients_count, update.recipients_until = now, user, count, last

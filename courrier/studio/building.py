@@ -27,8 +27,9 @@ from courrier.studio.findings import review
 LANGUAGES = dict(settings.LANGUAGES)
 
 
-def steps(campaign: Campaign, current: str) -> dict:
-    """The campaign's pages in the studio, for its navigation; `current` is the one shown."""
+def steps(request: HttpRequest, campaign: Campaign, current: str) -> dict:
+    """The campaign's pages in the studio, for its navigation (building, then running it for its managers);
+    `current` is the one shown."""
     letters = [campaign.language, *(code for code in LANGUAGES if code != campaign.language)]
     items = [
         {"name": "overview", "label": _("Overview"), "url": reverse("studio:campaign", args=[campaign.pk])},
@@ -46,7 +47,19 @@ def steps(campaign: Campaign, current: str) -> dict:
         {"name": "options", "label": _("Form options"), "url": reverse("studio:options", args=[campaign.pk])},
         {"name": "publish", "label": _("Review and publish"), "url": reverse("studio:publish", args=[campaign.pk])},
     ]
-    return {"items": items, "current": current}
+    running = []
+    if can_manage(request.user, campaign):
+        running = [
+            {
+                "name": "progress",
+                "label": _("Progress and exports"),
+                "url": reverse("studio:progress", args=[campaign.pk]),
+            },
+            {"name": "queue", "label": _("Held for review"), "url": reverse("studio:queue", args=[campaign.pk])},
+            {"name": "delivery", "label": _("Delivery"), "url": reverse("studio:delivery", args=[campaign.pk])},
+            {"name": "updates", "label": _("News to supporters"), "url": reverse("studio:updates", args=[campaign.pk])},
+        ]
+    return {"items": items, "running": running, "current": current}
 
 
 @studio_page
@@ -55,7 +68,7 @@ def overview(request: HttpRequest, campaign_id: int) -> HttpResponse:
     to_targets, cc_targets = campaign.recipients()
     context = {
         "campaign": campaign,
-        "nav": steps(campaign, "overview"),
+        "nav": steps(request, campaign, "overview"),
         "review": review(campaign, request.user),
         "to_targets": to_targets,
         "cc_targets": cc_targets,
@@ -116,7 +129,7 @@ def story(request: HttpRequest, campaign_id: int) -> HttpResponse:
         elif save_checked(request, campaign, form.save):
             messages.success(request, _("The story is saved."))
             return redirect("studio:story", campaign_id=campaign.pk)
-    context = {"campaign": campaign, "nav": steps(campaign, "story"), "form": form, "preview": preview}
+    context = {"campaign": campaign, "nav": steps(request, campaign, "story"), "form": form, "preview": preview}
     return render(request, "studio/story.html", context)
 
 
@@ -148,5 +161,5 @@ def options(request: HttpRequest, campaign_id: int) -> HttpResponse:
         if save_checked(request, campaign, form.save):
             messages.success(request, _("The form options are saved."))
             return redirect("studio:options", campaign_id=campaign.pk)
-    context = {"campaign": campaign, "nav": steps(campaign, "options"), "form": form}
+    context = {"campaign": campaign, "nav": steps(request, campaign, "options"), "form": form}
     return render(request, "studio/options.html", context)

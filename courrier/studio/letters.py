@@ -50,7 +50,7 @@ def letter(request: HttpRequest, campaign_id: int, language: str) -> HttpRespons
     ]
     context = {
         "campaign": campaign,
-        "nav": steps(campaign, f"letter-{language}"),
+        "nav": steps(request, campaign, f"letter-{language}"),
         "form": form,
         "language": language,
         "language_name": LANGUAGES[language],

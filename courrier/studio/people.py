@@ -42,7 +42,7 @@ def people(request: HttpRequest, campaign_id: int) -> HttpResponse:
     name_findings = [f for f in letter_checker.check_campaign(campaign) if f.code == "name_near_miss"]
     context = {
         "campaign": campaign,
-        "nav": steps(campaign, "people"),
+        "nav": steps(request, campaign, "people"),
         "formset": formset,
         "name_findings": name_findings,
     }

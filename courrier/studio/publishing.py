@@ -48,7 +48,7 @@ def publish(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = campaign_for(request, campaign_id, EDITOR)
     context = {
         "campaign": campaign,
-        "nav": steps(campaign, "publish"),
+        "nav": steps(request, campaign, "publish"),
         "review": review(campaign, request.user),
         "previews": preview_links(campaign),
         "is_manager": can_manage(request.user, campaign),
@@ -93,7 +93,7 @@ def letter_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
     letter = previews.outgoing_letter(campaign, language)
     context = {
         "campaign": campaign,
-        "nav": steps(campaign, "publish"),
+        "nav": steps(request, campaign, "publish"),
         "language": language,
         "language_name": LANGUAGES[language],
         "language_links": previews.language_links(
@@ -153,7 +153,7 @@ def published(request: HttpRequest, campaign_id: int) -> HttpResponse:
         share = campaign_share(campaign)
     context = {
         "campaign": campaign,
-        "nav": steps(campaign, "publish"),
+        "nav": steps(request, campaign, "publish"),
         "share": share,
         "embeds": [(code, name, embed_snippet(campaign, code)) for code, name in settings.LANGUAGES],
         "embeddable": bool(campaign.allowed_embed_origins()),

@@ -68,5 +68,10 @@ def recipients(request: HttpRequest, campaign_id: int) -> HttpResponse:
         if save_checked(request, campaign, save):
             messages.success(request, _("The recipients are saved."))
             return redirect("studio:recipients", campaign_id=campaign.pk)
-    context = {"campaign": campaign, "nav": steps(campaign, "recipients"), "formset": formset, "may_change": may_change}
+    context = {
+        "campaign": campaign,
+        "nav": steps(request, campaign, "recipients"),
+        "formset": formset,
+        "may_change": may_change,
+    }
     return render(request, "studio/recipients.html", context)

@@ -1,6 +1,18 @@
 from django.urls import path
 
-from courrier.studio import building, home, letters, mailbox, people, publishing, recipients, signing_in, starting
+from courrier.studio import (
+    building,
+    home,
+    letters,
+    mailbox,
+    people,
+    publishing,
+    recipients,
+    running,
+    signing_in,
+    starting,
+    updates,
+)
 
 app_name = "studio"
 
@@ -26,4 +38,13 @@ urlpatterns = [
     path("c/<int:campaign_id>/publish/test/", publishing.send_test, name="send_test"),
     path("c/<int:campaign_id>/publish/go-live/", publishing.go_live, name="go_live"),
     path("c/<int:campaign_id>/published/", publishing.published, name="published"),
+    path("c/<int:campaign_id>/progress/", running.progress, name="progress"),
+    path("c/<int:campaign_id>/export.csv", running.export_csv, name="export_csv"),
+    path("c/<int:campaign_id>/export.pdf", running.export_pdf, name="export_pdf"),
+    path("c/<int:campaign_id>/held/", running.queue, name="queue"),
+    path("c/<int:campaign_id>/held/decide/", running.decide, name="decide"),
+    path("c/<int:campaign_id>/delivery/", running.delivery, name="delivery"),
+    path("c/<int:campaign_id>/delivery/<int:target_id>/", running.target_action, name="target_action"),
+    path("c/<int:campaign_id>/state/", running.change_state, name="change_state"),
+    path("c/<int:campaign_id>/news/", updates.updates, name="updates"),
 ]

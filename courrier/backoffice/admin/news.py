@@ -39,6 +39,7 @@ class NewsUpdateAdmin(ScopedAdmin, admin.ModelAdmin):
         "body",
         "publish_on_timeline",
         "person",
+        "timeline_text",
         "created_by",
         "created_at",
         "sent_at",

@@ -1,0 +1,166 @@
+"""Running a campaign, for its managers: progress and exports, the moderation queue, delivery per target,
+and the campaign's state (pause signing, close, archive).
+
+Each page calls what the admin and the worker call: backoffice/progress.py and
+exports.py for the figures and files, signatures/moderation.py for decisions,
+delivery/target_pauses.py for pausing a target, campaigns/lifecycle.py and
+delivery/cancellation.py for the campaign's state. No rule is written here.
+"""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
+
+from courrier.accounts import audit
+from courrier.backoffice.exports import csv_export, pdf_export
+from courrier.backoffice.progress import per_target, progress_context
+from courrier.campaigns import lifecycle
+from courrier.delivery import cancellation
+from courrier.delivery.progress import progress_for
+from courrier.delivery.target_pauses import cancel_held, pause_target, resume_target
+from courrier.signatures import moderation
+from courrier.signatures.models import Signature
+from courrier.studio.access import MANAGER, campaign_for, studio_page
+from courrier.studio.building import steps
+
+QUEUE_PAGE = 25
+
+
+@studio_page
+def progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = campaign_for(request, campaign_id, MANAGER)
+    context = {**progress_context(campaign), "nav": steps(request, campaign, "progress")}
+    return render(request, "studio/progress.html", context)
+
+
+@require_POST
+@studio_page
+def export_csv(request: HttpRequest, campaign_id: int) -> HttpResponseBase:
+    return csv_export(request, campaign_for(request, campaign_id, MANAGER))
+
+
+@require_POST
+@studio_page
+def export_pdf(request: HttpRequest, campaign_id: int) -> HttpResponseBase:
+    campaign = campaign_for(request, campaign_id, MANAGER)
+    return pdf_export(request, campaign) or redirect("studio:progress", campaign_id=campaign.pk)
+
+
+@studio_page
+def queue(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The letters held for review, oldest first, a page at a time (only that page is decrypted)."""
+    campaign = campaign_for(request, campaign_id, MANAGER)
+    waiting = Signature.objects.filter(moderation.awaiting_decision(), campaign=campaign).order_by("created_at", "pk")
+    page = Paginator(waiting, QUEUE_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "campaign": campaign,
+        "nav": steps(request, campaign, "queue"),
+        "page": page,
+        "count": page.paginator.count,
+    }
+    return render(request, "studio/queue.html", context)
+
+
+@require_POST
+@studio_page
+def decide(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = campaign_for(request, campaign_id, MANAGER)
+    chosen = [value for value in request.POST.getlist("signature") if value.isascii() and value.isdigit()]
+    signatures = Signature.objects.filter(campaign=campaign, pk__in=chosen)
+    decision = request.POST.get("decision")
+    if not chosen:
+        messages.error(request, _("Tick the letters to approve or reject first."))
+    elif decision == "approve":
+        count = moderation.approve(request.user, signatures)
+        messages.success(
+            request,
+            ngettext("%(count)d letter approved: it goes out.", "%(count)d letters approved: they go out.", count)
+            % {"count": count},
+        )
+    elif decision == "reject":
+        count = moderation.reject(request.user, signatures)
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d letter rejected: it will never be sent.",
+                "%(count)d letters rejected: they will never be sent.",
+                count,
+            )
+            % {"count": count},
+        )
+    return redirect("studio:queue", campaign_id=campaign.pk)
+
+
+@studio_page
+def delivery(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = campaign_for(request, campaign_id, MANAGER)
+    context = {
+        "campaign": campaign,
+        "nav": steps(request, campaign, "delivery"),
+        "targets": per_target(campaign, progress_for(campaign)),
+        "pending": cancellation.pending_count(campaign),
+        "moves": lifecycle.reachable_statuses(campaign.status),
+    }
+    return render(request, "studio/delivery.html", context)
+
+
+@require_POST
+@studio_page
+def target_action(request: HttpRequest, campaign_id: int, target_id: int) -> HttpResponse:
+    """Pause a target (its pending letters held), resume it, or cancel its held letters; in the audit log."""
+    campaign = campaign_for(request, campaign_id, MANAGER)
+    target = get_object_or_404(campaign.targets, pk=target_id)
+    action = request.POST.get("action")
+    if action == "pause":
+        count = pause_target(target, _("paused by %(user)s") % {"user": request.user})
+        done = ngettext("%(count)d letter held.", "%(count)d letters held.", count)
+    elif action == "resume":
+        count = resume_target(target)
+        done = ngettext("%(count)d letter queued again.", "%(count)d letters queued again.", count)
+    elif action == "cancel":
+        count = cancel_held(target)
+        done = ngettext("%(count)d held letter cancelled.", "%(count)d held letters cancelled.", count)
+    else:
+        return redirect("studio:delivery", campaign_id=campaign.pk)
+    audit.record(request.user, audit.TARGET_CHANGE, target, summary=f"{target}: {action}")
+    messages.success(request, done % {"count": count})
+    return redirect("studio:delivery", campaign_id=campaign.pk)
+
+
+STATE_MOVES = {
+    "pause": (lifecycle.pause, "paused"),
+    "live": (lifecycle.go_live, "live"),
+    "close": (lifecycle.close, "closed"),
+    "archive": (lifecycle.archive, "archived"),
+}
+
+
+@require_POST
+@studio_page
+def change_state(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = campaign_for(request, campaign_id, MANAGER)
+    move = request.POST.get("move", "")
+    try:
+        if move == "close_and_cancel":
+            cancelled = cancellation.close_and_cancel(campaign, request.user)
+            messages.success(
+                request,
+                ngettext(
+                    "The campaign is closed; %(count)d letter not sent yet is cancelled.",
+                    "The campaign is closed; %(count)d letters not sent yet are cancelled.",
+                    cancelled,
+                )
+                % {"count": cancelled},
+            )
+        elif move in STATE_MOVES:
+            STATE_MOVES[move][0](campaign, request.user)
+            messages.success(request, _("The campaign is now: %(status)s.") % {"status": campaign.get_status_display()})
+    except lifecycle.TransitionRefused as refusal:
+        for reason in refusal.reasons:
+            messages.error(request, reason)
+    return redirect("studio:delivery", campaign_id=campaign.pk)
