@@ -28,6 +28,8 @@ DUPLICATE = AuditEntry.Action.DUPLICATE.value
 LOGIN_LOCKOUT = AuditEntry.Action.LOGIN_LOCKOUT.value
 SECOND_FACTOR_SET_UP = AuditEntry.Action.SECOND_FACTOR_SET_UP.value
 SECOND_FACTOR_RESET = AuditEntry.Action.SECOND_FACTOR_RESET.value
+TEAM_CHANGE = AuditEntry.Action.TEAM_CHANGE.value
+DRAFT_FROM_CALL = AuditEntry.Action.DRAFT_FROM_CALL.value
 
 
 def record(

@@ -119,6 +119,8 @@ class AuditEntry(models.Model):
         LOGIN_LOCKOUT = "login_lockout", _("Login locked")
         SECOND_FACTOR_SET_UP = "totp_setup", _("Second factor set up")
         SECOND_FACTOR_RESET = "totp_reset", _("Second factor reset")
+        TEAM_CHANGE = "team_change", _("Team changed")
+        DRAFT_FROM_CALL = "draft_from_call", _("Draft made from a published call")
 
     created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
     user = models.ForeignKey(
@@ -162,3 +164,31 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("The audit log is append-only: entries cannot be deleted.")
+
+
+class Invitation(models.Model):
+    """An invitation to join an organisation's team: a one-time link, valid for a few days.
+
+    Only a digest of the link's token is kept: a database dump does not open an account.
+    """
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("organisation")
+    )
+    email = models.EmailField(_("e-mail address"))
+    role = models.CharField(_("role"), max_length=10, choices=Membership.Role.choices, default=Membership.Role.EDITOR)
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(_("invited"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} — {self.organisation}"

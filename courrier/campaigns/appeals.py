@@ -361,7 +361,9 @@ def create_draft(draft: AppealDraft, organisation, user) -> Campaign:
         Person(campaign=campaign, name=person.name[:NAME_MAX], position=position)
         for position, person in enumerate(draft.people)
     )
-    audit.record(user, audit.TARGET_CHANGE, campaign, summary=f"draft from a published call: {len(draft.addresses)}")
+    # Where its letters would go is part of the entry: recipients are audited wherever they are set.
+    recipients = ", ".join(f"{address.email} ({address.role})" for address in draft.addresses)
+    audit.record(user, audit.DRAFT_FROM_CALL, campaign, summary=f"{campaign.slug}: {recipients}")
     return campaign
 
 

@@ -99,3 +99,8 @@ def news(
             "my_data_url": my_data_url,
         },
     )
+
+
+def invitation(language: str, organisation: str, role: str, url: str, expires) -> tuple[str, str]:
+    """To the address a manager typed: who invites them, to do what, and the one-time link."""
+    return _render("invitation", language, {"organisation": organisation, "role": role, "url": url, "expires": expires})

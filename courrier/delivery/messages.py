@@ -326,3 +326,23 @@ def staff_alert(subject: str, body: str, now: datetime.datetime) -> OutboxMessag
         created_at=now,
         next_attempt_at=now,
     )
+
+
+def invitation_message(email: str, subject: str, body: str, now: datetime.datetime) -> OutboxMessage:
+    """An invitation to a team (accounts/invitations.py): From the platform, to the address invited alone."""
+    sender = settings.SENDER_EMAIL
+    return OutboxMessage(
+        kind=OutboxMessage.Kind.INVITATION,
+        message_id=new_message_id(sender),
+        sandbox=not settings.EMAIL_HOST,
+        from_name=settings.SITE_NAME,
+        from_email=sender,
+        envelope_from=sender,
+        to=[email],
+        subject=subject,
+        body=body,
+        auto_submitted=True,
+        recipient_digest=email_digest(email),
+        created_at=now,
+        next_attempt_at=now,
+    )

@@ -215,6 +215,7 @@ class OutboxMessage(models.Model):
         NEWS = "news", _("News to supporters")
         TEST = "test", _("Test letter to an organiser")
         DATA_LINK = "data_link", _("Link to see and erase one's data")
+        INVITATION = "invitation", _("Invitation to an organisation's team")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")

@@ -6,6 +6,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from courrier.accounts.models import Organisation
+from courrier.accounts.roles import MANAGER, organisation_ids
 from courrier.campaigns.checklist import blocking, is_operators_matter, run_checklist
 from courrier.campaigns.models import Campaign
 from courrier.delivery.models import OutboxMessage
@@ -41,8 +43,9 @@ def campaign_line(campaign: Campaign) -> CampaignLine:
 def home(request: HttpRequest) -> HttpResponse:
     campaigns = my_campaigns(request.user).exclude(status=Campaign.Status.ARCHIVED).order_by("-created_at")
     archived = my_campaigns(request.user).filter(status=Campaign.Status.ARCHIVED).order_by("-created_at")
+    teams = Organisation.objects.filter(pk__in=organisation_ids(request.user, MANAGER)).order_by("name")
     return render(
         request,
         "studio/home.html",
-        {"lines": [campaign_line(c) for c in campaigns], "archived": list(archived)},
+        {"lines": [campaign_line(c) for c in campaigns], "archived": list(archived), "teams": teams},
     )

@@ -11,6 +11,7 @@ from courrier.studio import (
     running,
     signing_in,
     starting,
+    team,
     updates,
 )
 
@@ -25,6 +26,11 @@ urlpatterns = [
     path("my-address/", signing_in.my_address, name="my_address"),
     path("new/", starting.new, name="new"),
     path("mailbox/", mailbox.mailbox, name="mailbox"),
+    path("team/<int:organisation_id>/", team.team, name="team"),
+    path("team/<int:organisation_id>/member/<int:membership_id>/", team.member, name="member"),
+    path("team/<int:organisation_id>/invitation/<int:invitation_id>/", team.withdraw, name="withdraw"),
+    path("team/<int:organisation_id>/audit/", team.audit_log, name="audit_log"),
+    path("join/<str:token>/", team.join, name="join"),
     path("mailbox/<str:key>/", mailbox.message, name="mailbox_message"),
     path("c/<int:campaign_id>/", building.overview, name="campaign"),
     path("c/<int:campaign_id>/story/", building.story, name="story"),
