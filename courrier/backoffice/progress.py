@@ -196,7 +196,7 @@ def progress_context(campaign: Campaign) -> dict:
         "counted_at": progress.counted_at,
         "days": days,
         "chart": chart(days),
-        "languages": by_language(figures),
+        "language_rows": by_language(figures),  # not "languages": the site's language switcher is
         "sources": by_source(figures),
         "states": by_state(progress),
         "targets": per_target(campaign, progress),

@@ -75,7 +75,6 @@ def overview(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "letters": list(campaign.letters.order_by("language")),
         "people": list(campaign.people.all()),
         "is_manager": can_manage(request.user, campaign),
-        "languages": LANGUAGES,
     }
     return render(request, "studio/campaign.html", context)
 
