@@ -4,13 +4,15 @@ from pathlib import Path
 
 import pytest
 
+import courrier.campaigns
 from courrier.campaigns import letter_checker
 from courrier.campaigns.appeals import create_draft, read_appeal
 from courrier.campaigns.letters import PLACEHOLDERS
 from courrier.campaigns.models import Campaign, Target
 from tests.factories import new_organisation
 
-FOUNDING_CALL = (Path(__file__).resolve().parents[2] / "shared/seed/000_7eddee52bfc67e68.txt").read_text()
+# The founding call as it was published (shipped with the demo campaign, courrier/campaigns/demo.py).
+FOUNDING_CALL = (Path(courrier.campaigns.__file__).parent / "founding_call.txt").read_text()
 
 ENGLISH_CALL = """\
 Free the Minsk Four

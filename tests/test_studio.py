@@ -310,3 +310,50 @@ def test_the_previews_show_the_page_and_the_letter_as_the_target_receives_it(man
     assert "paris@mfa.kz" in letter and "chakmonro@ya.ru" in letter and "Camille Martin" in letter
     missing = manager.get(f"/fr/studio/c/{campaign.pk}/publish/letter/?lang=kk").content.decode()
     assert "Il n’y a pas encore de lettre" in missing
+
+
+def test_the_page_is_translated_beside_the_original_and_can_be_withdrawn(manager):
+    from_call(manager)
+    campaign = Campaign.objects.get()
+    url = f"/fr/studio/c/{campaign.pk}/page/en/"
+    page = manager.get(url).content.decode()
+    assert "Alors que les prix des produits" in page  # the original, beside the form
+    manager.post(url, {"title": "Repression in Kazakhstan", "summary": "Three activists were injured and jailed."})
+    assert campaign.texts.get(language="en").title == "Repression in Kazakhstan"
+    # Published in English, the page now needs its English letter.
+    findings = manager.get(f"/fr/studio/c/{campaign.pk}/publish/").content.decode()
+    assert re.search(r"il n’y a pas de lettre type en\W+Anglais", findings)
+    manager.post(url, {"remove": "1"})
+    assert not campaign.texts.exists()
+    assert manager.get(f"/fr/studio/c/{campaign.pk}/page/fr/").status_code == 404  # the original is the story
+
+
+def test_a_persons_timeline_gets_dated_entries_that_the_public_page_shows(manager, group, client):
+    from courrier.campaigns.models import Person
+
+    campaign = live_campaign("ours", organisation=group)
+    person = Person.objects.create(campaign=campaign, name="Valikhan Sultanov")
+    url = f"/fr/studio/c/{campaign.pk}/people/{person.pk}/"
+    manager.post(url, {"date": "2021-07-14", "language": "fr", "text": "Libéré après dix jours."})
+    entry = person.updates.get()
+    assert (str(entry.date), entry.text) == ("2021-07-14", "Libéré après dix jours.")
+    assert "Libéré après dix jours." in client.get("/fr/c/ours/").content.decode()
+    refused = manager.post(url, {"date": "not a date", "language": "fr", "text": "x"})
+    assert refused.status_code == 200 and "Saisissez une date valide" in refused.content.decode()
+    manager.post(url, {"remove": str(entry.pk)})
+    assert not person.updates.exists()
+    assert manager.get(f"/fr/studio/c/{campaign.pk}/people/999999/").status_code == 404
+
+
+def test_the_directory_is_imported_and_exported_as_csv(manager, group):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    campaign = live_campaign("ours", organisation=group, status=Campaign.Status.DRAFT)
+    url = f"/fr/studio/c/{campaign.pk}/directory/"
+    csv = "country,country_name,name,email,language\nFR,France,Ambassade du Kazakhstan,paris@embassy.example,fr\n"
+    manager.post(url, {"file": SimpleUploadedFile("d.csv", csv.encode(), content_type="text/csv")})
+    assert list(campaign.directory.values_list("country", "email")) == [("FR", "paris@embassy.example")]
+    exported = manager.post(f"/fr/studio/c/{campaign.pk}/directory/export/")
+    assert b"paris@embassy.example" in exported.content and exported["Cache-Control"] == "no-store"
+    bad = manager.post(url, {"file": SimpleUploadedFile("d.csv", b"nonsense", content_type="text/csv")})
+    assert bad.status_code == 400 and campaign.directory.count() == 1

@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.db import connections
 from playwright.sync_api import expect
 
+import courrier.campaigns
 from courrier.accounts import totp
 from courrier.accounts.models import Membership
 from courrier.campaigns.models import Campaign
@@ -24,7 +25,8 @@ from tests.helpers import confirmation_path
 
 pytestmark = BROWSER_MARKS
 
-FOUNDING_CALL = (Path(__file__).resolve().parents[2] / "shared/seed/000_7eddee52bfc67e68.txt").read_text()
+# The founding call as it was published (shipped with the demo campaign, courrier/campaigns/demo.py).
+FOUNDING_CALL = (Path(courrier.campaigns.__file__).parent / "founding_call.txt").read_text()
 PASSWORD = "a long organiser password"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 AXE = importlib.resources.files("axe_playwright_python").joinpath("axe.min.js").read_text()

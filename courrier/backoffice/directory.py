@@ -18,27 +18,32 @@ from courrier.campaigns.models import Campaign
 from courrier.campaigns.permissions import can_change_recipients
 
 
+def import_upload(request: HttpRequest, campaign: Campaign) -> list[str]:
+    """Import the uploaded CSV (audited, said in a message); the reasons it was refused, if it was."""
+    upload = request.FILES.get("file")
+    if upload is None:
+        return [_("Choose the CSV file to import.")]
+    if upload.size > directory.MAX_BYTES:
+        return [_("The file is too large: a directory file is at most 2 MB.")]
+    try:
+        result = directory.import_directory(campaign, upload.read())
+    except directory.DirectoryImportError as refusal:
+        return refusal.errors
+    summary = result.summary()
+    audit.record(request.user, audit.DIRECTORY_IMPORT, campaign, summary=summary)
+    messages.success(request, _("The directory is imported: %(summary)s.") % {"summary": summary})
+    return []
+
+
 def import_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = editable_campaign(request, campaign_id)
     if not can_change_recipients(request.user, campaign):
         raise PermissionDenied  # the directory decides where supporters' names go: a manager's act once live
     errors: list[str] = []
     if request.method == "POST":
-        upload = request.FILES.get("file")
-        if upload is None:
-            errors = [_("Choose the CSV file to import.")]
-        elif upload.size > directory.MAX_BYTES:
-            errors = [_("The file is too large: a directory file is at most 2 MB.")]
-        else:
-            try:
-                result = directory.import_directory(campaign, upload.read())
-            except directory.DirectoryImportError as refusal:
-                errors = refusal.errors
-            else:
-                summary = result.summary()
-                audit.record(request.user, audit.DIRECTORY_IMPORT, campaign, summary=summary)
-                messages.success(request, _("The directory is imported: %(summary)s.") % {"summary": summary})
-                return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        errors = import_upload(request, campaign)
+        if not errors:
+            return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
     context = {
         **admin.site.each_context(request),
         "title": _("Import the target directory"),
@@ -52,7 +57,10 @@ def import_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 def export_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = editable_campaign(request, campaign_id)
+    return export_response(request, editable_campaign(request, campaign_id))
+
+
+def export_response(request: HttpRequest, campaign: Campaign) -> HttpResponse:
     content = directory.export_csv(campaign)
     audit.record(request.user, audit.EXPORT, campaign, summary=_("target directory, CSV"))
     response = HttpResponse(content, content_type="text/csv; charset=utf-8")

@@ -3,6 +3,10 @@
 It keeps its real target addresses, so it is created in sandbox mode
 (real_delivery=False): its mail goes to the local mailbox unless staff
 deliberately switch it to real delivery on a server with SMTP configured.
+
+The call as it was published, word for word, is founding_call.txt beside this
+file: the text an organiser would paste into the studio's "from a published
+call" (campaigns/appeals.py), and the tests' example of one.
 """
 
 from django.db import transaction

@@ -128,7 +128,15 @@ def story(request: HttpRequest, campaign_id: int) -> HttpResponse:
         elif save_checked(request, campaign, form.save):
             messages.success(request, _("The story is saved."))
             return redirect("studio:story", campaign_id=campaign.pk)
-    context = {"campaign": campaign, "nav": steps(request, campaign, "story"), "form": form, "preview": preview}
+    written = set(campaign.texts.values_list("language", flat=True))
+    translations = [(code, name, code in written) for code, name in LANGUAGES.items() if code != campaign.language]
+    context = {
+        "campaign": campaign,
+        "nav": steps(request, campaign, "story"),
+        "form": form,
+        "preview": preview,
+        "translations": translations,
+    }
     return render(request, "studio/story.html", context)
 
 

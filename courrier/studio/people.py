@@ -3,11 +3,12 @@
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from courrier.campaigns import letter_checker
-from courrier.campaigns.models import Person
+from courrier.campaigns.models import Person, PersonUpdate
 from courrier.studio.access import EDITOR, campaign_for, studio_page
 from courrier.studio.building import save_checked, steps
 
@@ -47,3 +48,42 @@ def people(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "name_findings": name_findings,
     }
     return render(request, "studio/people.html", context)
+
+
+class TimelineForm(forms.ModelForm):
+    class Meta:
+        model = PersonUpdate
+        fields = ["date", "language", "text"]
+        widgets = {"date": forms.DateInput(attrs={"type": "date"}), "text": forms.Textarea(attrs={"rows": 3})}
+
+
+@studio_page
+def timeline(request: HttpRequest, campaign_id: int, person_id: int) -> HttpResponse:
+    """A person's timeline on the public page: dated entries, each in one language."""
+    campaign = campaign_for(request, campaign_id, EDITOR)
+    person = get_object_or_404(campaign.people, pk=person_id)
+    form = TimelineForm(
+        request.POST if "remove" not in request.POST else None,
+        initial={"date": timezone.localdate(), "language": campaign.language},
+    )
+    if request.method == "POST" and "remove" in request.POST:
+        chosen = request.POST["remove"]
+        entry = person.updates.filter(pk=chosen).first() if chosen.isascii() and chosen.isdigit() else None
+        if entry is not None:
+            entry.delete()
+            messages.success(request, _("The entry is removed from the timeline."))
+        return redirect("studio:timeline", campaign_id=campaign.pk, person_id=person.pk)
+    if request.method == "POST" and form.is_valid():
+        entry = form.save(commit=False)
+        entry.person = person
+        entry.save()
+        messages.success(request, _("The entry is added to the timeline."))
+        return redirect("studio:timeline", campaign_id=campaign.pk, person_id=person.pk)
+    context = {
+        "campaign": campaign,
+        "nav": steps(request, campaign, "people"),
+        "person": person,
+        "entries": person.updates.all(),
+        "form": form,
+    }
+    return render(request, "studio/timeline.html", context)

@@ -2,6 +2,7 @@ from django.urls import path
 
 from courrier.studio import (
     building,
+    directory,
     home,
     letters,
     mailbox,
@@ -12,6 +13,7 @@ from courrier.studio import (
     signing_in,
     starting,
     team,
+    translations,
     updates,
 )
 
@@ -35,6 +37,10 @@ urlpatterns = [
     path("c/<int:campaign_id>/", building.overview, name="campaign"),
     path("c/<int:campaign_id>/story/", building.story, name="story"),
     path("c/<int:campaign_id>/people/", people.people, name="people"),
+    path("c/<int:campaign_id>/people/<int:person_id>/", people.timeline, name="timeline"),
+    path("c/<int:campaign_id>/page/<str:language>/", translations.translation, name="translation"),
+    path("c/<int:campaign_id>/directory/", directory.directory, name="directory"),
+    path("c/<int:campaign_id>/directory/export/", directory.directory_export, name="directory_export"),
     path("c/<int:campaign_id>/letter/<str:language>/", letters.letter, name="letter"),
     path("c/<int:campaign_id>/recipients/", recipients.recipients, name="recipients"),
     path("c/<int:campaign_id>/options/", building.options, name="options"),
