@@ -357,3 +357,17 @@ def test_the_directory_is_imported_and_exported_as_csv(manager, group):
     assert b"paris@embassy.example" in exported.content and exported["Cache-Control"] == "no-store"
     bad = manager.post(url, {"file": SimpleUploadedFile("d.csv", b"nonsense", content_type="text/csv")})
     assert bad.status_code == 400 and campaign.directory.count() == 1
+
+
+def test_the_checker_reads_the_letter_as_it_is_typed_without_saving_it(manager):
+    from_call(manager)
+    campaign = Campaign.objects.get()
+    url = f"/fr/studio/c/{campaign.pk}/letter/fr/check/"
+    answer = manager.post(url, {"subject": "Lettre", "body": "Libérez Yrbsek Tottasyn ! {signataire}"})
+    texts = [finding["text"] for finding in answer.json()["findings"] if finding["blocks"]]
+    assert any("Yrbsek Tottasyn" in text for text in texts) and any("{signataire}" in text for text in texts)
+    assert answer["Cache-Control"] == "no-store"
+    clean = manager.post(url, {"subject": "Lettre", "body": "Libérez Yrysbek Toktasyn ! {signature}"}).json()
+    assert clean["findings"] == []
+    assert "Valikha Sultanov" in campaign.letters.get().body  # nothing was saved
+    assert manager.get(url).status_code == 405

@@ -114,6 +114,8 @@ def test_a_new_organiser_goes_from_a_pasted_call_to_a_live_campaign_through_the_
     body = page.locator("#id_body").input_value()
     fixed = body.replace("Valikha Sultanov", "Valikhan Sultanov").replace("Yrbsek Tottasyn", "Yrysbek Toktasyn")
     page.fill("#id_body", fixed)
+    # The checker reads the letter as it is typed, before it is saved (js/letter-checker.js).
+    expect(page.locator("#checker-findings .finding.blocker")).to_have_count(0)
     page.get_by_role("button", name="Enregistrer la lettre").click()
     expect(page.locator(".message.success")).to_contain_text("La lettre est enregistrée.")
     expect(page.locator("section[aria-labelledby=checker] .finding.blocker")).to_have_count(0)

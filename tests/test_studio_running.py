@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 # The studio's pages about supporters and sending: a manager's, never an editor's.
 MANAGER_ONLY = {
     "progress", "export_csv", "export_pdf", "queue", "decide", "delivery", "target_action", "change_state",
-    "updates", "go_live",
+    "updates", "go_live", "review_rules",
 }  # fmt: skip
 
 
@@ -47,7 +47,13 @@ def editor(group):
 def studio_url(name: str, campaign) -> str:
     pattern = next(p for p in studio_urls.urlpatterns if p.name == name)
     names = re.findall(r"<(?:\w+:)?(\w+)>", str(pattern.pattern))
-    values = {"campaign_id": campaign.pk, "language": "fr", "target_id": campaign.targets.first().pk}
+    person = campaign.people.first() or Person.objects.create(campaign=campaign, name="Valikhan Sultanov")
+    values = {
+        "campaign_id": campaign.pk,
+        "language": "en",
+        "target_id": campaign.targets.first().pk,
+        "person_id": person.pk,
+    }
     return reverse(f"studio:{name}", kwargs={key: values[key] for key in names})
 
 
@@ -172,3 +178,16 @@ def test_an_update_half_written_is_refused_with_what_was_typed(campaign, manager
     page = answer.content.decode()
     assert answer.status_code == 200 and "Only a subject" in page and "Écrivez le texte" in page
     assert not NewsUpdate.objects.exists()
+
+
+def test_a_word_of_the_review_rules_holds_a_letter_for_a_manager(campaign, manager):
+    from courrier.delivery import enqueue
+
+    url = f"/fr/studio/c/{campaign.pk}/held/rules/"
+    manager.post(url, {"words-fr": "  insulte \n\n", "words-en": ""})
+    assert campaign.blocked_words.get(language="fr").word_list() == ["insulte"]
+    held = signature(campaign, "angry@example.org", personal_sentence="Une INSULTE ici.")
+    enqueue.queue_letters()
+    held.refresh_from_db()
+    assert held.moderation == Signature.Moderation.HELD
+    assert "Une INSULTE ici." in manager.get(f"/fr/studio/c/{campaign.pk}/held/").content.decode()

@@ -119,6 +119,19 @@ def check_campaign(campaign, today: datetime.date | None = None) -> list[Finding
     return unique([*findings, *check_dates(letters, today or timezone.localdate())])
 
 
+def check_letter(campaign, language: str, subject: str, body: str, today: datetime.date | None = None) -> list[Finding]:
+    """The findings for one letter as it is being written (not saved yet): placeholders, names, dates."""
+    letters = [Text(language, "subject", subject), Text(language, "body", body)]
+    people = [(person.name, person.spellings()) for person in campaign.people.all()]
+    return unique(
+        [
+            *check_placeholders(letters),
+            *check_names(letters, people),
+            *check_dates(letters, today or timezone.localdate()),
+        ]
+    )
+
+
 def unique(findings: Iterable[Finding]) -> list[Finding]:
     """The same slip written three times in one text is one thing to fix."""
     seen = set()

@@ -2,9 +2,10 @@
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from courrier.backoffice.previews import placeholder_help
 from courrier.campaigns import letter_checker
@@ -59,3 +60,18 @@ def letter(request: HttpRequest, campaign_id: int, language: str) -> HttpRespons
         "is_new": existing is None,
     }
     return render(request, "studio/letter.html", context)
+
+
+@require_POST
+@studio_page
+def check(request: HttpRequest, campaign_id: int, language: str) -> JsonResponse:
+    """The letter checker's findings for the text being typed (nothing saved), for js/letter-checker.js."""
+    campaign = campaign_for(request, campaign_id, EDITOR)
+    if language not in LANGUAGES:
+        raise Http404
+    subject, body = request.POST.get("subject", "")[:1000], request.POST.get("body", "")[:50_000]
+    findings = letter_checker.check_letter(campaign, language, subject, body)
+    return JsonResponse(
+        {"findings": [{"blocks": finding.blocks, "text": str(finding)} for finding in findings]},
+        headers={"Cache-Control": "no-store"},
+    )

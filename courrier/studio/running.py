@@ -20,13 +20,14 @@ from courrier.accounts import audit
 from courrier.backoffice.exports import csv_export, pdf_export
 from courrier.backoffice.progress import per_target, progress_context
 from courrier.campaigns import lifecycle
+from courrier.campaigns.models import BlockedWords
 from courrier.delivery import cancellation
 from courrier.delivery.progress import progress_for
 from courrier.delivery.target_pauses import cancel_held, pause_target, resume_target
 from courrier.signatures import moderation
 from courrier.signatures.models import Signature
 from courrier.studio.access import MANAGER, campaign_for, studio_page
-from courrier.studio.building import steps
+from courrier.studio.building import LANGUAGES, steps
 
 QUEUE_PAGE = 25
 
@@ -164,3 +165,27 @@ def change_state(request: HttpRequest, campaign_id: int) -> HttpResponse:
         for reason in refusal.reasons:
             messages.error(request, reason)
     return redirect("studio:delivery", campaign_id=campaign.pk)
+
+
+@studio_page
+def review_rules(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The words that hold a supporter's own sentence for review, one list per language."""
+    campaign = campaign_for(request, campaign_id, MANAGER)
+    existing = {entry.language: entry for entry in campaign.blocked_words.all()}
+    if request.method == "POST":
+        for code in LANGUAGES:
+            words = "\n".join(
+                line.strip() for line in request.POST.get(f"words-{code}", "").splitlines() if line.strip()
+            )
+            entry = existing.get(code) or BlockedWords(campaign=campaign, language=code)
+            if words != entry.words:
+                entry.words = words
+                entry.save()
+        messages.success(request, _("The review rules are saved."))
+        return redirect("studio:review_rules", campaign_id=campaign.pk)
+    context = {
+        "campaign": campaign,
+        "nav": steps(request, campaign, "queue"),
+        "lists": [(code, name, existing[code].words if code in existing else "") for code, name in LANGUAGES.items()],
+    }
+    return render(request, "studio/review_rules.html", context)
