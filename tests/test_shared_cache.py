@@ -103,6 +103,21 @@ def test_an_organisers_change_in_the_back_office_shows_at_the_next_load(own_camp
     assert title_on(OWN_PAGE) == "Libérez-les tous"
 
 
+def test_a_story_saved_in_the_studio_shows_at_the_next_load_and_the_checker_as_one_types_keeps_the_pages(
+    own_campaign,
+):
+    from courrier.http.shared_cache import GENERATION_KEY, pages
+
+    assert title_on(OWN_PAGE) == "Libérez les grévistes"
+    manager = organiser("manager", own_campaign.organisation, email="manager@group.example")
+    generation = pages().get(GENERATION_KEY)
+    checked = manager.post(f"/fr/studio/c/{own_campaign.pk}/letter/fr/check/", {"subject": "x", "body": "y"})
+    assert checked.status_code == 200 and pages().get(GENERATION_KEY) == generation
+    story = {"title": "Libérez-les tous", "summary": own_campaign.summary, "article": own_campaign.article}
+    assert manager.post(f"/fr/studio/c/{own_campaign.pk}/story/", story).status_code == 302
+    assert title_on(OWN_PAGE) == "Libérez-les tous"
+
+
 def test_the_counter_and_any_other_change_reach_readers_within_a_minute(own_campaign):
     page = Client().get(OWN_PAGE).content.decode()
     Campaign.objects.filter(pk=own_campaign.pk).update(title="Changé ailleurs", tally_letters=1234)

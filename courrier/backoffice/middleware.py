@@ -89,15 +89,17 @@ class BackOfficeMessageMiddleware(BackOfficeOnly, MessageMiddleware):
 
 
 class OrganiserChangesMiddleware:
-    """Whatever an organiser saves in the back office shows on the public pages at the next load: each
-    successful POST there starts a new generation of kept pages (http/shared_cache.py)."""
+    """Whatever an organiser saves in the admin or the studio shows on the public pages at the next load: each
+    POST there that saved (answered, as every save is, by a redirect) starts a new generation of kept pages
+    (http/shared_cache.py). A POST answered in place saved nothing: a form sent back with its errors, the
+    letter checker read as one types, a file downloaded."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if request.method == "POST" and response.status_code < 400 and is_back_office(request):
+        if request.method == "POST" and 300 <= response.status_code < 400 and is_back_office(request):
             forget_public_pages()
         return response
 

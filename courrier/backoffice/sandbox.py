@@ -1,6 +1,5 @@
 """Staff pages of the delivery app that are not model admins."""
 
-import mailbox
 import re
 from email import policy
 from email.parser import BytesParser
@@ -14,6 +13,7 @@ from django.template.response import TemplateResponse
 
 from courrier.accounts.roles import MANAGER, organisation_ids
 from courrier.delivery.models import OutboxMessage
+from courrier.delivery.transports import open_maildir
 
 _MAILDIR_NAME = re.compile(r"^(\d+)\.M(\d+)")
 
@@ -45,7 +45,7 @@ def readable_message_ids(user) -> set[str] | None:
 
 def sandbox_message(user, key: str) -> dict:
     """One sandboxed message the user may read: its headers and its text; Http404 otherwise."""
-    box = mailbox.Maildir(settings.SANDBOX_MAILDIR, factory=None, create=True)
+    box = open_maildir(settings.SANDBOX_MAILDIR)
     readable = readable_message_ids(user)
     try:
         raw = box.get_bytes(key)
@@ -60,7 +60,7 @@ def sandbox_message(user, key: str) -> dict:
 
 def sandbox_page(user, page_number: str | None) -> dict:
     """The sandboxed messages the user may read, newest first, fifty a page: their headers."""
-    box = mailbox.Maildir(settings.SANDBOX_MAILDIR, factory=None, create=True)
+    box = open_maildir(settings.SANDBOX_MAILDIR)
     parser = BytesParser(policy=policy.default)
     readable = readable_message_ids(user)
     entries = sorted(box.keys(), key=delivery_time, reverse=True)

@@ -176,6 +176,15 @@ def message_id_tag(message_id: str) -> str:
     return "mid" + hashlib.sha256(message_id.strip().encode()).hexdigest()[:24]
 
 
+def open_maildir(path: Path | str) -> mailbox.Maildir:
+    """The Maildir at `path`, made if missing. Not by Maildir(create=True), which checks, then creates: two
+    workers starting at once (or a worker and a web process) both saw no folder, and one stopped on "File
+    exists"."""
+    for folder in ("", "new", "cur", "tmp"):
+        (Path(path) / folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+    return mailbox.Maildir(path, factory=None, create=False)
+
+
 class MaildirTransport:
     """The sandbox: every message becomes a file in var/mail/new, nothing leaves the machine.
 
@@ -185,7 +194,7 @@ class MaildirTransport:
 
     def __init__(self, path: Path | None = None):
         self.path = Path(path or settings.SANDBOX_MAILDIR)
-        self.maildir = mailbox.Maildir(self.path, factory=None, create=True)
+        self.maildir = open_maildir(self.path)
 
     def send(
         self, envelope_from: str, recipients: list[str], data: bytes, meanwhile: Callable[[], None] | None = None
