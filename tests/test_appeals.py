@@ -159,3 +159,20 @@ def test_the_draft_is_a_sandboxed_draft_whose_checker_flags_the_calls_misspelt_n
     assert {"Valikha Sultanov", "Yrbsek Tottasyn"} <= flagged
     # A second draft of the same call gets an address of its own.
     assert create_draft(read_appeal(FOUNDING_CALL), organisation, None).slug.endswith("-2")
+
+
+def test_a_call_listing_hundreds_of_signatories_keeps_a_case_file_of_bounded_size():
+    import random
+    import string
+
+    from courrier.campaigns.appeals import MAX_PEOPLE
+
+    chosen = random.Random(1)
+
+    def word() -> str:
+        return chosen.choice(string.ascii_uppercase) + "".join(chosen.choices(string.ascii_lowercase, k=7))
+
+    signatories = ", ".join(f"{word()} {word()}" for _ in range(2000))
+    draft = read_appeal("Des milliers de signataires\n\n" + signatories)
+    assert len(draft.people) == MAX_PEOPLE
+    assert draft.people[0].name == signatories.split(", ")[0]

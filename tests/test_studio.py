@@ -371,3 +371,24 @@ def test_the_checker_reads_the_letter_as_it_is_typed_without_saving_it(manager):
     assert clean["findings"] == []
     assert "Valikha Sultanov" in campaign.letters.get().body  # nothing was saved
     assert manager.get(url).status_code == 405
+
+
+def test_a_manager_switches_real_mail_on_only_where_the_site_sends_mail(manager, group, settings):
+    from courrier.accounts.models import AuditEntry
+
+    campaign = live_campaign("ours", organisation=group)
+    url = f"/fr/studio/c/{campaign.pk}/published/real-mail/"
+    settings.EMAIL_HOST = ""
+    refused = manager.post(url, {"real": "on"}, follow=True)
+    assert "n’envoie pas encore de vrai courrier" in refused.content.decode()
+    campaign.refresh_from_db()
+    assert not campaign.real_delivery
+    settings.EMAIL_HOST = "127.0.0.1"
+    manager.post(url, {"real": "on"})
+    campaign.refresh_from_db()
+    assert campaign.real_delivery
+    manager.post(url, {})
+    campaign.refresh_from_db()
+    assert not campaign.real_delivery
+    summaries = list(AuditEntry.objects.filter(action="status_change").order_by("pk").values_list("summary", flat=True))
+    assert [summary.split("\u00a0:")[0] for summary in summaries] == ["courrier réel activé", "courrier réel coupé"]

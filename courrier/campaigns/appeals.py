@@ -21,9 +21,11 @@ them as a draft that nobody receives until the organiser publishes it:
 Nothing here is sure; everything is shown to the organiser to review.
 """
 
+import collections
 import itertools
 import re
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from django.db import transaction
 from django.utils.text import slugify
@@ -42,6 +44,9 @@ from courrier.lib.headers import header_text
 # Longer than any appeal a volunteer pastes (the founding one is 5,000 characters): a bound, not a rule.
 MAX_APPEAL_CHARACTERS = 50_000
 TITLE_MAX, SUMMARY_MAX, CAPTION_MAX, NAME_MAX = 200, 600, 300, 200
+# More people than a case file holds: a pasted list of signatories is not the people a campaign defends, and
+# comparing thousands of names with each other would hold the request for minutes.
+MAX_PEOPLE = 30
 # A quotation this long, in paragraphs, is a letter; shorter ones are words quoted in the story (« nassés »).
 LETTER_MIN_CHARACTERS = 300
 
@@ -299,22 +304,23 @@ def find_people(text: str, exclude: list[str]) -> list[NamedPerson]:
         if 2 <= len(run) <= 4 and all(len(word.text) > 1 for word in run)
     ]
     listed = listed_names(text, capitalised_runs(text))
+    counts = collections.Counter(names)
     people: list[NamedPerson] = []
-    for name in names:
+    # Each distinct spelling once, in the order the text first uses it.
+    for name in dict.fromkeys(names):
         words = name_words(name)
         if set(words) & excluded or any(is_spelling_of(words, name_words(p.name)) for p in people):
             continue
-        if name in listed or (names.count(name) >= 2 and not set(words) & common):
+        if name in listed or (counts[name] >= 2 and not set(words) & common):
             people.append(NamedPerson(name))
-    for name in names:
+            if len(people) == MAX_PEOPLE:
+                break
+    for name in dict.fromkeys(names):
         person = next((p for p in people if is_spelling_of(name_words(name), name_words(p.name))), None)
         # A declined name ("Валихана Султанова") is the name itself; a slip ("Valikha Sultanov") is a variant.
-        if (
-            person is not None
-            and not same_name(name_words(name), name_words(person.name))
-            and name not in person.variants
-        ):
-            person.variants.append(name)
+        if person is not None and not same_name(name_words(name), name_words(person.name)):
+            if name not in person.variants:
+                person.variants.append(name)
     return people
 
 
@@ -332,7 +338,18 @@ def listed_names(text: str, runs: list) -> set[str]:
 
 
 def is_spelling_of(written: list[str], known: list[str]) -> bool:
-    return same_name(written, known) or (len(written) == len(known) and similarity(written, known) >= NAME_SIMILARITY)
+    if len(written) != len(known):
+        return False
+    if same_name(written, known):
+        return True
+    a, b = " ".join(written), " ".join(known)
+    # Cheap bounds first: the ratio is at most what the two lengths allow, and at most what the letters in
+    # common allow whatever their order (so for every order of the words). Most pairs stop here.
+    if 2 * min(len(a), len(b)) / (len(a) + len(b)) < NAME_SIMILARITY:
+        return False
+    if SequenceMatcher(None, a, b).quick_ratio() < NAME_SIMILARITY:
+        return False
+    return similarity(written, known) >= NAME_SIMILARITY
 
 
 @transaction.atomic

@@ -199,6 +199,16 @@ def pause(campaign: Campaign, user) -> None:
     set_status(campaign, Status.PAUSED, user)
 
 
+def set_real_delivery(campaign: Campaign, real: bool, user) -> None:
+    """Real mail on (letters go to the targets, through the site's SMTP server) or off (to the sandbox), from
+    the next message queued; written to the audit log. Going live leaves it as it is: a campaign starts in the
+    sandbox, and its managers decide when real letters leave."""
+    Campaign.objects.filter(pk=campaign.pk).update(real_delivery=real)
+    campaign.real_delivery = real
+    summary = _("real mail on: letters go to the targets") if real else _("real mail off: letters go to the sandbox")
+    audit.record(user, audit.STATUS_CHANGE, campaign, summary=summary)
+
+
 def archive(campaign: Campaign, user) -> None:
     set_status(campaign, Status.ARCHIVED, user)
 

@@ -74,7 +74,6 @@ def overview(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "cc_targets": cc_targets,
         "letters": list(campaign.letters.order_by("language")),
         "people": list(campaign.people.all()),
-        "is_manager": can_manage(request.user, campaign),
     }
     return render(request, "studio/campaign.html", context)
 

@@ -158,5 +158,24 @@ def published(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "embeds": [(code, name, embed_snippet(campaign, code)) for code, name in settings.LANGUAGES],
         "embeddable": bool(campaign.allowed_embed_origins()),
         "is_public": campaign.status in (Campaign.Status.LIVE, Campaign.Status.PAUSED, Campaign.Status.CLOSED),
+        "is_manager": can_manage(request.user, campaign),
+        "site_sends_mail": bool(settings.EMAIL_HOST),
     }
     return render(request, "studio/published.html", context)
+
+
+@require_POST
+@studio_page
+def real_mail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """A manager's decision: letters to the targets for real, or to the test mailbox."""
+    campaign = campaign_for(request, campaign_id, MANAGER)
+    real = request.POST.get("real") == "on"
+    if real and not settings.EMAIL_HOST:
+        messages.error(request, _("This site sends no real mail yet: its operator must set up its mail server."))
+    else:
+        lifecycle.set_real_delivery(campaign, real, request.user)
+        if real:
+            messages.success(request, _("Real mail is on: the letters of this campaign go to its recipients."))
+        else:
+            messages.success(request, _("Test mode: the letters of this campaign go to the test mailbox."))
+    return redirect("studio:published", campaign_id=campaign.pk)

@@ -133,11 +133,12 @@ def target_action(request: HttpRequest, campaign_id: int, target_id: int) -> Htt
     return redirect("studio:delivery", campaign_id=campaign.pk)
 
 
+# The buttons of the delivery page, each a move of lifecycle (which checks that it is allowed now).
 STATE_MOVES = {
-    "pause": (lifecycle.pause, "paused"),
-    "live": (lifecycle.go_live, "live"),
-    "close": (lifecycle.close, "closed"),
-    "archive": (lifecycle.archive, "archived"),
+    "pause": lifecycle.pause,
+    "live": lifecycle.go_live,
+    "close": lifecycle.close,
+    "archive": lifecycle.archive,
 }
 
 
@@ -159,7 +160,7 @@ def change_state(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 % {"count": cancelled},
             )
         elif move in STATE_MOVES:
-            STATE_MOVES[move][0](campaign, request.user)
+            STATE_MOVES[move](campaign, request.user)
             messages.success(request, _("The campaign is now: %(status)s.") % {"status": campaign.get_status_display()})
     except lifecycle.TransitionRefused as refusal:
         for reason in refusal.reasons:

@@ -2,6 +2,7 @@
 the audit log. And the page where an invited person joins (accounts/invitations.py decides)."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -42,7 +43,8 @@ class InviteForm(forms.Form):
 
 
 def send_invitation(request: HttpRequest, invitation: Invitation, token: str) -> OutboxMessage:
-    url = request.build_absolute_uri(reverse("studio:join", args=[token]))
+    # The site's own address, as in every e-mail, never the request's Host header.
+    url = settings.SITE_ROOT + reverse("studio:join", args=[token])
     subject, body = emails.invitation(
         translation.get_language(),
         invitation.organisation.name,

@@ -51,6 +51,7 @@ urlpatterns = [
     path("c/<int:campaign_id>/publish/test/", publishing.send_test, name="send_test"),
     path("c/<int:campaign_id>/publish/go-live/", publishing.go_live, name="go_live"),
     path("c/<int:campaign_id>/published/", publishing.published, name="published"),
+    path("c/<int:campaign_id>/published/real-mail/", publishing.real_mail, name="real_mail"),
     path("c/<int:campaign_id>/progress/", running.progress, name="progress"),
     path("c/<int:campaign_id>/export.csv", running.export_csv, name="export_csv"),
     path("c/<int:campaign_id>/export.pdf", running.export_pdf, name="export_pdf"),
