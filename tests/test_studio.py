@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from courrier.accounts import totp
-from courrier.accounts.models import Membership, TOTPDevice
+from courrier.accounts.models import AuditEntry, Membership, TOTPDevice
 from courrier.campaigns.models import Campaign, ModelLetter
 from tests.factories import live_campaign, new_organisation, organiser
 from tests.helpers import maildir_messages, page_form
@@ -99,6 +99,7 @@ def test_a_pasted_call_becomes_a_draft_to_review_and_nothing_is_sent(manager, se
     for expected in ("paris@mfa.kz", "chakmonro@ya.ru", "Valikhan Sultanov", "Yrysbek Toktasyn", "Dostiyarov Dauren"):
         assert expected in page
     assert "Valikha Sultanov" in page and "Yrbsek Tottasyn" in page  # the checker's findings
+    assert "Valikhan Sultanov (Valikha Sultanov); Yrysbek Toktasyn (Yrbsek Tottasyn)" in page  # told at once
     assert "Mode test" in page
     assert maildir_messages(settings.SANDBOX_MAILDIR) == []
 
@@ -325,6 +326,9 @@ def test_the_page_is_translated_beside_the_original_and_can_be_withdrawn(manager
     assert re.search(r"il n’y a pas de lettre type en\W+Anglais", findings)
     manager.post(url, {"remove": "1"})
     assert not campaign.texts.exists()
+    # Pressed a second time (another tab): still withdrawn, not published again.
+    assert manager.post(url, {"remove": "1", "title": "Again", "summary": "Again."})["Location"].endswith("/story/")
+    assert not campaign.texts.exists()
     assert manager.get(f"/fr/studio/c/{campaign.pk}/page/fr/").status_code == 404  # the original is the story
 
 
@@ -334,6 +338,7 @@ def test_a_persons_timeline_gets_dated_entries_that_the_public_page_shows(manage
     campaign = live_campaign("ours", organisation=group)
     person = Person.objects.create(campaign=campaign, name="Valikhan Sultanov")
     url = f"/fr/studio/c/{campaign.pk}/people/{person.pk}/"
+    assert "Ce champ est obligatoire" not in manager.get(url).content.decode()  # an empty form, not a refused one
     manager.post(url, {"date": "2021-07-14", "language": "fr", "text": "Libéré après dix jours."})
     entry = person.updates.get()
     assert (str(entry.date), entry.text) == ("2021-07-14", "Libéré après dix jours.")
@@ -342,6 +347,7 @@ def test_a_persons_timeline_gets_dated_entries_that_the_public_page_shows(manage
     assert refused.status_code == 200 and "Saisissez une date valide" in refused.content.decode()
     manager.post(url, {"remove": str(entry.pk)})
     assert not person.updates.exists()
+    assert AuditEntry.objects.filter(action="deletion", username="camille").count() == 1
     assert manager.get(f"/fr/studio/c/{campaign.pk}/people/999999/").status_code == 404
 
 

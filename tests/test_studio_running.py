@@ -109,7 +109,9 @@ def test_held_letters_are_approved_or_rejected_from_the_queue(campaign, manager)
     page = manager.get(f"/fr/studio/c/{campaign.pk}/held/").content.decode()
     assert "Libérez-les tous" in page
     manager.post(f"/fr/studio/c/{campaign.pk}/held/decide/", {"signature": [held.pk], "decision": "approve"})
-    manager.post(f"/fr/studio/c/{campaign.pk}/held/decide/", {"signature": [other.pk, "x1"], "decision": "reject"})
+    manager.post(
+        f"/fr/studio/c/{campaign.pk}/held/decide/", {"signature": [other.pk, "x1", "9" * 30], "decision": "reject"}
+    )
     held.refresh_from_db(), other.refresh_from_db()
     assert (held.moderation, other.moderation) == (Signature.Moderation.APPROVED, Signature.Moderation.REJECTED)
     assert AuditEntry.objects.filter(action="moderation").count() == 2
@@ -191,3 +193,15 @@ def test_a_word_of_the_review_rules_holds_a_letter_for_a_manager(campaign, manag
     held.refresh_from_db()
     assert held.moderation == Signature.Moderation.HELD
     assert "Une INSULTE ici." in manager.get(f"/fr/studio/c/{campaign.pk}/held/").content.decode()
+
+
+def test_an_editor_cannot_switch_a_live_campaign_to_its_directory(campaign, editor, manager):
+    url = f"/fr/studio/c/{campaign.pk}/options/"
+    form = page_form(editor, url)
+    assert 'name="use_directory"' in editor.get(url).content.decode() and "disabled" in editor.get(url).content.decode()
+    editor.post(url, form | {"use_directory": "on"})
+    campaign.refresh_from_db()
+    assert not campaign.use_directory
+    manager.post(url, page_form(manager, url) | {"use_directory": "on"})
+    campaign.refresh_from_db()
+    assert campaign.use_directory

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from courrier.accounts import audit
 from courrier.accounts.models import Invitation, Membership, Organisation
@@ -37,7 +38,13 @@ def invite(organisation: Organisation, email: str, role: str, by, now: datetime.
         invited_by=by,
         expires_at=now + datetime.timedelta(days=INVITATION_DAYS),
     )
-    audit.record(by, audit.TEAM_CHANGE, invitation, organisation=organisation, summary=f"invited {email} ({role})")
+    audit.record(
+        by,
+        audit.TEAM_CHANGE,
+        invitation,
+        organisation=organisation,
+        summary=_("%(email)s invited, role: %(role)s") % {"email": email, "role": invitation.get_role_display()},
+    )
     return invitation, token
 
 
@@ -73,7 +80,11 @@ def accept(invitation: Invitation, username: str, password: str, now: datetime.d
     user = User.objects.create_user(username, email=invitation.email, password=password, is_staff=True)
     Membership.objects.create(user=user, organisation=invitation.organisation, role=invitation.role)
     audit.record(
-        user, audit.TEAM_CHANGE, invitation, organisation=invitation.organisation_id, summary=f"joined as {username}"
+        user,
+        audit.TEAM_CHANGE,
+        invitation,
+        organisation=invitation.organisation_id,
+        summary=_("%(email)s joined as %(name)s") % {"email": invitation.email, "name": username},
     )
     return user
 
@@ -94,7 +105,11 @@ def change_role(membership: Membership, role: str, by) -> None:
     membership.role = role
     membership.save(update_fields=["role"])
     audit.record(
-        by, audit.TEAM_CHANGE, membership, organisation=membership.organisation_id, summary=f"{membership.user}: {role}"
+        by,
+        audit.TEAM_CHANGE,
+        membership,
+        organisation=membership.organisation_id,
+        summary=_("%(name)s, role: %(role)s") % {"name": membership.user, "role": membership.get_role_display()},
     )
 
 
@@ -102,7 +117,7 @@ def remove(membership: Membership, by) -> None:
     """The member leaves the organisation; their account stays (they may belong to another)."""
     if not leaves_a_manager(membership):
         raise TeamRefused
-    summary = f"{membership.user} removed"
+    summary = _("%(name)s removed from the team") % {"name": membership.user}
     organisation_id = membership.organisation_id
     membership.delete()
     audit.record(by, audit.TEAM_CHANGE, None, organisation=organisation_id, summary=summary)
@@ -116,5 +131,5 @@ def withdraw(invitation: Invitation, by) -> None:
         audit.TEAM_CHANGE,
         invitation,
         organisation=invitation.organisation_id,
-        summary=f"withdrawn: {invitation.email}",
+        summary=_("invitation of %(email)s withdrawn") % {"email": invitation.email},
     )

@@ -43,7 +43,7 @@ from courrier.lib.headers import header_text
 
 # Longer than any appeal a volunteer pastes (the founding one is 5,000 characters): a bound, not a rule.
 MAX_APPEAL_CHARACTERS = 50_000
-TITLE_MAX, SUMMARY_MAX, CAPTION_MAX, NAME_MAX = 200, 600, 300, 200
+TITLE_MAX, SUMMARY_MAX, CAPTION_MAX, NAME_MAX, EMAIL_MAX = 200, 600, 300, 200, 254
 # More people than a case file holds: a pasted list of signatories is not the people a campaign defends, and
 # comparing thousands of names with each other would hold the request for minutes.
 MAX_PEOPLE = 30
@@ -264,6 +264,8 @@ def find_addresses(text: str) -> list[Address]:
         previous_end = 0
         for match in _EMAIL.finditer(paragraph):
             email = match.group(0).rstrip(".")
+            if len(email) > EMAIL_MAX:
+                continue  # not an address a mail server takes (RFC 5321: 254 characters at most)
             # What the text says of this address: from the previous address (or the paragraph's start) to it.
             context = " ".join(paragraph[previous_end : match.start()].split())
             previous_end = match.end()
@@ -273,13 +275,13 @@ def find_addresses(text: str) -> list[Address]:
             if _COPY.search(context):
                 named = _COPY_NAME.search(context)
                 name = named.group("name") if named else ""
-                addresses.append(Address(email, Target.Role.CC, clean_name(name) or email))
+                addresses.append(Address(email, Target.Role.CC, (clean_name(name) or email)[:NAME_MAX]))
             else:
                 # The institution is named before its address, in its paragraph or the one before.
                 around = "\n".join([*paragraphs[max(0, index - 1) : index], context])
                 institution = _INSTITUTION.search(around)
                 name = clean_name(institution.group("name")) if institution else ""
-                addresses.append(Address(email, Target.Role.TO, name or email))
+                addresses.append(Address(email, Target.Role.TO, (name or email)[:NAME_MAX]))
     return addresses
 
 

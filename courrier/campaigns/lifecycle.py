@@ -18,6 +18,7 @@ blocking finding to the checklist is refused (EditRefused), inside the transacti
 nothing of it is kept (blockers_before_edit, then refuse_new_blockers once the edit is saved).
 """
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -202,7 +203,9 @@ def pause(campaign: Campaign, user) -> None:
 def set_real_delivery(campaign: Campaign, real: bool, user) -> None:
     """Real mail on (letters go to the targets, through the site's SMTP server) or off (to the sandbox), from
     the next message queued; written to the audit log. Going live leaves it as it is: a campaign starts in the
-    sandbox, and its managers decide when real letters leave."""
+    sandbox, and its managers decide when real letters leave. Refused on a site with no mail server."""
+    if real and not settings.EMAIL_HOST:
+        raise TransitionRefused([_("This site sends no real mail yet: its operator must set up its mail server.")])
     Campaign.objects.filter(pk=campaign.pk).update(real_delivery=real)
     campaign.real_delivery = real
     summary = _("real mail on: letters go to the targets") if real else _("real mail off: letters go to the sandbox")

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from courrier.accounts.roles import can_manage
 from courrier.campaigns import lifecycle
 from courrier.campaigns.models import Campaign
+from courrier.campaigns.permissions import can_change_recipients
 from courrier.lib.images import clean_uploaded_image
 from courrier.lib.markdown import render_markdown
 from courrier.studio.access import EDITOR, campaign_for, studio_page
@@ -27,10 +28,15 @@ from courrier.studio.findings import review
 LANGUAGES = dict(settings.LANGUAGES)
 
 
+def languages_in_order(campaign: Campaign) -> list[str]:
+    """The campaign's original language first, then the others."""
+    return [campaign.language, *(code for code in LANGUAGES if code != campaign.language)]
+
+
 def steps(request: HttpRequest, campaign: Campaign, current: str) -> dict:
     """The campaign's pages in the studio, for its navigation (building, then running it for its managers);
     `current` is the one shown."""
-    letters = [campaign.language, *(code for code in LANGUAGES if code != campaign.language)]
+    letters = languages_in_order(campaign)
     items = [
         {"name": "overview", "label": _("Overview"), "url": reverse("studio:campaign", args=[campaign.pk])},
         {"name": "story", "label": _("Story"), "url": reverse("studio:story", args=[campaign.pk])},
@@ -163,6 +169,12 @@ class OptionsForm(forms.ModelForm):
 def options(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = campaign_for(request, campaign_id, EDITOR)
     form = OptionsForm(request.POST or None, instance=Campaign.objects.get(pk=campaign.pk))
+    if not can_change_recipients(request.user, campaign):
+        # With the directory on or off, letters go to other recipients: a manager's decision once live.
+        form.fields["use_directory"].disabled = True
+        form.fields["use_directory"].help_text = _(
+            "The campaign is live: only its managers may change where the letters go."
+        )
     if request.method == "POST" and form.is_valid():
         if save_checked(request, campaign, form.save):
             messages.success(request, _("The form options are saved."))

@@ -39,11 +39,13 @@ def place_of(campaign: Campaign, finding: Finding) -> str:
     if finding.field in LETTER_FIELDS:
         return reverse("studio:letter", args=[campaign.pk, finding.language or campaign.language])
     if finding.field in STORY_FIELDS:
-        return overview + "#story"
+        if finding.language and finding.language != campaign.language:
+            return reverse("studio:translation", args=[campaign.pk, finding.language])
+        return reverse("studio:story", args=[campaign.pk])
     if finding.code in PEOPLE_CODES:
         return reverse("studio:people", args=[campaign.pk])
     if finding.field == "targets":
-        return overview + "#recipients"
+        return reverse("studio:recipients", args=[campaign.pk])
     return overview
 
 

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from courrier.backoffice.scoping import record_deletion
 from courrier.campaigns import letter_checker
 from courrier.campaigns.models import Person, PersonUpdate
 from courrier.studio.access import EDITOR, campaign_for, studio_page
@@ -35,6 +36,7 @@ def people(request: HttpRequest, campaign_id: int) -> HttpResponse:
                     person.campaign, person.position = campaign, position
                 person.save()
             for person in formset.deleted_objects:
+                record_deletion(request, person)
                 person.delete()
 
         if save_checked(request, campaign, save):
@@ -63,13 +65,14 @@ def timeline(request: HttpRequest, campaign_id: int, person_id: int) -> HttpResp
     campaign = campaign_for(request, campaign_id, EDITOR)
     person = get_object_or_404(campaign.people, pk=person_id)
     form = TimelineForm(
-        request.POST if "remove" not in request.POST else None,
+        request.POST if request.method == "POST" and "remove" not in request.POST else None,
         initial={"date": timezone.localdate(), "language": campaign.language},
     )
     if request.method == "POST" and "remove" in request.POST:
         chosen = request.POST["remove"]
         entry = person.updates.filter(pk=chosen).first() if chosen.isascii() and chosen.isdigit() else None
         if entry is not None:
+            record_deletion(request, entry)
             entry.delete()
             messages.success(request, _("The entry is removed from the timeline."))
         return redirect("studio:timeline", campaign_id=campaign.pk, person_id=person.pk)

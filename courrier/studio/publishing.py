@@ -118,12 +118,22 @@ def send_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
     except previews.TestRefused as refusal:
         messages.error(request, str(refusal))
     else:
-        if letter.sandbox:
+        if letter.sandbox and can_manage(request.user, campaign):
             messages.success(
                 request,
                 _(
                     "A test letter is queued to %(email)s. This campaign is in test mode: read it in the test "
                     "mailbox in a moment."
+                )
+                % {"email": letter.to[0]},
+            )
+        elif letter.sandbox:
+            # Editors do not read the test mailbox: it holds supporters' names.
+            messages.success(
+                request,
+                _(
+                    "A test letter is queued to %(email)s. This campaign is in test mode: a manager of the "
+                    "organisation reads it in the test mailbox."
                 )
                 % {"email": letter.to[0]},
             )
@@ -170,10 +180,12 @@ def real_mail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """A manager's decision: letters to the targets for real, or to the test mailbox."""
     campaign = campaign_for(request, campaign_id, MANAGER)
     real = request.POST.get("real") == "on"
-    if real and not settings.EMAIL_HOST:
-        messages.error(request, _("This site sends no real mail yet: its operator must set up its mail server."))
-    else:
+    try:
         lifecycle.set_real_delivery(campaign, real, request.user)
+    except lifecycle.TransitionRefused as refusal:
+        for reason in refusal.reasons:
+            messages.error(request, reason)
+    else:
         if real:
             messages.success(request, _("Real mail is on: the letters of this campaign go to its recipients."))
         else:

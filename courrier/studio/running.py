@@ -7,13 +7,15 @@ delivery/target_pauses.py for pausing a target, campaigns/lifecycle.py and
 delivery/cancellation.py for the campaign's state. No rule is written here.
 """
 
+import re
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from courrier.accounts import audit
@@ -30,6 +32,12 @@ from courrier.studio.access import MANAGER, campaign_for, studio_page
 from courrier.studio.building import LANGUAGES, steps
 
 QUEUE_PAGE = 25
+# What the audit log says of each delivery button (the admin's target actions say the same).
+TARGET_ACTIONS_DONE = {
+    "pause": gettext_lazy("paused"),
+    "resume": gettext_lazy("resumed"),
+    "cancel": gettext_lazy("held letters cancelled"),
+}
 
 
 @studio_page
@@ -71,7 +79,8 @@ def queue(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @studio_page
 def decide(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = campaign_for(request, campaign_id, MANAGER)
-    chosen = [value for value in request.POST.getlist("signature") if value.isascii() and value.isdigit()]
+    # Numbers a database can hold: an id of twenty digits would overflow SQLite's integers.
+    chosen = [value for value in request.POST.getlist("signature") if re.fullmatch(r"[0-9]{1,18}", value)]
     signatures = Signature.objects.filter(campaign=campaign, pk__in=chosen)
     decision = request.POST.get("decision")
     if not chosen:
@@ -128,7 +137,7 @@ def target_action(request: HttpRequest, campaign_id: int, target_id: int) -> Htt
         done = ngettext("%(count)d held letter cancelled.", "%(count)d held letters cancelled.", count)
     else:
         return redirect("studio:delivery", campaign_id=campaign.pk)
-    audit.record(request.user, audit.TARGET_CHANGE, target, summary=f"{target}: {action}")
+    audit.record(request.user, audit.TARGET_CHANGE, target, summary=f"{target}: {TARGET_ACTIONS_DONE[action]}")
     messages.success(request, done % {"count": count})
     return redirect("studio:delivery", campaign_id=campaign.pk)
 

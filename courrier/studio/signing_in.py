@@ -48,6 +48,7 @@ class SignInForm(LockoutAdminAuthenticationForm):
 class AddressForm(forms.Form):
     email = forms.EmailField(
         label=gettext_lazy("Your e-mail address"),
+        max_length=254,
         help_text=gettext_lazy("Tests of your campaigns and alerts are sent here. Supporters never see it."),
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )

@@ -102,6 +102,15 @@ def new(request: HttpRequest) -> HttpResponse:
 def start_from_call(request: HttpRequest, form: FromCallForm) -> Campaign:
     draft = appeals.read_appeal(form.cleaned_data["text"])
     campaign = appeals.create_draft(draft, form.cleaned_data["organisation"], request.user)
+    respelt = [person for person in draft.people if person.variants]
+    if respelt:
+        # The spellings the call uses for one person: the letter checker flags them where they stand.
+        spellings = "; ".join(f"{person.name} ({', '.join(person.variants)})" for person in respelt)
+        messages.warning(
+            request,
+            _("The call writes some names in more than one way; the case file keeps the first: %(names)s")
+            % {"names": spellings},
+        )
     if draft.found_letter:
         messages.success(
             request,

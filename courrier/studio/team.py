@@ -38,7 +38,7 @@ def managed_organisation(request: HttpRequest, organisation_id: int) -> Organisa
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(label=gettext_lazy("Their e-mail address"))
+    email = forms.EmailField(label=gettext_lazy("Their e-mail address"), max_length=254)
     role = forms.ChoiceField(label=gettext_lazy("Role"), choices=Role.choices, initial=Role.EDITOR)
 
 

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from courrier.backoffice.scoping import record_deletion
 from courrier.campaigns.models import CampaignText
 from courrier.studio.access import EDITOR, campaign_for, studio_page
 from courrier.studio.building import LANGUAGES, save_checked, steps
@@ -32,13 +33,20 @@ def translation(request: HttpRequest, campaign_id: int, language: str) -> HttpRe
     form = TranslationForm(
         request.POST or None, instance=existing or CampaignText(campaign=campaign, language=language)
     )
-    if request.method == "POST" and "remove" in request.POST and existing is not None:
-        if save_checked(request, campaign, existing.delete):
-            messages.success(
-                request, _("The page is no longer published in %(language)s.") % {"language": LANGUAGES[language]}
-            )
-            return redirect("studio:story", campaign_id=campaign.pk)
-    elif request.method == "POST" and form.is_valid():
+    if request.method == "POST" and "remove" in request.POST:
+        # Pressed twice, or in a second tab: the page is already withdrawn, and stays so.
+        if existing is not None:
+
+            def remove() -> None:
+                record_deletion(request, existing)
+                existing.delete()
+
+            if not save_checked(request, campaign, remove):
+                return redirect("studio:translation", campaign_id=campaign.pk, language=language)
+        withdrawn = _("The page is no longer published in %(language)s.") % {"language": LANGUAGES[language]}
+        messages.success(request, withdrawn)
+        return redirect("studio:story", campaign_id=campaign.pk)
+    if request.method == "POST" and form.is_valid():
         if save_checked(request, campaign, form.save):
             messages.success(request, _("The page in %(language)s is saved.") % {"language": LANGUAGES[language]})
             return redirect("studio:translation", campaign_id=campaign.pk, language=language)

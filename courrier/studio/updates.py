@@ -8,7 +8,6 @@ them), and writes the case file's timeline entry apart from the e-mail.
 """
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -20,9 +19,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from courrier.news.models import NewsUpdate
 from courrier.news.sending import send_updates, subscribers
 from courrier.studio.access import MANAGER, campaign_for, studio_page
-from courrier.studio.building import steps
-
-LANGUAGES = dict(settings.LANGUAGES)
+from courrier.studio.building import LANGUAGES, languages_in_order, steps
 
 
 class TextForm(forms.Form):
@@ -73,10 +70,6 @@ class SendingForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["person"].queryset = campaign.people.all()
         self.fields["person"].label_from_instance = lambda person: person.name
-
-
-def languages_in_order(campaign) -> list[str]:
-    return [campaign.language, *(code for code in LANGUAGES if code != campaign.language)]
 
 
 @studio_page
