@@ -77,7 +77,7 @@ class Command(BaseCommand):
         lines = [
             "",
             f"Courrier is running: {root}/",
-            f"Back office: {root}/admin/  user: {DEMO_USERNAME}",
+            f"Studio (organisers): {root}/fr/studio/  user: {DEMO_USERNAME}  (the operators' admin: {root}/admin/)",
         ]
         if password:
             lines.append(
@@ -95,7 +95,7 @@ class Command(BaseCommand):
         )
         if settings.EMAIL_HOST:
             lines.append(f"SMTP: {settings.EMAIL_HOST}; campaigns still use the sandbox until switched to real mail.")
-        lines.append(f"Sandbox mailbox (every message sent): {settings.SANDBOX_MAILDIR}/new/ and {root}/admin/sandbox/")
+        lines.append(f"Sandbox (every message sent): {settings.SANDBOX_MAILDIR}/new/, {root}/fr/studio/mailbox/")
         lines.append("Stop with Ctrl-C.")
         self.stdout.write("\n".join(lines) + "\n")
 
