@@ -309,40 +309,35 @@ def test_letter(letter: OutboxMessage, address: str, now: datetime.datetime) -> 
     return letter
 
 
-def staff_alert(subject: str, body: str, now: datetime.datetime) -> OutboxMessage:
-    """A message to STAFF_ALERT_EMAIL (delivery/alerts.py decides when)."""
+def platform_message(kind: str, to: str, subject: str, body: str, now: datetime.datetime, **fields) -> OutboxMessage:
+    """A message of the platform itself, tied to no campaign (to staff, to someone invited): From the site,
+    to one address, sandboxed while the site has no mail server."""
     sender = settings.SENDER_EMAIL
     return OutboxMessage(
-        kind=OutboxMessage.Kind.STAFF_ALERT,
+        kind=kind,
         message_id=new_message_id(sender),
         sandbox=not settings.EMAIL_HOST,
         from_name=settings.SITE_NAME,
         from_email=sender,
         envelope_from=sender,
-        to=[settings.STAFF_ALERT_EMAIL],
-        subject=header_text(f"[{settings.SITE_NAME}] {subject}", 250),
-        body=body,
-        auto_submitted=True,
-        created_at=now,
-        next_attempt_at=now,
-    )
-
-
-def invitation_message(email: str, subject: str, body: str, now: datetime.datetime) -> OutboxMessage:
-    """An invitation to a team (accounts/invitations.py): From the platform, to the address invited alone."""
-    sender = settings.SENDER_EMAIL
-    return OutboxMessage(
-        kind=OutboxMessage.Kind.INVITATION,
-        message_id=new_message_id(sender),
-        sandbox=not settings.EMAIL_HOST,
-        from_name=settings.SITE_NAME,
-        from_email=sender,
-        envelope_from=sender,
-        to=[email],
+        to=[to],
         subject=subject,
         body=body,
         auto_submitted=True,
-        recipient_digest=email_digest(email),
         created_at=now,
         next_attempt_at=now,
+        **fields,
+    )
+
+
+def staff_alert(subject: str, body: str, now: datetime.datetime) -> OutboxMessage:
+    """A message to STAFF_ALERT_EMAIL (delivery/alerts.py decides when)."""
+    subject = header_text(f"[{settings.SITE_NAME}] {subject}", 250)
+    return platform_message(OutboxMessage.Kind.STAFF_ALERT, settings.STAFF_ALERT_EMAIL, subject, body, now)
+
+
+def invitation_message(email: str, subject: str, body: str, now: datetime.datetime) -> OutboxMessage:
+    """An invitation to a team (accounts/invitations.py), to the address invited alone."""
+    return platform_message(
+        OutboxMessage.Kind.INVITATION, email, subject, body, now, recipient_digest=email_digest(email)
     )
