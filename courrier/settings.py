@@ -129,7 +129,7 @@ ALLOWED_HOSTS = [*env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]"), urlspl
 CSRF_TRUSTED_ORIGINS = [SITE_ROOT]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "courrier.backoffice.admin_app.OperatorsAdminConfig",  # django.contrib.admin, for superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

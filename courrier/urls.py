@@ -6,8 +6,7 @@ from django.views.static import serve
 
 from courrier.backoffice import exports, progress
 from courrier.backoffice import sandbox as delivery_views
-from courrier.backoffice import second_factor as account_views
-from courrier.backoffice.login import LockoutAdminAuthenticationForm
+from courrier.backoffice.login import OperatorsLoginForm
 from courrier.web import campaign_pages as campaign_views
 from courrier.web import embed as embed_views
 from courrier.web import my_data, own_mailbox, sharing
@@ -16,7 +15,7 @@ from courrier.web import signing as signature_views
 
 admin.site.site_header = settings.SITE_NAME
 admin.site.site_title = settings.SITE_NAME
-admin.site.login_form = LockoutAdminAuthenticationForm  # repeated failures lock the username for a while
+admin.site.login_form = OperatorsLoginForm  # superusers only; repeated failures lock the username for a while
 
 # Error pages built without the request's address, query or exception text (courrier/http/error_pages.py).
 handler400 = "courrier.http.error_pages.bad_request"
@@ -69,12 +68,6 @@ urlpatterns += [
         "admin/campaigns/campaign/<int:campaign_id>/export.pdf",
         admin.site.admin_view(exports.export_pdf),
         name="campaign_export_pdf",
-    ),
-    # Before the admin's own: its "view on site" shortcut, limited to the user's organisations.
-    path(
-        "admin/r/<int:content_type_id>/<path:object_id>/",
-        admin.site.admin_view(account_views.view_on_site),
-        name="scoped_view_on_site",
     ),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -65,13 +65,24 @@ def confirmed_signatures(campaign, count: int, at=None, first_name: str = "Әс�
 def organiser(username: str, organisation=None, role: str = "manager", language: str | None = None, **fields):
     """A logged-in staff client that is not a superuser: what it may do comes from its membership.
 
-    `language` sets the admin's language (Accept-Language) for tests that read its texts.
+    They work in the studio (/<lang>/studio/), which wants their own address first: they have one unless
+    `email` says otherwise. `language` sets the Accept-Language of pages outside the studio's language prefix.
     """
 
+    fields.setdefault("email", f"{username}@organisers.example")
     user = User.objects.create_user(username, password="a long test password", is_staff=True, **fields)
     if organisation is not None:
         Membership.objects.create(user=user, organisation=organisation, role=role)
     client = Client(HTTP_ACCEPT_LANGUAGE=language) if language else Client()
+    client.force_login(user)  # the second factor is passed too (tests/conftest.py)
+    client.user = user
+    return client
+
+
+def operator(username: str = "operator") -> Client:
+    """A logged-in superuser: the site's operator, the only one the admin lets in."""
+    user = User.objects.create_superuser(username, f"{username}@operators.example", "a long test password")
+    client = Client()
     client.force_login(user)  # the second factor is passed too (tests/conftest.py)
     client.user = user
     return client

@@ -12,7 +12,6 @@ from django.test import Client
 
 CAMPAIGN_URL = "/fr/c/kazakhstan-repression/"
 SIGN_URL = CAMPAIGN_URL + "sign/"
-HELD_QUEUE = "/admin/signatures/heldsignature/"  # the back office's letters held for review
 
 
 def signature_form(slug: str = "kazakhstan-repression", **overrides) -> dict[str, str]:
@@ -223,3 +222,15 @@ def deliver_everything() -> None:
 def letters_to(sandbox: Path, sender_name: str, address: str) -> list[email.message.EmailMessage]:
     """The letters in the sandbox mailbox to `address` from the supporter named `sender_name`."""
     return [m for m in maildir_messages(sandbox) if m["To"] == address and sender_name in str(m["From"])]
+
+
+def held_queue(campaign) -> str:
+    """The studio's page of a campaign's letters held for review."""
+    return f"/fr/studio/c/{campaign.pk}/held/"
+
+
+def decide(client: Client, campaign, decision: str, *signatures):
+    """A manager ticks these letters in the queue and presses approve ("approve") or reject ("reject")."""
+    return client.post(
+        held_queue(campaign) + "decide/", {"decision": decision, "signature": [s.pk for s in signatures]}
+    )

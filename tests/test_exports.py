@@ -1,4 +1,5 @@
-"""Exports for managers: a CSV spreadsheets read in Cyrillic and cannot run, and a PDF for hand delivery."""
+"""Exports for managers, from the studio: a CSV spreadsheets read in Cyrillic and cannot run, and a PDF for
+hand delivery."""
 
 import csv
 import io
@@ -97,7 +98,7 @@ def csv_rows(response) -> list[list[str]]:
 
 
 def test_the_csv_starts_with_a_byte_order_mark_and_keeps_cyrillic_and_kazakh(own_campaign, signatures, manager):
-    response = manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv")
+    response = manager.post(f"/fr/studio/c/{own_campaign.pk}/export.csv")
 
     assert response.status_code == 200
     content = downloaded(response)
@@ -111,7 +112,7 @@ def test_the_csv_starts_with_a_byte_order_mark_and_keeps_cyrillic_and_kazakh(own
 
 
 def test_the_csv_holds_only_the_letters_that_go(own_campaign, signatures, manager):
-    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv"))
+    rows = csv_rows(manager.post(f"/fr/studio/c/{own_campaign.pk}/export.csv"))
 
     first_names = [row[1] for row in rows[1:]]
     assert sorted(first_names) == sorted(
@@ -122,7 +123,7 @@ def test_the_csv_holds_only_the_letters_that_go(own_campaign, signatures, manage
 def test_the_address_is_exported_only_for_supporters_who_asked_for_news_and_did_not_stop_them(
     own_campaign, signatures, manager
 ):
-    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv"))
+    rows = csv_rows(manager.post(f"/fr/studio/c/{own_campaign.pk}/export.csv"))
 
     addresses = {row[1]: row[-1] for row in rows[1:]}
     assert addresses["Ұлжан"] == "news@example.org"
@@ -132,7 +133,7 @@ def test_the_address_is_exported_only_for_supporters_who_asked_for_news_and_did_
 
 
 def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralised(own_campaign, signatures, manager):
-    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv"))
+    rows = csv_rows(manager.post(f"/fr/studio/c/{own_campaign.pk}/export.csv"))
 
     (row,) = [row for row in rows if "HYPERLINK" in row[1]]
     _date, first, last, organisation, role, city, country, sentence = row[:8]
@@ -149,8 +150,8 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralised(own_campaign,
 def test_every_export_is_written_to_the_audit_log(own_campaign, signatures, manager):
     from courrier.accounts.models import AuditEntry
 
-    manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv")
-    manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.pdf")
+    manager.post(f"/fr/studio/c/{own_campaign.pk}/export.csv")
+    manager.post(f"/fr/studio/c/{own_campaign.pk}/export.pdf")
 
     summaries = list(AuditEntry.objects.filter(action="export").order_by("pk").values_list("summary", flat=True))
     assert summaries == ["csv, 5 rows", "pdf, 5 rows"]
@@ -160,7 +161,7 @@ def test_every_export_is_written_to_the_audit_log(own_campaign, signatures, mana
 
 
 def test_the_pdf_for_hand_delivery_prints_kazakh_and_leaves_out_every_address(own_campaign, signatures, manager):
-    response = manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.pdf")
+    response = manager.post(f"/fr/studio/c/{own_campaign.pk}/export.pdf")
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
@@ -177,9 +178,9 @@ def test_the_pdf_for_hand_delivery_prints_kazakh_and_leaves_out_every_address(ow
 
 
 def test_a_campaign_without_signatures_exports_a_header_and_an_empty_list(own_campaign, manager):
-    rows = csv_rows(manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv"))
+    rows = csv_rows(manager.post(f"/fr/studio/c/{own_campaign.pk}/export.csv"))
     assert len(rows) == 1
-    pdf = manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.pdf")
+    pdf = manager.post(f"/fr/studio/c/{own_campaign.pk}/export.pdf")
     assert PdfReader(io.BytesIO(pdf.content)).pages
 
 
@@ -187,21 +188,21 @@ def test_only_the_campaigns_managers_may_export(own_campaign, signatures, client
     editor = organiser("editor", own_campaign.organisation, "editor")
     stranger = organiser("stranger", Organisation.objects.create(name="Another union"))
     for path in ("export.csv", "export.pdf"):
-        url = f"/admin/campaigns/campaign/{own_campaign.pk}/{path}"
+        url = f"/fr/studio/c/{own_campaign.pk}/{path}"
         assert editor.post(url).status_code == 403
-        assert stranger.post(url).status_code == 403
+        assert stranger.post(url).status_code == 404
         assert client.post(url).status_code == 302  # to the login page
         assert b"news@example.org" not in client.post(url, follow=True).content
     assert not AuditEntry.objects.filter(action="export").exists()
 
 
 def test_an_export_is_a_post_not_a_link_a_browser_may_prefetch(own_campaign, manager):
-    assert manager.get(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv").status_code == 405
+    assert manager.get(f"/fr/studio/c/{own_campaign.pk}/export.csv").status_code == 405
 
 
 def test_the_csv_is_sent_a_few_rows_at_a_time_and_is_the_whole_file(own_campaign, signatures, manager, monkeypatch):
     monkeypatch.setattr(exports, "CSV_CHUNK", 2)
-    response = manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.csv")
+    response = manager.post(f"/fr/studio/c/{own_campaign.pk}/export.csv")
     chunks = list(response.streaming_content)
     assert len(chunks) == 3  # five rows: two, two, then the last one
     assert b"".join(chunks) == exports.signatures_csv(own_campaign)[0]
@@ -217,9 +218,9 @@ def test_a_large_campaigns_pdf_comes_in_parts_numbered_from_the_first_signature(
     monkeypatch.setattr(exports, "PDF_PART_SIZE", 2)
     for n in range(5):
         signature(own_campaign, f"part{n}@example.org", first_name="Signer", last_name=f"Number{n + 1}")
-    url = f"/admin/campaigns/campaign/{own_campaign.pk}/export.pdf"
+    url = f"/fr/studio/c/{own_campaign.pk}/export.pdf"
 
-    progress = manager.get(f"/admin/campaigns/campaign/{own_campaign.pk}/progress/").content.decode()
+    progress = manager.get(f"/fr/studio/c/{own_campaign.pk}/progress/").content.decode()
     options = progress[progress.index('name="part"') : progress.index("</select>")]
     assert options.count("<option") == 3 and "signatures 5 à 5" in options
     assert "Téléchargez-les le même jour" in progress, "the page says a part may shift after a change"
@@ -241,8 +242,8 @@ def test_a_part_of_the_pdf_that_does_not_exist_is_refused_in_words_and_not_recor
     for n in range(5):
         signature(own_campaign, f"part{n}@example.org")
 
-    response = manager.post(f"/admin/campaigns/campaign/{own_campaign.pk}/export.pdf", {"part": part}, follow=True)
+    response = manager.post(f"/fr/studio/c/{own_campaign.pk}/export.pdf", {"part": part}, follow=True)
     assert response.status_code == 200
-    assert response.redirect_chain[-1][0].endswith(f"/campaigns/campaign/{own_campaign.pk}/progress/")
+    assert response.redirect_chain[-1][0] == f"/fr/studio/c/{own_campaign.pk}/progress/"
     assert "Cette partie du PDF n’existe pas" in response.content.decode(), "said in the organiser's language"
     assert not AuditEntry.objects.filter(action="export").exists()

@@ -16,7 +16,7 @@ from courrier.signatures import tallies
 from courrier.signatures.models import Signature
 from tests.factories import OFFICE, confirmed_signatures
 from tests.factories import organiser as shared_organiser
-from tests.helpers import HELD_QUEUE, confirmation_path, deliver_everything, letters_to, maildir_messages, sign
+from tests.helpers import confirmation_path, decide, deliver_everything, held_queue, letters_to, maildir_messages, sign
 
 pytestmark = pytest.mark.django_db
 
@@ -241,7 +241,7 @@ def test_approving_a_held_letter_lets_the_worker_send_it(own_campaign, client, m
     )
     assert signature.moderation == Signature.Moderation.HELD
 
-    response = manager.post(HELD_QUEUE, {"action": "approve", "_selected_action": [signature.pk]})
+    response = decide(manager, own_campaign, "approve", signature)
     assert response.status_code == 302
     deliver_everything()
 
@@ -265,7 +265,7 @@ def test_rejecting_a_held_letter_means_it_is_never_sent_nor_counted(own_campaign
     own_campaign.refresh_from_db()
     assert "Trolls United" not in own_campaign.tally_organisations  # not listed while held
 
-    manager.post(HELD_QUEUE, {"action": "reject", "_selected_action": [signature.pk]})
+    decide(manager, own_campaign, "reject", signature)
     for _ in range(3):
         deliver_everything()
     Worker(clock=lambda: timezone.now() + datetime.timedelta(minutes=5)).run_once()  # the periodic recount
@@ -283,19 +283,19 @@ def test_rejecting_a_held_letter_means_it_is_never_sent_nor_counted(own_campaign
     ]
 
 
-def test_approving_and_rejecting_one_by_one_from_the_change_page(own_campaign, manager):
+def test_approving_and_rejecting_one_by_one_from_the_queue(own_campaign, manager):
     first = screened(own_campaign, "https://one.example")
     second = screened(own_campaign, "https://two.example")
-    page = manager.get(f"{HELD_QUEUE}{first.pk}/change/").content.decode()
-    assert "https://one.example" in page
-    assert f'action="{HELD_QUEUE}{first.pk}/approve/"' in page
-    assert f'action="{HELD_QUEUE}{first.pk}/reject/"' in page
+    page = manager.get(held_queue(own_campaign)).content.decode()
+    assert "https://one.example" in page and "https://two.example" in page
+    assert f'value="{first.pk}"' in page and f'value="{second.pk}"' in page
 
-    assert manager.post(f"{HELD_QUEUE}{first.pk}/approve/").status_code == 302
-    assert manager.post(f"{HELD_QUEUE}{second.pk}/reject/").status_code == 302
+    assert decide(manager, own_campaign, "approve", first).status_code == 302
+    assert decide(manager, own_campaign, "reject", second).status_code == 302
 
     assert Signature.objects.get(pk=first.pk).moderation == "approved"
     assert Signature.objects.get(pk=second.pk).moderation == "rejected"
+    assert "https://one.example" not in manager.get(held_queue(own_campaign)).content.decode()
     enqueue.queue_letters()
     assert OutboxMessage.objects.filter(signature=first, kind="letter").count() == 1
     assert not OutboxMessage.objects.filter(signature=second).exists()
@@ -305,8 +305,8 @@ def test_every_decision_is_written_to_the_audit_log(own_campaign, manager):
     from courrier.accounts.models import AuditEntry
 
     held = [screened(own_campaign, f"https://{n}.example") for n in ("a", "b", "c")]
-    manager.post(HELD_QUEUE, {"action": "approve", "_selected_action": [held[0].pk, held[1].pk]})
-    manager.post(f"{HELD_QUEUE}{held[2].pk}/reject/")
+    decide(manager, own_campaign, "approve", held[0], held[1])
+    decide(manager, own_campaign, "reject", held[2])
 
     entries = AuditEntry.objects.filter(action="moderation").order_by("pk")
     assert entries.count() == 3
@@ -324,7 +324,7 @@ def test_a_quarantined_letter_is_logged_as_a_burst_and_a_word_by_its_list_not_by
     worded = screened(own_campaign, "Ce sont des provocateurs, pas des provocateur.")
     burst = confirmed_signatures(own_campaign, 1, prefix="burst", moderation=Signature.Moderation.BURST)[0]
     Signature.objects.filter(pk=burst.pk).update(moderation_rules="burst", moderation_reason="burst: many")
-    manager.post(HELD_QUEUE, {"action": "approve", "_selected_action": [worded.pk, burst.pk]})
+    decide(manager, own_campaign, "approve", worded, burst)
 
     summaries = sorted(AuditEntry.objects.filter(action="moderation").values_list("summary", flat=True))
     assert "provocateur" not in " ".join(summaries)
@@ -352,7 +352,7 @@ def test_an_organisation_or_role_that_trips_a_rule_is_held_and_not_listed_until_
 
     assert signature.moderation == Signature.Moderation.HELD
     assert organisation not in client.get("/fr/c/free-them/").content.decode()
-    manager.post(HELD_QUEUE, {"action": "approve", "_selected_action": [signature.pk]})
+    decide(manager, own_campaign, "approve", signature)
     enqueue.queue_letters()
     tallies.refresh_tallies([own_campaign.pk])
     assert organisation in client.get("/fr/c/free-them/").content.decode()
@@ -368,7 +368,7 @@ def test_the_queue_lists_held_letters_with_their_sentence_and_reason(own_campaig
     screened(own_campaign, "Tout est sur www.example.org")
     screened(own_campaign, "Libérez-les.")
 
-    page = manager.get(HELD_QUEUE).content.decode()
+    page = manager.get(held_queue(own_campaign)).content.decode()
 
     assert "Tout est sur www.example.org" in page
     assert "Libérez-les." not in page
@@ -381,11 +381,10 @@ def test_an_editor_cannot_moderate(own_campaign):
     held = screened(own_campaign, "https://spam.example")
     editor = organiser("editor", own_campaign.organisation, "editor")
 
-    editor.post(HELD_QUEUE, {"action": "approve", "_selected_action": [held.pk]})
-    editor.post(f"{HELD_QUEUE}{held.pk}/approve/")
+    assert decide(editor, own_campaign, "approve", held).status_code == 403
 
     assert Signature.objects.get(pk=held.pk).moderation == "held"
-    assert editor.get(HELD_QUEUE).status_code == 403
+    assert editor.get(held_queue(own_campaign)).status_code == 403
 
 
 def test_a_manager_of_another_organisation_sees_and_decides_nothing(own_campaign):
@@ -393,26 +392,23 @@ def test_a_manager_of_another_organisation_sees_and_decides_nothing(own_campaign
     elsewhere = Organisation.objects.create(name="Another union")
     stranger = organiser("stranger", elsewhere, "manager")
 
-    page = stranger.get(HELD_QUEUE)
-    stranger.post(HELD_QUEUE, {"action": "approve", "_selected_action": [held.pk]})
-    stranger.post(f"{HELD_QUEUE}{held.pk}/approve/")
-
-    assert "spam.example" not in page.content.decode()
-    assert stranger.get(f"{HELD_QUEUE}{held.pk}/change/").status_code in (302, 403, 404)
+    assert stranger.get(held_queue(own_campaign)).status_code == 404
+    assert decide(stranger, own_campaign, "approve", held).status_code == 404
+    # Nor through a campaign of their own: the letter is looked for in that campaign only.
+    theirs = Campaign.objects.create(organisation=elsewhere, slug="theirs", title="Theirs", summary="Theirs.")
+    decide(stranger, theirs, "approve", held)
     assert Signature.objects.get(pk=held.pk).moderation == "held"
 
 
 def test_visitors_cannot_reach_the_queue(own_campaign, client):
     held = screened(own_campaign, "https://spam.example")
-    assert client.get(HELD_QUEUE).status_code == 302
-    client.post(f"{HELD_QUEUE}{held.pk}/approve/")
+    assert client.get(held_queue(own_campaign)).status_code == 302
+    decide(client, own_campaign, "approve", held)
     assert Signature.objects.get(pk=held.pk).moderation == "held"
 
 
 def test_managers_edit_their_campaigns_word_lists(own_campaign, manager):
-    response = manager.post(
-        "/admin/campaigns/blockedwords/add/", {"campaign": own_campaign.pk, "language": "ru", "words": "провокатор"}
-    )
+    response = manager.post(f"/fr/studio/c/{own_campaign.pk}/held/rules/", {"words-ru": "провокатор\n\n"})
     assert response.status_code == 302, response.content.decode()[:2000]
     assert BlockedWords.objects.get(campaign=own_campaign, language="ru").word_list() == ["провокатор"]
 

@@ -10,6 +10,7 @@ from courrier.campaigns.letters import sample_letter
 from courrier.campaigns.models import Campaign, ModelLetter
 from courrier.signatures.models import OwnMailboxClick, Signature
 from courrier.web.own_mailbox import MAX_LINK_LENGTH, Draft, compose_link, mailto_url
+from tests.factories import organiser
 from tests.helpers import CAMPAIGN_URL
 
 pytestmark = pytest.mark.django_db
@@ -129,6 +130,17 @@ def test_a_click_is_one_insert_and_never_a_letter(demo, client):
     demo.refresh_from_db()
     assert demo.tally_letters == 0
     assert not Signature.objects.exists()
+
+
+def test_the_managers_progress_page_counts_the_clicks_by_way(demo, client):
+    go(client, "gmail")
+    go(client, "gmail")
+    go(client, "copy")
+    page = organiser("manager", demo.organisation).get(f"/en/studio/c/{demo.pk}/progress/").content.decode()
+    table = page[page.index('id="own-mailbox"') : page.index("</table>", page.index('id="own-mailbox"'))]
+    assert '<th scope="row">Gmail</th><td>2</td>' in table
+    assert '<th scope="row">Copied by hand</th><td>1</td>' in table
+    assert "Outlook" not in table
 
 
 def test_an_unknown_channel_or_campaign_is_not_found_and_counts_nothing(demo, client):

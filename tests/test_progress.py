@@ -154,7 +154,7 @@ def known_data(own_campaign):
 
 
 def progress_page(client: Client, campaign) -> str:
-    response = client.get(f"/admin/campaigns/campaign/{campaign.pk}/progress/")
+    response = client.get(f"/fr/studio/c/{campaign.pk}/progress/")
     assert response.status_code == 200
     return response.content.decode()
 
@@ -306,15 +306,15 @@ def test_a_campaign_without_signatures_has_no_chart_and_says_so(own_campaign, ma
 
 
 def test_only_the_campaigns_managers_see_its_progress(known_data, client):
-    url = f"/admin/campaigns/campaign/{known_data.pk}/progress/"
+    url = f"/fr/studio/c/{known_data.pk}/progress/"
     assert organiser("editor", known_data.organisation, "editor").get(url).status_code == 403
-    assert organiser("stranger", Organisation.objects.create(name="Another union")).get(url).status_code == 403
+    assert organiser("stranger", Organisation.objects.create(name="Another union")).get(url).status_code == 404
     assert client.get(url).status_code == 302
 
 
-def test_the_campaign_change_page_links_to_its_progress(known_data, manager):
-    page = manager.get(f"/admin/campaigns/campaign/{known_data.pk}/change/").content.decode()
-    assert f'href="/admin/campaigns/campaign/{known_data.pk}/progress/"' in page
+def test_the_campaigns_overview_in_the_studio_links_to_its_progress(known_data, manager):
+    page = manager.get(f"/fr/studio/c/{known_data.pk}/").content.decode()
+    assert f'href="/fr/studio/c/{known_data.pk}/progress/"' in page
 
 
 # ---------- Where signatures come from ----------

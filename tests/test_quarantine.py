@@ -20,7 +20,7 @@ from courrier.lib.bursts import network_of
 from courrier.signatures.models import Signature
 from tests import helpers
 from tests.factories import OFFICE, OWN_SLUG, organiser
-from tests.helpers import HELD_QUEUE, confirmation_path, deliver_everything, letters_to, maildir_messages
+from tests.helpers import confirmation_path, decide, deliver_everything, held_queue, letters_to, maildir_messages
 
 BURST = Signature.Moderation.BURST
 NONE = Signature.Moderation.NONE
@@ -140,7 +140,9 @@ def test_quarantined_letters_wait_unsent_and_uncounted_until_a_moderator_decides
             consent_list_organisation="on",
         )
     deliver_everything()  # every supporter gets their confirmation request, quarantined or not
-    assert manager.get(HELD_QUEUE).content.decode().count("burst") == 0  # unconfirmed: not in the queue yet
+    assert (
+        manager.get(held_queue(own_campaign)).content.decode().count("burst") == 0
+    )  # unconfirmed: not in the queue yet
     for name in names:
         confirm_by_mail(sandbox_in_tmp, f"{name.lower()}@example.org")
     for _ in range(3):
@@ -160,12 +162,12 @@ def test_quarantined_letters_wait_unsent_and_uncounted_until_a_moderator_decides
     confirmation = next(m for m in maildir_messages(sandbox_in_tmp) if m["To"] == "erlan@example.org")
     assert 'data-state="queued"' in Client().get(confirmation_path(confirmation)).content.decode()
 
-    queue = manager.get(HELD_QUEUE).content.decode()
+    queue = manager.get(held_queue(own_campaign)).content.decode()
     assert "Erlan" in queue and "Farida" in queue and "Dana" not in queue
     assert queue.count(escape(bursts.reason(proven=True))) == 2
 
-    assert manager.post(HELD_QUEUE, {"action": "approve", "_selected_action": [erlan.pk]}).status_code == 302
-    assert manager.post(f"{HELD_QUEUE}{farida.pk}/reject/").status_code == 302
+    assert decide(manager, own_campaign, "approve", erlan).status_code == 302
+    assert decide(manager, own_campaign, "reject", farida).status_code == 302
     for _ in range(3):
         deliver_everything()
     recount()

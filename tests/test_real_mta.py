@@ -30,7 +30,7 @@ from courrier.news.sending import send_updates
 from courrier.signatures.models import Signature
 from tests import helpers
 from tests.conftest import ROOT, wait_until
-from tests.factories import ALLY, OFFICE, OWN_SLUG, confirmed_signatures, organiser
+from tests.factories import ALLY, OFFICE, OWN_SLUG, confirmed_signatures, operator
 from tests.helpers import letters
 from tests.mail_servers import Tap
 
@@ -163,7 +163,7 @@ def test_a_permanent_refusal_of_the_copy_is_recorded_for_it_alone(campaign, post
     rows = {row["target"].email: row for row in per_target(campaign, count_progress(campaign)) if row["target"]}
     assert (rows[OFFICE]["sent"], rows[ALLY]["failed"], rows[ALLY]["sent"]) == (1, 1, 0)
     # The operator's outbox page lists each recipient's answer.
-    page = organiser("manager", campaign.organisation).get(f"/admin/delivery/outboxmessage/{letter.pk}/change/")
+    page = operator().get(f"/admin/delivery/outboxmessage/{letter.pk}/change/")
     assert "550 5.1.1" in page.content.decode() and ALLY in page.content.decode()
 
 

@@ -219,11 +219,11 @@ def test_a_closed_campaign_is_anonymised_after_its_period_and_keeps_its_counts(o
     assert before[0] == 3
     assert "Marker Union" in client.get(OWN_PAGE).content.decode()
 
-    manager = organiser("manager", own_campaign.organisation, language="en")
-    admin_page = manager.get(f"/admin/campaigns/campaign/{own_campaign.pk}/change/").content.decode()
-    assert 'name="anonymise_after_days" value="30"' in admin_page
-    assert "only the counts stay" in admin_page
-    assert "April 1, 2026, 30 days after the campaign closed" in admin_page
+    manager = organiser("manager", own_campaign.organisation)
+    options = manager.get(f"/en/studio/c/{own_campaign.pk}/options/").content.decode()
+    assert 'name="anonymise_after_days" value="30"' in options
+    assert "only the counts stay" in options
+    assert "April 1, 2026, 30 days after the campaign closed" in options
 
     with at(29, 23):
         deliver_everything()

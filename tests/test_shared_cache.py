@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from courrier.campaigns.models import Campaign
 from courrier.signatures.models import Signature
-from tests.factories import EMBED_URL, OWN_PAGE, OWN_SLUG, organiser
+from tests.factories import EMBED_URL, OWN_PAGE, OWN_SLUG, operator, organiser
 from tests.helpers import change_form, confirmation_path, deliver_everything, sign, signature_form
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +68,8 @@ def test_no_private_page_or_answer_is_ever_kept(own_campaign, client, sandbox_in
     confirm = confirmation_path(sandbox_in_tmp)
     responses += [client.get(confirm), client.post(confirm), client.get("/fr/my-data/")]
     responses += [client.post("/fr/my-data/", {"email": "someone@example.org"}), Client().get("/admin/login/")]
-    responses.append(organiser("manager", own_campaign.organisation).get("/admin/campaigns/campaign/"))
+    responses.append(operator().get("/admin/campaigns/campaign/"))
+    responses.append(organiser("manager", own_campaign.organisation).get("/fr/studio/"))
     for response in responses:
         assert_never_kept(response)
         assert "public" not in response["Cache-Control"]
@@ -94,9 +95,9 @@ def test_the_qr_code_address_gets_its_own_page_and_any_other_source_the_plain_on
     assert Client().get(OWN_PAGE + "?src=share&utm_source=news").content.decode().count('value="share"') == 1
 
 
-def test_an_organisers_change_in_the_back_office_shows_at_the_next_load(own_campaign):
+def test_an_operators_change_in_the_admin_shows_at_the_next_load(own_campaign):
     assert title_on(OWN_PAGE) == "Libérez les grévistes"
-    manager = organiser("manager", own_campaign.organisation)
+    manager = operator()
     _page, data = change_form(manager, own_campaign)
     url = f"/admin/campaigns/campaign/{own_campaign.pk}/change/"
     assert manager.post(url, {**data, "title": "Libérez-les tous"}).status_code == 302

@@ -375,6 +375,12 @@ def test_the_checker_reads_the_letter_as_it_is_typed_without_saving_it(manager):
     assert answer["Cache-Control"] == "no-store"
     clean = manager.post(url, {"subject": "Lettre", "body": "Libérez Yrysbek Toktasyn ! {signature}"}).json()
     assert clean["findings"] == []
+    # And the letter as a target reads it, signed by the sample supporter.
+    assert clean["reading"]["subject"] == "Lettre"
+    assert (
+        clean["reading"]["body"].startswith("Libérez Yrysbek Toktasyn ! ")
+        and "{signature}" not in clean["reading"]["body"]
+    )
     assert "Valikha Sultanov" in campaign.letters.get().body  # nothing was saved
     assert manager.get(url).status_code == 405
 

@@ -184,6 +184,9 @@ def test_a_new_organiser_goes_from_a_pasted_call_to_a_live_campaign_through_the_
     page.get_by_role("link", name="Nouvelles aux signataires").click()
     page.fill("#id_fr-subject", "Valikhan Sultanov est libéré")
     page.fill("#id_fr-body", "Merci à toutes et à tous : il a été libéré ce matin.")
+    # One language shows at a time: the English tab shows the English text, and hides the French one.
+    page.get_by_role("tab", name=re.compile("^English")).click()
+    expect(page.locator("#id_fr-subject")).to_be_hidden()
     page.fill("#id_en-subject", "Valikhan Sultanov is free")
     page.fill("#id_en-body", "Thank you all: he was released this morning.")
     page.check("#id_send-confirm")

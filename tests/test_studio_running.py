@@ -122,6 +122,20 @@ def test_held_letters_are_approved_or_rejected_from_the_queue(campaign, manager)
     assert stranger.moderation == Signature.Moderation.HELD
 
 
+def test_the_queue_is_filtered_by_the_rule_that_held_the_letters(campaign, manager):
+    held = Signature.Moderation.HELD
+    signature(campaign, "link@example.org", moderation=held, moderation_rules="link", personal_sentence="Voir ici")
+    signature(campaign, "both@example.org", moderation=held, moderation_rules="word,link", personal_sentence="Les deux")
+    signature(campaign, "long@example.org", moderation=held, moderation_rules="length", personal_sentence="Très long")
+    url = f"/fr/studio/c/{campaign.pk}/held/"
+    everything = manager.get(url).content.decode()
+    assert all(words in everything for words in ("Voir ici", "Les deux", "Très long"))
+    assert "un lien (2)" in everything and "une phrase trop longue (1)" in everything
+    links = manager.get(url, {"rule": "link"}).content.decode()
+    assert "Voir ici" in links and "Les deux" in links and "Très long" not in links
+    assert "Très long" in manager.get(url, {"rule": "nonsense"}).content.decode()  # unknown: everything
+
+
 def test_a_target_is_paused_and_resumed_and_the_campaign_closed(campaign, manager):
     target = campaign.targets.get()
     manager.post(f"/fr/studio/c/{campaign.pk}/delivery/{target.pk}/", {"action": "pause"})

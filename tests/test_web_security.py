@@ -20,7 +20,7 @@ from courrier.lib.redact import RedactingFormatter
 from courrier.signatures.models import Signature
 from courrier.signatures.tokens import confirmation_token
 from tests.conftest import ROOT
-from tests.factories import EMBED_SIGN_URL, EMBED_URL, OWN_PAGE, OWN_SLUG, organiser
+from tests.factories import EMBED_SIGN_URL, EMBED_URL, OWN_PAGE, OWN_SLUG, operator, organiser
 from tests.helpers import sign, signature_form
 
 PUBLIC_HOST = "campaigns.example.org"
@@ -167,10 +167,13 @@ def assert_not_stored(response) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/admin/login/", "/admin/", "/admin/campaigns/campaign/", "/admin/sandbox/"])
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/login/", "/admin/", "/admin/campaigns/campaign/", "/admin/sandbox/", "/fr/studio/", "/fr/studio/sign-in/"],
+)
 def test_the_whole_back_office_is_never_stored(own_campaign, path):
-    client = organiser("manager", own_campaign.organisation)
-    assert_not_stored(client.get(path))
+    assert_not_stored(organiser("manager", own_campaign.organisation).get(path))
+    assert_not_stored(operator().get(path))
     assert_not_stored(Client().get(path))  # the login page and its redirect as well
 
 
@@ -253,8 +256,8 @@ def test_error_pages_show_nothing_of_the_request(own_campaign):
 @pytest.mark.django_db
 def test_a_page_refused_to_a_staff_member_shows_nothing_either(own_campaign):
     editor = organiser("editor", own_campaign.organisation, role="editor")
-    response = editor.get(f"/admin/campaigns/campaign/{own_campaign.pk}/progress/?q={MARKER}")
-    assert response.status_code in (403, 404)
+    response = editor.get(f"/fr/studio/c/{own_campaign.pk}/progress/?q={MARKER}")
+    assert response.status_code == 403
     assert MARKER not in response.content.decode()
 
 

@@ -115,7 +115,8 @@ PAGE_LANGUAGES = ["fr", "en", "ru", "kk"]
 class World:
     def __init__(self):
         self.organisation = Organisation.objects.create(name=packs(200)[0], contact_email="lyon@example.org")
-        self.user = User.objects.create_user("camille", "camille@example.org", PASSWORD, is_staff=True)
+        # The site's operator (the admin is theirs), and a manager of the organisation (in the studio).
+        self.user = User.objects.create_superuser("camille", "camille@example.org", PASSWORD)
         Membership.objects.create(user=self.user, organisation=self.organisation, role=Membership.Role.MANAGER)
         self.secret = totp.generate_secret()
         TOTPDevice.objects.create(user=self.user, secret=self.secret, confirmed_at=timezone.now())
@@ -361,6 +362,7 @@ def test_the_xss_corpus_in_every_field_executes_nothing_on_any_page(world, web_s
     log_in(organiser.page, root, "camille", secret=world.secret)
     organiser.check("the admin's index")
     visit_every_back_office_page(organiser, root, world, signatures)
+    visit_every_studio_page(organiser, root, world)
 
 
 def sign_with_the_corpus_typed_in_the_form(watch: Watch, root: str) -> None:
@@ -434,6 +436,40 @@ def visit_every_public_page(watch: Watch, root: str, world: World, signature: Si
     page.fill("#id_personal_sentence", ALL[:600])
     page.select_option("#id_country", "BE")
     watch.submit(page.locator("form button[type=submit]"), "the embedded form refused, with the values reflected")
+
+
+def visit_every_studio_page(watch: Watch, root: str, world: World) -> None:
+    """What organisers see of the same data: the studio's pages of the campaign, its team and its mail."""
+    campaign = world.campaign
+    studio = f"{root}/en/studio"
+    base = f"{studio}/c/{campaign.pk}"
+    for path in [
+        "/",
+        "/story/",
+        "/people/",
+        f"/people/{campaign.people.first().pk}/",
+        "/letter/fr/",
+        "/page/en/",
+        "/recipients/",
+        "/directory/",
+        "/options/",
+        "/publish/",
+        "/publish/page/?lang=fr",
+        "/publish/letter/?lang=fr",
+        "/published/",
+        "/progress/",
+        "/held/",
+        "/held/rules/",
+        "/delivery/",
+        "/news/",
+    ]:
+        watch.visit(base + path)
+    for path in ["/", f"/team/{world.organisation.pk}/", f"/team/{world.organisation.pk}/audit/", "/mailbox/"]:
+        watch.visit(studio + path)
+    keys = watch.page.locator("main a[href*='/studio/mailbox/']").evaluate_all("links => links.map(a => a.href)")
+    assert keys, "the test mailbox lists the campaign's mail"
+    for url in keys[:6]:
+        watch.visit(url)
 
 
 def visit_every_back_office_page(watch: Watch, root: str, world: World, signatures: list[Signature]) -> None:

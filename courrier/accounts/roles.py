@@ -1,19 +1,17 @@
 """Who may see and do what, by organisation: memberships and roles, not Django's model permissions.
 
-An organiser is a staff user with one or more memberships. They see only the
-rows whose organisation (found by following foreign keys: a target's
-campaign's organisation, a delivery event's message's campaign's
-organisation…) is one of theirs, and what they may do with them depends on
-their role there:
+An organiser is a staff user with one or more memberships: the studio
+(courrier/studio/access.py) shows them only their organisations' campaigns, and
+what they may do with them depends on their role there:
 
 - editor: writes campaigns (page, letters, targets, directory, case file);
 - manager: everything an editor does, plus supporters' personal data
   (signatures, letters in the outbox), moderation, exports, news, going live.
 
-Superusers see and do everything. Anybody else, even staff, sees nothing.
+Superusers, the site's operators, see and do everything, and alone use Django's
+admin (courrier/backoffice/site.py). Anybody else, even staff, sees nothing.
 """
 
-import functools
 from collections import deque
 
 from django.db import models
@@ -69,16 +67,6 @@ def can_edit(user, campaign) -> bool:
     return has_role(user, campaign.organisation_id, EDITOR)
 
 
-def may_view(user, obj: models.Model) -> bool:
-    """Whether the back office may show `obj` to `user`: a row of one of their organisations (any role)."""
-    if not is_back_office_user(user):
-        return False
-    if user.is_superuser:
-        return True
-    return has_role(user, organisation_id_of(obj), EDITOR) if organisation_path(type(obj)) is not None else False
-
-
-@functools.cache
 def organisation_path(model: type[models.Model]) -> str | None:
     """The lookup from `model` to its Organisation ("campaign__organisation"), "" for Organisation, None if none.
 
@@ -100,11 +88,6 @@ def organisation_path(model: type[models.Model]) -> str | None:
                 seen.add(field.related_model)
                 queue.append((field.related_model, path + "__"))
     return None
-
-
-def organisation_lookup(path: str) -> str:
-    """The filter keyword for "organisation in these ids" along `path`."""
-    return f"{path}__in" if path else "pk__in"
 
 
 def organisation_id_of(obj: models.Model, path: str | None = None) -> int | None:

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -36,14 +37,31 @@ class LockoutAdminAuthenticationForm(AdminAuthenticationForm):
             raise ValidationError(lockout_message(), code="locked")
         try:
             cleaned_data = super().clean()
-        except ValidationError:
-            if username and self.cleaned_data.get("password") and lockout.register_failure(username):
+        except ValidationError as refusal:
+            # A wrong password counts; a right one refused (an inactive account, an organiser here) does not.
+            wrong_password = getattr(refusal, "code", None) == "invalid_login"
+            if wrong_password and username and self.cleaned_data.get("password") and lockout.register_failure(username):
                 record_lockout(username)
                 raise ValidationError(lockout_message(), code="locked") from None
             raise
         if username:
             lockout.clear(username)
         return cleaned_data
+
+
+class OperatorsLoginForm(LockoutAdminAuthenticationForm):
+    """The admin's login: for the site's operators; an organiser is told where their own sign-in is."""
+
+    error_messages = {
+        **LockoutAdminAuthenticationForm.error_messages,
+        "organiser": _("This sign-in is for the site's operators. Organisers sign in to the studio: %(address)s"),
+    }
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if not user.is_superuser:
+            address = reverse("studio:sign_in")
+            raise ValidationError(self.error_messages["organiser"], code="organiser", params={"address": address})
 
 
 class CodeForm(forms.Form):

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from courrier.accounts.models import TOTPDevice
+from courrier.backoffice.site import is_operator
 from courrier.http.shared_cache import forget_public_pages
 
 # The id of the device whose code was typed: a reset (a new device) ends every session verified with the old one.
@@ -118,8 +119,8 @@ class SecondFactorMiddleware:
         if not is_admin(request) or request.path.startswith(exempt):
             return False
         user = request.user
-        if not (user.is_authenticated and user.is_active and user.is_staff):
-            return False  # the admin itself sends them to its login page
+        if not is_operator(user):
+            return False  # the admin sends anybody else to its login page, and organisers on to the studio
         return not is_verified(request)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import admin
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import formats, timezone
@@ -23,7 +24,7 @@ from courrier.delivery.models import OutboxMessage
 from courrier.delivery.progress import Progress, progress_for
 from courrier.signatures import exports
 from courrier.signatures.figures import Figures
-from courrier.signatures.models import Signature
+from courrier.signatures.models import OwnMailboxClick, Signature
 
 # The chart shows at most this many days, the most recent; the table lists them all.
 CHART_DAYS = 120
@@ -151,6 +152,14 @@ def by_source(figures: Figures) -> list[Row]:
     return rows_of(figures.sources, dict(Signature.Source.choices))
 
 
+def own_mailbox_clicks(campaign: Campaign) -> list[Row]:
+    """The "send from my own mailbox" links opened, by channel: clicks, never letters (nobody sees what is sent)."""
+    counts = dict(
+        OwnMailboxClick.objects.filter(campaign=campaign).order_by().values_list("channel").annotate(count=Count("pk"))
+    )
+    return [Row(str(label), counts[code]) for code, label in OwnMailboxClick.Channel.choices if counts.get(code)]
+
+
 def by_state(progress: Progress) -> list[Row]:
     """Where each signature and letter stands."""
     signatures, letters_in = progress.signatures.states, progress.mail.letters_in
@@ -201,6 +210,7 @@ def progress_context(campaign: Campaign) -> dict:
         "states": by_state(progress),
         "targets": per_target(campaign, progress),
         "held": figures.awaiting_decision,
+        "own_mailbox": own_mailbox_clicks(campaign),
         "pdf_parts": [
             (part, formats.number_format(first, force_grouping=True), formats.number_format(last, force_grouping=True))
             for part, first, last in exports.pdf_parts(figures.exportable)

@@ -1,29 +1,14 @@
-"""The back office's side of the roles (courrier/accounts/roles.py): scoped admins, views and audit entries."""
+"""The back office's side of the roles (courrier/accounts/roles.py): campaigns by role, and audit entries."""
 
-import functools
-from collections.abc import Callable
-
-from django.contrib import admin
-from django.contrib.admin.utils import get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models, transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 
 from courrier.accounts import audit
-from courrier.accounts.roles import (
-    EDITOR,
-    can_edit,
-    can_manage,
-    has_role,
-    is_back_office_user,
-    organisation_id_of,
-    organisation_ids,
-    organisation_lookup,
-    organisation_path,
-)
+from courrier.accounts.roles import can_edit, can_manage
 from courrier.campaigns.models import Campaign
 
 # Changes to these are where letters go: each add, change and deletion is audited as a target change.
@@ -46,108 +31,14 @@ def editable_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
     return campaign
 
 
-def superuser_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """For staff pages that cannot be scoped to an organisation (the sandbox Maildir holds every campaign's mail)."""
+class AuditedAdmin:
+    """Admin mixin (for ModelAdmin and inlines): every deletion is audited, and so is every change to targets and
+    directory entries, whether on their own page or in the campaign's form.
 
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.is_superuser:
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
-class ScopedAdmin:
-    """Admin mixin (for ModelAdmin and inlines): rows, choices and permissions limited by memberships and roles.
-
-    Put it first: `class TargetAdmin(ScopedAdmin, admin.ModelAdmin)`. Class attributes:
-    - `organisation_field`: the lookup to the organisation, e.g. "campaign__organisation" (found when None);
-    - `view_role`, `edit_role` (add and change), `delete_role`: the least role each needs.
-    Staff users need no Django model permission. Every deletion through the admin is audited, and so is every
-    change to targets and directory entries, whether on their own page or in the campaign's form.
+    Put it first: `class TargetAdmin(AuditedAdmin, admin.ModelAdmin)`. The admin is the operators' (superusers,
+    courrier/backoffice/site.py), who see every organisation's rows; organisers work in the studio, which asks
+    courrier/accounts/roles.py for each of their acts.
     """
-
-    organisation_field: str | None = None
-    view_role: str = EDITOR
-    edit_role: str = EDITOR
-    delete_role: str = EDITOR
-
-    def scope_path(self) -> str | None:
-        return organisation_path(self.model) if self.organisation_field is None else self.organisation_field
-
-    def scoped(self, request: HttpRequest, queryset: models.QuerySet, role: str) -> models.QuerySet:
-        if request.user.is_superuser and is_back_office_user(request.user):
-            return queryset
-        path = organisation_path(queryset.model) if queryset.model is not self.model else self.scope_path()
-        if path is None:
-            return queryset.none()
-        return queryset.filter(**{organisation_lookup(path): organisation_ids(request.user, role)})
-
-    def get_queryset(self, request):
-        return self.scoped(request, super().get_queryset(request), self.view_role)
-
-    def allowed(self, request: HttpRequest, role: str, obj: models.Model | None = None) -> bool:
-        """With no object: whether the user has `role` somewhere. With one (for an inline, its parent): there."""
-        user = request.user
-        if not is_back_office_user(user):
-            return False
-        if user.is_superuser:
-            return True
-        if obj is None:
-            return bool(organisation_ids(user, role))
-        path = self.scope_path() if isinstance(obj, self.model) else None
-        return has_role(user, organisation_id_of(obj, path), role)
-
-    def has_module_permission(self, request):
-        return self.allowed(request, self.view_role)
-
-    def has_view_permission(self, request, obj=None):
-        return self.allowed(request, self.view_role, obj)
-
-    def has_add_permission(self, request, obj=None):
-        return self.allowed(request, self.edit_role, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return self.allowed(request, self.edit_role, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return self.allowed(request, self.delete_role, obj)
-
-    def get_object(self, request, object_id, from_field=None):
-        """Another organisation's object is "not found" (404), never shown nor confirmed to exist."""
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None and not request.user.is_superuser:
-            raise Http404
-        return obj
-
-    def get_field_queryset(self, db, db_field, request):
-        """Foreign-key and many-to-many choices: only the user's organisations' rows, where the user may write."""
-        queryset = super().get_field_queryset(db, db_field, request)
-        related = db_field.remote_field.model
-        if request.user.is_superuser or organisation_path(related) is None:
-            return queryset
-        if queryset is None:
-            queryset = related._default_manager.using(db).all()
-        return self.scoped(request, queryset, self.edit_role)
-
-    def get_list_filter(self, request):
-        """A filter on a campaign (or organisation…) lists only the ones the user sees, not every title on the site."""
-        filters = super().get_list_filter(request)
-        if request.user.is_superuser:
-            return filters
-        return [self.scoped_list_filter(item) for item in filters]
-
-    def scoped_list_filter(self, item):
-        if not isinstance(item, str):
-            return item
-        try:
-            field = get_fields_from_path(self.model, item)[-1]
-        except (FieldDoesNotExist, admin.utils.NotRelationField):
-            return item
-        if field.is_relation and organisation_path(field.related_model) is not None:
-            return (item, admin.RelatedOnlyFieldListFilter)
-        return item
 
     # The audit log: deletions of anything, changes to targets.
 

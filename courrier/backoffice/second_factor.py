@@ -6,10 +6,8 @@ import segno
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import logout
-from django.contrib.contenttypes import views as contenttype_views
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -19,7 +17,6 @@ from django.utils.translation import gettext as _
 
 from courrier.accounts import audit, lockout, totp
 from courrier.accounts.models import TOTPDevice
-from courrier.accounts.roles import may_view
 from courrier.backoffice.login import CodeForm, lockout_message, record_lockout
 from courrier.backoffice.middleware import confirmed_device, is_verified, mark_verified
 
@@ -162,20 +159,3 @@ def locked_out(request: HttpRequest) -> HttpResponse:
     logout(request)
     messages.error(request, lockout_message())
     return redirect("admin:login")
-
-
-def view_on_site(request: HttpRequest, content_type_id: int, object_id: str) -> HttpResponse:
-    """The admin's "view on site" button, for the objects the user may see only.
-
-    Django's own shortcut (/admin/r/<type>/<id>/) redirects any staff account to any object's public
-    address: a draft's slug, another organisation's campaign. Here an object outside the user's
-    organisations is "not found", as everywhere else in the back office.
-    """
-    try:
-        model = ContentType.objects.get_for_id(content_type_id).model_class()
-    except ContentType.DoesNotExist:
-        raise Http404 from None
-    obj = model._default_manager.filter(pk=object_id).first() if model is not None and object_id.isdigit() else None
-    if obj is None or not may_view(request.user, obj):
-        raise Http404
-    return contenttype_views.shortcut(request, content_type_id, object_id)

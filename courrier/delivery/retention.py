@@ -22,6 +22,8 @@ from django.db import transaction
 from django.db.models import CharField, Exists, OuterRef, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 
 from courrier.campaigns.models import Campaign
 from courrier.delivery.models import Bounce, DeliveryEvent, DigestEntry, OutboxMessage
@@ -210,6 +212,23 @@ def erasure_date(campaign: Campaign) -> datetime.datetime | None:
     if campaign.closed_at is None:
         return None
     return campaign.closed_at + datetime.timedelta(days=campaign.anonymise_after_days)
+
+
+def erasure_notice(campaign: Campaign) -> str:
+    """When the supporters' data is erased, said as a date an organiser reads (not as a rule to work out)."""
+    if campaign.anonymised_at:
+        return gettext("Erased on %(date)s: only the counts are kept.") % {
+            "date": date_format(timezone.localtime(campaign.anonymised_at), "DATE_FORMAT")
+        }
+    when = erasure_date(campaign) if campaign.pk else None
+    if when is None:
+        return gettext("%(days)d days after the campaign closes (set above); it is not closed.") % {
+            "days": campaign.anonymise_after_days
+        }
+    return gettext("%(date)s, %(days)d days after the campaign closed. Only the counts will be kept.") % {
+        "date": date_format(timezone.localtime(when), "DATE_FORMAT"),
+        "days": campaign.anonymise_after_days,
+    }
 
 
 def anonymise_closed_campaigns(now: datetime.datetime) -> int:

@@ -238,6 +238,16 @@ def hold(signatures: list[Signature], reasons: dict[int, dict[str, str]]) -> Non
 AWAITING = (Moderation.HELD, Moderation.BURST)
 
 
+def held_by(rule: str) -> Q:
+    """The signatures one of whose rules is `rule` (moderation_rules holds them comma-separated)."""
+    return (
+        Q(moderation_rules=rule)
+        | Q(moderation_rules__startswith=rule + ",")
+        | Q(moderation_rules__endswith="," + rule)
+        | Q(moderation_rules__contains="," + rule + ",")
+    )
+
+
 def awaiting_decision() -> Q:
     """The moderation queue: held by a rule, or quarantined in a burst and confirmed.
 

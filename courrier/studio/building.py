@@ -20,6 +20,7 @@ from courrier.accounts.roles import can_manage
 from courrier.campaigns import lifecycle
 from courrier.campaigns.models import Campaign
 from courrier.campaigns.permissions import can_change_recipients
+from courrier.delivery.retention import erasure_notice
 from courrier.lib.images import clean_uploaded_image
 from courrier.lib.markdown import render_markdown
 from courrier.studio.access import EDITOR, campaign_for, studio_page
@@ -179,5 +180,10 @@ def options(request: HttpRequest, campaign_id: int) -> HttpResponse:
         if save_checked(request, campaign, form.save):
             messages.success(request, _("The form options are saved."))
             return redirect("studio:options", campaign_id=campaign.pk)
-    context = {"campaign": campaign, "nav": steps(request, campaign, "options"), "form": form}
+    context = {
+        "campaign": campaign,
+        "nav": steps(request, campaign, "options"),
+        "form": form,
+        "erasure": erasure_notice(campaign),
+    }
     return render(request, "studio/options.html", context)

@@ -7,9 +7,11 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from courrier.backoffice.previews import placeholder_help
+from courrier.backoffice.previews import placeholder_help, sample_signature
 from courrier.campaigns import letter_checker
+from courrier.campaigns.letters import render_letter
 from courrier.campaigns.models import ModelLetter
+from courrier.delivery.messages import signer_of
 from courrier.studio.access import EDITOR, campaign_for, studio_page
 from courrier.studio.building import LANGUAGES, save_checked, steps
 
@@ -24,6 +26,13 @@ class LetterForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         # The placeholders, each a button that inserts it at the cursor (js/placeholders.js), or read and typed.
         self.fields["body"].help_text = placeholder_help()
+
+
+def as_read(campaign, language: str, subject: str, body: str) -> dict[str, str]:
+    """The letter being written as a target will read it, signed by the previews' sample supporter."""
+    letter = ModelLetter(campaign=campaign, language=language, subject=subject, body=body)
+    read_subject, read_body = render_letter(letter, signer_of(sample_signature(campaign, language)))
+    return {"subject": read_subject, "body": read_body}
 
 
 @studio_page
@@ -58,6 +67,12 @@ def letter(request: HttpRequest, campaign_id: int, language: str) -> HttpRespons
         "original": original,
         "findings": findings,
         "is_new": existing is None,
+        "reading": as_read(
+            campaign,
+            language,
+            form["subject"].value() or "",
+            form["body"].value() or "",
+        ),
     }
     return render(request, "studio/letter.html", context)
 
@@ -65,13 +80,17 @@ def letter(request: HttpRequest, campaign_id: int, language: str) -> HttpRespons
 @require_POST
 @studio_page
 def check(request: HttpRequest, campaign_id: int, language: str) -> JsonResponse:
-    """The letter checker's findings for the text being typed (nothing saved), for js/letter-checker.js."""
+    """The letter checker's findings for the text being typed, and the letter as it reads (nothing saved), for
+    js/letter-checker.js."""
     campaign = campaign_for(request, campaign_id, EDITOR)
     if language not in LANGUAGES:
         raise Http404
     subject, body = request.POST.get("subject", "")[:1000], request.POST.get("body", "")[:50_000]
     findings = letter_checker.check_letter(campaign, language, subject, body)
     return JsonResponse(
-        {"findings": [{"blocks": finding.blocks, "text": str(finding)} for finding in findings]},
+        {
+            "findings": [{"blocks": finding.blocks, "text": str(finding)} for finding in findings],
+            "reading": as_read(campaign, language, subject, body),
+        },
         headers={"Cache-Control": "no-store"},
     )

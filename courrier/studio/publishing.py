@@ -90,15 +90,23 @@ def letter_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The letter exactly as a target receives it, for a sample supporter, in one language."""
     campaign = campaign_for(request, campaign_id, EDITOR)
     language = previews.chosen_language(request, campaign)
-    letter = previews.outgoing_letter(campaign, language)
+    # A campaign writing to each supporter's own country: the letter for the country chosen.
+    countries = previews.preview_countries(campaign)
+    country = previews.chosen_country(request, countries)
+    letter = previews.outgoing_letter(campaign, language, country=country)
     context = {
         "campaign": campaign,
         "nav": steps(request, campaign, "publish"),
         "language": language,
         "language_name": LANGUAGES[language],
         "language_links": previews.language_links(
-            reverse("studio:letter_preview", args=[campaign.pk]), {}, campaign, language
+            reverse("studio:letter_preview", args=[campaign.pk]),
+            {"country": country} if countries else {},
+            campaign,
+            language,
         ),
+        "countries": countries,
+        "country": country,
         "message": previews.shown_message(letter) if letter else None,
         "has_letter": language in campaign.letter_languages(),
         "user_email": request.user.email,

@@ -64,13 +64,23 @@ def export_pdf(request: HttpRequest, campaign_id: int) -> HttpResponseBase:
 def queue(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The letters held for review, oldest first, a page at a time (only that page is decrypted)."""
     campaign = campaign_for(request, campaign_id, MANAGER)
-    waiting = Signature.objects.filter(moderation.awaiting_decision(), campaign=campaign).order_by("created_at", "pk")
-    page = Paginator(waiting, QUEUE_PAGE).get_page(request.GET.get("page"))
+    waiting = Signature.objects.filter(moderation.awaiting_decision(), campaign=campaign)
+    # A filter by the rule that held them: the links of one spammer, the words of one list…
+    rules = [
+        (rule, name, count)
+        for rule, name in moderation.RULE_NAMES.items()
+        if (count := waiting.filter(moderation.held_by(rule)).count())
+    ]
+    rule = request.GET.get("rule", "")
+    shown = waiting.filter(moderation.held_by(rule)) if rule in moderation.RULE_NAMES else waiting
+    page = Paginator(shown.order_by("created_at", "pk"), QUEUE_PAGE).get_page(request.GET.get("page"))
     context = {
         "campaign": campaign,
         "nav": steps(request, campaign, "queue"),
         "page": page,
         "count": page.paginator.count,
+        "rules": rules,
+        "rule": rule if rule in moderation.RULE_NAMES else "",
     }
     return render(request, "studio/queue.html", context)
 
@@ -157,6 +167,10 @@ def change_state(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = campaign_for(request, campaign_id, MANAGER)
     move = request.POST.get("move", "")
     try:
+        if move == "close_and_cancel" and request.POST.get("confirmed") != "yes":
+            # Letters cancelled are never sent: the organiser says so twice, knowing how many.
+            context = {"campaign": campaign, "pending": cancellation.pending_count(campaign)}
+            return render(request, "studio/close_and_cancel.html", context)
         if move == "close_and_cancel":
             cancelled = cancellation.close_and_cancel(campaign, request.user)
             messages.success(

@@ -6,24 +6,11 @@ from django.utils.translation import ngettext
 
 from courrier.accounts import audit
 from courrier.accounts.models import AuditEntry, Membership, TOTPDevice
-from courrier.accounts.roles import MANAGER
-from courrier.backoffice.scoping import ScopedAdmin
+from courrier.backoffice.scoping import AuditedAdmin
 
 
-class SuperusersOnly:
-    """Who belongs to which organisation, and with what role, is decided by superusers alone."""
-
-    def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_superuser
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_superuser
-
-    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
-
-
-class MembershipInline(SuperusersOnly, admin.TabularInline):
-    """On the user's page and on the organisation's page."""
+class MembershipInline(admin.TabularInline):
+    """On the user's page and on the organisation's page (managers invite and remove members in the studio)."""
 
     model = Membership
     extra = 0
@@ -57,11 +44,9 @@ class CourrierUserAdmin(UserAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ScopedAdmin, admin.ModelAdmin):
-    """Read by managers (their organisations' entries) and superusers (all); changed or deleted by nobody."""
+class AuditEntryAdmin(AuditedAdmin, admin.ModelAdmin):
+    """Read by operators (managers read their organisations' entries in the studio); changed or deleted by nobody."""
 
-    organisation_field = "organisation"
-    view_role = edit_role = delete_role = MANAGER
     list_display = ["created_at", "username", "organisation", "action", "object_type", "object_id", "summary"]
     list_filter = ["action", "organisation", "object_type"]
     search_fields = ["username", "object_id"]  # the summary is encrypted: not searchable

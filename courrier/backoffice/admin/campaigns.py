@@ -3,27 +3,22 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.files.uploadedfile import UploadedFile
 from django.db import models
-from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from courrier.accounts import audit
 from courrier.accounts.models import Organisation
-from courrier.accounts.roles import MANAGER, can_manage, organisation_ids
 from courrier.backoffice import campaign_actions, previews
 from courrier.backoffice.admin.accounts import MembershipInline
 from courrier.backoffice.admin_checks import CheckedEditsAdmin, RefusalForm, RefusalInline
-from courrier.backoffice.scoping import ScopedAdmin
+from courrier.backoffice.scoping import AuditedAdmin
 from courrier.campaigns import lifecycle
 from courrier.campaigns.checklist import BLOCKING, WARNING, blocking, run_checklist
 from courrier.campaigns.models import Campaign, CampaignText, DirectoryEntry, ModelLetter, Person, PersonUpdate, Target
-from courrier.campaigns.permissions import can_change_recipients
-from courrier.delivery.retention import erasure_date
+from courrier.delivery.retention import erasure_notice
 from courrier.delivery.target_pauses import cancel_held, pause_target, resume_target
 from courrier.lib.images import clean_uploaded_image
 from courrier.signatures.moderation import awaiting_decision
@@ -31,66 +26,25 @@ from courrier.web.embed import embed_snippet
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(ScopedAdmin, admin.ModelAdmin):
-    """Members see their organisations; managers edit them; only superusers create or delete one."""
-
-    edit_role = MANAGER
+class OrganisationAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "website"]
     search_fields = ["name"]
     inlines = [MembershipInline]
     # A website typed without its scheme is an https one (Django 6's default, chosen now).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
-    def has_add_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
-
 
 Status = Campaign.Status
 
 
-class RecipientsAdmin(ScopedAdmin):
-    """Targets and directory entries decide who receives supporters' names: once a campaign has gone live,
-    adding, changing or deleting them is its managers' act (campaigns.permissions.can_change_recipients), here as
-    a page of its own and as an inline of the campaign; editors see them read-only. Every change is audited
-    (ScopedAdmin)."""
-
-    @staticmethod
-    def campaign_of(obj) -> Campaign | None:
-        return obj if isinstance(obj, Campaign) else getattr(obj, "campaign", None)
-
-    def may_change_recipients(self, request, obj) -> bool:
-        campaign = self.campaign_of(obj)
-        return campaign is None or campaign.pk is None or can_change_recipients(request.user, campaign)
-
-    def has_add_permission(self, request, obj=None):
-        return super().has_add_permission(request, obj) and self.may_change_recipients(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and self.may_change_recipients(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and self.may_change_recipients(request, obj)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        """A target's own page offers only the campaigns whose recipients the user may change."""
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "campaign" and field is not None and not request.user.is_superuser:
-            managed = organisation_ids(request.user, MANAGER)
-            field.queryset = field.queryset.filter(Q(status=Campaign.Status.DRAFT) | Q(organisation_id__in=managed))
-        return field
-
-
-class TargetInline(RefusalInline, RecipientsAdmin, admin.TabularInline):
+class TargetInline(RefusalInline, AuditedAdmin, admin.TabularInline):
     model = Target
     extra = 0
     fields = ["role", "name", "email", "language", "active", "delivery_mode", "pace_per_hour"]
     show_change_link = True
 
 
-class DirectoryEntryInline(RefusalInline, RecipientsAdmin, admin.TabularInline):
+class DirectoryEntryInline(RefusalInline, AuditedAdmin, admin.TabularInline):
     """Where each supporter's letter goes when the campaign lets them pick their country (CSV: campaigns/directory.py).
 
     The letters to an entry are paced and paused through the campaign's target with the same address,
@@ -103,7 +57,7 @@ class DirectoryEntryInline(RefusalInline, RecipientsAdmin, admin.TabularInline):
     classes = ["collapse"]
 
 
-class ModelLetterInline(RefusalInline, ScopedAdmin, admin.StackedInline):
+class ModelLetterInline(RefusalInline, AuditedAdmin, admin.StackedInline):
     model = ModelLetter
     form = previews.ModelLetterForm  # the placeholders listed under the body, inserted by a click
     extra = 0
@@ -113,24 +67,24 @@ class ModelLetterInline(RefusalInline, ScopedAdmin, admin.StackedInline):
         css = {"all": ["css/building.css"]}
 
 
-class CampaignTextInline(RefusalInline, ScopedAdmin, admin.StackedInline):
+class CampaignTextInline(RefusalInline, AuditedAdmin, admin.StackedInline):
     model = CampaignText
     extra = 0
 
 
-class PersonInline(RefusalInline, ScopedAdmin, admin.TabularInline):
+class PersonInline(RefusalInline, AuditedAdmin, admin.TabularInline):
     model = Person
     extra = 0
     show_change_link = True
 
 
-class PersonUpdateInline(RefusalInline, ScopedAdmin, admin.TabularInline):
+class PersonUpdateInline(RefusalInline, AuditedAdmin, admin.TabularInline):
     model = PersonUpdate
     extra = 1
 
 
 @admin.register(Person)
-class PersonAdmin(CheckedEditsAdmin, ScopedAdmin, admin.ModelAdmin):
+class PersonAdmin(CheckedEditsAdmin, AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "campaign", "status"]
     list_filter = ["campaign", "status"]
     inlines = [PersonUpdateInline]
@@ -165,9 +119,8 @@ class CampaignAdminForm(RefusalForm, forms.ModelForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(CheckedEditsAdmin, ScopedAdmin, admin.ModelAdmin):
+class CampaignAdmin(CheckedEditsAdmin, AuditedAdmin, admin.ModelAdmin):
     form = CampaignAdminForm
-    delete_role = MANAGER  # a campaign's deletion takes its signatures with it
     list_display = ["title", "organisation", "status", "real_delivery", "tally_letters"]
     list_filter = ["status", "real_delivery", "organisation"]
     search_fields = ["title", "slug"]
@@ -205,18 +158,6 @@ class CampaignAdmin(CheckedEditsAdmin, ScopedAdmin, admin.ModelAdmin):
             "", "<li><strong>{}</strong> {}</li>", ((labels[f.severity], str(f)) for f in findings)
         )
         return format_html('<p class="help">{}</p><ul class="checklist">{}</ul>', summary, items)
-
-    def get_readonly_fields(self, request, obj=None):
-        """Editors write the campaign; its managers decide when it goes live and whether real mail leaves.
-
-        Moving a campaign, and its supporters, to another organisation is for superusers.
-        """
-        fields = list(super().get_readonly_fields(request, obj))
-        if not (can_manage(request.user, obj) if obj else request.user.is_superuser):
-            fields += ["status", "real_delivery"]
-        if obj and not request.user.is_superuser:
-            fields.append("organisation")
-        return fields
 
     def save_model(self, request, obj, form, change):
         """Saved with the status it had: the one asked for is reached through lifecycle in save_related."""
@@ -270,20 +211,7 @@ class CampaignAdmin(CheckedEditsAdmin, ScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description=_("supporters' data erased on"))
     def data_erasure(self, campaign: Campaign) -> str:
-        """When the retention period ends (delivery/retention.py): the organiser sees the date, not a rule."""
-        if campaign.anonymised_at:
-            return _("Erased on %(date)s: only the counts are kept.") % {
-                "date": date_format(timezone.localtime(campaign.anonymised_at), "DATE_FORMAT")
-            }
-        when = erasure_date(campaign) if campaign.pk else None
-        if when is None:
-            return _("%(days)d days after the campaign closes (set above); it is not closed.") % {
-                "days": campaign.anonymise_after_days
-            }
-        return _("%(date)s, %(days)d days after the campaign closed. Only the counts will be kept.") % {
-            "date": date_format(timezone.localtime(when), "DATE_FORMAT"),
-            "days": campaign.anonymise_after_days,
-        }
+        return erasure_notice(campaign)
 
     @admin.display(description=_("form to embed in your website"))
     def embed_snippets(self, campaign: Campaign) -> str:
@@ -302,14 +230,11 @@ class CampaignAdmin(CheckedEditsAdmin, ScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(Target)
-class TargetAdmin(CheckedEditsAdmin, RecipientsAdmin, admin.ModelAdmin):
+class TargetAdmin(CheckedEditsAdmin, AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "email", "campaign", "role", "delivery_mode", "pace_per_hour", "paused_at", "pause_reason"]
     list_filter = ["campaign", "delivery_mode"]
     readonly_fields = ["paused_at", "pause_reason", "next_send_at", "last_digest_at"]
     actions = ["pause", "resume", "cancel_held"]
-
-    def has_manage_permission(self, request) -> bool:
-        return self.allowed(request, MANAGER)
 
     def record_targets(self, request, targets, what: str) -> None:
         for target in targets:
@@ -330,9 +255,8 @@ class TargetAdmin(CheckedEditsAdmin, RecipientsAdmin, admin.ModelAdmin):
         message = ngettext("%(count)d letter queued again.", "%(count)d letters queued again.", resumed)
         self.message_user(request, message % {"count": resumed})
 
-    @admin.action(description=_("Cancel their held letters (they will never be sent)"), permissions=["manage"])
+    @admin.action(description=_("Cancel their held letters (they will never be sent)"))
     def cancel_held(self, request, queryset):
-        queryset = self.scoped(request, queryset, MANAGER)  # supporters' letters: their managers decide
         cancelled = sum(cancel_held(t) for t in queryset)
         self.record_targets(request, queryset, _("held letters cancelled"))
         message = ngettext("%(count)d held letter cancelled.", "%(count)d held letters cancelled.", cancelled)

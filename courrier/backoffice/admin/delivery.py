@@ -1,14 +1,12 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from courrier.accounts.roles import MANAGER
-from courrier.backoffice.scoping import ScopedAdmin
+from courrier.backoffice.scoping import AuditedAdmin
 from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage, Recipient
 from courrier.lib.crypto import email_digest
 
 
-class DeliveryEventInline(ScopedAdmin, admin.TabularInline):
-    view_role = edit_role = delete_role = MANAGER
+class DeliveryEventInline(AuditedAdmin, admin.TabularInline):
     model = DeliveryEvent
     extra = 0
     can_delete = False
@@ -18,10 +16,9 @@ class DeliveryEventInline(ScopedAdmin, admin.TabularInline):
         return False
 
 
-class RecipientInline(ScopedAdmin, admin.TabularInline):
+class RecipientInline(AuditedAdmin, admin.TabularInline):
     """What each recipient of a letter or digest answered (delivery/recipients.py)."""
 
-    view_role = edit_role = delete_role = MANAGER
     model = Recipient
     extra = 0
     can_delete = False
@@ -41,10 +38,8 @@ class RecipientInline(ScopedAdmin, admin.TabularInline):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(ScopedAdmin, admin.ModelAdmin):
-    """The record of truth for delivery: read it, never rewrite it by hand. Letters carry supporters' data: managers."""
-
-    view_role = edit_role = delete_role = MANAGER
+class OutboxMessageAdmin(AuditedAdmin, admin.ModelAdmin):
+    """The record of truth for delivery: read it, never rewrite it by hand. Letters carry supporters' data."""
 
     list_display = ["pk", "kind", "campaign", "status", "sandbox", "attempts", "next_attempt_at", "sent_at"]
     list_filter = ["status", "kind", "sandbox", "campaign"]
@@ -72,8 +67,7 @@ class OutboxMessageAdmin(ScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(Bounce)
-class BounceAdmin(ScopedAdmin, admin.ModelAdmin):
-    view_role = edit_role = delete_role = MANAGER
+class BounceAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["at", "status", "recipient", "domain", "message"]
     sortable_by = ["at", "status", "domain", "message"]  # the recipient is encrypted
     list_filter = ["status", "domain"]

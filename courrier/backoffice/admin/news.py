@@ -1,7 +1,7 @@
 """Updates to supporters in the back office: write per language, preview, then send after a confirmation.
 
-Editors and managers write and preview updates; only the campaign's
-managers may send them (courrier.accounts.roles.can_manage).
+For the site's operators; organisers write, preview and send their updates in
+the studio (courrier/studio/updates.py), over the same functions of news/sending.py.
 """
 
 from email import policy
@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from courrier.accounts.roles import can_manage
-from courrier.backoffice.scoping import ScopedAdmin
+from courrier.backoffice.scoping import AuditedAdmin
 from courrier.delivery.compose import compose
 from courrier.news.models import NewsUpdate
 from courrier.news.sending import preview, reach_counts, send_updates
@@ -27,8 +27,7 @@ SHOWN_HEADERS = ["From", "Reply-To", "To", "Subject", "List-Unsubscribe", "List-
 
 
 @admin.register(NewsUpdate)
-class NewsUpdateAdmin(ScopedAdmin, admin.ModelAdmin):
-    organisation_field = "campaign__organisation"
+class NewsUpdateAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["subject", "campaign", "language", "created_at", "sent_at", "recipients_count"]
     list_filter = ["campaign", "language", ("sent_at", admin.EmptyFieldListFilter)]
     search_fields = ["subject"]

@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path
@@ -7,8 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from courrier.accounts.roles import MANAGER, can_manage, organisation_ids
-from courrier.backoffice.scoping import ScopedAdmin
+from courrier.backoffice.scoping import AuditedAdmin
 from courrier.campaigns.models import BlockedWords, Campaign
 from courrier.lib.crypto import email_digest
 from courrier.signatures import moderation, tallies
@@ -33,10 +31,8 @@ class AddressSearch:
 
 
 @admin.register(Signature)
-class SignatureAdmin(AddressSearch, ScopedAdmin, admin.ModelAdmin):
-    """What supporters entered is shown, never edited: it is what they agreed to send. Their managers only."""
-
-    view_role = edit_role = delete_role = MANAGER
+class SignatureAdmin(AddressSearch, AuditedAdmin, admin.ModelAdmin):
+    """What supporters entered is shown, never edited: it is what they agreed to send."""
 
     list_display = [
         "pk",
@@ -86,7 +82,7 @@ class SignatureAdmin(AddressSearch, ScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(OwnMailboxClick)
-class OwnMailboxClickAdmin(ScopedAdmin, admin.ModelAdmin):
+class OwnMailboxClickAdmin(AuditedAdmin, admin.ModelAdmin):
     """How many supporters chose to write from their own mailbox: clicks, not letters."""
 
     list_display = ["clicked_on", "campaign", "channel"]
@@ -100,8 +96,8 @@ class OwnMailboxClickAdmin(ScopedAdmin, admin.ModelAdmin):
         return False
 
 
-class ManagedCampaignFilter(admin.SimpleListFilter):
-    """The campaigns with letters held for review that the user manages (never another group's titles)."""
+class HeldCampaignFilter(admin.SimpleListFilter):
+    """The campaigns with letters held for review (not every campaign of the site)."""
 
     title = _("campaign")
     parameter_name = "campaign"
@@ -117,18 +113,16 @@ class ManagedCampaignFilter(admin.SimpleListFilter):
 
 
 @admin.register(HeldSignature)
-class HeldSignatureAdmin(AddressSearch, ScopedAdmin, admin.ModelAdmin):
+class HeldSignatureAdmin(AddressSearch, AuditedAdmin, admin.ModelAdmin):
     """The moderation queue: what the supporter wrote and why a rule held it; managers approve or reject.
 
     Everything is read-only: the supporter's words are sent as written or not at all.
     """
 
-    organisation_field = "campaign__organisation"
-    view_role = edit_role = delete_role = MANAGER
     # The words and the reason first: on a phone the rest of the row scrolls out of sight.
     list_display = ["own_words", "moderation_reason", "full_name", "organisation", "campaign", "created_at"]
     list_display_links = ["own_words"]
-    list_filter = [ManagedCampaignFilter]
+    list_filter = [HeldCampaignFilter]
     sortable_by = ["campaign", "created_at"]
     actions = ["approve", "reject"]
     change_form_template = "admin/courrier/moderation_change_form.html"
@@ -168,9 +162,6 @@ class HeldSignatureAdmin(AddressSearch, ScopedAdmin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def has_moderate_permission(self, request) -> bool:
-        return self.allowed(request, MANAGER)
-
     def get_urls(self):
         decide = [
             path(
@@ -193,8 +184,6 @@ class HeldSignatureAdmin(AddressSearch, ScopedAdmin, admin.ModelAdmin):
             signature = held.first()
             if signature is None:
                 raise Http404
-            if not can_manage(request.user, signature.campaign):
-                raise PermissionDenied
             self.report(request, decide, decide(request.user, held))
             return redirect("admin:signatures_heldsignature_changelist")
 
@@ -215,25 +204,20 @@ class HeldSignatureAdmin(AddressSearch, ScopedAdmin, admin.ModelAdmin):
             )
         self.message_user(request, message % {"count": count})
 
-    def managed(self, request, queryset):
-        """Only the letters of campaigns the user manages (get_queryset already keeps to those)."""
-        return queryset.filter(campaign__organisation_id__in=organisation_ids(request.user, MANAGER))
-
-    @admin.action(description=_("Approve: send the selected letters"), permissions=["moderate"])
+    @admin.action(description=_("Approve: send the selected letters"))
     def approve(self, request, queryset):
-        self.report(request, moderation.approve, moderation.approve(request.user, self.managed(request, queryset)))
+        self.report(request, moderation.approve, moderation.approve(request.user, queryset))
 
-    @admin.action(description=_("Reject: never send the selected letters"), permissions=["moderate"])
+    @admin.action(description=_("Reject: never send the selected letters"))
     def reject(self, request, queryset):
-        self.report(request, moderation.reject, moderation.reject(request.user, self.managed(request, queryset)))
+        self.report(request, moderation.reject, moderation.reject(request.user, queryset))
 
 
 @admin.register(BlockedWords)
-class BlockedWordsAdmin(ScopedAdmin, admin.ModelAdmin):
-    """Each campaign's words that hold a personal sentence for review, one list per language; managers edit them."""
+class BlockedWordsAdmin(AuditedAdmin, admin.ModelAdmin):
+    """Each campaign's words that hold a personal sentence for review, one list per language (the studio's review
+    rules page is where managers edit them)."""
 
-    organisation_field = "campaign__organisation"
-    view_role = edit_role = delete_role = MANAGER
     list_display = ["campaign", "language", "word_count"]
     list_filter = ["campaign", "language"]
 

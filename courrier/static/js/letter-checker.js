@@ -1,5 +1,5 @@
-// The studio's letter step: the letter checker's findings, updated while the organiser types
-// (studio/letters.py, check). Without JavaScript the findings are those of the letter as saved.
+// The studio's letter step: the letter checker's findings and the letter as a target reads it, updated while
+// the organiser types (studio/letters.py, check). Without JavaScript both are those of the letter as saved.
 (() => {
   "use strict";
   const form = document.querySelector("form[data-check-url]");
@@ -28,13 +28,24 @@
     shown.appendChild(list);
   }
 
+  // The letter as a target reads it, for the previews' sample supporter (text only: never parsed as HTML).
+  function show(reading) {
+    const subject = document.getElementById("reading-subject");
+    const body = document.getElementById("reading-body");
+    if (!reading || !subject || !body) return;
+    subject.textContent = reading.subject;
+    body.textContent = reading.body;
+  }
+
   async function check() {
     const number = ++asked;
     const data = new FormData(form);
     try {
       const answer = await fetch(form.dataset.checkUrl, { method: "POST", body: data, credentials: "same-origin" });
       if (!answer.ok || number !== asked) return;
-      render((await answer.json()).findings);
+      const answered = await answer.json();
+      render(answered.findings);
+      show(answered.reading);
     } catch (error) {
       // Offline or signed out: the findings shown stay those of the last check.
     }
