@@ -328,6 +328,12 @@ DELIVERY_DEFERRED_ALERT_SECONDS = env_int("DELIVERY_DEFERRED_ALERT_SECONDS", 360
 # Bounces come back to BOUNCE_EMAIL with the letter's id in the local part
 # (bounces+123-signature@domain), so the MTA must deliver plus-addresses to it.
 BOUNCE_EMAIL = os.environ.get("BOUNCE_EMAIL", "") or LETTERS_SENDER_EMAIL
+# A letter's Reply-To, unless its supporter agreed to give the targets their own address: this address's
+# local part + r<signature id>-<signature> (replies+r123-k3j9x2qa7m@domain). The MTA delivers its
+# plus-addresses to `manage.py ingestbounces`, which brings the targets' answers back to the campaign.
+REPLY_EMAIL = os.environ.get("REPLY_EMAIL", "") or BOUNCE_EMAIL
+# The files that come with a target's answer are kept, encrypted, up to this many bytes per answer.
+ANSWER_ATTACHMENTS_MAX_BYTES = env_int("ANSWER_ATTACHMENTS_MAX_BYTES", 5_000_000)
 # This many policy rejections (5.7.x) from one target domain in a day pause its targets.
 BLOCK_PAUSE_THRESHOLD = env_int("BLOCK_PAUSE_THRESHOLD", 3)
 # Where failures and automatic pauses are reported (none: the admin only).
@@ -358,6 +364,9 @@ PROOF_OF_WORK_EXPIRY_SECONDS = env_int("PROOF_OF_WORK_EXPIRY_SECONDS", 20 * 60)
 SUPPORTER_MAILS_PER_DAY = env_int("SUPPORTER_MAILS_PER_DAY", 3)
 # A personal sentence longer than this is held for an organiser's review (the form takes up to 600).
 MODERATION_MAX_SENTENCE = env_int("MODERATION_MAX_SENTENCE", 400)
+# Past this share of the letters being the model letter word for word (and at least 20 letters), the progress
+# page tells the organisers: targets increasingly file identical mail as bulk.
+IDENTICAL_LETTERS_SHARE = float(os.environ.get("IDENTICAL_LETTERS_SHARE", 0.8))
 CONFIRMATION_MAX_AGE_DAYS = env_int("CONFIRMATION_MAX_AGE_DAYS", 7)
 
 # Retention (courrier/delivery/retention.py, run by the delivery worker). Unconfirmed signatures go after

@@ -12,6 +12,7 @@ from courrier.accounts.models import AuditEntry, Organisation
 from courrier.campaigns.letters import PLACEHOLDERS
 from courrier.campaigns.models import BlockedWords, Campaign, Person, Target
 from courrier.delivery.models import OutboxMessage
+from courrier.delivery.verp import reply_address
 from courrier.signatures.models import Signature
 from tests.factories import confirmed_signatures
 from tests.factories import organiser as shared_organiser
@@ -188,7 +189,8 @@ def test_the_letter_preview_shows_the_headers_and_text_the_embassy_receives_in_e
         headers = parse_headers(html)
         assert headers["To"] == "paris@mfa.kz"
         assert headers["Cc"] == "chakmonro@ya.ru"
-        assert headers["Reply-To"] == "supporter@example.org"
+        # The campaign's relay address, in the supporter's name: targets never see the supporter's own.
+        assert headers["Reply-To"].endswith(f"<{reply_address(0)}>") and "supporter@example.org" not in html
         assert "via" in headers["From"] or "арқылы" in headers["From"] or "через" in headers["From"]
         assert headers["Subject"] == demo.letter_for(language).subject
         assert "{signature}" not in html.split("Source of the message")[0]
@@ -210,8 +212,12 @@ def test_the_letter_preview_matches_the_letter_the_worker_sends(demo, editor, cl
     deliver_everything()
     sent = next(m for m in maildir_messages(sandbox_in_tmp) if m["To"] == "paris@mfa.kz")
     headers = parse_headers(editor.get(studio_url(demo, "preview/letter/?lang=fr")).content.decode())
-    for name in ["From", "To", "Cc", "Reply-To", "Subject"]:
+    for name in ["From", "To", "Cc", "Subject"]:
         assert headers[name] == decoded_header(sent, name), name
+    # The same relay address, but the sample supporter's has no number of its own.
+    sent_reply_to = decoded_header(sent, "Reply-To")
+    assert headers["Reply-To"].split("<")[0] == sent_reply_to.split("<")[0]
+    assert headers["Reply-To"].rsplit("@", 1)[1] == sent_reply_to.rsplit("@", 1)[1]
 
 
 # Sending a test
@@ -232,7 +238,7 @@ def test_a_test_arrives_in_the_sandbox_addressed_only_to_the_organiser(demo, edi
     assert mail.get_all("Delivered-To") == ["ada@example.org"]
     assert mail["To"] == "ada@example.org"
     assert mail["Cc"] is None
-    assert mail["Reply-To"] == "ada@example.org"
+    assert mail["Reply-To"].addresses[0].addr_spec == "ada@example.org"  # a test is answered to its organiser
     assert decoded_header(mail, "Subject").startswith("[TEST] ")
     assert "Ada Lovelace" in decoded_header(mail, "From")
     assert "Your Excellency" in mail.get_content() or "Ambassador" in mail.get_content()

@@ -259,3 +259,21 @@ def test_the_upgrade_turns_what_a_digest_cursor_still_had_to_list_into_entries_a
         assert not DigestEntry.objects.filter(target_id=added_later.pk).exists()
     finally:
         MigrationExecutor(connection).migrate(latest)
+
+
+def test_past_its_cap_a_target_receives_the_letters_only_in_its_digest(own_campaign):
+    office = own_campaign.targets.get(role=Target.Role.TO)
+    Target.objects.filter(pk=office.pk).update(letters_cap=2)
+    confirmed_signatures(own_campaign, 3, first_name="Early", prefix="early")
+    enqueue.queue_letters()
+    confirmed_signatures(own_campaign, 2, first_name="Late", prefix="late")
+    enqueue.queue_letters()
+
+    one_by_one = [m for m in OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER) if OFFICE in m.to]
+    assert len(one_by_one) == 2, "two letters on their own, the cap, across two passes of the worker"
+    assert DigestEntry.objects.filter(target=office).count() == 3
+    # The copy recipient has no cap: every letter reaches it on its own.
+    assert sum(ALLY in m.to + m.cc for m in OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER)) == 5
+    assert send_due_digests() == 1
+    [digest] = digests_to(OFFICE)
+    assert digest.body.count("Signer") == 3 or pdf_text(digest).count("Signer") == 3

@@ -322,6 +322,29 @@ def test_bounces_read_over_imap_fail_letters_record_delays_and_leave_other_mail_
     assert imap.messages()[1][1] == ORDINARY_MAIL
 
 
+def test_a_targets_answer_read_over_imap_comes_back_to_the_campaign_once(own_campaign, imap):
+    from courrier.delivery.models import Answer
+    from courrier.delivery.verp import reply_address
+
+    [signature] = confirmed_signatures(own_campaign, 1, timezone.now(), wants_answer=True)
+    enqueue.queue_letters()
+    answer = (
+        f"From: The Office <{OFFICE}>\r\nTo: {reply_address(signature.pk)}\r\nSubject: Re: the detainees\r\n"
+        "Message-ID: <over-imap@ministry.example>\r\n\r\nYour letter has been received.\r\n"
+    ).encode()
+    imap.put(answer, ORDINARY_MAIL)
+    assert "1 answer(s) to letters" in ingest(*imap.args())
+    imap.mark_all_unread()
+    ingest(*imap.args())
+    kept = Answer.objects.get()
+    assert (kept.signature, kept.target.email, kept.body.strip()) == (
+        signature,
+        OFFICE,
+        "Your letter has been received.",
+    )
+    assert OutboxMessage.objects.filter(kind=OutboxMessage.Kind.ANSWER, signature=signature).count() == 1
+
+
 def test_a_second_run_records_nothing_new_even_when_the_bounces_are_unread_again(own_campaign, imap):
     confirmed_signatures(own_campaign, 1, timezone.now())
     enqueue.queue_letters()

@@ -108,8 +108,13 @@ def assert_no_injected_header_or_recipient(sandbox) -> None:
         assert message["Bcc"] is None
         assert "x@example.org" not in message.get_all("Delivered-To", [])
         for name, value in message.items():
-            if name not in ("Subject", "From"):
+            if name not in ("Subject", "From", "Reply-To"):
                 assert "x@example.org" not in str(value), (name, value)
+        # The supporter's name is the display name of From and Reply-To: one address each, never the text's.
+        for name in ("From", "Reply-To"):
+            if message[name] is not None:
+                [address] = message[name].addresses
+                assert "x@example.org" not in address.addr_spec, (name, message[name])
     letter = next(m for m in messages if m["To"] == OFFICE)
     assert letter["Cc"] == ALLY
     assert sorted(letter.get_all("Delivered-To")) == sorted([ALLY, OFFICE])

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 # The studio's pages about supporters and sending: a manager's, never an editor's.
 MANAGER_ONLY = {
     "progress", "export_csv", "export_pdf", "queue", "decide", "delivery", "target_action", "change_state",
-    "updates", "go_live", "review_rules", "real_mail",
+    "updates", "go_live", "review_rules", "real_mail", "answers", "publish_answer",
 }  # fmt: skip
 
 

@@ -30,6 +30,7 @@ SECOND_FACTOR_SET_UP = AuditEntry.Action.SECOND_FACTOR_SET_UP.value
 SECOND_FACTOR_RESET = AuditEntry.Action.SECOND_FACTOR_RESET.value
 TEAM_CHANGE = AuditEntry.Action.TEAM_CHANGE.value
 DRAFT_FROM_CALL = AuditEntry.Action.DRAFT_FROM_CALL.value
+ANSWER_PUBLISHED = AuditEntry.Action.ANSWER_PUBLISHED.value
 
 
 def record(

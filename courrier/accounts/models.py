@@ -121,6 +121,7 @@ class AuditEntry(models.Model):
         SECOND_FACTOR_RESET = "totp_reset", _("Second factor reset")
         TEAM_CHANGE = "team_change", _("Team changed")
         DRAFT_FROM_CALL = "draft_from_call", _("Draft made from a published call")
+        ANSWER_PUBLISHED = "answer_published", _("A recipient's answer published")
 
     created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
     user = models.ForeignKey(

@@ -85,6 +85,8 @@ def sample_signature(campaign: Campaign, language: str, address: str = SAMPLE_EM
             letter_language=language,
             directory_country=country,
             consent_send=True,
+            # An organiser's test is answered to them; the preview shows the campaign's relay address.
+            consent_reply_direct=address != SAMPLE_EMAIL,
             confirmed_at=timezone.now(),
         )
 

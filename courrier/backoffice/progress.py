@@ -152,6 +152,19 @@ def by_source(figures: Figures) -> list[Row]:
     return rows_of(figures.sources, dict(Signature.Source.choices))
 
 
+# Below this many letters, a share of identical ones says little.
+IDENTICAL_LETTERS_MINIMUM = 20
+
+
+def identical_letters_percent(figures: Figures) -> int | None:
+    """The share of the letters that go that are the model letter word for word, as a percentage, when it is
+    above IDENTICAL_LETTERS_SHARE; None otherwise."""
+    if figures.delivered < IDENTICAL_LETTERS_MINIMUM:
+        return None
+    share = figures.model_letters / figures.delivered
+    return round(share * 100) if share > settings.IDENTICAL_LETTERS_SHARE else None
+
+
 def own_mailbox_clicks(campaign: Campaign) -> list[Row]:
     """The "send from my own mailbox" links opened, by channel: clicks, never letters (nobody sees what is sent)."""
     counts = dict(
@@ -211,6 +224,7 @@ def progress_context(campaign: Campaign) -> dict:
         "targets": per_target(campaign, progress),
         "held": figures.awaiting_decision,
         "own_mailbox": own_mailbox_clicks(campaign),
+        "identical_percent": identical_letters_percent(figures),
         "pdf_parts": [
             (part, formats.number_format(first, force_grouping=True), formats.number_format(last, force_grouping=True))
             for part, first, last in exports.pdf_parts(figures.exportable)

@@ -100,6 +100,16 @@ class Campaign(models.Model):
             "Days after the campaign closes when every supporter's personal data is erased; only the counts stay."
         ),
     )
+    ends_at = models.DateTimeField(
+        _("closes by itself on"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Optional. Then the campaign closes, and the recipients marked for it receive the final hand-over: "
+            "the count, the organisations that signed and the PDF of every letter."
+        ),
+    )
+    hand_over_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
     anonymised_at = models.DateTimeField(_("supporters' data erased"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -224,6 +234,11 @@ class Target(models.Model):
         EACH = "each", _("One e-mail per letter")
         DIGEST = "digest", _("One digest e-mail per period, with every letter in a PDF")
 
+    class OnAnswer(models.TextChoices):
+        KEEP = "keep", _("Keep sending as before")
+        SLOW = "slow", _("Slow down to a quarter of the pace")
+        DIGEST = "digest", _("Stop sending one by one: the next letters go in its digest")
+
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
     role = models.CharField(_("role"), max_length=2, choices=Role.choices, default=Role.TO)
     name = models.CharField(_("name"), max_length=200)
@@ -241,6 +256,27 @@ class Target(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(3600)],
         help_text=_("Letters are spread evenly: 30 an hour means one every two minutes."),
     )
+    letters_cap = models.PositiveIntegerField(
+        _("letters one by one, at most"),
+        null=True,
+        blank=True,
+        help_text=_("Past this many, its letters go only in its digest. Empty: no limit."),
+    )
+    model_letters_in_digest = models.BooleanField(
+        _("model letters in its digest"),
+        default=False,
+        help_text=_(
+            "Letters that are the model letter word for word go in its digest; those with the supporter's own "
+            "words still go one by one."
+        ),
+    )
+    hand_over = models.BooleanField(
+        _("receives the final hand-over"),
+        default=False,
+        help_text=_("When the campaign reaches its end date: the count, the organisations and every letter."),
+    )
+    # What the target's first answer written by a person changes (delivery/answers.py).
+    on_answer = models.CharField(_("when it answers"), max_length=10, choices=OnAnswer.choices, default=OnAnswer.KEEP)
     office_hours_only = models.BooleanField(_("only during office hours"), default=False)
     timezone = models.CharField(_("time zone"), max_length=64, default="Europe/Paris")
     office_opens = models.PositiveSmallIntegerField(

@@ -11,7 +11,7 @@ class DeliveryConfig(AppConfig):
     def periodic_jobs(self) -> list:
         """What the worker does besides sending, in this order on each pass (sending comes after)."""
         # Imported here: the app registry loads this module before any model exists.
-        from courrier.delivery import alerts, data_links, digests, enqueue, progress, retention
+        from courrier.delivery import alerts, data_links, digests, enqueue, hand_over, progress, retention
         from courrier.lib.periodic import EVERY_PASS, Job
         from courrier.signatures import tallies
 
@@ -29,6 +29,8 @@ class DeliveryConfig(AppConfig):
             Job("queue data links", EVERY_PASS, data_links.queue_data_links),
             Job("queue letters", EVERY_PASS, queue_letters),
             Job("queue due digests", minute, digests.queue_due_digests),
+            # A campaign past its end date closes, and its targets marked for it get the final hand-over.
+            Job("close ended campaigns and hand over", minute, hand_over.run),
             Job("tell staff of failures", minute, report_problems),
             Job("count the large campaigns' progress", minute, progress.refresh_progress),
             # Its dates are days: every ten minutes is plenty.

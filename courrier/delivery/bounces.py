@@ -34,10 +34,10 @@ from django.utils.translation import ngettext
 from courrier.campaigns.models import Target
 from courrier.delivery import alerts, recipients, target_pauses
 from courrier.delivery.models import Bounce, DeliveryEvent, OutboxMessage, Recipient, UndeliverableAddress
-from courrier.delivery.verp import UNSUBSCRIBE, message_pk_from, read_signed_address
+from courrier.delivery.verp import HAND_OVER, REPLY, UNSUBSCRIBE, message_pk_from, read_signed_address
 
 _STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
-_ADDRESS_HEADERS = ("X-Original-To", "Delivered-To", "Envelope-To", "X-Envelope-To", "To")
+_ADDRESS_HEADERS = ("X-Original-To", "Delivered-To", "Envelope-To", "X-Envelope-To", "To", "Cc")
 BLOCK_WINDOW = datetime.timedelta(hours=24)
 # Mail to a supporter: after a hard bounce, no more news or notices go to that address.
 SUPPORTER_KINDS = OutboxMessage.SUPPORTER_KINDS
@@ -84,15 +84,19 @@ class Inbound:
 
     kind: "bounce" (a delivery status notification, or a mail system's refusal in words), "automatic" (an
     out-of-office or vacation answer, a read receipt: recorded, never a failure), "unsubscribe" (mail to
-    the unsubscribe address of a news message), or "other".
+    the unsubscribe address of a news message), "answer" (mail to a letter's Reply-To: a target's answer, a
+    person's or an automatic one, read by delivery/answers.py), or "other".
     """
 
     kind: str
     message_pk: int | None
     reports: list[BounceReport]
     subject: str = ""
-    # kind "unsubscribe": mail to a news message's List-Unsubscribe mailto, for this signature.
+    # kind "unsubscribe": mail to a news message's List-Unsubscribe mailto, for this signature; kind "answer":
+    # mail to the Reply-To of this signature's letter.
     signature_pk: int | None = None
+    # kind "answer" to a campaign's final hand-over: the target it was sent to.
+    target_pk: int | None = None
 
 
 def is_automatic(message: Message) -> bool:
@@ -139,6 +143,10 @@ def read_inbound(raw: bytes) -> Inbound:
                 found = read_signed_address(address)
                 if found and found[0] == UNSUBSCRIBE:
                     return Inbound("unsubscribe", None, [], signature_pk=found[1])
+                if found and found[0] == REPLY:
+                    return Inbound("answer", None, [], signature_pk=found[1])
+                if found and found[0] == HAND_OVER:
+                    return Inbound("answer", None, [], target_pk=found[1])
                 message_pk = message_pk or message_pk_from(address)
     if message_pk is None:
         return Inbound("other", None, [])

@@ -93,7 +93,7 @@ def address_line(name: str, addr_specs: tuple[str, ...]) -> str:
 # targets' lines are kept: a cache of supporters' addresses (or of subjects, which may hold a name) would
 # keep personal data in the worker's memory.
 target_address_line = functools.lru_cache(maxsize=256)(address_line)
-TARGET_KINDS = (OutboxMessage.Kind.LETTER, OutboxMessage.Kind.DIGEST)
+TARGET_KINDS = (OutboxMessage.Kind.LETTER, OutboxMessage.Kind.DIGEST, OutboxMessage.Kind.HAND_OVER)
 
 
 def subject_line(subject: str) -> str:
@@ -107,7 +107,7 @@ def header_lines(message: OutboxMessage) -> list[str]:
     if message.cc:
         lines.append(line("Cc", tuple(message.cc)))
     if message.reply_to:
-        lines.append("Reply-To: " + addresses([message.reply_to]))
+        lines.append(mailbox("Reply-To", message.reply_to_name, header_text(message.reply_to, 254)))
     lines += [
         subject_line(message.subject),
         "Date: " + email.utils.format_datetime(message.dated_at or message.created_at),

@@ -104,3 +104,29 @@ def news(
 def invitation(language: str, organisation: str, role: str, url: str, expires) -> tuple[str, str]:
     """To the address a manager typed: who invites them, to do what, and the one-time link."""
     return _render("invitation", language, {"organisation": organisation, "role": role, "url": url, "expires": expires})
+
+
+def answer(
+    language: str,
+    campaign,
+    first_name: str,
+    target_name: str,
+    answer_subject: str,
+    received_at,
+    quoted: str,
+    my_data_url: str = "",
+) -> tuple[str, str]:
+    """A target's answer to the supporter's letter, passed on because they asked for it on the form."""
+    return _render(
+        "answer",
+        language,
+        {
+            "campaign": campaign,
+            "first_name": first_name,
+            "target_name": target_name,
+            "answer_subject": answer_subject,
+            "received_at": received_at,
+            "quoted": quoted,
+            "my_data_url": my_data_url,
+        },
+    )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from django.db import connection, transaction
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from courrier.campaigns.models import Campaign, DirectoryEntry, ModelLetter, Target
@@ -157,12 +157,13 @@ class Letters:
         # The directory's targets the letters name, where none exists yet (a short write of its own on SQLite).
         ensure_directory_targets(signatures)
         self.held = moderation.screen(signatures)
+        count_capped(signatures)
         for signature in signatures:
             if signature.pk not in self.held:
                 queued, targets = letter_messages(signature)
                 self.messages[signature.pk] = stamped(queued, self.now)
                 self.targets[signature.pk] = targets
-                self.entries[signature.pk] = digest_entries(signature, self.now)
+                self.entries[signature.pk] = digest_entries(signature, self.now, targets)
 
     def write(self, signatures: list[Signature]) -> None:
         moderation.hold(signatures, self.held)
@@ -178,6 +179,29 @@ class Letters:
         )
         Signature.objects.filter(pk__in=[s.pk for s in sent]).update(letters_queued_at=self.now)
         self.campaigns_queued = {s.campaign_id for s in sent}
+
+
+def count_capped(signatures: list[Signature]) -> None:
+    """On the targets with a cap of letters one by one: how many more they take (one query, only when a
+    campaign of the batch has such a target); letter_messages counts down as it writes."""
+    capped = {
+        id(target): target
+        for signature in signatures
+        for target in signature.campaign.targets.all()
+        if target.letters_cap is not None
+    }
+    if not capped:
+        return
+    had = dict(
+        Recipient.objects.filter(
+            target__in=[t.pk for t in capped.values()], outboxmessage__kind=OutboxMessage.Kind.LETTER
+        )
+        .order_by()
+        .values_list("target_id")
+        .annotate(count=Count("pk"))
+    )
+    for target in capped.values():
+        target.one_by_one_left = target.letters_cap - had.get(target.pk, 0)
 
 
 def queue_letters(now: datetime.datetime | None = None) -> set[int]:

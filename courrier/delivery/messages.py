@@ -21,6 +21,7 @@ from courrier.campaigns.models import Campaign, Target
 from courrier.delivery import emails, messages
 from courrier.delivery.addressees import letter_recipients
 from courrier.delivery.models import DigestEntry, OutboxMessage
+from courrier.delivery.verp import reply_address
 from courrier.lib.crypto import email_digest
 from courrier.lib.headers import header_text
 from courrier.lib.typefaces import DEJAVU_SANS
@@ -123,6 +124,21 @@ def pacing_key(targets: list[Target]) -> str:
     return "-".join(str(t.pk) for t in sorted(targets, key=lambda t: t.pk or 0))
 
 
+def takes_one_by_one(target: Target, signature: Signature) -> bool:
+    """Whether this letter goes to the target on its own: its mode, whether it takes the model letter word for
+    word only in its digest, and its cap of letters one by one, where the batch counted what it already had
+    (delivery/enqueue.py, count_capped) and counts this one."""
+    if target.delivery_mode != Target.Mode.EACH:
+        return False
+    if target.model_letters_in_digest and signature.is_model_letter:
+        return False
+    left = getattr(target, "one_by_one_left", None)
+    if left is None:
+        return True
+    target.one_by_one_left = left - 1
+    return left > 0
+
+
 def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Target]]:
     """The letter to the targets that take one e-mail per letter, and the supporter's copy.
 
@@ -131,7 +147,7 @@ def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Tar
     """
     campaign = signature.campaign
     to_targets, cc_targets = letter_recipients(signature)
-    each = [t for t in [*to_targets, *cc_targets] if t.delivery_mode == Target.Mode.EACH]
+    each = [t for t in [*to_targets, *cc_targets] if takes_one_by_one(t, signature)]
     model = campaign.letter_for(signature.letter_language)
     signer = signer_of(signature)
     subject, body = render_letter(model, signer, signature.letter_body)
@@ -159,7 +175,8 @@ def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Tar
             envelope_from=settings.BOUNCE_EMAIL,
             to=to,
             cc=[t.email for t in each if t.email not in to],
-            reply_to=signature.email,
+            reply_to=signature.email if signature.consent_reply_direct else reply_address(signature.pk or 0),
+            reply_to_name=signature.full_name,
             subject=subject,
             body=body,
             pacing_key=pacing_key(each),
@@ -179,10 +196,12 @@ def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Tar
     return messages, each
 
 
-def digest_entries(signature: Signature, now: datetime.datetime) -> list[DigestEntry]:
-    """One entry for each target in digest mode among this letter's own recipients (see DigestEntry)."""
+def digest_entries(signature: Signature, now: datetime.datetime, one_by_one: list[Target]) -> list[DigestEntry]:
+    """One entry for each of this letter's own recipients that does not get it on its own (`one_by_one`, from
+    letter_messages): a target in digest mode, or one past its cap (see DigestEntry)."""
     to_targets, cc_targets = letter_recipients(signature)
-    digest_targets = [t for t in [*to_targets, *cc_targets] if t.delivery_mode == Target.Mode.DIGEST]
+    sent = {id(t) for t in one_by_one}
+    digest_targets = [t for t in [*to_targets, *cc_targets] if id(t) not in sent]
     signer = signer_of(signature)
     return [digest_entry(signature, signer, target, now) for target in digest_targets]
 

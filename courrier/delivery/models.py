@@ -216,6 +216,8 @@ class OutboxMessage(models.Model):
         TEST = "test", _("Test letter to an organiser")
         DATA_LINK = "data_link", _("Link to see and erase one's data")
         INVITATION = "invitation", _("Invitation to an organisation's team")
+        ANSWER = "answer", _("A recipient's answer, passed on to the supporter")
+        HAND_OVER = "hand_over", _("Final hand-over of the letters to a target")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -241,7 +243,7 @@ class OutboxMessage(models.Model):
         # The state a letter's recipients make (delivery/recipients.py): whatever it is, never once cancelled.
         "settle": ((*NOT_SENT, Status.SENDING, Status.SENT, Status.FAILED), None),
     }
-    SUPPORTER_KINDS = (Kind.CONFIRMATION, Kind.ALREADY_SIGNED, Kind.COPY, Kind.NEWS, Kind.DATA_LINK)
+    SUPPORTER_KINDS = (Kind.CONFIRMATION, Kind.ALREADY_SIGNED, Kind.COPY, Kind.NEWS, Kind.DATA_LINK, Kind.ANSWER)
     # What erasing a message blanks, by kind. A letter's To and Cc are its targets (public institutions):
     # kept, so the statistics per target stay right. A supporter's mail loses its recipient and any server
     # reply, which may quote the address.
@@ -250,8 +252,11 @@ class OutboxMessage(models.Model):
             SUPPORTER_KINDS,
             {"to": [], "cc": [], "reply_to": "", "subject": "", "body": "", "list_unsubscribe": "", "last_reply": ""},
         ),
-        ((Kind.LETTER,), {"from_name": "", "reply_to": "", "subject": "", "body": "", "attachment": None}),
-        ((Kind.DIGEST,), {"body": "", "attachment": None}),
+        (
+            (Kind.LETTER,),
+            {"from_name": "", "reply_to": "", "reply_to_name": "", "subject": "", "body": "", "attachment": None},
+        ),
+        ((Kind.DIGEST, Kind.HAND_OVER), {"body": "", "attachment": None}),
         ((Kind.STAFF_ALERT, Kind.TEST), {"subject": "", "body": "", "last_reply": ""}),
     )
 
@@ -271,6 +276,8 @@ class OutboxMessage(models.Model):
     to = EncryptedJSONField(_("to"), default=list)
     cc = EncryptedJSONField(_("cc"), default=list, blank=True)
     reply_to = EncryptedEmailField(_("reply to"), blank=True)
+    # A letter's Reply-To shows the supporter's name before the campaign's relay address (delivery/replies.py).
+    reply_to_name = EncryptedCharField(_("reply-to name"), max_length=250, blank=True)
     subject = EncryptedCharField(_("subject"), max_length=300)
     body = EncryptedTextField(_("body"))
     auto_submitted = models.BooleanField(default=False)
@@ -535,3 +542,69 @@ class ProgressFigures(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} ({self.counted_at:%Y-%m-%d %H:%M})"
+
+
+class AnswerQuerySet(models.QuerySet):
+    def from_targets(self) -> "AnswerQuerySet":
+        """Written by a person at one of the letter's recipients: not automatic, not held as a stranger's."""
+        return self.filter(automatic=False, target__isnull=False)
+
+    def published(self) -> "AnswerQuerySet":
+        return self.from_targets().filter(published_at__isnull=False).exclude(published_text="")
+
+
+class Answer(models.Model):
+    """What came back to the Reply-To of a supporter's letter (delivery/answers.py reads and records it).
+
+    Matched to its letter through the signed reply address, kept once per Message-ID. An answer from an
+    address that is not one of the letter's recipients has no target: it is held for an organiser, never
+    passed on. What it says is encrypted like everything a supporter's letter touches; the excerpt an
+    organiser publishes on the campaign page is public by their choice.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="answers")
+    signature = models.ForeignKey(
+        "signatures.Signature", null=True, blank=True, on_delete=models.SET_NULL, related_name="answers"
+    )
+    target = models.ForeignKey(
+        "campaigns.Target", null=True, blank=True, on_delete=models.SET_NULL, related_name="answers"
+    )
+    message_id = models.CharField(_("Message-ID"), max_length=300, unique=True)
+    sender = EncryptedEmailField(_("from"))
+    subject = EncryptedCharField(_("subject"), max_length=300, blank=True)
+    body = EncryptedTextField(_("text"), blank=True)
+    automatic = models.BooleanField(_("automatic answer"), default=False)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    # The supporter asked for the answers: the outbox message that passed this one on.
+    forwarded = models.ForeignKey(OutboxMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    published_text = models.TextField(_("published on the campaign page"), blank=True)
+    published_at = models.DateTimeField(_("published"), null=True, blank=True)
+
+    objects = AnswerQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("answer from a recipient")
+        verbose_name_plural = _("answers from the recipients")
+        indexes = [models.Index(fields=["campaign", "target", "received_at"], name="answer_by_target")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.received_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_held(self) -> bool:
+        """From an address the letter was not sent to: an organiser looks before anything is done with it."""
+        return self.target_id is None
+
+
+class AnswerAttachment(models.Model):
+    """A file that came with an answer: kept, encrypted, while the answer's files stay within
+    ANSWER_ATTACHMENTS_MAX_BYTES; past it, only its name and size (content None)."""
+
+    answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="attachments")
+    filename = EncryptedCharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    content = EncryptedBinaryField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.answer_id}: {self.size} bytes"

@@ -26,7 +26,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 
 from courrier.campaigns.models import Campaign
-from courrier.delivery.models import Bounce, DeliveryEvent, DigestEntry, OutboxMessage
+from courrier.delivery.models import Answer, AnswerAttachment, Bounce, DeliveryEvent, DigestEntry, OutboxMessage
 from courrier.delivery.transports import MaildirTransport
 from courrier.signatures.models import SUPPORTER_FIELDS, Signature
 from courrier.signatures.tallies import refresh_tallies
@@ -180,6 +180,10 @@ def erase_signatures(ids: list[int], now: datetime.datetime, note: str) -> None:
     )
     # What was written for a target's digest: never listed now, and its copy of their words goes.
     DigestEntry.objects.filter(signature_id__in=ids).delete()
+    # The targets' answers to their letters may name or quote them: what they say goes, that they came stays
+    # (the counts of answers per target), and so does an excerpt the organisers chose to publish.
+    AnswerAttachment.objects.filter(answer__signature_id__in=ids).delete()
+    Answer.objects.filter(signature_id__in=ids).update(sender="", subject="", body="")
     signatures = Signature.objects.filter(pk__in=ids)
     # Marked as done, so that the worker never writes a confirmation, letter or digest from a blank row.
     signatures.filter(confirmation_queued_at__isnull=True).update(confirmation_queued_at=now)

@@ -17,8 +17,10 @@ from django.conf import settings
 _SIGNED = re.compile(
     r"^(?P<local>[^@+]+)\+(?P<purpose>[a-z]?)(?P<id>\d+)-(?P<sig>[a-z2-7]{10})@(?P<domain>[^@]+)$", re.IGNORECASE
 )
-# What a signed address is for, by the letter before its id: none for a message's return path.
-RETURN_PATH, UNSUBSCRIBE = "", "u"
+# What a signed address is for, by the letter before its id: none for a message's return path; "u" a news
+# message's unsubscribe mailto (a signature's id); "r" the Reply-To of a supporter's letter (a signature's id);
+# "h" the Reply-To of a campaign's final hand-over to a target (the target's id).
+RETURN_PATH, UNSUBSCRIBE, REPLY, HAND_OVER = "", "u", "r", "h"
 
 
 def _signature(pk: int, purpose: str = RETURN_PATH) -> str:
@@ -41,6 +43,16 @@ def read_signed_address(address: str) -> tuple[str, int] | None:
         return None
     purpose, pk = match["purpose"].lower(), int(match["id"])
     return (purpose, pk) if hmac.compare_digest(match["sig"].lower(), _signature(pk, purpose)) else None
+
+
+def reply_address(signature_pk: int) -> str:
+    """The Reply-To of a supporter's letter: REPLY_EMAIL's local part + r<signature id>-<signature>."""
+    return signed_address(settings.REPLY_EMAIL, signature_pk, REPLY)
+
+
+def hand_over_reply_address(target_pk: int) -> str:
+    """The Reply-To of the final hand-over to one target: its answer comes back to the campaign too."""
+    return signed_address(settings.REPLY_EMAIL, target_pk, HAND_OVER)
 
 
 def verp_address(message) -> str:

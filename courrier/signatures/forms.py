@@ -52,6 +52,8 @@ SIGNATURE_FIELDS = [
     "consent_send",
     "consent_list_organisation",
     "consent_news",
+    "consent_reply_direct",
+    "wants_answer",
     "source",
     "directory_country",
 ]
@@ -155,6 +157,8 @@ class SignatureForm(forms.Form):
     )
     consent_list_organisation = forms.BooleanField(required=False)
     consent_news = forms.BooleanField(required=False)
+    consent_reply_direct = forms.BooleanField(required=False)
+    wants_answer = forms.BooleanField(required=False)
     # Where the supporter came from: the QR code or a shared link add ?src= to the campaign's
     # address, and the page carries it in a hidden field. Anything else counts as the page.
     source = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -316,6 +320,9 @@ class SignatureForm(forms.Form):
     def signature(self, campaign_id: int, language: str) -> Signature:
         """The row to INSERT; a repeat address is handled by signatures/signing.py (record)."""
         fields = {name: self.cleaned_data.get(name, "") for name in SIGNATURE_FIELDS}
+        fields["is_model_letter"] = (
+            not (fields["personal_sentence"] or "").strip() and not (fields["letter_body"] or "").strip()
+        )
         # Its email_digest is computed from the address by the INSERT (EmailDigestField.pre_save).
         return Signature(campaign_id=campaign_id, language=language, **fields)
 

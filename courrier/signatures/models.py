@@ -135,6 +135,12 @@ class Signature(models.Model):
     consent_send = models.BooleanField(_("agreed to send the letter with their name"), default=False)
     consent_list_organisation = models.BooleanField(_("agreed to list the organisation publicly"), default=False)
     consent_news = models.BooleanField(_("agreed to receive news of the campaign"), default=False)
+    # Answers come back through the campaign (delivery/replies.py): the targets see the supporter's own
+    # address only if they tick this; and they get the targets' answers forwarded only if they ask.
+    consent_reply_direct = models.BooleanField(_("agreed to give the recipients their e-mail address"), default=False)
+    wants_answer = models.BooleanField(_("asked to receive the recipients' answers"), default=False)
+    # The model letter word for word: no sentence of their own, no edit (set when signing; unknown before).
+    is_model_letter = models.BooleanField(_("the model letter word for word"), null=True, editable=False)
     source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.PAGE)
     # Only when the campaign uses a target directory: the ISO code of the country the supporter picked.
     directory_country = EncryptedCharField(_("country picked"), max_length=2, blank=True)

@@ -65,6 +65,7 @@ def steps(request: HttpRequest, campaign: Campaign, current: str) -> dict:
             {"name": "queue", "label": _("Held for review"), "url": reverse("studio:queue", args=[campaign.pk])},
             {"name": "delivery", "label": _("Delivery"), "url": reverse("studio:delivery", args=[campaign.pk])},
             {"name": "updates", "label": _("News to supporters"), "url": reverse("studio:updates", args=[campaign.pk])},
+            {"name": "answers", "label": _("Answers"), "url": reverse("studio:answers", args=[campaign.pk])},
         ]
     return {"items": items, "running": running, "current": current}
 
@@ -158,9 +159,12 @@ class OptionsForm(forms.ModelForm):
             "use_directory",
             "embed_origins",
             "closing_message",
+            "ends_at",
             "anonymise_after_days",
         ]
         widgets = {
+            # The browser's own date and time picker; typed without JavaScript as 2026-12-31T18:00.
+            "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
             "embed_origins": forms.Textarea(attrs={"rows": 3}),
             "closing_message": forms.Textarea(attrs={"rows": 3}),
         }

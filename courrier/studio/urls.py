@@ -1,6 +1,7 @@
 from django.urls import path
 
 from courrier.studio import (
+    answers,
     building,
     directory,
     home,
@@ -62,4 +63,6 @@ urlpatterns = [
     path("c/<int:campaign_id>/delivery/<int:target_id>/", running.target_action, name="target_action"),
     path("c/<int:campaign_id>/state/", running.change_state, name="change_state"),
     path("c/<int:campaign_id>/news/", updates.updates, name="updates"),
+    path("c/<int:campaign_id>/answers/", answers.answers, name="answers"),
+    path("c/<int:campaign_id>/answers/publish/", answers.publish, name="publish_answer"),
 ]

@@ -11,6 +11,8 @@ from django.utils.translation import gettext as _
 from courrier.campaigns.letters import preview_data, sample_letter
 from courrier.campaigns.models import Campaign
 from courrier.campaigns.open_campaigns import open_campaign_of
+from courrier.delivery.answers import answered_targets
+from courrier.delivery.models import Answer
 from courrier.http.shared_cache import public_page
 from courrier.lib.form_tokens import issue_form_token
 from courrier.signatures.forms import signing_form
@@ -93,6 +95,11 @@ def render_campaign_page(
         # The campaign's own address, not request.path: after a failed POST that is the signing URL.
         "original_url": translate_url(campaign.get_absolute_url(), campaign.language),
         "people": [(person, person.timeline(language)) for person in campaign.people.all()],
+        # The targets' answers: how many answered, and what the organisers chose to publish (delivery/answers.py).
+        "answered": answered_targets(campaign),
+        "published_answers": list(
+            Answer.objects.published().filter(campaign=campaign).select_related("target").order_by("received_at")
+        ),
         "goal_display": formats.number_format(goal, force_grouping=True) if goal else "",
         "tally_display": formats.number_format(campaign.tally_letters, force_grouping=True),
         "goal_progress": min(campaign.tally_letters, goal),

@@ -1,6 +1,7 @@
 """Read what comes back to the platform's signed addresses, from a Maildir, an IMAP mailbox or standard input:
-bounces (recorded per recipient), automatic answers (noted, never failures), and mail to a news message's
-unsubscribe address (news stopped). Ordinary mail is left alone.
+bounces (recorded per recipient), automatic answers (noted, never failures), mail to a news message's
+unsubscribe address (news stopped), and the targets' answers to a letter's Reply-To (delivery/answers.py).
+Ordinary mail, and mail to a forged or unknown signed address, is left alone.
 
 Each message is handled on its own: one that cannot be handled is reported and left where it is (unread, or
 still in the Maildir), the others are recorded all the same, and the command then exits with an error.
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from courrier.delivery.answers import record_answer, record_hand_over_answer
 from courrier.delivery.bounces import read_inbound, record_automatic_answer, record_bounce
 from courrier.lib.redact import without_addresses
 from courrier.news.subscriptions import stop_news
@@ -62,6 +64,7 @@ class Command(BaseCommand):
     def handle(self, *args, maildir=None, keep=False, imap_host=None, **options):
         self.unhandled = 0
         self.automatic = 0
+        self.answers = 0
         if maildir:
             counts = self.from_maildir(Path(maildir), keep)
         elif imap_host:
@@ -70,7 +73,8 @@ class Command(BaseCommand):
             counts = [self.ingest(sys.stdin.buffer.read(), "the message on standard input")]
         recorded = sum(filter(None, counts))
         self.stdout.write(
-            f"read {len(counts)} message(s), recorded {recorded} bounce(s) and {self.automatic} automatic answer(s)"
+            f"read {len(counts)} message(s), recorded {recorded} bounce(s), {self.automatic} automatic answer(s) "
+            f"and {self.answers} answer(s) to letters"
         )
         if self.unhandled:
             raise CommandError(f"{self.unhandled} message(s) could not be handled and were left in place")
@@ -82,6 +86,12 @@ class Command(BaseCommand):
             if inbound.kind == "automatic":
                 record_automatic_answer(inbound)  # an out-of-office answer: noted, never a failure
                 self.automatic += 1
+                return 0
+            if inbound.kind == "answer":
+                if inbound.target_pk is not None:  # to a campaign's final hand-over
+                    self.answers += record_hand_over_answer(raw, inbound.target_pk) is not None
+                else:
+                    self.answers += record_answer(raw, inbound.signature_pk) is not None
                 return 0
             if inbound.kind == "unsubscribe":
                 stop_news(inbound.signature_pk)

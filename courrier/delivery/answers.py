@@ -1,0 +1,232 @@
+"""The targets' answers: mail to the Reply-To of a supporter's letter, brought back to the campaign.
+
+A letter's Reply-To is the campaign's relay address for it (delivery/verp.py, reply_address), unless its
+supporter agreed to give the targets their own address. `manage.py ingestbounces` hands what comes back to
+that address to `record_answer`, which:
+
+- finds the letter through the signed address (a forged or unknown one is ignored);
+- keeps the answer once per Message-ID, encrypted, with its files within ANSWER_ATTACHMENTS_MAX_BYTES;
+- tells automatic answers apart (out of office, read receipts: bounces.is_automatic);
+- matches the sender with the letter's recipients: an answer from anybody else is held for an organiser;
+- passes a target's own answer on to the supporter if they asked for it, through the outbox, From the
+  platform, never letting the target see the supporter's address.
+"""
+
+import datetime
+import email
+import email.policy
+import email.utils
+import hashlib
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Min
+from django.utils import timezone
+from django.utils.html import strip_tags
+
+from courrier.accounts import audit
+from courrier.campaigns.models import Campaign, Target
+from courrier.delivery import emails
+from courrier.delivery.bounces import decoded_subject, is_automatic
+from courrier.delivery.messages import supporter_message
+from courrier.delivery.models import Answer, AnswerAttachment, OutboxMessage
+from courrier.lib.headers import header_text
+from courrier.signatures.models import Signature
+from courrier.signatures.tokens import my_data_url
+
+# Past this, the rest of an answer's text is cut (a quoted thread can be long).
+MAX_TEXT = 50_000
+# Answers kept for one letter (or one hand-over) at most: a reply address that leaked cannot fill the database.
+MAX_ANSWERS_PER_ADDRESS = 50
+
+
+def record_answer(raw: bytes, signature_pk: int) -> Answer | None:
+    """Record what came to the Reply-To of `signature_pk`'s letter; None if there is no such letter.
+
+    Reading the same message again records nothing more and returns the answer already kept.
+    """
+    signature = Signature.objects.select_related("campaign").filter(pk=signature_pk).first()
+    letter = OutboxMessage.objects.filter(signature_id=signature_pk, kind=OutboxMessage.Kind.LETTER).first()
+    if signature is None or letter is None:
+        return None
+    if Answer.objects.filter(signature=signature).count() >= MAX_ANSWERS_PER_ADDRESS:
+        return None
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    answer = keep(raw, message, signature.campaign, signature, recipient_target(letter, sender_of(message)))
+    if answer is not None and answer.forwarded_id is None and signature.wants_answer and answered_in_person(answer):
+        if signature.anonymised_at is None:
+            pass_on(answer, signature)
+    return answer
+
+
+def record_hand_over_answer(raw: bytes, target_pk: int) -> Answer | None:
+    """Record what came to the Reply-To of a campaign's final hand-over to this target (delivery/hand_over.py)."""
+    target = Target.objects.select_related("campaign").filter(pk=target_pk).first()
+    if target is None or not OutboxMessage.objects.filter(kind=OutboxMessage.Kind.HAND_OVER, targets=target).exists():
+        return None
+    if (
+        Answer.objects.filter(campaign=target.campaign, signature=None, target=target).count()
+        >= MAX_ANSWERS_PER_ADDRESS
+    ):
+        return None
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    by_target = sender_of(message).lower() == target.email.lower()
+    return keep(raw, message, target.campaign, None, target if by_target else None)
+
+
+def sender_of(message: EmailMessage) -> str:
+    return email.utils.parseaddr(str(message.get("From", "")))[1].strip()
+
+
+def answered_in_person(answer: Answer) -> bool:
+    return not answer.automatic and not answer.is_held
+
+
+def keep(raw: bytes, message: EmailMessage, campaign, signature, target) -> Answer | None:
+    """The answer kept once per Message-ID, with its files; the target's rule followed on a first answer."""
+    # An answer without a Message-ID is known by its bytes, so that reading it again records nothing more.
+    message_id = header_text(str(message.get("Message-ID", "")), 300) or f"<sha256:{hashlib.sha256(raw).hexdigest()}>"
+    kept = Answer.objects.filter(message_id=message_id).first()
+    if kept is not None:
+        return kept
+    answer = Answer(
+        campaign=campaign,
+        signature=signature,
+        target=target,
+        message_id=message_id,
+        sender=sender_of(message)[:254],
+        subject=decoded_subject(message)[:300],
+        body=text_of(message)[:MAX_TEXT],
+        automatic=is_automatic(message),
+    )
+    try:
+        with transaction.atomic():
+            answer.save()
+            keep_attachments(answer, message)
+    except IntegrityError:  # the same answer, read at the same moment by another run
+        return Answer.objects.filter(message_id=message_id).first()
+    if answered_in_person(answer):
+        follow_the_targets_rule(answer)
+    return answer
+
+
+def follow_the_targets_rule(answer: Answer) -> None:
+    """The target's first answer written by a person changes what its organisers chose (Target.on_answer)."""
+    target = answer.target
+    if target.on_answer == Target.OnAnswer.KEEP:
+        return
+    if Answer.objects.from_targets().filter(target=target).exclude(pk=answer.pk).exists():
+        return  # only the first answer changes anything: the organisers may have set it back since
+    if target.on_answer == Target.OnAnswer.SLOW:
+        target.pace_per_hour = max(1, target.pace_per_hour // 4)
+        summary = f"{target}: answered, its pace slowed to {target.pace_per_hour} letters per hour"
+    else:
+        target.delivery_mode = Target.Mode.DIGEST
+        summary = f"{target}: answered, its next letters go in its digest"
+    target.save(update_fields=["pace_per_hour", "delivery_mode"])
+    audit.record(None, audit.TARGET_CHANGE, target, summary=summary)
+
+
+def recipient_target(letter: OutboxMessage, sender: str) -> Target | None:
+    """The letter's target whose address wrote the answer; None for anybody else (the answer is then held)."""
+    sent_to = {address.lower() for address in [*letter.to, *letter.cc]}
+    if sender.lower() not in sent_to:
+        return None
+    return Target.objects.filter(campaign_id=letter.campaign_id, email__iexact=sender).order_by("-active", "pk").first()
+
+
+def text_of(message: EmailMessage) -> str:
+    """The answer's text: its plain part, or its HTML part as text."""
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        text = part.get_content()
+    except (LookupError, ValueError):  # an unknown charset: the bytes as well as they decode
+        text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+    return strip_tags(text) if part.get_content_subtype() == "html" else text
+
+
+def keep_attachments(answer: Answer, message: EmailMessage) -> None:
+    room = settings.ANSWER_ATTACHMENTS_MAX_BYTES
+    for part in message.iter_attachments():
+        content = part.get_payload(decode=True) or b""
+        fits = len(content) <= room
+        room -= len(content) if fits else 0
+        AnswerAttachment.objects.create(
+            answer=answer,
+            filename=header_text(part.get_filename() or "", 200),
+            content_type=part.get_content_type()[:100],
+            size=len(content),
+            content=content if fits else None,
+        )
+
+
+def pass_on(answer: Answer, signature: Signature) -> OutboxMessage:
+    """The target's answer, to the supporter who asked for it: From the platform, the original quoted."""
+    quoted = "\n".join("> " + line for line in answer.body.strip().splitlines())
+    subject, body = emails.answer(
+        signature.language,
+        signature.campaign,
+        signature.first_name,
+        answer.target.name,
+        answer.subject,
+        timezone.localtime(answer.received_at),
+        quoted,
+        my_data_url(signature, signature.language),
+    )
+    forwarded = supporter_message(OutboxMessage.Kind.ANSWER, signature, subject, body)
+    OutboxMessage.objects.queue([forwarded], timezone.now())
+    Answer.objects.filter(pk=answer.pk).update(forwarded=forwarded)
+    return forwarded
+
+
+# What organisers see and publish (the studio's answers page; the public page shows what is published).
+
+PUBLISHED_MAX = 2000
+
+
+@dataclass
+class TargetAnswers:
+    target: Target
+    answers: int
+    automatic: int
+    first_at: datetime.datetime | None
+
+
+def answers_per_target(campaign: Campaign) -> list[TargetAnswers]:
+    """For each target of the campaign: its answers written by a person, its automatic ones, its first answer."""
+    rows = (
+        Answer.objects.filter(campaign=campaign, target__isnull=False)
+        .order_by()
+        .values("target_id", "automatic")
+        .annotate(count=Count("pk"), first=Min("received_at"))
+    )
+    by_target: dict[int, dict] = {}
+    for row in rows:
+        figures = by_target.setdefault(row["target_id"], {"answers": 0, "automatic": 0, "first_at": None})
+        figures["automatic" if row["automatic"] else "answers"] += row["count"]
+        if not row["automatic"]:
+            figures["first_at"] = row["first"]
+    return [
+        TargetAnswers(target, **by_target.get(target.pk, {"answers": 0, "automatic": 0, "first_at": None}))
+        for target in campaign.targets.filter(active=True).order_by("-role", "pk")
+    ]
+
+
+def answered_targets(campaign: Campaign) -> int:
+    """How many of the campaign's targets answered in person (the public page says so)."""
+    return Answer.objects.from_targets().filter(campaign=campaign).values("target_id").distinct().count()
+
+
+def publish(answer: Answer, text: str, user) -> None:
+    """Show this excerpt of a target's answer on the campaign page (an empty text withdraws it)."""
+    if answer.is_held or answer.automatic:
+        raise ValueError("only a target's own answer is published")
+    text = text.strip()[:PUBLISHED_MAX]
+    answer.published_text, answer.published_at = text, (timezone.now() if text else None)
+    answer.save(update_fields=["published_text", "published_at"])
+    what = "published" if text else "withdrawn"
+    audit.record(user, audit.ANSWER_PUBLISHED, answer.campaign, summary=f"answer of {answer.target}: {what}")
