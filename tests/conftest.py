@@ -119,6 +119,15 @@ def fresh_caches():
 
 
 @pytest.fixture(autouse=True)
+def quick_password_hashes(request, settings):
+    """Hashing a password the production way takes a third of a second: the tests that make organisers by
+    the dozen would spend minutes on it. A test that starts real programs keeps the real hasher, since those
+    programs read the hashes with the site's own settings."""
+    if not SLOW_FIXTURES & set(request.fixturenames):
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def force_login_passes_the_second_factor(monkeypatch):
     """Client.force_login skips the password; for staff it skips the second factor too, as if a code was typed.
 

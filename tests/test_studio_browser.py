@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connections
+from django.utils import timezone
 from playwright.sync_api import expect
 
 import courrier.campaigns
@@ -265,6 +266,7 @@ def studio_pages(campaign: Campaign, organisation, language: str) -> dict[str, s
         "held for review": f"{c}/held/",
         "delivery": f"{c}/delivery/",
         "news": f"{c}/news/",
+        "answers": f"{c}/answers/",
         "test mailbox": f"{base}/mailbox/",
         "team": f"{base}/team/{organisation.pk}/",
         "audit log": f"{base}/team/{organisation.pk}/audit/",
@@ -283,6 +285,20 @@ def test_no_studio_page_has_an_accessibility_violation(browser, web_server, lang
         campaign=campaign, first_name="A", last_name="B", email="held@example.org", language="fr",
         letter_language="fr", consent_send=True, moderation=Signature.Moderation.HELD, personal_sentence="Libérez-les",
     )  # fmt: skip
+    from courrier.delivery.models import Answer  # here: the module's other tests need none
+
+    embassy = campaign.targets.first()
+    Answer.objects.create(
+        campaign=campaign,
+        target=embassy,
+        message_id="<a1@x>",
+        sender=embassy.email,
+        subject="Re",
+        body="Votre lettre est reçue.",
+        published_text="Reçue.",
+        published_at=timezone.now(),
+    )
+    Answer.objects.create(campaign=campaign, message_id="<a2@x>", sender="someone@elsewhere.example", body="?")
     page = new_page(browser, "phone", bypass_csp=True)
     page.goto(f"{web_server}/{language}/studio/sign-in/")
     found = {"sign in": audit(page)}

@@ -51,7 +51,9 @@ MAX_PEOPLE = 30
 LETTER_MIN_CHARACTERS = 300
 
 QUOTES = {"«": "»", "“": "”"}
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Bounded as RFC 5321 bounds them (a local part of 64 characters, labels of 63), and starting where a word
+# starts: unbounded, a long run of letters with no "@" cost quadratic time (60,000 letters took 12 seconds).
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
 # How letters to officials open, in the four languages.
 _SALUTATION = re.compile(
     r"^\s*(Monsieur|Madame|Mesdames|Messieurs|Excellence|Votre Excellence|Dear|To the|Your Excellency|Excellency|"

@@ -20,11 +20,10 @@ from django.utils.translation import gettext as _
 
 from courrier.campaigns import lifecycle
 from courrier.campaigns.models import Campaign, Target
-from courrier.delivery.messages import digest_language, is_sandboxed, new_message_id
+from courrier.delivery.messages import digest_language, target_mail
 from courrier.delivery.models import OutboxMessage, Recipient
 from courrier.delivery.recipients import recipient_rows
 from courrier.delivery.verp import hand_over_reply_address
-from courrier.lib.headers import header_text
 from courrier.signatures import exports
 from courrier.signatures.tallies import refresh_tallies
 
@@ -90,22 +89,15 @@ def hand_over_message(
                 "site_name": settings.SITE_NAME,
             },
         )
-    sender = settings.LETTERS_SENDER_EMAIL
-    return OutboxMessage(
-        kind=OutboxMessage.Kind.HAND_OVER,
-        campaign=campaign,
-        message_id=new_message_id(sender),
-        sandbox=is_sandboxed(campaign),
-        from_name=settings.SITE_NAME,
-        from_email=sender,
-        envelope_from=settings.BOUNCE_EMAIL,
-        to=[target.email],
+    filename = f"letters-{campaign.slug}-{part}.pdf" if parts > 1 else f"letters-{campaign.slug}.pdf"
+    return target_mail(
+        OutboxMessage.Kind.HAND_OVER,
+        target,
+        subject,
+        body,
+        filename,
+        pdf,
+        now,
         reply_to=hand_over_reply_address(target.pk),
         reply_to_name=campaign.organisation.name,
-        subject=header_text(subject, 250),
-        body=body.strip() + "\n",
-        attachment_name=f"letters-{campaign.slug}-{part}.pdf" if parts > 1 else f"letters-{campaign.slug}.pdf",
-        attachment=pdf,
-        created_at=now,
-        next_attempt_at=now,
     )

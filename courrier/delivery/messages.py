@@ -256,12 +256,19 @@ def digest_message(target: Target, entries: list[DigestEntry], now: datetime.dat
         )
         pdf = digest_pdf(campaign.title, entries)
         filename = f"letters-{campaign.slug}-{formats.date_format(now, 'Y-m-d')}.pdf"
+    return target_mail(OutboxMessage.Kind.DIGEST, target, subject, body, filename, pdf, now)
+
+
+def target_mail(
+    kind: str, target: Target, subject: str, body: str, filename: str, pdf: bytes, now: datetime.datetime, **extra
+) -> OutboxMessage:
+    """A message of the campaign itself to one target, with the letters in a PDF: a digest, the hand-over."""
     sender = settings.LETTERS_SENDER_EMAIL
     return OutboxMessage(
-        kind=OutboxMessage.Kind.DIGEST,
-        campaign=campaign,
+        kind=kind,
+        campaign=target.campaign,
         message_id=new_message_id(sender),
-        sandbox=is_sandboxed(campaign),
+        sandbox=is_sandboxed(target.campaign),
         from_name=settings.SITE_NAME,
         from_email=sender,
         envelope_from=settings.BOUNCE_EMAIL,
@@ -272,6 +279,7 @@ def digest_message(target: Target, entries: list[DigestEntry], now: datetime.dat
         attachment=pdf,
         created_at=now,
         next_attempt_at=now,
+        **extra,
     )
 
 
