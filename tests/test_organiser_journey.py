@@ -333,7 +333,10 @@ def approve_and_see_the_letter_go(page, root: str, smtp_sink) -> None:
     letter = wait_until(lambda: received_by(smtp_sink, EMBASSY_FRANCE), message="the approved letter")[0]
     assert sorted(letter.rcpt_tos) == sorted([EMBASSY_FRANCE, CC_TARGET]), "To the directory entry, Cc the ally"
     message = letter.message
-    assert (message["To"], message["Cc"], message["Reply-To"]) == (EMBASSY_FRANCE, CC_TARGET, SUPPORTER_EMAIL)
+    assert (message["To"], message["Cc"]) == (EMBASSY_FRANCE, CC_TARGET)
+    # Answers come back through the campaign: the embassy never sees the supporter's address.
+    assert message["Reply-To"].addresses[0].addr_spec.startswith("lettres+r")
+    assert SUPPORTER_EMAIL not in letter.data.decode("utf-8", "replace")
     body = body_text(message)
     assert SENTENCE in body
     assert "Yrysbek Toktasyn" in body and "Yrbsek Tottasyn" not in body

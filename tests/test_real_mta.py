@@ -282,7 +282,7 @@ def test_an_out_of_office_answer_is_noted_and_fails_nothing(campaign, postfix, p
     for name, value in process_env().items():
         monkeypatch.setenv(name, value)
 
-    assert "recorded 0 bounce(s) and 1 automatic answer(s)" in ingest(received.raw)
+    assert "recorded 0 bounce(s), 1 automatic answer(s)" in ingest(received.raw)
     letter.refresh_from_db()
     assert letter.status == Status.SENT
     assert not Bounce.objects.exists()
