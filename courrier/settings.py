@@ -329,7 +329,7 @@ DELIVERY_DEFERRED_ALERT_SECONDS = env_int("DELIVERY_DEFERRED_ALERT_SECONDS", 360
 # (bounces+123-signature@domain), so the MTA must deliver plus-addresses to it.
 BOUNCE_EMAIL = os.environ.get("BOUNCE_EMAIL", "") or LETTERS_SENDER_EMAIL
 # A letter's Reply-To, unless its supporter agreed to give the targets their own address: this address's
-# local part + r<signature id>-<signature> (replies+r123-k3j9x2qa7m@domain). The MTA delivers its
+# local part + r<signature id>-<signature> (bounces+r123-k3j9x2qa7m@domain by default). The MTA delivers its
 # plus-addresses to `manage.py ingestbounces`, which brings the targets' answers back to the campaign.
 REPLY_EMAIL = os.environ.get("REPLY_EMAIL", "") or BOUNCE_EMAIL
 # The files that come with a target's answer are kept, encrypted, up to this many bytes per answer.

@@ -279,3 +279,66 @@ def test_a_leaked_reply_address_cannot_fill_the_database(own_campaign, sandbox_i
     for n in range(5):
         ingest(answer_to(letter["Reply-To"].addresses[0].addr_spec, **{"Message-ID": f"<flood-{n}@x>"}))
     assert Answer.objects.count() == 3
+
+
+def test_one_answer_to_several_letters_is_kept_and_passed_on_for_each(own_campaign, sandbox_in_tmp):
+    [first, second] = confirmed_signatures(own_campaign, 2, first_name="Aigerim", prefix="pair", wants_answer=True)
+    deliver_everything()
+    both = ", ".join(verp.reply_address(s.pk) for s in (first, second))
+    ingest(answer_to(both))
+    assert sorted(Answer.objects.values_list("signature_id", flat=True)) == sorted([first.pk, second.pk])
+    deliver_everything()
+    assert forwarded_to(sandbox_in_tmp, first.email) and forwarded_to(sandbox_in_tmp, second.email)
+
+
+def test_a_supporter_is_passed_at_most_two_answers_of_one_target(own_campaign, sandbox_in_tmp):
+    _signature, letter = sent_letter(own_campaign, sandbox_in_tmp, wants_answer=True)
+    for n in range(4):
+        ingest(answer_to(letter["Reply-To"].addresses[0].addr_spec, **{"Message-ID": f"<again-{n}@x>"}))
+    assert Answer.objects.count() == 4
+    assert OutboxMessage.objects.filter(kind=OutboxMessage.Kind.ANSWER).count() == 2
+
+
+def test_the_excerpt_offered_to_publish_leaves_out_the_quoted_letter_and_the_supporter(own_campaign, sandbox_in_tmp):
+    from courrier.delivery.answers import suggested_excerpt
+
+    signature, letter = sent_letter(own_campaign, sandbox_in_tmp)
+    reply_to = letter["Reply-To"].addresses[0].addr_spec
+    body = (
+        f"Dear {signature.full_name},\r\nThe ministry has opened an inquiry.\r\n\r\n"
+        f"On 3 July, {signature.full_name} <{reply_to}> wrote:\r\n> Free them all.\r\n"
+    )
+    raw = answer_to(reply_to).replace(
+        f"Dear Sir or Madam, {MARKER}: the matter is under review.".encode(), body.encode()
+    )
+    ingest(raw)
+    offered = suggested_excerpt(Answer.objects.get())
+    assert "The ministry has opened an inquiry." in offered
+    assert signature.full_name not in offered and "Free them all" not in offered and "@" not in offered
+
+
+def test_another_organisations_manager_sees_and_publishes_none_of_the_answers(own_campaign, sandbox_in_tmp):
+    from courrier.accounts.models import Organisation
+
+    _signature, letter = sent_letter(own_campaign, sandbox_in_tmp)
+    ingest(answer_to(letter["Reply-To"].addresses[0].addr_spec))
+    outsider = organiser("outsider", Organisation.objects.create(name="Another union"))
+    url = f"/en/studio/c/{own_campaign.pk}/answers/"
+    assert outsider.get(url).status_code == 404
+    assert outsider.post(url + "publish/", {"answer": Answer.objects.get().pk, "text": "Planted"}).status_code == 404
+    assert Answer.objects.get().published_at is None
+
+
+def test_after_the_supporters_erasure_an_answer_keeps_only_that_it_came(own_campaign, sandbox_in_tmp):
+    signature, letter = sent_letter(own_campaign, sandbox_in_tmp, wants_answer=True)
+    reply_to = letter["Reply-To"].addresses[0].addr_spec
+    ingest(answer_to(reply_to))
+    from courrier.delivery.answers import publish
+
+    publish(Answer.objects.get(), f"The matter is under review, {signature.full_name}.", None)
+    erase_signature(signature)
+    assert Answer.objects.get().published_text == "", "a published excerpt may name them: it goes too"
+    ingest(answer_to(reply_to, **{"Message-ID": "<after-erasure@x>"}))
+    later = Answer.objects.get(message_id="<after-erasure@x>")
+    assert (later.body, later.subject, later.sender, later.attachments.count()) == ("", "", "", 0)
+    assert later.target.email == OFFICE and later.forwarded is None

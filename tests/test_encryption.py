@@ -27,6 +27,7 @@ from courrier.campaigns.models import Campaign, Target
 from courrier.db.fields import encrypted_fields
 from courrier.delivery import enqueue
 from courrier.delivery.models import OutboxMessage
+from courrier.delivery.verp import reply_address
 from courrier.lib import crypto
 from courrier.signatures.models import Signature
 from courrier.signatures.recording import insert_signature
@@ -128,7 +129,7 @@ def test_a_database_dump_after_signing_and_delivery_holds_no_personal_value_in_c
     # The site reads them back. The letter carries the name, the sentence and the supporter's own words.
     letter = next(r.message for r in received if "paris@mfa.kz" in r.rcpt_tos)
     assert letter["From"].addresses[0].display_name.startswith(f"{values['first_name']} {values['last_name']}")
-    assert letter["Reply-To"] == values["email"]
+    assert letter["Reply-To"].addresses[0].addr_spec == reply_address(signature.pk)
     for field in ("personal_sentence", "letter_body", "organisation", "organisation_role", "city"):
         assert values[field] in body_text(letter)
     digest = next(r.message for r in received if "archive@mfa.example" in r.rcpt_tos)

@@ -123,3 +123,48 @@ def test_the_page_says_when_signing_closes(own_campaign, client):
     own_campaign.save()
     page = client.get(OWN_PAGE.replace("/fr/", "/en/")).content.decode()
     assert 'id="ends-at"' in page and "Signing closes on July 14, 2031" in page
+
+
+def test_a_target_is_handed_over_only_the_letters_addressed_to_it_and_not_cancelled(own_campaign):
+    from courrier.delivery import cancellation
+
+    ally = Target.objects.get(email=ALLY)
+    own_campaign.targets.update(pace_per_hour=3_600_000)  # both letters go at once
+    confirmed_signatures(own_campaign, 2, first_name="Before", prefix="before")
+    deliver_everything()
+    late = Target.objects.create(campaign=own_campaign, role="cc", name="Late", email="late@target.example")
+    Target.objects.filter(pk__in=[ally.pk, late.pk]).update(hand_over=True)
+    Target.objects.filter(email=OFFICE).update(next_send_at="2100-01-01T00:00:00Z")  # the next letter waits
+    confirmed_signatures(own_campaign, 1, first_name="After", prefix="after")
+    deliver_everything()
+    ended(own_campaign)
+    cancellation.close_and_cancel(own_campaign, None)  # the waiting letter will never be sent
+
+    hand_over.run(timezone.now())
+
+    by_target = {m.to[0]: pdf_text(bytes(m.attachment)) for m in OutboxMessage.objects.filter(kind=HAND_OVER)}
+    assert by_target[ALLY].count("Before") == 2 and "After" not in by_target[ALLY]
+    assert "late@target.example" not in by_target, "its only letter was cancelled: nothing to hand over"
+
+
+def test_a_campaign_closed_by_hand_before_its_end_date_is_not_handed_over(own_campaign):
+    from courrier.campaigns import lifecycle
+
+    Target.objects.filter(email=OFFICE).update(hand_over=True)
+    confirmed_signatures(own_campaign, 1)
+    deliver_everything()
+    lifecycle.close(own_campaign, None)
+    ended(own_campaign, hours_ago=-0.0001)  # the end date comes right after
+    Campaign.objects.filter(pk=own_campaign.pk).update(ends_at=timezone.now())
+    assert hand_over.run(timezone.now() + datetime.timedelta(minutes=1)) == 0
+
+
+def test_an_end_date_in_the_past_is_refused_in_the_studio(own_campaign):
+    from tests.helpers import page_form
+
+    manager = organiser("manager", own_campaign.organisation)
+    url = f"/en/studio/c/{own_campaign.pk}/options/"
+    answer = manager.post(url, page_form(manager, url) | {"ends_at": "2020-01-01T12:00"})
+    assert answer.status_code == 200 and "Choose a date to come" in answer.content.decode()
+    own_campaign.refresh_from_db()
+    assert own_campaign.ends_at is None and own_campaign.status == Campaign.Status.LIVE

@@ -45,6 +45,7 @@ from courrier.delivery import enqueue
 from courrier.delivery.compose import compose
 from courrier.delivery.dkim import dkim_sign
 from courrier.delivery.models import OutboxMessage
+from courrier.delivery.verp import reply_address
 from courrier.lib.form_tokens import issue_form_token
 from courrier.lib.headers import header_text
 from courrier.news.models import NewsUpdate
@@ -302,7 +303,7 @@ def check_signature_mail(signature: Signature) -> None:
     subjects = {}
     for row in rows:
         if row.kind == OutboxMessage.Kind.LETTER:
-            message = check_message(row, to=to, cc=[CC_TARGET], reply_to=signature.email)
+            message = check_message(row, to=to, cc=[CC_TARGET], reply_to=reply_address(signature.pk))
         else:
             message = check_message(row, to=[signature.email], cc=[])
         subjects[row.kind] = subject_of(message)
@@ -442,7 +443,8 @@ def test_organisers_texts_never_add_a_header_or_a_recipient(
     subjects = {}
     for row in rows:
         if row.kind == OutboxMessage.Kind.LETTER:
-            message = check_message(row, to=[TO_TARGET], cc=[], reply_to=signature.email)  # the Cc takes digests
+            # The Cc takes digests; answers come back through the campaign.
+            message = check_message(row, to=[TO_TARGET], cc=[], reply_to=reply_address(signature.pk))
         else:
             message = check_message(row, to=[signature.email], cc=[])
         subjects[row.kind] = subject_of(message)

@@ -147,7 +147,7 @@ def send_test(campaign: Campaign, user, language: str, country: str = ""):
         )
     if not is_valid_address(address):
         raise TestRefused(_("The e-mail address of your account, “%(email)s”, is not valid.") % {"email": address})
-    # The organiser stands in for the supporter, so that Reply-To (the supporter) is their own address too.
+    # The organiser stands in for the supporter, and their test is answered to them (sample_signature).
     letter = outgoing_letter(campaign, language, address, user, country)
     if letter is None:
         raise TestRefused(_("There is no letter to test yet: add a model letter and at least one target."))

@@ -159,9 +159,9 @@ IDENTICAL_LETTERS_MINIMUM = 20
 def identical_letters_percent(figures: Figures) -> int | None:
     """The share of the letters that go that are the model letter word for word, as a percentage, when it is
     above IDENTICAL_LETTERS_SHARE; None otherwise."""
-    if figures.delivered < IDENTICAL_LETTERS_MINIMUM:
-        return None
-    share = figures.model_letters / figures.delivered
+    if figures.classified < IDENTICAL_LETTERS_MINIMUM:
+        return None  # letters signed before it was recorded say nothing either way
+    share = figures.model_letters / figures.classified
     return round(share * 100) if share > settings.IDENTICAL_LETTERS_SHARE else None
 
 

@@ -237,7 +237,7 @@ class Target(models.Model):
     class OnAnswer(models.TextChoices):
         KEEP = "keep", _("Keep sending as before")
         SLOW = "slow", _("Slow down to a quarter of the pace")
-        DIGEST = "digest", _("Stop sending one by one: the next letters go in its digest")
+        DIGEST = "digest", _("Stop sending one by one: the letters written from then on go in its digest")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
     role = models.CharField(_("role"), max_length=2, choices=Role.choices, default=Role.TO)

@@ -20,7 +20,7 @@ from courrier.delivery.models import OutboxMessage
 from courrier.lib.redact import without_addresses
 
 Kind = OutboxMessage.Kind
-TARGET_KINDS = (Kind.LETTER, Kind.DIGEST, Kind.HAND_OVER)
+TARGET_KINDS = OutboxMessage.TARGET_KINDS
 
 
 def alert_staff(subject: str, body: str, now: datetime.datetime) -> OutboxMessage | None:

@@ -17,12 +17,13 @@ import email
 import email.policy
 import email.utils
 import hashlib
+import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.html import strip_tags
 
@@ -38,25 +39,28 @@ from courrier.signatures.tokens import my_data_url
 
 # Past this, the rest of an answer's text is cut (a quoted thread can be long).
 MAX_TEXT = 50_000
-# Answers kept for one letter (or one hand-over) at most: a reply address that leaked cannot fill the database.
+# Bounds, so that a reply address that leaked (or a target that writes back a thousand times) cannot fill the
+# database or the supporters' mailboxes: answers kept per reply address and per target, files per answer, and
+# answers passed on to one supporter from one target.
 MAX_ANSWERS_PER_ADDRESS = 50
+MAX_ANSWERS_PER_TARGET = 2000
+MAX_FILES = 10
+PASSED_ON_PER_TARGET = 2
 
 
 def record_answer(raw: bytes, signature_pk: int) -> Answer | None:
-    """Record what came to the Reply-To of `signature_pk`'s letter; None if there is no such letter.
-
-    Reading the same message again records nothing more and returns the answer already kept.
+    """Record what came to the Reply-To of `signature_pk`'s letter; None if there is no such letter (or past the
+    bounds). Reading the same message again records nothing more and returns the answer already kept.
     """
     signature = Signature.objects.select_related("campaign").filter(pk=signature_pk).first()
     letter = OutboxMessage.objects.filter(signature_id=signature_pk, kind=OutboxMessage.Kind.LETTER).first()
     if signature is None or letter is None:
         return None
-    if Answer.objects.filter(signature=signature).count() >= MAX_ANSWERS_PER_ADDRESS:
-        return None
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    answer = keep(raw, message, signature.campaign, signature, recipient_target(letter, sender_of(message)))
-    if answer is not None and answer.forwarded_id is None and signature.wants_answer and answered_in_person(answer):
-        if signature.anonymised_at is None:
+    target = recipient_target(letter, sender_of(message))
+    answer = keep(raw, message, signature.campaign, signature, target, f"r{signature_pk}")
+    if answer is not None and answer.forwarded_id is None and signature.wants_answer and answer.in_person:
+        if signature.anonymised_at is None and passed_on_count(signature, answer.target) < PASSED_ON_PER_TARGET:
             pass_on(answer, signature)
     return answer
 
@@ -66,48 +70,52 @@ def record_hand_over_answer(raw: bytes, target_pk: int) -> Answer | None:
     target = Target.objects.select_related("campaign").filter(pk=target_pk).first()
     if target is None or not OutboxMessage.objects.filter(kind=OutboxMessage.Kind.HAND_OVER, targets=target).exists():
         return None
-    if (
-        Answer.objects.filter(campaign=target.campaign, signature=None, target=target).count()
-        >= MAX_ANSWERS_PER_ADDRESS
-    ):
-        return None
     message = email.message_from_bytes(raw, policy=email.policy.default)
     by_target = sender_of(message).lower() == target.email.lower()
-    return keep(raw, message, target.campaign, None, target if by_target else None)
+    return keep(raw, message, target.campaign, None, target if by_target else None, f"h{target_pk}")
 
 
 def sender_of(message: EmailMessage) -> str:
     return email.utils.parseaddr(str(message.get("From", "")))[1].strip()
 
 
-def answered_in_person(answer: Answer) -> bool:
-    return not answer.automatic and not answer.is_held
+def passed_on_count(signature: Signature, target: Target) -> int:
+    return Answer.objects.filter(signature=signature, target=target, forwarded__isnull=False).count()
 
 
-def keep(raw: bytes, message: EmailMessage, campaign, signature, target) -> Answer | None:
-    """The answer kept once per Message-ID, with its files; the target's rule followed on a first answer."""
+def keep(raw: bytes, message: EmailMessage, campaign, signature, target, address_key: str) -> Answer | None:
+    """The answer kept once per Message-ID and reply address, with its files; the target's rule followed on its
+    first answer. Once the supporter's (or the campaign's) data is erased, only that an answer came is kept."""
     # An answer without a Message-ID is known by its bytes, so that reading it again records nothing more.
     message_id = header_text(str(message.get("Message-ID", "")), 300) or f"<sha256:{hashlib.sha256(raw).hexdigest()}>"
-    kept = Answer.objects.filter(message_id=message_id).first()
+    kept = Answer.objects.filter(message_id=message_id, address_key=address_key).first()
     if kept is not None:
         return kept
+    came_to = Answer.objects.filter(address_key=address_key)
+    if came_to.count() >= MAX_ANSWERS_PER_ADDRESS or (
+        target is not None and Answer.objects.filter(target=target).count() >= MAX_ANSWERS_PER_TARGET
+    ):
+        return None
+    erased = campaign.anonymised_at is not None or (signature is not None and signature.anonymised_at is not None)
     answer = Answer(
         campaign=campaign,
         signature=signature,
         target=target,
         message_id=message_id,
-        sender=sender_of(message)[:254],
-        subject=decoded_subject(message)[:300],
-        body=text_of(message)[:MAX_TEXT],
+        address_key=address_key,
+        sender="" if erased else sender_of(message)[:254],
+        subject="" if erased else decoded_subject(message)[:300],
+        body="" if erased else text_of(message)[:MAX_TEXT],
         automatic=is_automatic(message),
     )
     try:
         with transaction.atomic():
             answer.save()
-            keep_attachments(answer, message)
+            if not erased:
+                keep_attachments(answer, message)
     except IntegrityError:  # the same answer, read at the same moment by another run
-        return Answer.objects.filter(message_id=message_id).first()
-    if answered_in_person(answer):
+        return Answer.objects.filter(message_id=message_id, address_key=address_key).first()
+    if answer.in_person:
         follow_the_targets_rule(answer)
     return answer
 
@@ -151,7 +159,7 @@ def text_of(message: EmailMessage) -> str:
 
 def keep_attachments(answer: Answer, message: EmailMessage) -> None:
     room = settings.ANSWER_ATTACHMENTS_MAX_BYTES
-    for part in message.iter_attachments():
+    for part in list(message.iter_attachments())[:MAX_FILES]:
         content = part.get_payload(decode=True) or b""
         fits = len(content) <= room
         room -= len(content) if fits else 0
@@ -210,9 +218,11 @@ def answers_per_target(campaign: Campaign) -> list[TargetAnswers]:
         figures["automatic" if row["automatic"] else "answers"] += row["count"]
         if not row["automatic"]:
             figures["first_at"] = row["first"]
+    # The active targets, and any other that answered (a directory's entry, a target since withdrawn).
+    shown = campaign.targets.filter(Q(active=True) | Q(pk__in=list(by_target))).order_by("-role", "pk")
     return [
         TargetAnswers(target, **by_target.get(target.pk, {"answers": 0, "automatic": 0, "first_at": None}))
-        for target in campaign.targets.filter(active=True).order_by("-role", "pk")
+        for target in shown
     ]
 
 
@@ -221,9 +231,34 @@ def answered_targets(campaign: Campaign) -> int:
     return Answer.objects.from_targets().filter(campaign=campaign).values("target_id").distinct().count()
 
 
+# Where a mail program starts quoting the message answered: the supporter's letter, not to be published.
+_QUOTE_STARTS = re.compile(
+    r"^(>|-{2,}\s*(Original Message|Message d'origine|Исходное сообщение)|On .{0,200} wrote:\s*$|"
+    r"Le .{0,200} a écrit\s*:\s*$|.{0,200} пишет:\s*$|From:\s|De\s*:\s|От:\s)",
+    re.IGNORECASE,
+)
+
+
+def suggested_excerpt(answer: Answer) -> str:
+    """What the studio offers to publish: the answer's own words, without the quoted letter, the supporter's
+    name or the relay address (the organisers read it and choose; nothing is published unasked)."""
+    lines = []
+    for line in answer.body.splitlines():
+        if _QUOTE_STARTS.match(line.strip()):
+            break
+        lines.append(line)
+    text = "\n".join(lines).strip()
+    signature = answer.signature
+    for personal in [signature.full_name, signature.email] if signature is not None else []:
+        if personal.strip():
+            text = text.replace(personal, "…")
+    text = re.sub(r"\S+@\S+", "…", text)
+    return text[:PUBLISHED_MAX]
+
+
 def publish(answer: Answer, text: str, user) -> None:
     """Show this excerpt of a target's answer on the campaign page (an empty text withdraws it)."""
-    if answer.is_held or answer.automatic:
+    if not answer.in_person:
         raise ValueError("only a target's own answer is published")
     text = text.strip()[:PUBLISHED_MAX]
     answer.published_text, answer.published_at = text, (timezone.now() if text else None)

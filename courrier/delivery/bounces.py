@@ -21,7 +21,7 @@ import email.errors
 import email.header
 import email.policy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 
 from django.conf import settings
@@ -92,11 +92,10 @@ class Inbound:
     message_pk: int | None
     reports: list[BounceReport]
     subject: str = ""
-    # kind "unsubscribe": mail to a news message's List-Unsubscribe mailto, for this signature; kind "answer":
-    # mail to the Reply-To of this signature's letter.
+    # kind "unsubscribe": mail to a news message's List-Unsubscribe mailto, for this signature.
     signature_pk: int | None = None
-    # kind "answer" to a campaign's final hand-over: the target it was sent to.
-    target_pk: int | None = None
+    # kind "answer": the reply addresses it came to, (verp.REPLY, a signature's id) or (verp.HAND_OVER, a target's).
+    answered_addresses: list[tuple[str, int]] = field(default_factory=list)
 
 
 def is_automatic(message: Message) -> bool:
@@ -137,17 +136,23 @@ def read_inbound(raw: bytes) -> Inbound:
     """What a message sent to one of our signed return paths is (none of ours: "other", no message)."""
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     message_pk = None
+    answered: list[tuple[str, int]] = []
     for header in _ADDRESS_HEADERS:
         for value in message.get_all(header, []):
             for _name, address in email.utils.getaddresses([str(value)]):
                 found = read_signed_address(address)
                 if found and found[0] == UNSUBSCRIBE:
                     return Inbound("unsubscribe", None, [], signature_pk=found[1])
-                if found and found[0] == REPLY:
-                    return Inbound("answer", None, [], signature_pk=found[1])
-                if found and found[0] == HAND_OVER:
-                    return Inbound("answer", None, [], target_pk=found[1])
+                if found and found[0] in (REPLY, HAND_OVER):
+                    if found not in answered:
+                        answered.append(found)
+                    continue
                 message_pk = message_pk or message_pk_from(address)
+    if answered:
+        if is_report(message, "delivery-status"):
+            return Inbound("other", None, [])  # a mail system's report to a reply address: no answer
+        # Every reply address it names: one answer to several letters is kept for each (once per address).
+        return Inbound("answer", None, [], answered_addresses=answered)
     if message_pk is None:
         return Inbound("other", None, [])
     if is_report(message, "delivery-status"):

@@ -93,7 +93,7 @@ def address_line(name: str, addr_specs: tuple[str, ...]) -> str:
 # targets' lines are kept: a cache of supporters' addresses (or of subjects, which may hold a name) would
 # keep personal data in the worker's memory.
 target_address_line = functools.lru_cache(maxsize=256)(address_line)
-TARGET_KINDS = (OutboxMessage.Kind.LETTER, OutboxMessage.Kind.DIGEST, OutboxMessage.Kind.HAND_OVER)
+TARGET_KINDS = OutboxMessage.TARGET_KINDS
 
 
 def subject_line(subject: str) -> str:

@@ -196,6 +196,7 @@ def count_capped(signatures: list[Signature]) -> None:
         Recipient.objects.filter(
             target__in=[t.pk for t in capped.values()], outboxmessage__kind=OutboxMessage.Kind.LETTER
         )
+        .exclude(outboxmessage__status=OutboxMessage.Status.CANCELLED)
         .order_by()
         .values_list("target_id")
         .annotate(count=Count("pk"))

@@ -2,9 +2,10 @@
 
 A live or paused campaign whose end date has come closes itself (campaigns/lifecycle.py: the page shows its
 closing message). Then each of its targets marked "receives the final hand-over" gets one message: how many
-letters were sent, the organisations that signed, and the PDF of every letter (signatures/exports.py, in
-parts of PDF_PART_SIZE: a message per part), asking for an answer, which comes back to the campaign through
-its own Reply-To (delivery/answers.py, record_hand_over_answer).
+letters it was sent, the organisations that signed, and the PDF of those letters' signatures and words
+(signatures/exports.py, in parts of PDF_PART_SIZE: a message per part), asking for an answer, which comes back
+to the campaign through its own Reply-To (delivery/answers.py, record_hand_over_answer). A target receives
+only the names of the supporters whose letter was addressed to it and not cancelled.
 
 The PDFs are built before the write, and the write claims the campaign (hand_over_queued_at), so that two
 workers never hand over twice and the SQLite write lock is held only for the rows.
@@ -14,6 +15,7 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.template.loader import render_to_string
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
@@ -21,41 +23,59 @@ from django.utils.translation import gettext as _
 from courrier.campaigns import lifecycle
 from courrier.campaigns.models import Campaign, Target
 from courrier.delivery.messages import digest_language, target_mail
-from courrier.delivery.models import OutboxMessage, Recipient
+from courrier.delivery.models import DigestEntry, OutboxMessage, Recipient
 from courrier.delivery.recipients import recipient_rows
 from courrier.delivery.verp import hand_over_reply_address
 from courrier.signatures import exports
 from courrier.signatures.tallies import refresh_tallies
 
 RUNNING = (Campaign.Status.LIVE, Campaign.Status.PAUSED)
-ENDED = (Campaign.Status.CLOSED, Campaign.Status.ARCHIVED)
 
 
 def run(now: datetime.datetime) -> int:
-    """Close the campaigns whose end date has come; hand over those closed so. Returns the messages queued."""
-    for campaign in Campaign.objects.filter(status__in=RUNNING, ends_at__lte=now):
+    """Close the campaigns whose end date has come; hand over those it closed. Returns the messages queued.
+
+    A campaign reopened after its end date (its hand-over done) is not closed again; one closed by hand before
+    its end date gets no hand-over: the organisers closed it, perhaps cancelling letters, for a reason of theirs.
+    """
+    for campaign in Campaign.objects.filter(status__in=RUNNING, ends_at__lte=now, hand_over_queued_at__isnull=True):
         lifecycle.close(campaign, None, summary="its end date came")
     queued = 0
     due = Campaign.objects.filter(
-        status__in=ENDED, ends_at__lte=now, hand_over_queued_at__isnull=True, targets__hand_over=True
-    ).distinct()
+        status=Campaign.Status.CLOSED,
+        ends_at__lte=now,
+        closed_at__gte=F("ends_at"),
+        hand_over_queued_at__isnull=True,
+        anonymised_at__isnull=True,
+    )
     for campaign in due:
         queued += queue_hand_over(campaign, now)
     return queued
 
 
+def handed_over_to(target: Target) -> QuerySet:
+    """The letters the target was sent, one by one or in its digest, and not cancelled: only what their supporters
+    agreed to send it (a directory's entry gets its country's, a target added late those written since)."""
+    letters = OutboxMessage.objects.filter(
+        signature=OuterRef("pk"), kind=OutboxMessage.Kind.LETTER, targets=target
+    ).exclude(status=OutboxMessage.Status.CANCELLED)
+    in_digest = DigestEntry.objects.filter(signature=OuterRef("pk"), target=target, cancelled_at__isnull=True)
+    return exports.exported_signatures(target.campaign).filter(Exists(letters) | Exists(in_digest))
+
+
 def queue_hand_over(campaign: Campaign, now: datetime.datetime) -> int:
     """The hand-over messages of one ended campaign, a message per target and PDF part; 0 if already done."""
-    refresh_tallies([campaign.pk], now)  # the count and the organisations as they stand at the end
+    refresh_tallies([campaign.pk], now)  # the organisations as they stand at the end
     campaign.refresh_from_db()
-    targets = list(campaign.targets.filter(hand_over=True).order_by("pk"))
-    parts = exports.pdf_parts(exports.exported_signatures(campaign).count())
-    pdfs = [exports.signatures_pdf(campaign, number)[0] for number, _first, _last in parts]
-    messages = [
-        (target, hand_over_message(campaign, target, number, len(parts), pdf, now))
-        for target in targets
-        for number, pdf in enumerate(pdfs, start=1)
-    ]
+    messages = []
+    for target in campaign.targets.filter(hand_over=True).order_by("pk"):
+        target.campaign = campaign
+        letters = handed_over_to(target)
+        count = letters.count()
+        parts = exports.pdf_parts(count) if count else []
+        for number, _first, _last in parts:
+            pdf, _rows = exports.signatures_pdf(campaign, number, among=letters)
+            messages.append((target, hand_over_message(campaign, target, count, number, len(parts), pdf, now)))
     with transaction.atomic():
         if not Campaign.objects.filter(pk=campaign.pk, hand_over_queued_at__isnull=True).update(
             hand_over_queued_at=now
@@ -68,7 +88,7 @@ def queue_hand_over(campaign: Campaign, now: datetime.datetime) -> int:
 
 
 def hand_over_message(
-    campaign: Campaign, target: Target, part: int, parts: int, pdf: bytes, now: datetime.datetime
+    campaign: Campaign, target: Target, letters: int, part: int, parts: int, pdf: bytes, now: datetime.datetime
 ) -> OutboxMessage:
     language = digest_language(target)
     with translation.override(language):
@@ -80,8 +100,8 @@ def hand_over_message(
             {
                 "target": target,
                 "campaign": campaign,
-                "count": formats.number_format(campaign.tally_letters, force_grouping=True),
-                "letters": campaign.tally_letters,
+                "count": formats.number_format(letters, force_grouping=True),
+                "letters": letters,
                 "organisations": campaign.organisations_shown(),
                 "more_organisations": campaign.more_organisations(),
                 "part": part,

@@ -243,6 +243,9 @@ class OutboxMessage(models.Model):
         # The state a letter's recipients make (delivery/recipients.py): whatever it is, never once cancelled.
         "settle": ((*NOT_SENT, Status.SENDING, Status.SENT, Status.FAILED), None),
     }
+    # Sent to targets, each with its own Recipient row (delivery/recipients.py): what the worker paces, retries
+    # per recipient and reports on.
+    TARGET_KINDS = (Kind.LETTER, Kind.DIGEST, Kind.HAND_OVER)
     SUPPORTER_KINDS = (Kind.CONFIRMATION, Kind.ALREADY_SIGNED, Kind.COPY, Kind.NEWS, Kind.DATA_LINK, Kind.ANSWER)
     # What erasing a message blanks, by kind. A letter's To and Cc are its targets (public institutions):
     # kept, so the statistics per target stay right. A supporter's mail loses its recipient and any server
@@ -276,7 +279,7 @@ class OutboxMessage(models.Model):
     to = EncryptedJSONField(_("to"), default=list)
     cc = EncryptedJSONField(_("cc"), default=list, blank=True)
     reply_to = EncryptedEmailField(_("reply to"), blank=True)
-    # A letter's Reply-To shows the supporter's name before the campaign's relay address (delivery/replies.py).
+    # A letter's Reply-To shows the supporter's name before the campaign's relay address (delivery/answers.py).
     reply_to_name = EncryptedCharField(_("reply-to name"), max_length=250, blank=True)
     subject = EncryptedCharField(_("subject"), max_length=300)
     body = EncryptedTextField(_("body"))
@@ -554,7 +557,7 @@ class AnswerQuerySet(models.QuerySet):
 
 
 class Answer(models.Model):
-    """What came back to the Reply-To of a supporter's letter (delivery/answers.py reads and records it).
+    """What came back to the Reply-To of a supporter's letter or of a hand-over (delivery/answers.py records it).
 
     Matched to its letter through the signed reply address, kept once per Message-ID. An answer from an
     address that is not one of the letter's recipients has no target: it is held for an organiser, never
@@ -569,7 +572,10 @@ class Answer(models.Model):
     target = models.ForeignKey(
         "campaigns.Target", null=True, blank=True, on_delete=models.SET_NULL, related_name="answers"
     )
-    message_id = models.CharField(_("Message-ID"), max_length=300, unique=True)
+    message_id = models.CharField(_("Message-ID"), max_length=300)
+    # Which of our reply addresses it came to ("r<signature id>", "h<target id>"): one answer sent to several
+    # (a reply to many letters at once) is kept once for each.
+    address_key = models.CharField(max_length=24, default="")
     sender = EncryptedEmailField(_("from"))
     subject = EncryptedCharField(_("subject"), max_length=300, blank=True)
     body = EncryptedTextField(_("text"), blank=True)
@@ -586,6 +592,7 @@ class Answer(models.Model):
         verbose_name = _("answer from a recipient")
         verbose_name_plural = _("answers from the recipients")
         indexes = [models.Index(fields=["campaign", "target", "received_at"], name="answer_by_target")]
+        constraints = [models.UniqueConstraint(fields=["message_id", "address_key"], name="one_answer_per_address")]
 
     def __str__(self) -> str:
         return f"{self.campaign_id}: {self.received_at:%Y-%m-%d %H:%M}"
@@ -594,6 +601,11 @@ class Answer(models.Model):
     def is_held(self) -> bool:
         """From an address the letter was not sent to: an organiser looks before anything is done with it."""
         return self.target_id is None
+
+    @property
+    def in_person(self) -> bool:
+        """Written by one of the letter's recipients (AnswerQuerySet.from_targets, for one answer)."""
+        return not self.automatic and not self.is_held
 
 
 class AnswerAttachment(models.Model):

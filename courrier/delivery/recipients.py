@@ -21,7 +21,7 @@ from courrier.delivery.models import OutboxMessage, Recipient
 Status = OutboxMessage.Status
 RecipientStatus = Recipient.Status
 # Messages whose recipients are targets, each with its own Recipient row.
-WITH_RECIPIENTS = (OutboxMessage.Kind.LETTER, OutboxMessage.Kind.DIGEST, OutboxMessage.Kind.HAND_OVER)
+WITH_RECIPIENTS = OutboxMessage.TARGET_KINDS
 
 
 def recipient_rows(message: OutboxMessage, targets: Iterable[Target]) -> list[Recipient]:

@@ -180,15 +180,20 @@ def erase_signatures(ids: list[int], now: datetime.datetime, note: str) -> None:
     )
     # What was written for a target's digest: never listed now, and its copy of their words goes.
     DigestEntry.objects.filter(signature_id__in=ids).delete()
-    # The targets' answers to their letters may name or quote them: what they say goes, that they came stays
-    # (the counts of answers per target), and so does an excerpt the organisers chose to publish.
-    AnswerAttachment.objects.filter(answer__signature_id__in=ids).delete()
-    Answer.objects.filter(signature_id__in=ids).update(sender="", subject="", body="")
+    # The targets' answers to their letters may name or quote them: what they say goes, that they came stays.
+    erase_answers(Answer.objects.filter(signature_id__in=ids))
     signatures = Signature.objects.filter(pk__in=ids)
     # Marked as done, so that the worker never writes a confirmation, letter or digest from a blank row.
     signatures.filter(confirmation_queued_at__isnull=True).update(confirmation_queued_at=now)
     signatures.filter(letters_queued_at__isnull=True).update(letters_queued_at=now)
     signatures.filter(anonymised_at__isnull=True).update(**signature_erased_values(now))
+
+
+def erase_answers(answers) -> None:
+    """What these answers say, their files and their published excerpts (which may name the supporter) go;
+    that a target answered, and when, stays for the counts."""
+    AnswerAttachment.objects.filter(answer__in=answers).delete()
+    answers.update(sender="", subject="", body="", published_text="", published_at=None)
 
 
 @transaction.atomic
@@ -269,6 +274,8 @@ def anonymise_campaign(campaign: Campaign, now: datetime.datetime) -> bool:
 
     batches(signatures_step)
     batches(mail_step)
+    # Every answer of the campaign, those to its hand-over and strangers' included.
+    erase_answers(Answer.objects.filter(campaign_id=campaign.pk))
     if signatures.exists() or mail.filter(kind__in=PERSONAL_KINDS).exists():
         return False  # a backlog: the next pass goes on
     Campaign.objects.filter(pk=campaign.pk, anonymised_at__isnull=True).update(

@@ -119,11 +119,13 @@ def pdf_parts(exportable: int) -> list[tuple[int, int, int]]:
     ]
 
 
-def signatures_pdf(campaign: Campaign, part: int = 1) -> tuple[bytes, int]:
+def signatures_pdf(campaign: Campaign, part: int = 1, among: QuerySet | None = None) -> tuple[bytes, int]:
     """A part of the signatures (the first PDF_PART_SIZE, the next…), one after the other, numbered from the first
-    signature, for printing and handing over; in DejaVu Sans (Cyrillic, Kazakh). Returns the PDF and its rows."""
+    signature, for printing and handing over; in DejaVu Sans (Cyrillic, Kazakh). Returns the PDF and its rows.
+
+    `among`: those of exported_signatures(campaign) to print (the hand-over to one target prints its own)."""
     start = (part - 1) * PDF_PART_SIZE
-    signatures = list(exported_signatures(campaign)[start : start + PDF_PART_SIZE])
+    signatures = list((exported_signatures(campaign) if among is None else among)[start : start + PDF_PART_SIZE])
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_font("DejaVu", fname=str(DEJAVU_SANS))

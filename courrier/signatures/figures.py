@@ -34,9 +34,10 @@ class Figures:
     states: dict[str, int] = field(default_factory=dict)  # waiting, confirmed, held, rejected, quarantined
     awaiting_decision: int = 0  # the moderation queue (signatures/moderation.awaiting_decision)
     exportable: int = 0  # the rows of an export (SignatureQuerySet.exportable)
-    # The letters that go (SignatureQuerySet.deliverable), and those of them that are the model letter word for
-    # word (no sentence of their own, not edited): targets increasingly file identical mail as bulk.
+    # The letters that go (SignatureQuerySet.deliverable); of those signed since it is recorded, how many say
+    # whether they are the model letter word for word, and how many are: targets file identical mail as bulk.
     delivered: int = 0
+    classified: int = 0
     model_letters: int = 0
 
     def as_json(self) -> dict:
@@ -49,6 +50,7 @@ class Figures:
             "awaiting_decision": self.awaiting_decision,
             "exportable": self.exportable,
             "delivered": self.delivered,
+            "classified": self.classified,
             "model_letters": self.model_letters,
         }
 
@@ -64,6 +66,7 @@ class Figures:
             exportable=data["exportable"],
             # Figures kept before these were counted: none known until the worker counts them again.
             delivered=data.get("delivered", 0),
+            classified=data.get("classified", 0),
             model_letters=data.get("model_letters", 0),
         )
 
@@ -141,6 +144,7 @@ def count_figures(campaign_id: int) -> Figures:
             figures.states[CONFIRMED_STATES[moderation]] += count
         if row["consent_send"] and moderation in Signature.DELIVERED_MODERATION:
             figures.delivered += count
+            figures.classified += count if row["is_model_letter"] is not None else 0
             figures.model_letters += count if row["is_model_letter"] else 0
             if not row["is_erased"]:
                 figures.exportable += count

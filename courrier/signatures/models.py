@@ -135,7 +135,7 @@ class Signature(models.Model):
     consent_send = models.BooleanField(_("agreed to send the letter with their name"), default=False)
     consent_list_organisation = models.BooleanField(_("agreed to list the organisation publicly"), default=False)
     consent_news = models.BooleanField(_("agreed to receive news of the campaign"), default=False)
-    # Answers come back through the campaign (delivery/replies.py): the targets see the supporter's own
+    # Answers come back through the campaign (delivery/answers.py): the targets see the supporter's own
     # address only if they tick this; and they get the targets' answers forwarded only if they ask.
     consent_reply_direct = models.BooleanField(_("agreed to give the recipients their e-mail address"), default=False)
     wants_answer = models.BooleanField(_("asked to receive the recipients' answers"), default=False)

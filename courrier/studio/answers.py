@@ -22,8 +22,13 @@ ANSWERS_PAGE = 20
 @studio_page
 def answers(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = campaign_for(request, campaign_id, MANAGER)
-    received = Answer.objects.filter(campaign=campaign).select_related("target").order_by("-received_at", "-pk")
+    received = (
+        Answer.objects.filter(campaign=campaign).select_related("target", "signature").order_by("-received_at", "-pk")
+    )
     page = Paginator(received.filter(target__isnull=False), ANSWERS_PAGE).get_page(request.GET.get("page"))
+    for answer in page.object_list:
+        # Offered to publish: the answer's own words, without the supporter's letter, name or address.
+        answer.suggested = target_answers.suggested_excerpt(answer)
     context = {
         "campaign": campaign,
         "nav": steps(request, campaign, "answers"),

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from courrier.accounts.roles import can_manage
@@ -168,6 +169,15 @@ class OptionsForm(forms.ModelForm):
             "embed_origins": forms.Textarea(attrs={"rows": 3}),
             "closing_message": forms.Textarea(attrs={"rows": 3}),
         }
+
+    def clean_ends_at(self):
+        """A new end date is to come: a past one would close the campaign and hand it over within a minute."""
+        ends_at = self.cleaned_data.get("ends_at")
+        if ends_at is not None and ends_at != self.instance.ends_at and ends_at <= timezone.now():
+            raise forms.ValidationError(
+                _("Choose a date to come: on that date the campaign closes and its letters are handed over.")
+            )
+        return ends_at
 
 
 @studio_page

@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from courrier.delivery.answers import record_answer, record_hand_over_answer
 from courrier.delivery.bounces import read_inbound, record_automatic_answer, record_bounce
+from courrier.delivery.verp import HAND_OVER
 from courrier.lib.redact import without_addresses
 from courrier.news.subscriptions import stop_news
 
@@ -88,10 +89,10 @@ class Command(BaseCommand):
                 self.automatic += 1
                 return 0
             if inbound.kind == "answer":
-                if inbound.target_pk is not None:  # to a campaign's final hand-over
-                    self.answers += record_hand_over_answer(raw, inbound.target_pk) is not None
-                else:
-                    self.answers += record_answer(raw, inbound.signature_pk) is not None
+                for purpose, pk in inbound.answered_addresses:
+                    # To a letter's Reply-To, or to a campaign's final hand-over.
+                    record = record_hand_over_answer if purpose == HAND_OVER else record_answer
+                    self.answers += record(raw, pk) is not None
                 return 0
             if inbound.kind == "unsubscribe":
                 stop_news(inbound.signature_pk)
