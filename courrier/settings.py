@@ -379,6 +379,9 @@ MY_DATA_LINK_MAX_AGE_DAYS = env_int("MY_DATA_LINK_MAX_AGE_DAYS", 30)
 # One-click unsubscribe links: they only stop news and show nothing, and a mail provider may use them
 # long after the mail came, so they last a year (a newer news mail carries a newer one).
 UNSUBSCRIBE_LINK_MAX_AGE_DAYS = env_int("UNSUBSCRIBE_LINK_MAX_AGE_DAYS", 365)
+# Links that send a follow-up letter in a supporter's name: a follow-up answers news, so it is sent within
+# weeks or not at all; each works once.
+FOLLOW_UP_LINK_MAX_AGE_DAYS = env_int("FOLLOW_UP_LINK_MAX_AGE_DAYS", 30)
 # The public "send me my link" form, per IP: count/seconds. The worker also sends one address at most one
 # round of links per DATA_LINK_INTERVAL_MINUTES, so the form cannot fill an inbox.
 MY_DATA_RATE_LIMIT = env_rate("MY_DATA_RATE_LIMIT", "10/3600")

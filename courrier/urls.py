@@ -9,6 +9,7 @@ from courrier.backoffice import sandbox as delivery_views
 from courrier.backoffice.login import OperatorsLoginForm
 from courrier.web import campaign_pages as campaign_views
 from courrier.web import embed as embed_views
+from courrier.web import follow_ups as follow_up_views
 from courrier.web import my_data, own_mailbox, sharing
 from courrier.web import news as news_views
 from courrier.web import signing as signature_views
@@ -31,6 +32,8 @@ urlpatterns = i18n_patterns(
     path("c/<slug:slug>/check-your-inbox/", signature_views.check_inbox, name="check_inbox"),
     path("confirm/<str:token>/", signature_views.confirm, name="confirm"),
     # See and erase one's data: the public form, the page once erased, the page a link opens.
+    # A follow-up letter sent in a supporter's name, by their own link (one press, POST only).
+    path("follow-up/<str:token>/", follow_up_views.follow_up, name="follow_up"),
     path("my-data/", my_data.request_link, name="my_data_request"),
     path("my-data/erased/", my_data.erased, name="my_data_erased"),
     path("my-data/<str:token>/", my_data.my_data, name="my_data"),

@@ -11,10 +11,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
-from courrier.campaigns.models import Campaign
-from courrier.signatures.models import Signature
-from courrier.signatures.tokens import confirmation_token, my_data_token
+from courrier.campaigns.models import Campaign, FollowUp, FollowUpLetter
+from courrier.signatures.models import FollowUpSignature, Signature
+from courrier.signatures.tokens import confirmation_token, follow_up_token, my_data_token
 from tests.browser import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS
 from tests.helpers import signature_form
 
@@ -66,6 +67,15 @@ def public_pages(language: str, demo: Campaign) -> dict[str, str]:
         status=Campaign.Status.CLOSED,
     )
     Campaign.objects.filter(pk=demo.pk).update(embed_origins="https://union.example.org")
+    follow_up = FollowUp.objects.create(campaign=demo, name="Après le verdict", status=FollowUp.Status.OPEN)
+    FollowUpLetter.objects.create(
+        follow_up=follow_up, language="fr", subject="Verdict", body="Monsieur,\n\n{signature}", invitation="Verdict."
+    )
+    already = Signature.objects.create(
+        campaign=demo, language=language, letter_language="fr", consent_send=True, first_name="C", last_name="D",
+        email=f"axe-again-{language}@example.org", confirmed_at=timezone.now(),
+    )  # fmt: skip
+    FollowUpSignature.objects.create(follow_up=follow_up, signature=already)
     return {
         "campaign list": f"/{language}/",
         "own mailbox": f"/{language}/c/{SLUG}/own-mailbox/",
@@ -81,6 +91,9 @@ def public_pages(language: str, demo: Campaign) -> dict[str, str]:
         "ask for one's data links": f"/{language}/my-data/",
         "data erased": f"/{language}/my-data/erased/",
         "closed campaign": f"/{language}/c/{closed.slug}/",
+        "a follow-up to send": f"/{language}/follow-up/{follow_up_token(follow_up.pk, confirmed)}/",
+        "a follow-up sent already": f"/{language}/follow-up/{follow_up_token(follow_up.pk, already)}/",
+        "a follow-up's bad link": f"/{language}/follow-up/not-a-token/",
         "not found": f"/{language}/c/no-such-campaign/",
     }
 
@@ -105,9 +118,15 @@ def audit_browser(monkeypatch):
 def test_no_public_page_has_an_accessibility_violation(demo, web_server, audit_browser, language):
     page = audit_browser
     found = {}
-    for name, path in public_pages(language, demo).items():
+    pages = public_pages(language, demo)
+    for name, path in pages.items():
         page.goto(web_server + path)
         found[name] = audit(page)
+    # A follow-up sent by its one button.
+    page.goto(web_server + pages["a follow-up to send"])
+    page.locator("main form button[type=submit]").click()
+    page.locator('[data-state="sent"]').wait_for()
+    found["a follow-up just sent"] = audit(page)
     # The form as it comes back with errors: the error summary and the invalid fields.
     page.goto(f"{web_server}/{language}/c/{SLUG}/")
     page.locator("form.sign-form button[type=submit]").click()

@@ -267,6 +267,11 @@ def studio_pages(campaign: Campaign, organisation, language: str) -> dict[str, s
         "delivery": f"{c}/delivery/",
         "news": f"{c}/news/",
         "answers": f"{c}/answers/",
+        "follow-up letters": f"{c}/follow-ups/",
+        **{
+            f"a follow-up, {follow_up.get_status_display()}": f"{c}/follow-ups/{follow_up.pk}/"
+            for follow_up in campaign.follow_ups.all()
+        },
         "test mailbox": f"{base}/mailbox/",
         "team": f"{base}/team/{organisation.pk}/",
         "audit log": f"{base}/team/{organisation.pk}/audit/",
@@ -299,6 +304,13 @@ def test_no_studio_page_has_an_accessibility_violation(browser, web_server, lang
         published_at=timezone.now(),
     )
     Answer.objects.create(campaign=campaign, message_id="<a2@x>", sender="someone@elsewhere.example", body="?")
+    from courrier.campaigns.models import FollowUp, FollowUpLetter
+
+    for status in (FollowUp.Status.DRAFT, FollowUp.Status.OPEN):
+        follow_up = FollowUp.objects.create(campaign=campaign, name=f"Après le verdict ({status})", status=status)
+        FollowUpLetter.objects.create(
+            follow_up=follow_up, language="fr", subject="Verdict", body="{signature}", invitation="Le verdict."
+        )
     page = new_page(browser, "phone", bypass_csp=True)
     page.goto(f"{web_server}/{language}/studio/sign-in/")
     found = {"sign in": audit(page)}

@@ -8,7 +8,7 @@ from django.urls import URLPattern, reverse
 from django.utils import timezone
 
 from courrier.accounts.models import AuditEntry, Membership
-from courrier.campaigns.models import Campaign, Person, PersonUpdate
+from courrier.campaigns.models import Campaign, FollowUp, Person, PersonUpdate
 from courrier.news.models import NewsUpdate
 from courrier.signatures.models import Signature
 from courrier.studio import urls as studio_urls
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 # The studio's pages about supporters and sending: a manager's, never an editor's.
 MANAGER_ONLY = {
     "progress", "export_csv", "export_pdf", "queue", "decide", "delivery", "target_action", "change_state",
-    "updates", "go_live", "review_rules", "real_mail", "answers", "publish_answer",
+    "updates", "go_live", "review_rules", "real_mail", "answers", "publish_answer", "follow_up_state",
 }  # fmt: skip
 
 
@@ -53,6 +53,7 @@ def studio_url(name: str, campaign) -> str:
         "language": "en",
         "target_id": campaign.targets.first().pk,
         "person_id": person.pk,
+        "follow_up_id": (campaign.follow_ups.first() or FollowUp.objects.create(campaign=campaign, name="Verdict")).pk,
     }
     return reverse(f"studio:{name}", kwargs={key: values[key] for key in names})
 

@@ -19,7 +19,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from courrier.backoffice.scoping import managed_campaign
-from courrier.campaigns.models import Campaign
+from courrier.campaigns.models import Campaign, FollowUp
+from courrier.delivery.follow_ups import follow_up_figures
 from courrier.delivery.models import OutboxMessage
 from courrier.delivery.progress import Progress, progress_for
 from courrier.signatures import exports
@@ -191,6 +192,22 @@ def by_state(progress: Progress) -> list[Row]:
     ]
 
 
+def each_letter(campaign: Campaign, progress: Progress) -> list[dict]:
+    """The campaign's letter and each follow-up apart: who sent it, and the letters that went."""
+    letters_in = progress.mail.letters_in
+    rows = [
+        {
+            "name": _("The campaign's letter"),
+            "supporters": progress.signatures.delivered,
+            "sent": letters_in(Status.SENT),
+        }
+    ]
+    for follow_up in campaign.follow_ups.exclude(status=FollowUp.Status.DRAFT):
+        figures = follow_up_figures(follow_up)
+        rows.append({"name": follow_up.name, "supporters": figures["pressed"], "sent": figures["sent"]})
+    return rows
+
+
 def per_target(campaign: Campaign, progress: Progress) -> list[dict]:
     """Each target (as it is now: its name, whether it is paused) with its figures, and a row for the bounces
     from other addresses."""
@@ -225,6 +242,7 @@ def progress_context(campaign: Campaign) -> dict:
         "held": figures.awaiting_decision,
         "own_mailbox": own_mailbox_clicks(campaign),
         "identical_percent": identical_letters_percent(figures),
+        "each_letter": each_letter(campaign, progress),
         "pdf_parts": [
             (part, formats.number_format(first, force_grouping=True), formats.number_format(last, force_grouping=True))
             for part, first, last in exports.pdf_parts(figures.exportable)

@@ -481,3 +481,90 @@ class BlockedWords(models.Model):
 
     def word_list(self) -> list[str]:
         return [line.strip().casefold() for line in self.words.splitlines() if line.strip()]
+
+
+class FollowUp(models.Model):
+    """A second letter on the same campaign, written when the case changes (a sentence, a release, an arrest).
+
+    Its supporters are those who signed and asked for news: each receives a link that sends it in their name
+    with what they gave when they signed (news/follow_ups.py invites them, signatures/follow_ups.py signs,
+    delivery/follow_ups.py writes the letters). Its status moves draft -> open -> closed, only through `move`.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        OPEN = "open", _("Open: supporters invited")
+        CLOSED = "closed", _("Closed")
+
+    # The moves, each from the statuses it may leave.
+    TRANSITIONS = {"open": ((Status.DRAFT,), Status.OPEN), "close": ((Status.OPEN,), Status.CLOSED)}
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="follow_ups")
+    name = models.CharField(
+        _("name"),
+        max_length=120,
+        help_text=_("Shown on the campaign page beside its counter, for example: After the verdict of 14 March."),
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_at = models.DateTimeField(auto_now_add=True)
+    opened_at = models.DateTimeField(_("opened"), null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
+    # Set when it opens (news/follow_ups.py): the last signature that may be invited then, how many that was,
+    # how far the worker has queued the invitations, and when it finished.
+    invitees_until = models.BigIntegerField(null=True, editable=False)
+    invitees_count = models.PositiveIntegerField(default=0, editable=False)
+    invited_through = models.BigIntegerField(default=0, editable=False)
+    invitations_queued_at = models.DateTimeField(null=True, editable=False)
+    # The letters written for it, counted by the worker as it writes them (delivery/follow_ups.py).
+    tally_letters = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        verbose_name = _("follow-up letter")
+        verbose_name_plural = _("follow-up letters")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+    def move(self, transition: str, **changes) -> bool:
+        """Make the move if the follow-up is, in the same UPDATE, in a status it may leave; False otherwise."""
+        sources, reached = self.TRANSITIONS[transition]
+        moved = FollowUp.objects.filter(pk=self.pk, status__in=sources).update(status=reached, **changes)
+        if moved:
+            self.status = reached
+            for name, value in changes.items():
+                setattr(self, name, value)
+        return bool(moved)
+
+    def letter_for(self, language: str) -> "FollowUpLetter | None":
+        """Its letter in a language, or in the campaign's original language, or any."""
+        letters = {letter.language: letter for letter in self.letters.all()}
+        return letters.get(language) or letters.get(self.campaign.language) or next(iter(letters.values()), None)
+
+
+class FollowUpLetter(models.Model):
+    """A follow-up's letter in one language, and what the invitation tells supporters of that language."""
+
+    follow_up = models.ForeignKey(FollowUp, on_delete=models.CASCADE, related_name="letters")
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    subject = models.CharField(_("subject"), max_length=200)
+    body = models.TextField(_("letter"), max_length=20000)
+    invitation = models.TextField(
+        _("what changed, for the supporters"),
+        max_length=3000,
+        help_text=_("The start of the e-mail that invites them to send it: why a second letter, in a few lines."),
+    )
+
+    class Meta:
+        verbose_name = _("follow-up letter in one language")
+        verbose_name_plural = _("follow-up letters in one language")
+        constraints = [
+            models.UniqueConstraint(fields=["follow_up", "language"], name="one_follow_up_letter_per_language")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.follow_up} ({self.language})"

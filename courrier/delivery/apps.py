@@ -11,7 +11,7 @@ class DeliveryConfig(AppConfig):
     def periodic_jobs(self) -> list:
         """What the worker does besides sending, in this order on each pass (sending comes after)."""
         # Imported here: the app registry loads this module before any model exists.
-        from courrier.delivery import alerts, data_links, digests, enqueue, hand_over, progress, retention
+        from courrier.delivery import alerts, data_links, digests, enqueue, follow_ups, hand_over, progress, retention
         from courrier.lib.periodic import EVERY_PASS, Job
         from courrier.signatures import tallies
 
@@ -28,6 +28,8 @@ class DeliveryConfig(AppConfig):
             # Someone asked for their links on the site: mail them promptly.
             Job("queue data links", EVERY_PASS, data_links.queue_data_links),
             Job("queue letters", EVERY_PASS, queue_letters),
+            # A supporter pressed "send it in my name" on a follow-up's link.
+            Job("queue follow-up letters", EVERY_PASS, follow_ups.queue_follow_up_letters),
             Job("queue due digests", minute, digests.queue_due_digests),
             # A campaign past its end date closes, and its targets marked for it get the final hand-over.
             Job("close ended campaigns and hand over", minute, hand_over.run),

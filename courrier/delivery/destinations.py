@@ -31,10 +31,11 @@ def destinations(signature: Signature) -> list[Destination]:
         state = "queued" if signature.consent_send and signature.is_confirmed else "not_sent"
         return [Destination(target, state) for target in [*to_targets, *cc_targets]]
     found = []
-    letters = OutboxMessage.objects.filter(signature=signature, kind=OutboxMessage.Kind.LETTER)
+    letters = OutboxMessage.objects.first_letters().filter(signature=signature)
     for letter in letters.prefetch_related("recipients_of__target"):
         found += [letter_destination(row, letter) for row in letter.recipients_of.all()]
-    for entry in DigestEntry.objects.filter(signature=signature).select_related("target", "digest"):
+    entries = DigestEntry.objects.filter(signature=signature, follow_up__isnull=True)
+    for entry in entries.select_related("target", "digest"):
         found.append(digest_destination(entry))
     return found
 

@@ -101,6 +101,38 @@ def news(
     )
 
 
+def follow_up_invitation(
+    language: str,
+    campaign_title: str,
+    campaign_url: str,
+    name: str,
+    invitation: str,
+    letter_subject: str,
+    letter_body: str,
+    recipients: str,
+    markers: dict[str, str],
+) -> tuple[str, str]:
+    """To a supporter who asked for news: what changed, the follow-up letter, and their own link that sends
+    it in their name (`markers` stand for each supporter's links: send, unsubscribe, data)."""
+    return _render(
+        "follow-up",
+        language,
+        {
+            "campaign_title": campaign_title,
+            "campaign_url": campaign_url,
+            "name": name,
+            "invitation": invitation,
+            "letter_subject": letter_subject,
+            "letter_body": letter_body,
+            "recipients": recipients,
+            "send_url": markers["send"],
+            "valid_days": settings.FOLLOW_UP_LINK_MAX_AGE_DAYS,
+            "unsubscribe_url": markers["unsubscribe"],
+            "my_data_url": markers["data"],
+        },
+    )
+
+
 def invitation(language: str, organisation: str, role: str, url: str, expires) -> tuple[str, str]:
     """To the address a manager typed: who invites them, to do what, and the one-time link."""
     return _render("invitation", language, {"organisation": organisation, "role": role, "url": url, "expires": expires})

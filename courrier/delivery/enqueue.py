@@ -61,7 +61,10 @@ BATCH_RELATIONS = (BATCH_CAMPAIGNS, "campaign__targets", "campaign__letters", "c
 
 
 class Batch(Protocol):
-    """What a batch of signatures queues: composed by `prepare` (no writing), written by `write`."""
+    """What a batch of signatures queues: composed by `prepare` (no writing), written by `write`; `relations`
+    are prefetched with its rows."""
+
+    relations: tuple = BATCH_RELATIONS
 
     def prepare(self, signatures: list[Signature]) -> None: ...
 
@@ -94,13 +97,13 @@ def queue_batch(due: QuerySet, batch: Batch) -> list[Signature]:
         with transaction.atomic():
             durable_commit()
             locked = due.select_for_update(skip_locked=True, of=("self",))[:BATCH]
-            signatures = list(locked.prefetch_related(*BATCH_RELATIONS))
+            signatures = list(locked.prefetch_related(*batch.relations))
             if signatures:
                 batch.prepare(signatures)
                 batch.write(signatures)
             return signatures
     size = _write_sizes.get(type(batch), FIRST_SQLITE_BATCH)
-    signatures = list(due[:size].prefetch_related(*BATCH_RELATIONS))
+    signatures = list(due[:size].prefetch_related(*batch.relations))
     if not signatures:
         return []
     batch.prepare(signatures)
@@ -119,6 +122,8 @@ def queue_batch(due: QuerySet, batch: Batch) -> list[Signature]:
 
 class Confirmations:
     """The confirmation request (or "already signed" notice) of each new signature."""
+
+    relations = BATCH_RELATIONS
 
     def __init__(self, now: datetime.datetime):
         self.now = now
@@ -144,6 +149,8 @@ def queue_confirmations(now: datetime.datetime | None = None) -> int:
 class Letters:
     """The letters of newly confirmed signatures, their recipients, and their lines in the targets' digests;
     or, for those a moderation rule holds, the hold."""
+
+    relations = BATCH_RELATIONS
 
     def __init__(self, now: datetime.datetime):
         self.now = now

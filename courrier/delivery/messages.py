@@ -7,6 +7,7 @@ Each returns unsaved OutboxMessage rows; queueing them is the outbox's (OutboxQu
 import datetime
 import io
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -17,7 +18,7 @@ from django.utils.translation import ngettext
 from fpdf import FPDF
 
 from courrier.campaigns.letters import Signer, render_bilingual_letter, render_letter, versions_for_targets
-from courrier.campaigns.models import Campaign, Target
+from courrier.campaigns.models import Campaign, FollowUp, Target
 from courrier.delivery import emails, messages
 from courrier.delivery.addressees import letter_recipients
 from courrier.delivery.models import DigestEntry, OutboxMessage
@@ -124,13 +125,40 @@ def pacing_key(targets: list[Target]) -> str:
     return "-".join(str(t.pk) for t in sorted(targets, key=lambda t: t.pk or 0))
 
 
-def takes_one_by_one(target: Target, signature: Signature) -> bool:
+@dataclass
+class LetterSource:
+    """What a supporter's letter is made of: the campaign's own letter with what they wrote, or a follow-up's
+    letter with their name alone (the sentence they wrote was for the first letter, not this one)."""
+
+    model: object  # a ModelLetter or a FollowUpLetter: language, subject, body
+    versions: list  # the models in every language, for bilingual letters
+    signer: Signer
+    edited_body: str
+    follow_up: FollowUp | None
+    is_model_letter: bool | None
+
+
+def letter_source(signature: Signature, follow_up: FollowUp | None = None) -> LetterSource:
+    signer = signer_of(signature)
+    if follow_up is None:
+        campaign = signature.campaign
+        model = campaign.letter_for(signature.letter_language)
+        return LetterSource(
+            model, campaign.letters.all(), signer, signature.letter_body, None, signature.is_model_letter
+        )
+    signer.personal_sentence = ""
+    return LetterSource(
+        follow_up.letter_for(signature.letter_language), follow_up.letters.all(), signer, "", follow_up, True
+    )
+
+
+def takes_one_by_one(target: Target, source: LetterSource) -> bool:
     """Whether this letter goes to the target on its own: its mode, whether it takes the model letter word for
     word only in its digest, and its cap of letters one by one, where the batch counted what it already had
     (delivery/enqueue.py, count_capped) and counts this one."""
     if target.delivery_mode != Target.Mode.EACH:
         return False
-    if target.model_letters_in_digest and signature.is_model_letter:
+    if target.model_letters_in_digest and source.is_model_letter:
         return False
     left = getattr(target, "one_by_one_left", None)
     if left is None:
@@ -139,18 +167,21 @@ def takes_one_by_one(target: Target, signature: Signature) -> bool:
     return left > 0
 
 
-def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Target]]:
-    """The letter to the targets that take one e-mail per letter, and the supporter's copy.
+def letter_messages(
+    signature: Signature, follow_up: FollowUp | None = None
+) -> tuple[list[OutboxMessage], list[Target]]:
+    """The letter to the targets that take one e-mail per letter, and the supporter's copy: the campaign's own
+    letter, or `follow_up`'s.
 
     Targets in digest mode get this signature in their next digest instead.
     Returns the messages and the targets of the letter (none when every target takes digests).
     """
     campaign = signature.campaign
+    source = letter_source(signature, follow_up)
+    model, signer = source.model, source.signer
     to_targets, cc_targets = letter_recipients(signature)
-    each = [t for t in [*to_targets, *cc_targets] if takes_one_by_one(t, signature)]
-    model = campaign.letter_for(signature.letter_language)
-    signer = signer_of(signature)
-    subject, body = render_letter(model, signer, signature.letter_body)
+    each = [t for t in [*to_targets, *cc_targets] if takes_one_by_one(t, source)]
+    subject, body = render_letter(model, signer, source.edited_body)
     messages = []
     if each:
         sender = settings.LETTERS_SENDER_EMAIL
@@ -162,12 +193,13 @@ def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Tar
             # The To and Cc targets share one message, so its languages follow the addressees (the To
             # targets, such as an embassy): the copies go to the campaign's allies, who can read the
             # supporter's version. The supporter's copy below shows the letter exactly as sent.
-            versions = versions_for_targets(campaign.letters.all(), model.language, [t.language for t in addressees])
-            subject, body = render_bilingual_letter(model, signer, signature.letter_body, versions)
+            versions = versions_for_targets(source.versions, model.language, [t.language for t in addressees])
+            subject, body = render_bilingual_letter(model, signer, source.edited_body, versions)
         letter = OutboxMessage(
             kind=OutboxMessage.Kind.LETTER,
             campaign=campaign,
             signature=signature,
+            follow_up=follow_up,
             message_id=new_message_id(sender),
             sandbox=is_sandboxed(campaign),
             from_name=from_name,
@@ -192,36 +224,41 @@ def letter_messages(signature: Signature) -> tuple[list[OutboxMessage], list[Tar
         body,
         my_data_url(signature, signature.language),
     )
-    messages.append(supporter_message(OutboxMessage.Kind.COPY, signature, copy_subject, copy_body))
+    copy = supporter_message(OutboxMessage.Kind.COPY, signature, copy_subject, copy_body)
+    copy.follow_up = follow_up
+    messages.append(copy)
     return messages, each
 
 
-def digest_entries(signature: Signature, now: datetime.datetime, one_by_one: list[Target]) -> list[DigestEntry]:
+def digest_entries(
+    signature: Signature, now: datetime.datetime, one_by_one: list[Target], follow_up: FollowUp | None = None
+) -> list[DigestEntry]:
     """One entry for each of this letter's own recipients that does not get it on its own (`one_by_one`, from
     letter_messages): a target in digest mode, or one past its cap (see DigestEntry)."""
     to_targets, cc_targets = letter_recipients(signature)
     sent = {id(t) for t in one_by_one}
     digest_targets = [t for t in [*to_targets, *cc_targets] if id(t) not in sent]
-    signer = signer_of(signature)
-    return [digest_entry(signature, signer, target, now) for target in digest_targets]
+    source = letter_source(signature, follow_up)
+    return [digest_entry(signature, source, target, now) for target in digest_targets]
 
 
-def digest_entry(signature: Signature, signer: Signer, target: Target, now: datetime.datetime) -> DigestEntry:
+def digest_entry(signature: Signature, source: LetterSource, target: Target, now: datetime.datetime) -> DigestEntry:
     """The supporter's letter as this digest target receives it: their version in their letter's language,
     followed, for bilingual letters, by the model letter in the target's own language."""
     campaign = signature.campaign
-    model = campaign.letter_for(signature.letter_language)
+    model, signer = source.model, source.signer
     if campaign.bilingual_letters:
-        versions = versions_for_targets(campaign.letters.all(), model.language, [target.language])
-        subject, body = render_bilingual_letter(model, signer, signature.letter_body, versions)
+        versions = versions_for_targets(source.versions, model.language, [target.language])
+        subject, body = render_bilingual_letter(model, signer, source.edited_body, versions)
     else:
-        subject, body = render_letter(model, signer, signature.letter_body)
+        subject, body = render_letter(model, signer, source.edited_body)
     listing = {name: getattr(signer, name) for name in DIGEST_LISTING}
     return DigestEntry(
         target=target,
         signature=signature,
+        follow_up=source.follow_up,
         queued_at=now,
-        listing={**listing, "edited": bool(signature.letter_body)},
+        listing={**listing, "edited": bool(source.edited_body)},
         subject=subject,
         body=body,
     )

@@ -17,7 +17,7 @@ import random
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -50,6 +50,10 @@ class OutboxQuerySet(models.QuerySet):
     defer (try again later), fail (for good), hold (a target paused), release (resumed, or a lease given
     back or expired), cancel (never to be sent), and erase (the personal parts blanked on schedule).
     """
+
+    def first_letters(self) -> "OutboxQuerySet":
+        """The campaign's own letters, not its follow-ups'."""
+        return self.filter(kind=OutboxMessage.Kind.LETTER, follow_up__isnull=True)
 
     def not_sent_yet(self) -> "OutboxQuerySet":
         """Waiting for its turn, a retry or a paused target: what a cancellation stops (besides "sending")."""
@@ -218,6 +222,7 @@ class OutboxMessage(models.Model):
         INVITATION = "invitation", _("Invitation to an organisation's team")
         ANSWER = "answer", _("A recipient's answer, passed on to the supporter")
         HAND_OVER = "hand_over", _("Final hand-over of the letters to a target")
+        FOLLOW_UP_INVITATION = "follow_up", _("Invitation to send a follow-up letter")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -246,7 +251,15 @@ class OutboxMessage(models.Model):
     # Sent to targets, each with its own Recipient row (delivery/recipients.py): what the worker paces, retries
     # per recipient and reports on.
     TARGET_KINDS = (Kind.LETTER, Kind.DIGEST, Kind.HAND_OVER)
-    SUPPORTER_KINDS = (Kind.CONFIRMATION, Kind.ALREADY_SIGNED, Kind.COPY, Kind.NEWS, Kind.DATA_LINK, Kind.ANSWER)
+    SUPPORTER_KINDS = (
+        Kind.CONFIRMATION,
+        Kind.ALREADY_SIGNED,
+        Kind.COPY,
+        Kind.NEWS,
+        Kind.DATA_LINK,
+        Kind.ANSWER,
+        Kind.FOLLOW_UP_INVITATION,
+    )
     # What erasing a message blanks, by kind. A letter's To and Cc are its targets (public institutions):
     # kept, so the statistics per target stay right. A supporter's mail loses its recipient and any server
     # reply, which may quote the address.
@@ -267,6 +280,10 @@ class OutboxMessage(models.Model):
     campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="outbox")
     signature = models.ForeignKey(
         "signatures.Signature", null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox"
+    )
+    # A letter (and its copy to the supporter) of a follow-up; None for the campaign's own letter.
+    follow_up = models.ForeignKey(
+        "campaigns.FollowUp", null=True, blank=True, on_delete=models.PROTECT, related_name="outbox"
     )
     message_id = models.CharField(_("Message-ID"), max_length=200, unique=True)
     sandbox = models.BooleanField(_("sandbox"), default=True, help_text=_("Written to the local mailbox, never sent."))
@@ -483,6 +500,10 @@ class DigestEntry(models.Model):
 
     target = models.ForeignKey("campaigns.Target", on_delete=models.CASCADE, related_name="digest_entries")
     signature = models.ForeignKey("signatures.Signature", on_delete=models.CASCADE, related_name="digest_entries")
+    # The follow-up whose letter this is; None for the campaign's own letter.
+    follow_up = models.ForeignKey(
+        "campaigns.FollowUp", null=True, blank=True, on_delete=models.CASCADE, related_name="digest_entries"
+    )
     queued_at = models.DateTimeField(default=timezone.now)
     # Who signed, as the digest lists them: name, organisation and role, city, personal sentence.
     listing = EncryptedJSONField(default=dict, blank=True)
@@ -499,7 +520,16 @@ class DigestEntry(models.Model):
         verbose_name = _("letter waiting for a digest")
         verbose_name_plural = _("letters waiting for a digest")
         indexes = [models.Index(fields=["target", "digest", "cancelled_at"], name="digest_entries_pending")]
-        constraints = [models.UniqueConstraint(fields=["target", "signature"], name="one_digest_entry_per_letter")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target", "signature"], condition=Q(follow_up__isnull=True), name="one_digest_entry_per_letter"
+            ),
+            models.UniqueConstraint(
+                fields=["target", "signature", "follow_up"],
+                condition=Q(follow_up__isnull=False),
+                name="one_digest_entry_per_follow_up_letter",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} → {self.target_id}"

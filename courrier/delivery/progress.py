@@ -72,7 +72,9 @@ class Progress:
 
 def count_letters(campaign_id: int) -> dict[str, int]:
     rows = (
-        OutboxMessage.objects.filter(campaign_id=campaign_id, kind=OutboxMessage.Kind.LETTER)
+        # The campaign's own letters: each follow-up's are counted apart (delivery/follow_ups.py).
+        OutboxMessage.objects.first_letters()
+        .filter(campaign_id=campaign_id)
         .values("status", "sandbox")
         .annotate(count=Count("id"))
         .order_by()

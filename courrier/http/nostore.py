@@ -9,7 +9,7 @@ every response, so that a new view is covered before anyone thinks of it:
 - any answer to a request that is not GET or HEAD: a form sent back with its
   errors shows what was typed (the signing form, the embedded form);
 - any response under the private paths below: the whole back office, the
-  confirmation and my-data pages (by their token), one-click unsubscribe,
+  confirmation, follow-up and my-data pages (by their token), one-click unsubscribe,
   the signing and check-your-inbox pages, the embedded form's answers.
 A view elsewhere that shows personal data says so with @no_store.
 """
@@ -25,7 +25,7 @@ from django.http import HttpRequest, HttpResponse
 PRIVATE_PATH = re.compile(
     r"^/(?:admin/"
     r"|(?:[a-z]{2}(?:-[a-z0-9]+)?/)?"
-    r"(?:studio/|confirm/|my-data/|news/unsubscribe/|c/[^/]+/(?:sign|check-your-inbox)/|embed/[^/]+/sign/))"
+    r"(?:studio/|confirm/|follow-up/|my-data/|news/unsubscribe/|c/[^/]+/(?:sign|check-your-inbox)/|embed/[^/]+/sign/))"
 )
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 P = ParamSpec("P")

@@ -9,6 +9,9 @@ class NewsConfig(AppConfig):
     def periodic_jobs(self) -> list:
         # Imported here: the app registry loads this module before any model exists.
         from courrier.lib.periodic import EVERY_PASS, Job
-        from courrier.news import sending
+        from courrier.news import follow_ups, sending
 
-        return [Job("queue the updates sent", EVERY_PASS, sending.queue_news)]
+        return [
+            Job("queue the updates sent", EVERY_PASS, sending.queue_news),
+            Job("queue the invitations to the follow-ups opened", EVERY_PASS, follow_ups.queue_invitations),
+        ]

@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from courrier.campaigns.models import Campaign
+from courrier.campaigns.models import Campaign, FollowUp
 from courrier.db.fields import EmailDigestField, EncryptedCharField, EncryptedEmailField, EncryptedTextField
 from courrier.lib.crypto import email_digest
 
@@ -65,6 +65,10 @@ class SignatureQuerySet(models.QuerySet):
             .filter(consent_news=True, news_unsubscribed_at__isnull=True, anonymised_at__isnull=True)
             .exclude(moderation__in=[Signature.Moderation.REJECTED, Signature.Moderation.BURST])
         )
+
+    def may_sign_follow_ups(self) -> "SignatureQuerySet":
+        """Whose name a follow-up letter may carry: their first letter goes (deliverable), their data is kept."""
+        return self.deliverable().filter(anonymised_at__isnull=True)
 
 
 # What says who signed and what they wrote: encrypted at rest, shown on the supporter's data page, erased on
@@ -270,3 +274,45 @@ class DataRequest(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk}"
+
+
+class FollowUpSignatureQuerySet(models.QuerySet):
+    def letters_due(self) -> "FollowUpSignatureQuerySet":
+        """Pressed, their letters not written yet, and their supporter may still sign follow-ups (not erased,
+        not rejected meanwhile)."""
+        return self.filter(
+            letters_queued_at__isnull=True, signature__in=Signature.objects.may_sign_follow_ups().values("pk")
+        )
+
+    def counted(self) -> "FollowUpSignatureQuerySet":
+        """A follow-up's counter: the letters written for it."""
+        return self.filter(letters_queued_at__isnull=False)
+
+
+class FollowUpSignature(models.Model):
+    """A supporter pressed "send it in my name" on their link to a follow-up letter: one INSERT, once.
+
+    It holds nothing of theirs: the letter is written by the worker from their signature (its name, city,
+    organisation), which they confirmed when they signed. The unique pair makes a second press, or a link
+    used twice, send nothing more.
+    """
+
+    follow_up = models.ForeignKey(FollowUp, on_delete=models.CASCADE, related_name="signatures")
+    signature = models.ForeignKey(Signature, on_delete=models.CASCADE, related_name="follow_ups")
+    signed_at = models.DateTimeField(_("sent on"), auto_now_add=True)
+    letters_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = FollowUpSignatureQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("follow-up letter sent by a supporter")
+        verbose_name_plural = _("follow-up letters sent by supporters")
+        constraints = [models.UniqueConstraint(fields=["follow_up", "signature"], name="one_follow_up_per_signature")]
+        indexes = [
+            models.Index(
+                fields=["signed_at"], condition=Q(letters_queued_at__isnull=True), name="follow_up_letters_due"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.follow_up_id}: #{self.signature_id}"

@@ -5,6 +5,8 @@ cannot be turned into a link to one's data or the reverse.
 
 - Confirmation: valid CONFIRMATION_MAX_AGE_DAYS, the time an unconfirmed signature is kept. It works once:
   confirming is a conditional UPDATE, and the page then only shows where the letter is, nothing personal.
+- Follow-up ("send it in my name"): valid FOLLOW_UP_LINK_MAX_AGE_DAYS, for one follow-up and one signature;
+  it works once, since the letter it sends is one row per follow-up and signature.
 - See-and-erase ("my data"): valid MY_DATA_LINK_MAX_AGE_DAYS; a fresh one can be asked for at any time.
   It also carries the signature's creation time, so it can never open a later row that took the same id.
   Once the data is erased, the link finds nothing.
@@ -22,6 +24,7 @@ from django.utils import translation
 
 _SALT = "courrier.signatures.confirm"
 _MY_DATA_SALT = "courrier.signatures.my-data"
+_FOLLOW_UP_SALT = "courrier.signatures.follow-up"
 
 
 def confirmation_token(signature_id: int) -> str:
@@ -52,6 +55,20 @@ def read_my_data_token(token: str) -> tuple[int, int]:
     if not (isinstance(value, list) and len(value) == 2 and all(type(part) is int for part in value)):
         raise signing.BadSignature("not a signature reference")
     return value[0], value[1]
+
+
+def follow_up_token(follow_up_id: int, signature) -> str:
+    """The link that sends one follow-up in one supporter's name: both ids, and the signature's creation time."""
+    return signing.dumps([follow_up_id, signature.pk, _stamp(signature.created_at)], salt=_FOLLOW_UP_SALT)
+
+
+def read_follow_up_token(token: str) -> tuple[int, int, int]:
+    """(follow-up id, signature id, creation stamp); raises BadSignature for any token that does not work."""
+    max_age = datetime.timedelta(days=settings.FOLLOW_UP_LINK_MAX_AGE_DAYS)
+    value = signing.loads(token, salt=_FOLLOW_UP_SALT, max_age=max_age)
+    if not (isinstance(value, list) and len(value) == 3 and all(type(part) is int for part in value)):
+        raise signing.BadSignature("not a follow-up reference")
+    return value[0], value[1], value[2]
 
 
 def matches_stamp(signature, stamp: int) -> bool:

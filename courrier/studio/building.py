@@ -54,6 +54,11 @@ def steps(request: HttpRequest, campaign: Campaign, current: str) -> dict:
         {"name": "recipients", "label": _("Recipients"), "url": reverse("studio:recipients", args=[campaign.pk])},
         {"name": "options", "label": _("Form options"), "url": reverse("studio:options", args=[campaign.pk])},
         {"name": "publish", "label": _("Review and publish"), "url": reverse("studio:publish", args=[campaign.pk])},
+        {
+            "name": "follow_ups",
+            "label": _("Follow-up letters"),
+            "url": reverse("studio:follow_ups", args=[campaign.pk]),
+        },
     ]
     running = []
     if can_manage(request.user, campaign):

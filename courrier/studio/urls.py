@@ -4,6 +4,7 @@ from courrier.studio import (
     answers,
     building,
     directory,
+    follow_ups,
     home,
     letters,
     mailbox,
@@ -64,5 +65,10 @@ urlpatterns = [
     path("c/<int:campaign_id>/state/", running.change_state, name="change_state"),
     path("c/<int:campaign_id>/news/", updates.updates, name="updates"),
     path("c/<int:campaign_id>/answers/", answers.answers, name="answers"),
+    path("c/<int:campaign_id>/follow-ups/", follow_ups.follow_ups, name="follow_ups"),
+    path("c/<int:campaign_id>/follow-ups/<int:follow_up_id>/", follow_ups.follow_up, name="follow_up"),
+    path(
+        "c/<int:campaign_id>/follow-ups/<int:follow_up_id>/state/", follow_ups.follow_up_state, name="follow_up_state"
+    ),
     path("c/<int:campaign_id>/answers/publish/", answers.publish, name="publish_answer"),
 ]

@@ -9,7 +9,7 @@ from django.utils.translation import get_language, get_language_info
 from django.utils.translation import gettext as _
 
 from courrier.campaigns.letters import preview_data, sample_letter
-from courrier.campaigns.models import Campaign
+from courrier.campaigns.models import Campaign, FollowUp
 from courrier.campaigns.open_campaigns import open_campaign_of
 from courrier.delivery.answers import answered_targets
 from courrier.delivery.models import Answer
@@ -100,6 +100,11 @@ def render_campaign_page(
         "published_answers": list(
             Answer.objects.published().filter(campaign=campaign).select_related("target").order_by("received_at")
         ),
+        # Each follow-up letter since opened, with its own counter: shown apart from the campaign's.
+        "follow_ups": [
+            (follow_up, formats.number_format(follow_up.tally_letters, force_grouping=True))
+            for follow_up in campaign.follow_ups.exclude(status=FollowUp.Status.DRAFT)
+        ],
         "goal_display": formats.number_format(goal, force_grouping=True) if goal else "",
         "tally_display": formats.number_format(campaign.tally_letters, force_grouping=True),
         "goal_progress": min(campaign.tally_letters, goal),

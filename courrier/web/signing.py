@@ -106,7 +106,7 @@ def delivery_state(signature: Signature) -> str:
     """What the supporter may be told truthfully: unconfirmed, queued, delivered, or kept in the sandbox."""
     if not signature.is_confirmed:
         return "unconfirmed"
-    letters = OutboxMessage.objects.filter(signature=signature, kind=OutboxMessage.Kind.LETTER)
+    letters = OutboxMessage.objects.first_letters().filter(signature=signature)
     statuses = set(letters.values_list("status", flat=True))
     if statuses and statuses <= {OutboxMessage.Status.SENT}:
         return "sandbox" if letters.filter(sandbox=True).exists() else "delivered"

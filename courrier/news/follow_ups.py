@@ -1,0 +1,197 @@
+"""Open a follow-up letter, and invite the supporters who asked for news to send it in their name.
+
+Opening is an organiser's act in the studio: checked first (`problems_before_opening`), then one
+conditional UPDATE moves the follow-up from draft to open with the last signature it may invite, so a
+second press opens nothing. The worker then queues one invitation per supporter, CHUNK at a time, each chunk
+in a transaction of its own that moves the follow-up's cursor (queue_invitations), as news/sending.py
+does for updates: no request writes them all, and signing goes on meanwhile.
+
+Who is invited: the news's subscribers (news/sending.py, subscribers) whose name a follow-up may carry
+(SignatureQuerySet.may_sign_follow_ups). Each invitation carries the supporter's own link, which expires
+and works once (signatures/follow_ups.py), the model letter with its blanks named, and how to stop the news.
+"""
+
+import datetime
+import time
+import uuid
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from courrier.accounts import audit
+from courrier.campaigns import letter_checker
+from courrier.campaigns.letters import render_letter, sample_letter
+from courrier.campaigns.models import Campaign, FollowUp
+from courrier.delivery import emails
+from courrier.delivery.enqueue import PASS_SECONDS, durable_commit, stamped
+from courrier.delivery.messages import absolute_url, letter_source, recipients_phrase, supporter_message
+from courrier.delivery.models import OutboxMessage
+from courrier.news.sending import CHUNK, subscribers
+from courrier.news.subscriptions import unsubscribe_mailto
+from courrier.news.tokens import unsubscribe_token
+from courrier.signatures.follow_ups import TAKING_STATUSES
+from courrier.signatures.models import Signature
+from courrier.signatures.tokens import follow_up_token, my_data_url
+
+_SLOT = "SLOT"
+
+
+def invitees(campaign_id: int) -> QuerySet[Signature]:
+    """The supporters a follow-up of the campaign invites."""
+    return subscribers(campaign_id).may_sign_follow_ups()
+
+
+def problems_before_opening(follow_up: FollowUp) -> list[str]:
+    """What stops the follow-up from opening, in words an organiser can act on; empty when it may open."""
+    campaign = follow_up.campaign
+    problems = []
+    if campaign.status not in TAKING_STATUSES or campaign.anonymised_at is not None:
+        problems.append(_("The campaign must be public, with its supporters' data kept, to invite them."))
+    letters = {letter.language: letter for letter in follow_up.letters.all()}
+    if campaign.language not in letters:
+        problems.append(_("Write the letter in the campaign's language first: it goes to those of every language."))
+    for letter in letters.values():
+        for finding in letter_checker.check_letter(campaign, letter.language, letter.subject, letter.body):
+            if finding.blocks and finding.language == letter.language and finding.field in ("subject", "body"):
+                problems.append(f"{letter.get_language_display()}: {finding}")
+    return problems
+
+
+def open_follow_up(follow_up: FollowUp, user, now: datetime.datetime | None = None) -> int | None:
+    """Open it and have its invitations queued; returns how many supporters it invites, None if it was not a
+    draft (opened meanwhile). The caller checked `problems_before_opening` and the member's role."""
+    now = now or timezone.now()
+    # As in news/sending.py: the highest number is one look-up, counted before the short transaction.
+    last = Signature.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    count = invitees(follow_up.campaign_id).filter(pk__lte=last).count()
+    with transaction.atomic():
+        durable_commit()
+        if not follow_up.move("open", opened_at=now, invitees_until=last, invitees_count=count):
+            return None
+        summary = f"follow-up opened: {follow_up.name} ({count} invited)"
+        audit.record(
+            user, audit.STATUS_CHANGE, follow_up, organisation=follow_up.campaign.organisation_id, summary=summary
+        )
+    return count
+
+
+def close_follow_up(follow_up: FollowUp, user, now: datetime.datetime | None = None) -> bool:
+    """No more letters from its links (those pressed already still go); False if it was not open."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        if not follow_up.move("close", closed_at=now):
+            return False
+        summary = f"follow-up closed: {follow_up.name}"
+        audit.record(
+            user, audit.STATUS_CHANGE, follow_up, organisation=follow_up.campaign.organisation_id, summary=summary
+        )
+    return True
+
+
+def queue_invitations(now: datetime.datetime | None = None) -> int:
+    """The worker's job: the invitations of the follow-ups opened, CHUNK supporters at a time; returns how many."""
+    now = now or timezone.now()
+    deadline = time.monotonic() + PASS_SECONDS
+    queued = 0
+    opened = FollowUp.objects.filter(status=FollowUp.Status.OPEN, invitations_queued_at__isnull=True)
+    for follow_up in opened.order_by("opened_at"):
+        composer = None
+        while time.monotonic() < deadline:
+            chunk = list(
+                invitees(follow_up.campaign_id)
+                .filter(pk__gt=follow_up.invited_through, pk__lte=follow_up.invitees_until or 0)
+                .order_by("pk")
+                .only("pk", "email", "language", "letter_language", "campaign_id", "created_at", "first_name")[:CHUNK]
+            )
+            if not chunk:
+                FollowUp.objects.filter(pk=follow_up.pk).update(invitations_queued_at=now)
+                break
+            if composer is None:
+                composer = InvitationComposer(follow_up)
+            messages = stamped([composer.message(s) for s in chunk], now)
+            with transaction.atomic():
+                durable_commit()
+                # From where this worker started the chunk, or another did it meanwhile: then nothing.
+                moved = FollowUp.objects.filter(pk=follow_up.pk, invited_through=follow_up.invited_through).update(
+                    invited_through=chunk[-1].pk
+                )
+                if moved:
+                    OutboxMessage.objects.bulk_create(messages)
+                    queued += len(messages)
+            follow_up.refresh_from_db(fields=["invited_through"])
+    return queued
+
+
+class InvitationComposer:
+    """The invitation in each language, rendered once; each supporter's copy differs by its three links."""
+
+    def __init__(self, follow_up: FollowUp):
+        campaign = Campaign.objects.select_related("organisation").prefetch_related("texts", "letters", "targets")
+        self.follow_up = follow_up
+        self.campaign = follow_up.campaign = campaign.get(pk=follow_up.campaign_id)
+        self.markers = {name: f"{name}-{uuid.uuid4().hex}" for name in ("send", "unsubscribe", "data")}
+        self.texts: dict[str, tuple[str, str]] = {}
+
+    def text(self, language: str) -> tuple[str, str]:
+        if language not in self.texts:
+            letter = self.follow_up.letter_for(language)
+            with translation.override(language):
+                campaign_url = absolute_url(self.campaign.get_absolute_url())
+            self.texts[language] = emails.follow_up_invitation(
+                language,
+                self.campaign.text_for(language).title,
+                campaign_url,
+                self.follow_up.name,
+                letter.invitation,
+                letter.subject,
+                sample_letter(letter),
+                recipients_phrase(self.campaign, language),
+                self.markers,
+            )
+        return self.texts[language]
+
+    def send_url(self, signature: Signature) -> str:
+        if signature.pk is None:
+            return absolute_url(self.campaign.get_absolute_url())  # a preview's sample: the campaign page
+        with translation.override(signature.language):
+            path = reverse("follow_up", args=[follow_up_token(self.follow_up.pk, signature)])
+        return absolute_url(path)
+
+    def unsubscribe_url(self, signature: Signature) -> str:
+        with translation.override(signature.language):
+            path = reverse("news_unsubscribe", args=[_SLOT])
+        return absolute_url(path.replace(_SLOT, unsubscribe_token(signature.pk or 0)))
+
+    def message(self, signature: Signature) -> OutboxMessage:
+        signature.campaign = self.campaign
+        subject, body = self.text(signature.language)
+        url = self.unsubscribe_url(signature)
+        links = {
+            self.markers["send"]: self.send_url(signature),
+            self.markers["unsubscribe"]: url,
+            self.markers["data"]: my_data_url(signature, signature.language),
+        }
+        for marker, link in links.items():
+            body = body.replace(marker, link)
+        message = supporter_message(OutboxMessage.Kind.FOLLOW_UP_INVITATION, signature, subject, body)
+        message.follow_up = self.follow_up
+        message.list_unsubscribe = url
+        message.list_unsubscribe_mailto = unsubscribe_mailto(signature.pk) if signature.pk else ""
+        # Replies go to the organisers, not to the platform's unattended address.
+        message.reply_to = self.campaign.organisation.contact_email
+        return message
+
+
+def preview(follow_up: FollowUp, language: str) -> OutboxMessage:
+    """The invitation as a supporter who signed in `language` receives it (unsaved; its links lead nowhere)."""
+    sample = Signature(campaign=follow_up.campaign, email="supporter@example.org", language=language)
+    return stamped([InvitationComposer(follow_up).message(sample)], timezone.now())[0]
+
+
+def letter_as_sent(follow_up: FollowUp, signature: Signature) -> tuple[str, str]:
+    """The follow-up's letter as it goes in this supporter's name (for the page their link opens)."""
+    source = letter_source(signature, follow_up)
+    return render_letter(source.model, source.signer, source.edited_body)

@@ -1,0 +1,252 @@
+"""Follow-up letters: when the case changes, organisers open a second letter on the same campaign; each
+supporter who signed and asked for news gets their own link, which sends it in their name with what they
+gave, once, by one press (POST only), until it expires; the counter and progress show each letter apart."""
+
+import re
+import urllib.parse
+
+import pytest
+from django.test import Client
+
+from courrier.campaigns.models import FollowUp, FollowUpLetter
+from courrier.delivery import verp
+from courrier.delivery.models import OutboxMessage
+from courrier.signatures.models import FollowUpSignature, Signature
+from courrier.signatures.tokens import follow_up_token
+from tests.factories import ALLY, OFFICE, OWN_PAGE, confirmed_signatures, live_campaign, organiser, signature
+from tests.helpers import body_text, decoded_header, deliver_everything, letters_to, maildir_messages
+
+pytestmark = pytest.mark.django_db
+
+NAME = "Après le verdict du 14 mars"
+SUBJECT = "Verdict : nous demandons leur libération"
+LETTER = "Monsieur l'Ambassadeur,\n\nLe tribunal les a condamnés. Nous demandons leur libération.\n\n{signature}"
+WHAT_CHANGED = "Le verdict est tombé : cinq ans de prison. Écrivons de nouveau."
+
+
+@pytest.fixture(autouse=True)
+def unpaced(own_campaign):
+    """Letters to the targets leave as fast as the worker writes them (pacing is tested on its own): a
+    follow-up letter would otherwise wait its turn behind the first."""
+    own_campaign.targets.update(pace_per_hour=3600)
+
+
+@pytest.fixture
+def manager(own_campaign):
+    return organiser("camille", own_campaign.organisation, email="camille@group.example")
+
+
+def write_follow_up(campaign, **letters) -> FollowUp:
+    """A draft follow-up with its letter in the campaign's language (and any `letters`: {language: subject})."""
+    follow_up = FollowUp.objects.create(campaign=campaign, name=NAME)
+    FollowUpLetter.objects.create(
+        follow_up=follow_up, language=campaign.language, subject=SUBJECT, body=LETTER, invitation=WHAT_CHANGED
+    )
+    for language, subject in letters.items():
+        FollowUpLetter.objects.create(
+            follow_up=follow_up, language=language, subject=subject, body="Sir,\n\n{signature}", invitation="News."
+        )
+    return follow_up
+
+
+def open_in_studio(client: Client, follow_up: FollowUp):
+    url = f"/fr/studio/c/{follow_up.campaign_id}/follow-ups/{follow_up.pk}/state/"
+    return client.post(url, {"action": "open", "confirm": "on"})
+
+
+def invitations(sandbox) -> dict[str, object]:
+    """The invitations in the sandbox mailbox, by the address they went to."""
+    return {m["To"]: m for m in maildir_messages(sandbox) if NAME in decoded_header(m, "Subject")}
+
+
+def link_in(invitation) -> str:
+    """The path of the supporter's own link in their invitation."""
+    url = re.search(r"https?://\S+/follow-up/\S+/", body_text(invitation)).group(0)
+    return urllib.parse.urlsplit(url).path
+
+
+def follow_up_letters(sandbox) -> list:
+    return [m for m in maildir_messages(sandbox) if decoded_header(m, "Subject") == SUBJECT]
+
+
+def test_opening_invites_only_the_supporters_who_asked_for_news_and_whose_letter_went(
+    own_campaign, manager, sandbox_in_tmp
+):
+    [news] = confirmed_signatures(own_campaign, 1, prefix="news", consent_news=True)
+    confirmed_signatures(own_campaign, 1, prefix="quiet")  # no news asked for
+    confirmed_signatures(own_campaign, 1, prefix="rejected", consent_news=True, moderation="rejected")
+    signature(own_campaign, "unconfirmed@example.org", confirmed=False, consent_news=True)
+    follow_up = write_follow_up(own_campaign)
+    opened = open_in_studio(manager, follow_up)
+    assert opened.status_code == 302
+    follow_up.refresh_from_db()
+    assert follow_up.status == FollowUp.Status.OPEN and follow_up.invitees_count == 1
+    deliver_everything()
+    sent = invitations(sandbox_in_tmp)
+    assert list(sent) == [news.email]
+    text = body_text(sent[news.email])
+    assert WHAT_CHANGED in text and SUBJECT in text and "unsubscribe" in text
+    assert sent[news.email]["List-Unsubscribe"], "it is news: it says how to stop"
+    assert not follow_up_letters(sandbox_in_tmp), "an invitation sends nothing by itself"
+    # A second press opens nothing and invites nobody again.
+    assert open_in_studio(manager, follow_up).status_code == 302
+    deliver_everything()
+    assert len(invitations(sandbox_in_tmp)) == 1
+
+
+def test_one_press_sends_the_follow_up_in_the_supporters_name_once(own_campaign, manager, sandbox_in_tmp):
+    [supporter] = confirmed_signatures(own_campaign, 1, first_name="Aigerim", consent_news=True, city="Lyon")
+    follow_up = write_follow_up(own_campaign)
+    open_in_studio(manager, follow_up)
+    deliver_everything()
+    link = link_in(invitations(sandbox_in_tmp)[supporter.email])
+    opened = Client().get(link)
+    assert opened.status_code == 200 and "no-store" in opened["Cache-Control"], "it shows the supporter's name"
+    page = opened.content.decode()
+    assert "Aigerim Signer 0" in page and "Le tribunal les a condamnés" in page and 'method="post"' in page
+    assert not FollowUpSignature.objects.exists(), "opening the link changes nothing"
+    sent = Client().post(link)
+    assert sent.status_code == 200 and 'data-state="sent"' in sent.content.decode()
+    again = Client().post(link)
+    assert 'data-state="already_sent"' in again.content.decode()
+    deliver_everything()
+    [letter] = follow_up_letters(sandbox_in_tmp)
+    assert letter["To"] == OFFICE and letter["Cc"] == ALLY
+    assert "Aigerim Signer 0" in str(letter["From"]) and "Aigerim Signer 0" in body_text(letter)
+    assert letter["Reply-To"].addresses[0].addr_spec == verp.reply_address(supporter.pk)
+    assert supporter.email not in letter.as_string(), "the target never sees the supporter's address"
+    row = OutboxMessage.objects.get(kind=OutboxMessage.Kind.LETTER, follow_up=follow_up)
+    assert row.signature_id == supporter.pk
+    # The supporter gets a copy of it, as of their first letter.
+    copies = [m for m in maildir_messages(sandbox_in_tmp) if m["To"] == supporter.email and SUBJECT in body_text(m)]
+    assert len(copies) == 2  # the invitation quotes it; the copy shows it as sent
+    follow_up.refresh_from_db()
+    assert follow_up.tally_letters == 1
+
+
+def test_the_link_is_its_owners_alone_and_a_forged_or_expired_one_sends_nothing(
+    own_campaign, manager, sandbox_in_tmp, settings
+):
+    first, second = confirmed_signatures(own_campaign, 2, consent_news=True)
+    follow_up = write_follow_up(own_campaign)
+    open_in_studio(manager, follow_up)
+    token = follow_up_token(follow_up.pk, first)
+    # Another supporter's id in a link is no link: the token is signed.
+    forged = token.replace(str(first.pk), str(second.pk), 1)
+    assert Client().post(f"/fr/follow-up/{forged}/").status_code == 400
+    # A supporter of another campaign, or another follow-up's number, opens nothing here.
+    stranger = signature(live_campaign("elsewhere"), "stranger@example.org", consent_news=True)
+    assert Client().post(f"/fr/follow-up/{follow_up_token(follow_up.pk, stranger)}/").status_code == 400
+    assert Client().post(f"/fr/follow-up/{follow_up_token(follow_up.pk + 1, first)}/").status_code == 400
+    settings.FOLLOW_UP_LINK_MAX_AGE_DAYS = 0
+    expired = Client().post(f"/en/follow-up/{token}/")
+    assert expired.status_code == 400 and "This link does not work" in expired.content.decode()
+    assert not FollowUpSignature.objects.exists()
+    # Within its age, it sends for its owner only.
+    settings.FOLLOW_UP_LINK_MAX_AGE_DAYS = 30
+    assert Client().post(f"/en/follow-up/{token}/").status_code == 200
+    assert list(FollowUpSignature.objects.values_list("signature_id", flat=True)) == [first.pk]
+
+
+def test_a_get_never_sends_and_a_closed_follow_up_takes_no_new_letter_but_sends_those_pressed(
+    own_campaign, manager, sandbox_in_tmp
+):
+    early, late = confirmed_signatures(own_campaign, 2, consent_news=True)
+    follow_up = write_follow_up(own_campaign)
+    open_in_studio(manager, follow_up)
+    for _ in range(3):
+        Client().get(f"/fr/follow-up/{follow_up_token(follow_up.pk, early)}/")  # a mail scanner
+    assert not FollowUpSignature.objects.exists()
+    Client().post(f"/fr/follow-up/{follow_up_token(follow_up.pk, early)}/")
+    closed = manager.post(f"/fr/studio/c/{own_campaign.pk}/follow-ups/{follow_up.pk}/state/", {"action": "close"})
+    assert closed.status_code == 302
+    refused = Client().post(f"/fr/follow-up/{follow_up_token(follow_up.pk, late)}/")
+    assert refused.status_code == 409 and 'data-state="closed"' in refused.content.decode()
+    deliver_everything()
+    assert [m["From"] for m in follow_up_letters(sandbox_in_tmp)] == [
+        letters_to(sandbox_in_tmp, "Signer 0", OFFICE)[0]["From"]
+    ]
+    assert len(follow_up_letters(sandbox_in_tmp)) == 1
+
+
+def test_a_supporter_who_erased_their_data_or_was_rejected_sends_nothing(own_campaign, manager, sandbox_in_tmp):
+    from courrier.delivery.retention import erase_signature
+
+    erased, rejected = confirmed_signatures(own_campaign, 2, consent_news=True)
+    follow_up = write_follow_up(own_campaign)
+    open_in_studio(manager, follow_up)
+    erased_link = f"/fr/follow-up/{follow_up_token(follow_up.pk, erased)}/"
+    erase_signature(erased)
+    assert Client().post(erased_link).status_code == 400
+    # Pressed, then rejected in review before the worker came: the letter does not go.
+    Client().post(f"/fr/follow-up/{follow_up_token(follow_up.pk, rejected)}/")
+    Signature.objects.filter(pk=rejected.pk).update(moderation=Signature.Moderation.REJECTED)
+    deliver_everything()
+    assert not follow_up_letters(sandbox_in_tmp)
+
+
+def test_the_counter_and_the_progress_page_show_each_letter_apart(own_campaign, manager, sandbox_in_tmp):
+    supporters = confirmed_signatures(own_campaign, 3, consent_news=True)
+    deliver_everything()  # the first letters
+    follow_up = write_follow_up(own_campaign)
+    open_in_studio(manager, follow_up)
+    for supporter in supporters[:2]:
+        Client().post(f"/fr/follow-up/{follow_up_token(follow_up.pk, supporter)}/")
+    deliver_everything()
+    own_campaign.refresh_from_db()
+    assert own_campaign.tally_letters == 3, "the campaign's counter counts its own letter"
+    page = Client().get(OWN_PAGE).content.decode()
+    assert f"{NAME} : 2 lettres" in page or f"{NAME} : 2 lettres" in page
+    progress = manager.get(f"/en/studio/c/{own_campaign.pk}/progress/").content.decode()
+    each = progress[progress.index('id="each-letter"') :]
+    each = each[: each.index("</table>")]
+    rows = re.findall(r"<tr><th scope=\"row\">(.*?)</th><td>(\d+)</td><td>(\d+)</td></tr>", each)
+    assert rows == [("The campaign&#x27;s letter", "3", "3"), (NAME, "2", "2")]
+    by_state = progress[progress.index('id="by-state"') :]
+    assert re.search(r"Letters kept in the sandbox mailbox</th><td>3<", by_state), "the first letters alone"
+
+
+def test_opening_asks_for_the_letter_in_the_campaigns_language_and_is_a_managers_act(
+    own_campaign, manager, sandbox_in_tmp
+):
+    editor = organiser("eli", own_campaign.organisation, role="editor", email="eli@group.example")
+    follow_up = FollowUp.objects.create(campaign=own_campaign, name=NAME)
+    FollowUpLetter.objects.create(follow_up=follow_up, language="en", subject="S", body="B", invitation="I")
+    assert open_in_studio(editor, follow_up).status_code == 403
+    refused = manager.post(
+        f"/en/studio/c/{own_campaign.pk}/follow-ups/{follow_up.pk}/state/",
+        {"action": "open", "confirm": "on"},
+        follow=True,
+    )
+    assert "Write the letter in the campaign" in refused.content.decode()
+    follow_up.refresh_from_db()
+    assert follow_up.status == FollowUp.Status.DRAFT
+
+
+def test_the_studio_writes_a_follow_up_in_two_languages_and_shows_it_as_a_target_reads_it(own_campaign, manager):
+    made = manager.post(f"/en/studio/c/{own_campaign.pk}/follow-ups/", {"name": NAME})
+    follow_up = FollowUp.objects.get()
+    assert made["Location"] == f"/en/studio/c/{own_campaign.pk}/follow-ups/{follow_up.pk}/"
+    url = made["Location"]
+    half = manager.post(url, {"follow-up-name": NAME, "fr-subject": SUBJECT})
+    assert half.status_code == 200 and "Fill this in too" in half.content.decode()
+    assert not follow_up.letters.exists(), "nothing is kept of a refused form"
+    saved = manager.post(
+        url,
+        {
+            "follow-up-name": NAME,
+            "fr-subject": SUBJECT,
+            "fr-body": LETTER,
+            "fr-invitation": WHAT_CHANGED,
+            "en-subject": "Verdict: we ask for their release",
+            "en-body": "Dear Ambassador,\n\n{signature}",
+            "en-invitation": "The verdict came: five years.",
+        },
+    )
+    assert saved.status_code == 302
+    assert sorted(follow_up.letters.values_list("language", flat=True)) == ["en", "fr"]
+    page = manager.get(url).content.decode()
+    reading = page.split("As a target reads it</h2>")[1].split("</pre>")[0]
+    assert "Camille Martin" in reading and "{signature}" not in reading
+    listed = manager.get(f"/en/studio/c/{own_campaign.pk}/follow-ups/").content.decode()
+    assert NAME in listed and "Draft" in listed
