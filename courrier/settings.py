@@ -334,6 +334,10 @@ BOUNCE_EMAIL = os.environ.get("BOUNCE_EMAIL", "") or LETTERS_SENDER_EMAIL
 REPLY_EMAIL = os.environ.get("REPLY_EMAIL", "") or BOUNCE_EMAIL
 # The files that come with a target's answer are kept, encrypted, up to this many bytes per answer.
 ANSWER_ATTACHMENTS_MAX_BYTES = env_int("ANSWER_ATTACHMENTS_MAX_BYTES", 5_000_000)
+# The authserv-id your inbound MTA writes in Authentication-Results (RFC 8601; OpenDMARC, rspamd): an answer it
+# found forged (DMARC fail, or DKIM and SPF failing with nothing passing) is held as a stranger's, never passed
+# on. Empty: From is taken as written. Such headers from any other server are ignored, since anyone can write them.
+INBOUND_AUTHSERV_ID = os.environ.get("INBOUND_AUTHSERV_ID", "")
 # This many policy rejections (5.7.x) from one target domain in a day pause its targets.
 BLOCK_PAUSE_THRESHOLD = env_int("BLOCK_PAUSE_THRESHOLD", 3)
 # Where failures and automatic pauses are reported (none: the admin only).

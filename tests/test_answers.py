@@ -154,6 +154,29 @@ def test_an_answer_from_a_stranger_is_held_for_an_organiser_and_never_passed_on(
     assert "someone@elsewhere.example" in held and MARKER in held
 
 
+OURS = "mx.courrier.example"
+
+
+@pytest.mark.parametrize(
+    ("results", "held"),
+    [
+        (f"{OURS}; dmarc=fail (p=reject) header.from=ministry.example", True),
+        (f"{OURS}; dkim=fail header.d=ministry.example; spf=softfail smtp.mailfrom=ministry.example", True),
+        (f"{OURS}; dkim=pass header.d=ministry.example; spf=fail smtp.mailfrom=ministry.example", False),
+        (f"{OURS} 1; spf=pass smtp.mailfrom=ministry.example", False),
+        # Another server's verdict: anyone can write one, so it counts for nothing.
+        ("mx.attacker.example; dmarc=fail header.from=ministry.example", False),
+    ],
+)
+def test_an_answer_our_mta_found_forged_is_held_as_a_strangers(own_campaign, sandbox_in_tmp, settings, results, held):
+    settings.INBOUND_AUTHSERV_ID = OURS
+    _signature, letter = sent_letter(own_campaign, sandbox_in_tmp, wants_answer=True)
+    ingest(answer_to(letter["Reply-To"].addresses[0].addr_spec, Authentication_Results=results))
+    answer = Answer.objects.get()
+    assert answer.is_held is held
+    assert (answer.forwarded is None) is held, "a forged answer is never passed on to the supporter"
+
+
 def test_the_copy_recipient_answering_counts_for_its_own_target(own_campaign, sandbox_in_tmp):
     _signature, letter = sent_letter(own_campaign, sandbox_in_tmp)
     ingest(answer_to(letter["Reply-To"].addresses[0].addr_spec, sender=ALLY.upper()))

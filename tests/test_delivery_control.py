@@ -7,6 +7,7 @@ import base64
 import datetime
 import io
 import itertools
+import re
 import subprocess
 import sys
 import zoneinfo
@@ -248,10 +249,26 @@ def test_each_letter_has_its_own_signed_return_path(own_campaign, settings):
     enqueue.queue_letters()
     letter = letters().get()
     address = verp_address(letter)
-    assert address.startswith(f"bounces+{letter.pk}-") and address.endswith("@courrier.example")
+    shown = re.match(r"bounces\+(\d+)-[a-z2-7]{10}@courrier\.example$", address).group(1)
     assert message_pk_from(address) == letter.pk
-    forged = address.replace(f"+{letter.pk}-", f"+{letter.pk + 1}-")
+    forged = address.replace(f"+{shown}-", f"+{int(shown) + 1}-")
     assert message_pk_from(forged) is None
+    # The number is not the row's: a target cannot count the site's letters from it.
+    assert int(shown) != letter.pk
+    # A return path written before the ids were hidden still names its message.
+    _, signature_part = address.split("-", 1)
+    assert message_pk_from(f"bounces+{letter.pk}-{signature_part}") == letter.pk
+
+
+def test_the_ids_in_our_addresses_are_a_keyed_permutation_that_tells_nothing_of_their_order():
+    from courrier.lib import opaque_ids
+
+    shown = [opaque_ids.hide(pk) for pk in range(1, 2001)]
+    assert len(set(shown)) == 2000 and [opaque_ids.reveal(n) for n in shown] == list(range(1, 2001))
+    rises = sum(later > earlier for earlier, later in itertools.pairwise(shown))
+    assert 800 < rises < 1200, "consecutive ids look unrelated"
+    assert opaque_ids.reveal(opaque_ids.hide(opaque_ids.LIMIT - 1)) == opaque_ids.LIMIT - 1
+    assert opaque_ids.reveal(opaque_ids.LIMIT) is None
 
 
 def test_a_bounce_piped_in_by_the_mta_fails_the_letter(own_campaign, process_env, transactional_db):

@@ -250,3 +250,30 @@ def test_the_studio_writes_a_follow_up_in_two_languages_and_shows_it_as_a_target
     assert "Camille Martin" in reading and "{signature}" not in reading
     listed = manager.get(f"/en/studio/c/{own_campaign.pk}/follow-ups/").content.decode()
     assert NAME in listed and "Draft" in listed
+
+
+def test_real_processes_the_link_sends_the_second_letter_once_and_only_for_its_owner(
+    own_campaign, manager, sandbox_in_tmp, web_server, start_worker
+):
+    """gunicorn serves the link, the worker invites and writes the letters: as production runs them."""
+    import urllib.request
+
+    from tests.conftest import wait_until
+
+    owner, other = confirmed_signatures(own_campaign, 2, first_name="Dana", consent_news=True)
+    follow_up = write_follow_up(own_campaign)
+    open_in_studio(manager, follow_up)
+    start_worker()
+    sent = wait_until(lambda: len(invitations(sandbox_in_tmp)) == 2 and invitations(sandbox_in_tmp), timeout=60)
+    link = web_server + link_in(sent[owner.email])
+    with urllib.request.urlopen(link, timeout=10) as page:
+        assert 'method="post"' in page.read().decode()
+    for _press in range(2):
+        pressed = urllib.request.Request(link, data=b"", method="POST", headers={"Origin": web_server})
+        with urllib.request.urlopen(pressed, timeout=10) as answer:
+            assert answer.status == 200
+    [letter] = wait_until(lambda: follow_up_letters(sandbox_in_tmp), timeout=60, message="the follow-up letter")
+    assert "Dana Signer 0" in str(letter["From"]) and letter["To"] == OFFICE
+    wait_until(lambda: FollowUp.objects.get(pk=follow_up.pk).tally_letters == 1, timeout=30)
+    assert FollowUpSignature.objects.filter(signature=other).count() == 0
+    assert len(follow_up_letters(sandbox_in_tmp)) == 1

@@ -57,7 +57,7 @@ def record_answer(raw: bytes, signature_pk: int) -> Answer | None:
     if signature is None or letter is None:
         return None
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    target = recipient_target(letter, sender_of(message))
+    target = recipient_target(letter, trusted_sender(message))
     answer = keep(raw, message, signature.campaign, signature, target, f"r{signature_pk}")
     if answer is not None and answer.forwarded_id is None and signature.wants_answer and answer.in_person:
         if signature.anonymised_at is None and passed_on_count(signature, answer.target) < PASSED_ON_PER_TARGET:
@@ -71,12 +71,43 @@ def record_hand_over_answer(raw: bytes, target_pk: int) -> Answer | None:
     if target is None or not OutboxMessage.objects.filter(kind=OutboxMessage.Kind.HAND_OVER, targets=target).exists():
         return None
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    by_target = sender_of(message).lower() == target.email.lower()
+    by_target = trusted_sender(message).lower() == target.email.lower()
     return keep(raw, message, target.campaign, None, target if by_target else None, f"h{target_pk}")
 
 
 def sender_of(message: EmailMessage) -> str:
     return email.utils.parseaddr(str(message.get("From", "")))[1].strip()
+
+
+def trusted_sender(message: EmailMessage) -> str:
+    """The From address to match with the letter's recipients; "" when our own MTA found it forged, so that the
+    answer is held as a stranger's."""
+    return "" if looks_forged(message) else sender_of(message)
+
+
+_RESULT = re.compile(r"(?<![\w.])(dmarc|dkim|spf)\s*=\s*([a-z]+)", re.IGNORECASE)
+
+
+def looks_forged(message: EmailMessage) -> bool:
+    """Whether the Authentication-Results our inbound MTA wrote (INBOUND_AUTHSERV_ID) say the From is forged:
+    DMARC failed, or DKIM or SPF failed with none of the three passing. Those of any other server count for
+    nothing: anyone can write them (RFC 8601 has the MTA remove any that name it before adding its own)."""
+    authserv = settings.INBOUND_AUTHSERV_ID.strip().lower()
+    if not authserv:
+        return False
+    results: dict[str, set[str]] = {}
+    for header in message.get_all("Authentication-Results", []):
+        value = str(header)
+        words = value.split(";", 1)[0].split()
+        if not words or words[0].lower() != authserv:
+            continue
+        for method, result in _RESULT.findall(value):
+            results.setdefault(method.lower(), set()).add(result.lower())
+    if "fail" in results.get("dmarc", set()):
+        return True
+    passed = any("pass" in results.get(method, set()) for method in ("dmarc", "dkim", "spf"))
+    failed = "fail" in results.get("dkim", set()) or results.get("spf", set()) & {"fail", "softfail"}
+    return bool(failed) and not passed
 
 
 def passed_on_count(signature: Signature, target: Target) -> int:

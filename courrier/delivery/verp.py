@@ -1,8 +1,9 @@
 """Per-message return paths (VERP), signed so that a forged bounce cannot fail a message.
 
 A message with outbox id 123 leaves with the envelope sender
-bounces+123-k3j9x2qa@example.org: a bounce comes back to that address, and
-its id and signature tell which message bounced. Letters and digests use
+bounces+<123, hidden>-k3j9x2qa@example.org: a bounce comes back to that address, and
+its id and signature tell which message bounced. The id is written through a keyed permutation
+(lib/opaque_ids.py), so the addresses a target reads tell nothing of how many letters there are. Letters and digests use
 BOUNCE_EMAIL's local part; mail to supporters SENDER_EMAIL's, so the MTA must
 deliver the plus-addresses of both to `manage.py ingestbounces`.
 """
@@ -13,6 +14,8 @@ import hmac
 import re
 
 from django.conf import settings
+
+from courrier.lib import opaque_ids
 
 _SIGNED = re.compile(
     r"^(?P<local>[^@+]+)\+(?P<purpose>[a-z]?)(?P<id>\d+)-(?P<sig>[a-z2-7]{10})@(?P<domain>[^@]+)$", re.IGNORECASE
@@ -31,18 +34,23 @@ def _signature(pk: int, purpose: str = RETURN_PATH) -> str:
 
 
 def signed_address(base: str, pk: int, purpose: str = RETURN_PATH) -> str:
-    """base's local part + the purpose, the id and its signature: local+u123-k3j9x2qa7m@domain."""
+    """base's local part + the purpose, the id as the outside sees it (lib/opaque_ids.py) and its signature:
+    local+u8071249315-k3j9x2qa7m@domain."""
     local, domain = base.rsplit("@", 1)
-    return f"{local}+{purpose}{pk}-{_signature(pk, purpose)}@{domain}"
+    return f"{local}+{purpose}{opaque_ids.hide(pk)}-{_signature(pk, purpose)}@{domain}"
 
 
 def read_signed_address(address: str) -> tuple[str, int] | None:
     """(purpose, id) of one of our signed addresses; None if it is not one, or is forged."""
     match = _SIGNED.match(address.strip().strip("<>"))
-    if not match:
+    if not match or len(match["id"]) > 20:
         return None
-    purpose, pk = match["purpose"].lower(), int(match["id"])
-    return (purpose, pk) if hmac.compare_digest(match["sig"].lower(), _signature(pk, purpose)) else None
+    purpose, shown = match["purpose"].lower(), int(match["id"])
+    # The id as addresses write it; or as they wrote it before they hid it (mail sent then still comes back).
+    for pk in (opaque_ids.reveal(shown), shown):
+        if pk is not None and hmac.compare_digest(match["sig"].lower(), _signature(pk, purpose)):
+            return purpose, pk
+    return None
 
 
 def reply_address(signature_pk: int) -> str:
