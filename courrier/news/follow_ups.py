@@ -29,7 +29,7 @@ from courrier.delivery import emails
 from courrier.delivery.enqueue import PASS_SECONDS, durable_commit, stamped
 from courrier.delivery.messages import absolute_url, letter_source, recipients_phrase, supporter_message
 from courrier.delivery.models import OutboxMessage
-from courrier.news.sending import CHUNK, subscribers
+from courrier.news.sending import queue_in_chunks, subscribers
 from courrier.news.subscriptions import unsubscribe_mailto
 from courrier.news.tokens import unsubscribe_token
 from courrier.signatures.follow_ups import TAKING_STATUSES
@@ -98,30 +98,13 @@ def queue_invitations(now: datetime.datetime | None = None) -> int:
     queued = 0
     opened = FollowUp.objects.filter(status=FollowUp.Status.OPEN, invitations_queued_at__isnull=True)
     for follow_up in opened.order_by("opened_at"):
-        composer = None
-        while time.monotonic() < deadline:
-            chunk = list(
-                invitees(follow_up.campaign_id)
-                .filter(pk__gt=follow_up.invited_through, pk__lte=follow_up.invitees_until or 0)
-                .order_by("pk")
-                .only("pk", "email", "language", "letter_language", "campaign_id", "created_at", "first_name")[:CHUNK]
-            )
-            if not chunk:
-                FollowUp.objects.filter(pk=follow_up.pk).update(invitations_queued_at=now)
-                break
-            if composer is None:
-                composer = InvitationComposer(follow_up)
-            messages = stamped([composer.message(s) for s in chunk], now)
-            with transaction.atomic():
-                durable_commit()
-                # From where this worker started the chunk, or another did it meanwhile: then nothing.
-                moved = FollowUp.objects.filter(pk=follow_up.pk, invited_through=follow_up.invited_through).update(
-                    invited_through=chunk[-1].pk
-                )
-                if moved:
-                    OutboxMessage.objects.bulk_create(messages)
-                    queued += len(messages)
-            follow_up.refresh_from_db(fields=["invited_through"])
+        recipients = invitees(follow_up.campaign_id).only(
+            "pk", "email", "language", "letter_language", "campaign_id", "created_at"
+        )
+        fields = ("invited_through", "invitees_until", "invitations_queued_at")
+        queued += queue_in_chunks(
+            follow_up, fields, recipients, lambda follow_up=follow_up: InvitationComposer(follow_up), now, deadline
+        )
     return queued
 
 

@@ -125,31 +125,45 @@ def queue_news(now: datetime.datetime | None = None) -> int:
     deadline = time.monotonic() + PASS_SECONDS
     queued = 0
     for update in NewsUpdate.objects.filter(sent_at__isnull=False, queued_at__isnull=True).order_by("sent_at"):
-        composer = None
-        while time.monotonic() < deadline:
-            chunk = list(
-                recipients_of(update)
-                .filter(pk__gt=update.queued_through, pk__lte=update.recipients_until or 0)
-                .order_by("pk")
-                .only("pk", "email", "language", "campaign_id", "created_at")[:CHUNK]
-            )
-            if not chunk:
-                NewsUpdate.objects.filter(pk=update.pk).update(queued_at=now)
-                break
-            if composer is None:
-                campaign = Campaign.objects.select_related("organisation").prefetch_related("texts")
-                composer = NewsComposer(update, campaign.get(pk=update.campaign_id))
-            messages = stamped([composer.message(s) for s in chunk], now)
-            with transaction.atomic():
-                durable_commit()
-                # From where this worker started the chunk, or another one did it meanwhile: then nothing.
-                moved = NewsUpdate.objects.filter(pk=update.pk, queued_through=update.queued_through).update(
-                    queued_through=chunk[-1].pk
-                )
-                if moved:
-                    OutboxMessage.objects.bulk_create(messages)
-                    queued += len(messages)
-            update.refresh_from_db(fields=["queued_through"])
+
+        def composer(update: NewsUpdate = update) -> NewsComposer:
+            campaign = Campaign.objects.select_related("organisation").prefetch_related("texts")
+            return NewsComposer(update, campaign.get(pk=update.campaign_id))
+
+        recipients = recipients_of(update).only("pk", "email", "language", "campaign_id", "created_at")
+        queued += queue_in_chunks(
+            update, ("queued_through", "recipients_until", "queued_at"), recipients, composer, now, deadline
+        )
+    return queued
+
+
+def queue_in_chunks(
+    row, fields: tuple[str, str, str], recipients: QuerySet, composer, now: datetime.datetime, deadline: float
+) -> int:
+    """Queue one e-mail per recipient of `row` (an update, a follow-up's invitations), CHUNK at a time, until
+    done or the deadline; returns how many were queued.
+
+    `fields` name row's cursor (the last signature queued), its last signature to reach, and when it was done.
+    Each chunk is composed (by `composer()`'s `message`, made once) before a short transaction that moves the
+    cursor from where this worker read it: if another worker moved it meanwhile, nothing is written twice.
+    """
+    cursor, until, done = fields
+    made = None
+    queued = 0
+    while time.monotonic() < deadline:
+        start = getattr(row, cursor)
+        chunk = list(recipients.filter(pk__gt=start, pk__lte=getattr(row, until) or 0).order_by("pk")[:CHUNK])
+        if not chunk:
+            type(row).objects.filter(pk=row.pk).update(**{done: now})
+            break
+        made = made or composer()
+        messages = stamped([made.message(s) for s in chunk], now)
+        with transaction.atomic():
+            durable_commit()
+            if type(row).objects.filter(pk=row.pk, **{cursor: start}).update(**{cursor: chunk[-1].pk}):
+                OutboxMessage.objects.bulk_create(messages)
+                queued += len(messages)
+        row.refresh_from_db(fields=[cursor])
     return queued
 
 
