@@ -2,11 +2,13 @@
 supporter who signed and asked for news gets their own link, which sends it in their name with what they
 gave, once, by one press (POST only), until it expires; the counter and progress show each letter apart."""
 
+import datetime
 import re
 import urllib.parse
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from courrier.campaigns.models import FollowUp, FollowUpLetter
 from courrier.delivery import verp
@@ -50,6 +52,8 @@ def write_follow_up(campaign, **letters) -> FollowUp:
 
 
 def open_in_studio(client: Client, follow_up: FollowUp):
+    """A manager opens it, once the supporters' first letters are written (as they are, long before)."""
+    deliver_everything()
     url = f"/fr/studio/c/{follow_up.campaign_id}/follow-ups/{follow_up.pk}/state/"
     return client.post(url, {"action": "open", "confirm": "on"})
 
@@ -187,7 +191,6 @@ def test_a_supporter_who_erased_their_data_or_was_rejected_sends_nothing(own_cam
 
 def test_the_counter_and_the_progress_page_show_each_letter_apart(own_campaign, manager, sandbox_in_tmp):
     supporters = confirmed_signatures(own_campaign, 3, consent_news=True)
-    deliver_everything()  # the first letters
     follow_up = write_follow_up(own_campaign)
     open_in_studio(manager, follow_up)
     for supporter in supporters[:2]:
@@ -277,3 +280,103 @@ def test_real_processes_the_link_sends_the_second_letter_once_and_only_for_its_o
     wait_until(lambda: FollowUp.objects.get(pk=follow_up.pk).tally_letters == 1, timeout=30)
     assert FollowUpSignature.objects.filter(signature=other).count() == 0
     assert len(follow_up_letters(sandbox_in_tmp)) == 1
+
+
+def test_a_digest_target_gets_each_letter_in_a_digest_of_its_own(own_campaign, manager, sandbox_in_tmp):
+    from courrier.campaigns.models import Target
+    from courrier.delivery.digests import queue_due_digests
+
+    # Its last digest went just now: the next is due in a day, with both letters waiting.
+    Target.objects.filter(email=ALLY).update(delivery_mode=Target.Mode.DIGEST, last_digest_at=timezone.now())
+    [supporter] = confirmed_signatures(own_campaign, 1, consent_news=True)
+    follow_up = write_follow_up(own_campaign)
+    open_in_studio(manager, follow_up)
+    Client().post(f"/fr/follow-up/{follow_up_token(follow_up.pk, supporter)}/")
+    deliver_everything()
+    assert queue_due_digests(timezone.now() + datetime.timedelta(days=1, minutes=1)) == 2
+    digests = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.DIGEST).order_by("pk")
+    assert [(d.follow_up_id, d.subject) for d in digests] == [
+        (None, "1 lettre : Lettre free-them"),
+        (follow_up.pk, f"1 lettre : {SUBJECT}"),
+    ]
+
+
+def test_closing_with_cancellation_closes_the_follow_ups_and_cancels_the_letters_not_written(
+    own_campaign, manager, sandbox_in_tmp
+):
+    from courrier.delivery.cancellation import close_and_cancel
+
+    early, late = confirmed_signatures(own_campaign, 2, consent_news=True)
+    follow_up = write_follow_up(own_campaign)
+    open_in_studio(manager, follow_up)
+    Client().post(f"/fr/follow-up/{follow_up_token(follow_up.pk, early)}/")
+    assert close_and_cancel(own_campaign, manager.user) == 1
+    follow_up.refresh_from_db()
+    assert follow_up.status == FollowUp.Status.CLOSED
+    assert Client().post(f"/fr/follow-up/{follow_up_token(follow_up.pk, late)}/").status_code == 409
+    deliver_everything()
+    assert not follow_up_letters(sandbox_in_tmp)
+    follow_up.refresh_from_db()
+    assert follow_up.tally_letters == 0
+
+
+def test_without_a_recipient_to_write_to_a_follow_up_cannot_open_and_pressed_letters_wait(
+    own_campaign, manager, sandbox_in_tmp
+):
+    from courrier.campaigns.models import Target
+
+    [supporter] = confirmed_signatures(own_campaign, 1, consent_news=True)
+    follow_up = write_follow_up(own_campaign)
+    open_in_studio(manager, follow_up)
+    Client().post(f"/fr/follow-up/{follow_up_token(follow_up.pk, supporter)}/")
+    Target.objects.filter(role=Target.Role.TO).update(active=False)
+    deliver_everything()
+    press = FollowUpSignature.objects.get()
+    assert press.letters_queued_at is None, "it waits for a recipient, rather than go to the copy alone"
+    draft = write_follow_up(own_campaign)
+    refused = manager.post(
+        f"/en/studio/c/{own_campaign.pk}/follow-ups/{draft.pk}/state/", {"action": "open", "confirm": "on"}, follow=True
+    )
+    assert "no recipient to send the letter To" in refused.content.decode()
+
+
+def test_an_answer_from_a_target_that_had_only_the_first_letter_is_its_answer(own_campaign, manager, sandbox_in_tmp):
+    from courrier.campaigns.models import Target
+    from tests.test_answers import answer_to, ingest
+
+    [supporter] = confirmed_signatures(own_campaign, 1, consent_news=True)
+    follow_up = write_follow_up(own_campaign)
+    open_in_studio(manager, follow_up)
+    Target.objects.filter(email=ALLY).update(active=False)  # the follow-up goes to the office alone
+    Client().post(f"/fr/follow-up/{follow_up_token(follow_up.pk, supporter)}/")
+    deliver_everything()
+    [letter] = follow_up_letters(sandbox_in_tmp)
+    assert letter["Cc"] is None
+    ingest(answer_to(letter["Reply-To"].addresses[0].addr_spec, sender=ALLY))
+    from courrier.delivery.models import Answer
+
+    assert Answer.objects.get().target.email == ALLY
+
+
+def test_an_opened_follow_ups_letter_cannot_change_even_from_a_form_opened_before(own_campaign, manager):
+    follow_up = write_follow_up(own_campaign)
+    url = f"/fr/studio/c/{own_campaign.pk}/follow-ups/{follow_up.pk}/"
+    open_in_studio(manager, follow_up)
+    edited = manager.post(url, {"follow-up-name": "Autre", "fr-subject": "", "fr-body": "", "fr-invitation": ""})
+    assert edited.status_code == 302
+    follow_up.refresh_from_db()
+    assert follow_up.status == FollowUp.Status.OPEN and follow_up.name == NAME
+    assert follow_up.letters.get().subject == SUBJECT
+
+
+def test_the_invitation_says_what_changed_in_the_supporters_language_and_quotes_their_letters(
+    own_campaign, manager, sandbox_in_tmp
+):
+    [supporter] = confirmed_signatures(own_campaign, 1, consent_news=True)
+    Signature.objects.filter(pk=supporter.pk).update(language="en")  # the page in English, the letter in French
+    follow_up = write_follow_up(own_campaign, en="Verdict: their release")
+    open_in_studio(manager, follow_up)
+    deliver_everything()
+    text = body_text(invitations(sandbox_in_tmp)[supporter.email])
+    assert "News." in text, "what changed, in the language they read the page in"
+    assert SUBJECT in text and "Verdict: their release" not in text, "the letter in the language they signed it"

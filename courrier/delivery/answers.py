@@ -53,11 +53,12 @@ def record_answer(raw: bytes, signature_pk: int) -> Answer | None:
     bounds). Reading the same message again records nothing more and returns the answer already kept.
     """
     signature = Signature.objects.select_related("campaign").filter(pk=signature_pk).first()
-    letter = OutboxMessage.objects.filter(signature_id=signature_pk, kind=OutboxMessage.Kind.LETTER).first()
-    if signature is None or letter is None:
+    # Every letter of theirs (the campaign's, its follow-ups'): they all give the same reply address.
+    letters = list(OutboxMessage.objects.filter(signature_id=signature_pk, kind=OutboxMessage.Kind.LETTER))
+    if signature is None or not letters:
         return None
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    target = recipient_target(letter, trusted_sender(message))
+    target = recipient_target(letters, trusted_sender(message))
     answer = keep(raw, message, signature.campaign, signature, target, f"r{signature_pk}")
     if answer is not None and answer.forwarded_id is None and signature.wants_answer and answer.in_person:
         if signature.anonymised_at is None and passed_on_count(signature, answer.target) < PASSED_ON_PER_TARGET:
@@ -168,12 +169,14 @@ def follow_the_targets_rule(answer: Answer) -> None:
     audit.record(None, audit.TARGET_CHANGE, target, summary=summary)
 
 
-def recipient_target(letter: OutboxMessage, sender: str) -> Target | None:
-    """The letter's target whose address wrote the answer; None for anybody else (the answer is then held)."""
-    sent_to = {address.lower() for address in [*letter.to, *letter.cc]}
-    if sender.lower() not in sent_to:
+def recipient_target(letters: list[OutboxMessage], sender: str) -> Target | None:
+    """The target whose address wrote the answer, among those the supporter's letters went to; None for anybody
+    else (the answer is then held)."""
+    sent_to = {address.lower() for letter in letters for address in [*letter.to, *letter.cc]}
+    if not sender or sender.lower() not in sent_to:
         return None
-    return Target.objects.filter(campaign_id=letter.campaign_id, email__iexact=sender).order_by("-active", "pk").first()
+    campaign_id = letters[0].campaign_id
+    return Target.objects.filter(campaign_id=campaign_id, email__iexact=sender).order_by("-active", "pk").first()
 
 
 def text_of(message: EmailMessage) -> str:

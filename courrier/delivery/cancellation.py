@@ -11,9 +11,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from courrier.campaigns import lifecycle
-from courrier.campaigns.models import Campaign
+from courrier.campaigns.models import Campaign, FollowUp
 from courrier.delivery.models import DigestEntry, OutboxMessage
-from courrier.signatures.models import Signature
+from courrier.signatures.models import FollowUpSignature, Signature
 
 
 def pending_letters(campaign: Campaign) -> QuerySet:
@@ -30,13 +30,19 @@ def pending_digest_entries(campaign: Campaign) -> QuerySet:
     return DigestEntry.objects.pending().filter(target__campaign=campaign)
 
 
+def unqueued_follow_ups(campaign: Campaign) -> QuerySet:
+    """Follow-up letters its supporters sent that the worker has not written yet."""
+    return FollowUpSignature.objects.filter(follow_up__campaign=campaign).awaiting_letters()
+
+
 def pending_count(campaign: Campaign) -> int:
     """How many letters closing with cancellation would stop: queued, deferred, held, waiting for a digest,
-    or not written yet."""
+    or not written yet (follow-ups' included)."""
     return (
         pending_letters(campaign).count()
         + pending_digest_entries(campaign).count()
         + unqueued_signatures(campaign).count()
+        + unqueued_follow_ups(campaign).count()
     )
 
 
@@ -48,12 +54,17 @@ def cancel_pending_letters(campaign: Campaign, user, now: datetime.datetime | No
       saying who did it); a letter being sent right now (leased) may still go;
     - confirmed signatures whose letters the worker has not written yet are marked as done, so it never
       writes them (also those held for review: approving them later sends nothing);
-    - letters waiting for a target's digest are cancelled, and erased: they will never be listed.
+    - letters waiting for a target's digest are cancelled, and erased: they will never be listed;
+    - its open follow-ups close (their links send nothing more), and the follow-up letters pressed but not
+      written yet are cancelled.
     Supporters' copies and other mail are left alone.
     """
     now = now or timezone.now()
     # Signatures first: once marked, the worker cannot turn them into new queued rows behind our back.
     unqueued = unqueued_signatures(campaign).update(letters_queued_at=now)
+    for follow_up in campaign.follow_ups.filter(status=FollowUp.Status.OPEN):
+        follow_up.move("close", closed_at=now)
+    unqueued += unqueued_follow_ups(campaign).update(cancelled_at=now)
     in_digests = pending_digest_entries(campaign).update(cancelled_at=now, listing={}, subject="", body="")
     cancelled = pending_letters(campaign).cancel(f"cancelled: campaign closed by {user}", now=now)
     return cancelled + in_digests + unqueued

@@ -16,7 +16,7 @@ import datetime
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
-from courrier.campaigns.models import Target
+from courrier.campaigns.models import FollowUp, Target
 from courrier.delivery.enqueue import durable_commit
 from courrier.delivery.messages import (
     digest_message,
@@ -59,13 +59,23 @@ def queue_digest(target_id: int, now: datetime.datetime) -> int:
         )
         if not entries:
             return 0
-        message = digest_message(target, entries, now)
-        message.save()
-        Recipient.objects.bulk_create(recipient_rows(message, [target]))
-        # Claimed by this digest; their personal parts now live in it, and are erased with it on schedule.
-        DigestEntry.objects.filter(pk__in=[entry.pk for entry in entries], digest__isnull=True).update(
-            digest=message, listing={}, subject="", body=""
-        )
+        # One digest per letter of the campaign (its own, each follow-up): each lists the supporters who sent
+        # that letter, under that letter's subject, and no one under a letter they did not sign.
+        by_letter: dict[int | None, list[DigestEntry]] = {}
+        for entry in entries:
+            by_letter.setdefault(entry.follow_up_id, []).append(entry)
+        follow_ups = FollowUp.objects.prefetch_related("letters").in_bulk([pk for pk in by_letter if pk])
+        for follow_up_id, listed in by_letter.items():
+            follow_up = follow_ups.get(follow_up_id)
+            if follow_up is not None:
+                follow_up.campaign = target.campaign
+            message = digest_message(target, listed, now, follow_up)
+            message.save()
+            Recipient.objects.bulk_create(recipient_rows(message, [target]))
+            # Claimed by this digest; their personal parts now live in it, and are erased with it on schedule.
+            DigestEntry.objects.filter(pk__in=[entry.pk for entry in listed], digest__isnull=True).update(
+                digest=message, listing={}, subject="", body=""
+            )
         # The period runs from the last digest sent: an empty pass does not restart it.
         Target.objects.filter(pk=target.pk).update(last_digest_at=now)
-    return 1
+    return len(by_letter)

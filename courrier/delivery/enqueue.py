@@ -212,19 +212,25 @@ def count_capped(signatures: list[Signature]) -> None:
         target.one_by_one_left = target.letters_cap - had.get(target.pk, 0)
 
 
-def queue_letters(now: datetime.datetime | None = None) -> set[int]:
-    """Queue the letters of newly confirmed signatures; returns the campaigns touched."""
-    now = now or timezone.now()
+def addressed(campaign_field: str) -> Q:
+    """The rows whose campaign (at `campaign_field`) has someone to send a letter To: an active To target, or
+    a directory's entries. Letters of other campaigns wait, rather than go to copies alone."""
     with_targets = Target.objects.filter(role=Target.Role.TO, active=True).values("campaign_id")
     # With a directory, a campaign may have no To target of its own: its entries are the addressees.
     with_directory = DirectoryEntry.objects.filter(campaign__use_directory=True).values("campaign_id")
+    return Q(**{f"{campaign_field}__in": with_targets}) | Q(**{f"{campaign_field}__in": with_directory})
+
+
+def queue_letters(now: datetime.datetime | None = None) -> set[int]:
+    """Queue the letters of newly confirmed signatures; returns the campaigns touched."""
+    now = now or timezone.now()
     # A campaign whose model letters were all removed keeps its confirmed signatures
     # waiting (nothing to send yet) rather than stopping the worker.
     with_letters = ModelLetter.objects.values("campaign_id")
     due = (
         # Held for review: queued once an organiser approves (rejected: never).
         Signature.objects.letters_due()
-        .filter(Q(campaign_id__in=with_targets) | Q(campaign_id__in=with_directory))
+        .filter(addressed("campaign_id"))
         .filter(campaign_id__in=with_letters)
         .order_by("confirmed_at")
     )

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from courrier.campaigns.models import Campaign, FollowUp, FollowUpLetter
 from courrier.delivery.addressees import ensure_directory_targets
-from courrier.delivery.enqueue import count_capped, queue_due, stamped
+from courrier.delivery.enqueue import addressed, count_capped, queue_due, stamped
 from courrier.delivery.messages import digest_entries, letter_messages
 from courrier.delivery.models import DigestEntry, OutboxMessage, Recipient
 from courrier.delivery.recipients import recipient_rows
@@ -71,7 +71,11 @@ def queue_follow_up_letters(now: datetime.datetime | None = None) -> set[int]:
     """Write the letters of the presses due, then count their follow-ups again; returns the follow-ups touched."""
     now = now or timezone.now()
     # A follow-up whose letters were all removed keeps its presses waiting rather than stopping the worker.
-    due = FollowUpSignature.objects.letters_due().filter(follow_up_id__in=FollowUpLetter.objects.values("follow_up_id"))
+    due = (
+        FollowUpSignature.objects.letters_due()
+        .filter(follow_up_id__in=FollowUpLetter.objects.values("follow_up_id"))
+        .filter(follow_up_id__in=FollowUp.objects.filter(addressed("campaign_id")).values("pk"))
+    )
     batches: list[FollowUpLetters] = []
 
     def next_batch() -> FollowUpLetters:

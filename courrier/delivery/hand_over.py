@@ -56,10 +56,15 @@ def run(now: datetime.datetime) -> int:
 def handed_over_to(target: Target) -> QuerySet:
     """The letters the target was sent, one by one or in its digest, and not cancelled: only what their supporters
     agreed to send it (a directory's entry gets its country's, a target added late those written since)."""
-    letters = OutboxMessage.objects.filter(
-        signature=OuterRef("pk"), kind=OutboxMessage.Kind.LETTER, targets=target
-    ).exclude(status=OutboxMessage.Status.CANCELLED)
-    in_digest = DigestEntry.objects.filter(signature=OuterRef("pk"), target=target, cancelled_at__isnull=True)
+    # The campaign's own letters: a follow-up's carries nothing of the supporter's words the hand-over holds.
+    letters = (
+        OutboxMessage.objects.first_letters()
+        .filter(signature=OuterRef("pk"), targets=target)
+        .exclude(status=OutboxMessage.Status.CANCELLED)
+    )
+    in_digest = DigestEntry.objects.filter(
+        signature=OuterRef("pk"), target=target, cancelled_at__isnull=True, follow_up__isnull=True
+    )
     return exports.exported_signatures(target.campaign).filter(Exists(letters) | Exists(in_digest))
 
 

@@ -273,13 +273,17 @@ def digest_language(target: Target) -> str:
     return target.language if target.language in available else target.campaign.language
 
 
-def digest_message(target: Target, entries: list[DigestEntry], now: datetime.datetime) -> OutboxMessage:
+def digest_message(
+    target: Target, entries: list[DigestEntry], now: datetime.datetime, follow_up: FollowUp | None = None
+) -> OutboxMessage:
+    """The digest of these entries, all of one letter: the campaign's own, or `follow_up`'s."""
     campaign = target.campaign
     language = digest_language(target)
+    letter = follow_up.letter_for(language) if follow_up is not None else campaign.letter_for(language)
     with translation.override(language):
         subject = ngettext("%(count)s letter: %(subject)s", "%(count)s letters: %(subject)s", len(entries)) % {
             "count": len(entries),
-            "subject": campaign.letter_for(language).subject,
+            "subject": letter.subject,
         }
         body = render_to_string(
             "emails/digest-body-text.txt",
@@ -293,7 +297,7 @@ def digest_message(target: Target, entries: list[DigestEntry], now: datetime.dat
         )
         pdf = digest_pdf(campaign.title, entries)
         filename = f"letters-{campaign.slug}-{formats.date_format(now, 'Y-m-d')}.pdf"
-    return target_mail(OutboxMessage.Kind.DIGEST, target, subject, body, filename, pdf, now)
+    return target_mail(OutboxMessage.Kind.DIGEST, target, subject, body, filename, pdf, now, follow_up=follow_up)
 
 
 def target_mail(

@@ -281,7 +281,8 @@ class OutboxMessage(models.Model):
     signature = models.ForeignKey(
         "signatures.Signature", null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox"
     )
-    # A letter (and its copy to the supporter) of a follow-up; None for the campaign's own letter.
+    # What belongs to a follow-up (delivery/follow_ups.py): its letters, their copies, digests and invitations;
+    # None for the campaign's own letter and everything else.
     follow_up = models.ForeignKey(
         "campaigns.FollowUp", null=True, blank=True, on_delete=models.PROTECT, related_name="outbox"
     )

@@ -26,13 +26,12 @@ from courrier.campaigns import letter_checker
 from courrier.campaigns.letters import render_letter, sample_letter
 from courrier.campaigns.models import Campaign, FollowUp
 from courrier.delivery import emails
-from courrier.delivery.enqueue import PASS_SECONDS, durable_commit, stamped
+from courrier.delivery.enqueue import PASS_SECONDS, durable_commit
 from courrier.delivery.messages import absolute_url, letter_source, recipients_phrase, supporter_message
 from courrier.delivery.models import OutboxMessage
 from courrier.news.sending import queue_in_chunks, subscribers
 from courrier.news.subscriptions import unsubscribe_mailto
 from courrier.news.tokens import unsubscribe_token
-from courrier.signatures.follow_ups import TAKING_STATUSES
 from courrier.signatures.models import Signature
 from courrier.signatures.tokens import follow_up_token, my_data_url
 
@@ -48,8 +47,11 @@ def problems_before_opening(follow_up: FollowUp) -> list[str]:
     """What stops the follow-up from opening, in words an organiser can act on; empty when it may open."""
     campaign = follow_up.campaign
     problems = []
-    if campaign.status not in TAKING_STATUSES or campaign.anonymised_at is not None:
+    if not campaign.is_public or campaign.anonymised_at is not None:
         problems.append(_("The campaign must be public, with its supporters' data kept, to invite them."))
+    to_targets, _cc_targets = campaign.recipients()
+    if not to_targets and not (campaign.use_directory and campaign.directory.exists()):
+        problems.append(_("The campaign has no recipient to send the letter To: add one on the recipients page."))
     letters = {letter.language: letter for letter in follow_up.letters.all()}
     if campaign.language not in letters:
         problems.append(_("Write the letter in the campaign's language first: it goes to those of every language."))
@@ -69,6 +71,11 @@ def open_follow_up(follow_up: FollowUp, user, now: datetime.datetime | None = No
     count = invitees(follow_up.campaign_id).filter(pk__lte=last).count()
     with transaction.atomic():
         durable_commit()
+        # Locked, and checked again under the lock: a save of its letters (studio) waits, or went first.
+        if not FollowUp.objects.select_for_update().filter(pk=follow_up.pk, status=FollowUp.Status.DRAFT).exists():
+            return None
+        if problems_before_opening(follow_up):
+            return None
         if not follow_up.move("open", opened_at=now, invitees_until=last, invitees_count=count):
             return None
         summary = f"follow-up opened: {follow_up.name} ({count} invited)"
@@ -96,10 +103,12 @@ def queue_invitations(now: datetime.datetime | None = None) -> int:
     now = now or timezone.now()
     deadline = time.monotonic() + PASS_SECONDS
     queued = 0
-    opened = FollowUp.objects.filter(status=FollowUp.Status.OPEN, invitations_queued_at__isnull=True)
+    opened = FollowUp.objects.filter(
+        status=FollowUp.Status.OPEN, invitations_queued_at__isnull=True, campaign__status__in=Campaign.PUBLIC_STATUSES
+    )
     for follow_up in opened.order_by("opened_at"):
         recipients = invitees(follow_up.campaign_id).only(
-            "pk", "email", "language", "letter_language", "campaign_id", "created_at"
+            "pk", "email", "language", "letter_language", "campaign_id", "created_at", "directory_country"
         )
         fields = ("invited_through", "invitees_until", "invitations_queued_at")
         queued += queue_in_chunks(
@@ -112,29 +121,36 @@ class InvitationComposer:
     """The invitation in each language, rendered once; each supporter's copy differs by its three links."""
 
     def __init__(self, follow_up: FollowUp):
-        campaign = Campaign.objects.select_related("organisation").prefetch_related("texts", "letters", "targets")
+        campaign = Campaign.objects.select_related("organisation").prefetch_related(
+            "texts", "letters", "targets", "directory"
+        )
         self.follow_up = follow_up
         self.campaign = follow_up.campaign = campaign.get(pk=follow_up.campaign_id)
         self.markers = {name: f"{name}-{uuid.uuid4().hex}" for name in ("send", "unsubscribe", "data")}
-        self.texts: dict[str, tuple[str, str]] = {}
+        self.texts: dict[tuple[str, str, str], tuple[str, str]] = {}
 
-    def text(self, language: str) -> tuple[str, str]:
-        if language not in self.texts:
-            letter = self.follow_up.letter_for(language)
+    def text(self, signature: Signature) -> tuple[str, str]:
+        """What changed in the supporter's language, the letter in their letter's, to their own recipients (with a
+        directory, their country's): rendered once for each such trio."""
+        language = signature.language
+        recipients = recipients_phrase(self.campaign, language, signature if self.campaign.use_directory else None)
+        key = (language, signature.letter_language or language, recipients)
+        if key not in self.texts:
+            letter = self.follow_up.letter_for(key[1])
             with translation.override(language):
                 campaign_url = absolute_url(self.campaign.get_absolute_url())
-            self.texts[language] = emails.follow_up_invitation(
+            self.texts[key] = emails.follow_up_invitation(
                 language,
                 self.campaign.text_for(language).title,
                 campaign_url,
                 self.follow_up.name,
-                letter.invitation,
+                self.follow_up.letter_for(language).invitation,
                 letter.subject,
                 sample_letter(letter),
-                recipients_phrase(self.campaign, language),
+                recipients,
                 self.markers,
             )
-        return self.texts[language]
+        return self.texts[key]
 
     def send_url(self, signature: Signature) -> str:
         if signature.pk is None:
@@ -150,7 +166,7 @@ class InvitationComposer:
 
     def message(self, signature: Signature) -> OutboxMessage:
         signature.campaign = self.campaign
-        subject, body = self.text(signature.language)
+        subject, body = self.text(signature)
         url = self.unsubscribe_url(signature)
         links = {
             self.markers["send"]: self.send_url(signature),
@@ -166,12 +182,6 @@ class InvitationComposer:
         # Replies go to the organisers, not to the platform's unattended address.
         message.reply_to = self.campaign.organisation.contact_email
         return message
-
-
-def preview(follow_up: FollowUp, language: str) -> OutboxMessage:
-    """The invitation as a supporter who signed in `language` receives it (unsaved; its links lead nowhere)."""
-    sample = Signature(campaign=follow_up.campaign, email="supporter@example.org", language=language)
-    return stamped([InvitationComposer(follow_up).message(sample)], timezone.now())[0]
 
 
 def letter_as_sent(follow_up: FollowUp, signature: Signature) -> tuple[str, str]:

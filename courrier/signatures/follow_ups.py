@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.core import signing
 from django.db import IntegrityError, transaction
 
-from courrier.campaigns.models import Campaign, FollowUp
+from courrier.campaigns.models import FollowUp
 from courrier.signatures.models import FollowUpSignature, Signature
 from courrier.signatures.tokens import matches_stamp, read_follow_up_token
 
@@ -32,10 +32,6 @@ class FollowUpLink:
     signature: Signature | None = None
 
 
-# A follow-up takes letters while it is open and its campaign is public and not archived.
-TAKING_STATUSES = (Campaign.Status.LIVE, Campaign.Status.PAUSED, Campaign.Status.CLOSED)
-
-
 def open_link(token: str) -> FollowUpLink:
     """What the link is for, and whether it may send now; changes nothing."""
     try:
@@ -51,7 +47,8 @@ def open_link(token: str) -> FollowUpLink:
     follow_up.campaign = signature.campaign
     if FollowUpSignature.objects.filter(follow_up=follow_up, signature=signature).exists():
         return FollowUpLink(State.ALREADY_SENT, follow_up, signature)
-    if not follow_up.is_open or signature.campaign.status not in TAKING_STATUSES:
+    # A follow-up takes letters while it is open, has its letter, and its campaign is public (not archived).
+    if not follow_up.is_open or not signature.campaign.is_public or not follow_up.letters.exists():
         return FollowUpLink(State.CLOSED, follow_up, signature)
     return FollowUpLink(State.READY, follow_up, signature)
 

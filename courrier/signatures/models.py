@@ -67,8 +67,9 @@ class SignatureQuerySet(models.QuerySet):
         )
 
     def may_sign_follow_ups(self) -> "SignatureQuerySet":
-        """Whose name a follow-up letter may carry: their first letter goes (deliverable), their data is kept."""
-        return self.deliverable().filter(anonymised_at__isnull=True)
+        """Whose name a follow-up letter may carry: their first letter went (deliverable, written), their data is
+        kept."""
+        return self.deliverable().filter(anonymised_at__isnull=True, letters_queued_at__isnull=False)
 
 
 # What says who signed and what they wrote: encrypted at rest, shown on the supporter's data page, erased on
@@ -281,8 +282,14 @@ class FollowUpSignatureQuerySet(models.QuerySet):
         """Pressed, their letters not written yet, and their supporter may still sign follow-ups (not erased,
         not rejected meanwhile)."""
         return self.filter(
-            letters_queued_at__isnull=True, signature__in=Signature.objects.may_sign_follow_ups().values("pk")
+            letters_queued_at__isnull=True,
+            cancelled_at__isnull=True,
+            signature__in=Signature.objects.may_sign_follow_ups().values("pk"),
         )
+
+    def awaiting_letters(self) -> "FollowUpSignatureQuerySet":
+        """Pressed, their letters neither written nor cancelled: what closing with cancellation stops."""
+        return self.filter(letters_queued_at__isnull=True, cancelled_at__isnull=True)
 
     def counted(self) -> "FollowUpSignatureQuerySet":
         """A follow-up's counter: the letters written for it."""
@@ -301,6 +308,8 @@ class FollowUpSignature(models.Model):
     signature = models.ForeignKey(Signature, on_delete=models.CASCADE, related_name="follow_ups")
     signed_at = models.DateTimeField(_("sent on"), auto_now_add=True)
     letters_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The campaign was closed with its letters not sent yet cancelled before the worker wrote this one.
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = FollowUpSignatureQuerySet.as_manager()
 

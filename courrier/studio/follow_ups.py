@@ -115,8 +115,10 @@ def follow_up(request: HttpRequest, campaign_id: int, follow_up_id: int) -> Http
         for code in codes
     }
     if posted is not None and name_form.is_valid() and all(form.is_valid() for form in texts.values()):
-        save_letters(follow_up, name_form, texts)
-        messages.success(request, _("The follow-up is saved."))
+        if save_letters(follow_up, name_form, texts):
+            messages.success(request, _("The follow-up is saved."))
+        else:
+            messages.error(request, _("Its supporters are invited: the letter they were shown can no longer change."))
         return redirect("studio:follow_up", campaign_id=campaign.pk, follow_up_id=follow_up.pk)
     tabs = []
     for code in codes:
@@ -147,9 +149,14 @@ def follow_up(request: HttpRequest, campaign_id: int, follow_up_id: int) -> Http
     return render(request, "studio/follow_up.html", context)
 
 
-def save_letters(follow_up: FollowUp, name_form: NewFollowUpForm, texts: dict[str, FollowUpLetterForm]) -> None:
+def save_letters(follow_up: FollowUp, name_form: NewFollowUpForm, texts: dict[str, FollowUpLetterForm]) -> bool:
+    """Save its name and letters while it is a draft; False (nothing saved) if a manager opened it meanwhile."""
     with transaction.atomic():
-        name_form.save()
+        # Locked as a draft, so that opening it waits for this save, or this save finds it open and gives up.
+        if not FollowUp.objects.select_for_update().filter(pk=follow_up.pk, status=FollowUp.Status.DRAFT).exists():
+            return False
+        # Its name only: the status and the invitations' cursor are news/follow_ups.py's.
+        FollowUp.objects.filter(pk=follow_up.pk).update(name=name_form.cleaned_data["name"])
         for code, form in texts.items():
             if form.written:
                 FollowUpLetter.objects.update_or_create(
@@ -159,6 +166,7 @@ def save_letters(follow_up: FollowUp, name_form: NewFollowUpForm, texts: dict[st
                 )
             else:
                 follow_up.letters.filter(language=code).delete()
+    return True
 
 
 @require_POST

@@ -24,15 +24,15 @@ def follow_up(request: HttpRequest, token: str) -> HttpResponse:
     if link.state == State.BAD_LINK:
         return render(request, "signatures/follow_up_bad_link.html", status=400)
     signature, follow_up = link.signature, link.follow_up
-    subject, body = letter_as_sent(follow_up, signature)
     context = {
         "campaign": signature.campaign,
         "follow_up": follow_up,
         "state": link.state.value,
-        "letter_subject": subject,
-        "letter_body": body,
         "recipients": recipients_phrase(signature.campaign, signature.language, signature),
         "full_name": signature.full_name,
-        "letter_language": follow_up.letter_for(signature.letter_language).language,
     }
+    letter = follow_up.letter_for(signature.letter_language)
+    if letter is not None:  # (a follow-up without a letter is closed: open_link says so)
+        subject, body = letter_as_sent(follow_up, signature)
+        context.update(letter_subject=subject, letter_body=body, letter_language=letter.language)
     return render(request, "signatures/follow_up.html", context, status=409 if link.state == State.CLOSED else 200)
