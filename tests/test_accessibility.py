@@ -58,7 +58,10 @@ def public_pages(language: str, demo: Campaign) -> dict[str, str]:
         last_name="B",
         email=f"axe-confirmed-{language}@example.org",
     )
-    Signature.objects.filter(pk=confirmed.pk).update(confirmed_at="2026-01-01T00:00:00Z")
+    # Confirmed, its letter written: what its follow-up link (below) asks for.
+    Signature.objects.filter(pk=confirmed.pk).update(
+        confirmed_at="2026-01-01T00:00:00Z", letters_queued_at="2026-01-01T00:00:00Z"
+    )
     closed = Campaign.objects.create(
         organisation=demo.organisation,
         slug="closed-campaign",
@@ -73,7 +76,7 @@ def public_pages(language: str, demo: Campaign) -> dict[str, str]:
     )
     already = Signature.objects.create(
         campaign=demo, language=language, letter_language="fr", consent_send=True, first_name="C", last_name="D",
-        email=f"axe-again-{language}@example.org", confirmed_at=timezone.now(),
+        email=f"axe-again-{language}@example.org", confirmed_at=timezone.now(), letters_queued_at=timezone.now(),
     )  # fmt: skip
     FollowUpSignature.objects.create(follow_up=follow_up, signature=already)
     return {
