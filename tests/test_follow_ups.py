@@ -3,10 +3,12 @@ supporter who signed and asked for news gets their own link, which sends it in t
 gave, once, by one press (POST only), until it expires; the counter and progress show each letter apart."""
 
 import datetime
+import json
 import re
 import urllib.parse
 
 import pytest
+from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
@@ -135,8 +137,10 @@ def test_the_link_is_its_owners_alone_and_a_forged_or_expired_one_sends_nothing(
     follow_up = write_follow_up(own_campaign)
     open_in_studio(manager, follow_up)
     token = follow_up_token(follow_up.pk, first)
-    # Another supporter's id in a link is no link: the token is signed.
-    forged = token.replace(str(first.pk), str(second.pk), 1)
+    # Another supporter's id put in a link makes no link: the token is signed.
+    payload, signed_part = token.split(":", 1)
+    ids = json.loads(signing.b64_decode(payload.encode()))
+    forged = signing.b64_encode(json.dumps([ids[0], second.pk, ids[2]]).encode()).decode() + ":" + signed_part
     assert Client().post(f"/fr/follow-up/{forged}/").status_code == 400
     # A supporter of another campaign, or another follow-up's number, opens nothing here.
     stranger = signature(live_campaign("elsewhere"), "stranger@example.org", consent_news=True)
@@ -313,6 +317,9 @@ def test_closing_with_cancellation_closes_the_follow_ups_and_cancels_the_letters
     assert close_and_cancel(own_campaign, manager.user) == 1
     follow_up.refresh_from_db()
     assert follow_up.status == FollowUp.Status.CLOSED
+    # The invitations not sent yet are cancelled too: they would only lead to a closed page.
+    waiting = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.FOLLOW_UP_INVITATION)
+    assert not waiting.not_sent_yet().exists()
     assert Client().post(f"/fr/follow-up/{follow_up_token(follow_up.pk, late)}/").status_code == 409
     deliver_everything()
     assert not follow_up_letters(sandbox_in_tmp)
@@ -380,3 +387,21 @@ def test_the_invitation_says_what_changed_in_the_supporters_language_and_quotes_
     text = body_text(invitations(sandbox_in_tmp)[supporter.email])
     assert "News." in text, "what changed, in the language they read the page in"
     assert SUBJECT in text and "Verdict: their release" not in text, "the letter in the language they signed it"
+
+
+def test_a_supporter_whose_first_letter_was_cancelled_is_not_invited_to_speak_again(
+    own_campaign, manager, sandbox_in_tmp
+):
+    from courrier.delivery.cancellation import close_and_cancel
+
+    went = confirmed_signatures(own_campaign, 1, prefix="went", consent_news=True)
+    deliver_everything()
+    confirmed_signatures(own_campaign, 1, prefix="stopped", consent_news=True)
+    close_and_cancel(own_campaign, manager.user)  # "stopped"'s letter is never written, yet marked done
+    # A closed campaign still takes follow-ups (the case goes on after signing closes).
+    follow_up = write_follow_up(own_campaign)
+    open_in_studio(manager, follow_up)
+    deliver_everything()
+    follow_up.refresh_from_db()
+    assert follow_up.invitees_count == 1
+    assert list(invitations(sandbox_in_tmp)) == [went[0].email]

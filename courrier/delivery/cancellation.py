@@ -31,8 +31,8 @@ def pending_digest_entries(campaign: Campaign) -> QuerySet:
 
 
 def unqueued_follow_ups(campaign: Campaign) -> QuerySet:
-    """Follow-up letters its supporters sent that the worker has not written yet."""
-    return FollowUpSignature.objects.filter(follow_up__campaign=campaign).awaiting_letters()
+    """Follow-up letters its supporters sent that the worker would still write."""
+    return FollowUpSignature.objects.filter(follow_up__campaign=campaign).letters_due()
 
 
 def pending_count(campaign: Campaign) -> int:
@@ -65,6 +65,10 @@ def cancel_pending_letters(campaign: Campaign, user, now: datetime.datetime | No
     for follow_up in campaign.follow_ups.filter(status=FollowUp.Status.OPEN):
         follow_up.move("close", closed_at=now)
     unqueued += unqueued_follow_ups(campaign).update(cancelled_at=now)
+    # Invitations not sent yet would only lead to a closed page.
+    OutboxMessage.objects.filter(campaign=campaign, kind=OutboxMessage.Kind.FOLLOW_UP_INVITATION).not_sent_yet().cancel(
+        f"cancelled: campaign closed by {user}", now=now
+    )
     in_digests = pending_digest_entries(campaign).update(cancelled_at=now, listing={}, subject="", body="")
     cancelled = pending_letters(campaign).cancel(f"cancelled: campaign closed by {user}", now=now)
     return cancelled + in_digests + unqueued

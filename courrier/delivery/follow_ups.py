@@ -10,7 +10,7 @@ transaction (enqueue.queue_batch), so a press gives exactly one letter.
 
 import datetime
 
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 
 from courrier.campaigns.models import Campaign, FollowUp, FollowUpLetter
@@ -94,6 +94,18 @@ def count_follow_ups(follow_up_ids: set[int]) -> None:
         FollowUp.objects.filter(pk=pk).update(
             tally_letters=FollowUpSignature.objects.filter(follow_up_id=pk).counted().count()
         )
+
+
+def first_letter_went() -> Q:
+    """The signatures whose own letter went to a target, one by one or in a digest, and was not cancelled: a
+    closing with cancellation marks letters "written" that never were, and a follow-up must not speak for them."""
+    letters = (
+        OutboxMessage.objects.first_letters()
+        .filter(signature=OuterRef("pk"))
+        .exclude(status=OutboxMessage.Status.CANCELLED)
+    )
+    in_digest = DigestEntry.objects.filter(signature=OuterRef("pk"), follow_up__isnull=True, cancelled_at__isnull=True)
+    return Q(Exists(letters)) | Q(Exists(in_digest))
 
 
 def follow_up_figures(follow_up: FollowUp) -> dict[str, int]:

@@ -27,6 +27,7 @@ from courrier.campaigns.letters import render_letter, sample_letter
 from courrier.campaigns.models import Campaign, FollowUp
 from courrier.delivery import emails
 from courrier.delivery.enqueue import PASS_SECONDS, durable_commit
+from courrier.delivery.follow_ups import first_letter_went
 from courrier.delivery.messages import absolute_url, letter_source, recipients_phrase, supporter_message
 from courrier.delivery.models import OutboxMessage
 from courrier.news.sending import queue_in_chunks, subscribers
@@ -39,8 +40,9 @@ _SLOT = "SLOT"
 
 
 def invitees(campaign_id: int) -> QuerySet[Signature]:
-    """The supporters a follow-up of the campaign invites."""
-    return subscribers(campaign_id).may_sign_follow_ups()
+    """The supporters a follow-up of the campaign invites: news subscribers whose name it may carry, and whose
+    own letter went."""
+    return subscribers(campaign_id).may_sign_follow_ups().filter(first_letter_went())
 
 
 def problems_before_opening(follow_up: FollowUp) -> list[str]:

@@ -60,6 +60,10 @@ def send_follow_up(token: str) -> FollowUpLink:
         return link
     try:
         with transaction.atomic():
+            # Still open, under its row's lock: a closing (with cancellation) waits for this press, or went first.
+            open_now = FollowUp.objects.select_for_update().filter(pk=link.follow_up.pk, status=FollowUp.Status.OPEN)
+            if not open_now.exists():
+                return FollowUpLink(State.CLOSED, link.follow_up, link.signature)
             FollowUpSignature.objects.create(follow_up=link.follow_up, signature=link.signature)
     except IntegrityError:
         # Pressed twice at once (two tabs): the other press sent it.

@@ -184,7 +184,9 @@ def follow_up_state(request: HttpRequest, campaign_id: int, follow_up_id: int) -
             messages.error(request, _("Tick the box to confirm: the invitations cannot be taken back."))
         else:
             count = open_follow_up(follow_up, request.user)
-            if count is not None:
+            if count is None:
+                messages.error(request, _("It was opened, or changed, meanwhile: see it as it is now."))
+            else:
                 messages.success(
                     request,
                     ngettext(
