@@ -405,3 +405,10 @@ def test_a_supporter_whose_first_letter_was_cancelled_is_not_invited_to_speak_ag
     follow_up.refresh_from_db()
     assert follow_up.invitees_count == 1
     assert list(invitations(sandbox_in_tmp)) == [went[0].email]
+
+
+def test_a_follow_up_links_token_never_reaches_a_log():
+    from courrier.lib.redact import redact_text
+
+    token = "WzEsMiwzXQ:1abcde:secret-part"
+    assert redact_text(f'"GET /fr/follow-up/{token}/ HTTP/1.1" 200') == '"GET /fr/follow-up/[token]/ HTTP/1.1" 200'

@@ -1,6 +1,6 @@
 """Secrets out of logs: the token in a link, and every query string.
 
-Confirmation, unsubscribe and my-data links carry a token that is as good as
+Confirmation, unsubscribe, follow-up and my-data links carry a token that is as good as
 a password for one supporter's signature: whoever reads it in a log can
 confirm, unsubscribe, or see and erase that person's data. Query strings can
 carry anything a client typed. So every line this site logs, its own and
@@ -17,8 +17,9 @@ import re
 TOKEN = "[token]"  # noqa: S105 (a placeholder, not a password)
 QUERY = "?[query]"
 
-# The segment after one of these words is a secret: …/confirm/<token>/, …/news/unsubscribe/<token>/, …/my-data/<token>/.
-_SECRET_SEGMENT = re.compile(r"(/(?:confirm|unsubscribe|my-data|erase)/)[^/\s?#\"'<>]+")
+# The segment after one of these words is a secret: …/confirm/<token>/, …/news/unsubscribe/<token>/, …/my-data/<token>/,
+# …/follow-up/<token>/ (it sends a letter in a supporter's name).
+_SECRET_SEGMENT = re.compile(r"(/(?:confirm|unsubscribe|my-data|erase|follow-up)/)[^/\s?#\"'<>]+")
 # Any path segment shaped like a Django signed value (payload:timestamp:signature), wherever a new link puts it.
 _SIGNED_SEGMENT = re.compile(r"(?<=/)[A-Za-z0-9_\-]+:[A-Za-z0-9_\-:]+(?=[/\s?#\"'<>]|$)")
 # A query string: from "?" to the end of the URL (a space, a quote, or the end of the text).

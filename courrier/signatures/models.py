@@ -287,10 +287,6 @@ class FollowUpSignatureQuerySet(models.QuerySet):
             signature__in=Signature.objects.may_sign_follow_ups().values("pk"),
         )
 
-    def awaiting_letters(self) -> "FollowUpSignatureQuerySet":
-        """Pressed, their letters neither written nor cancelled: what closing with cancellation stops."""
-        return self.filter(letters_queued_at__isnull=True, cancelled_at__isnull=True)
-
     def counted(self) -> "FollowUpSignatureQuerySet":
         """A follow-up's counter: the letters written for it."""
         return self.filter(letters_queued_at__isnull=False)
