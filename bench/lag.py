@@ -4,6 +4,10 @@ Run by the spike scenario (bench/spike.py) against its scratch database, once th
 until the worker has queued the confirmation of every signature made since SINCE (a Unix time), at most
 --wait seconds, then prints JSON: how many, how many are still waiting, and the p50, p99 and longest delay
 between a signature's row and its confirmation in the outbox.
+
+`python -m bench.lag --drain` waits instead until the worker has queued and sent everything (after a
+signing round, so that its backlog is not charged to the next server measured), and prints how many
+confirmations were still to queue or send when it began, and the seconds it took.
 """
 
 import argparse
@@ -19,7 +23,8 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "courrier.settings")
 django.setup()
 
-from courrier.signatures.models import Signature  # noqa: E402  (after django.setup(): the models need it)
+from courrier.delivery.models import OutboxMessage  # noqa: E402  (after django.setup(): the models need it)
+from courrier.signatures.models import Signature  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -28,11 +33,37 @@ def percentile(values: list[float], fraction: float) -> float:
     return values[min(len(values) - 1, max(0, math.ceil(fraction * len(values)) - 1))]
 
 
+def backlog() -> int:
+    """Signatures whose confirmation is not queued yet, and messages queued but not sent."""
+    unsent = OutboxMessage.objects.filter(status__in=(*OutboxMessage.DUE, OutboxMessage.Status.SENDING))
+    return Signature.objects.filter(confirmation_queued_at__isnull=True).count() + unsent.count()
+
+
+def drain(wait: float) -> None:
+    started = time.monotonic()
+    left = first = backlog()
+    while left and time.monotonic() - started < wait:
+        time.sleep(0.1)
+        left = backlog()
+    json.dump({"backlog": first, "left": left, "seconds": time.monotonic() - started}, sys.stdout)
+    sys.stdout.write("\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("since", type=float, help="a Unix time: the signatures made after it are measured")
+    parser.add_argument("since", type=float, nargs="?", help="a Unix time: the signatures made after it")
     parser.add_argument("--wait", type=float, default=60.0, help="how long to wait for the worker to catch up")
+    parser.add_argument("--drain", action="store_true", help="wait until nothing is left to queue or send")
+    parser.add_argument("--count", action="store_true", help="just count the signatures made so far")
     args = parser.parse_args(argv)
+    if args.count:
+        json.dump({"signatures": Signature.objects.count()}, sys.stdout)
+        return
+    if args.drain:
+        drain(args.wait)
+        return
+    if args.since is None:
+        parser.error("SINCE is required without --drain")
     since = datetime.datetime.fromtimestamp(args.since, tz=datetime.UTC)
     made = Signature.objects.filter(created_at__gte=since, is_duplicate=False)
     deadline = time.monotonic() + args.wait

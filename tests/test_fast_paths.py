@@ -7,18 +7,22 @@ import unicodedata
 
 import pytest
 from django import forms
+from django.core import signing
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from courrier.campaigns.models import Campaign, Target
+from courrier.campaigns.models import Campaign, DirectoryEntry, Target
+from courrier.db.rows import insert_prepared, insert_prepared_plain, prepare_rows
 from courrier.delivery import enqueue, sent_marks
+from courrier.delivery.messages import Confirmations, confirmation_message
 from courrier.delivery.models import DeliveryEvent, OutboxMessage, Recipient
 from courrier.delivery.worker import Worker
 from courrier.signatures.forms import SignatureForm, clean_paragraph, has_control_characters
 from courrier.signatures.models import Signature
 from courrier.signatures.recording import insert_signature, insert_signature_plain, write_signature
+from tests import factories
 from tests.factories import confirmed_signatures
 
 Status = OutboxMessage.Status
@@ -68,6 +72,59 @@ def test_the_signing_request_writes_with_the_shortcut_unless_told_to_take_its_pl
     assert Signature.objects.with_address("either@example.org").get().full_name == "Ұлжан Қасымова"
     # save() reads the new id back; the shortcut does not (nobody needs it on the signing request).
     assert (signature.pk is not None) == bool(plain_paths)
+
+
+def new_signatures(campaign: Campaign) -> list[Signature]:
+    """Unconfirmed signatures in each language, one for a directory's country and one from an address that
+    signed already, loaded as the worker loads them."""
+    Campaign.objects.filter(pk=campaign.pk).update(use_directory=True)
+    DirectoryEntry.objects.create(
+        campaign=campaign, country="DE", country_name="Deutschland", name="Botschaft Berlin", email="b@mfa.example"
+    )
+    for number, language in enumerate(("fr", "en", "ru", "kk", "fr")):
+        factories.signature(campaign, f"s{number}@example.org", confirmed=False, language=language)
+    factories.signature(campaign, "de@example.org", confirmed=False, language="en", directory_country="DE")
+    factories.signature(campaign, "s0@example.org", confirmed=False, is_duplicate=True)
+    return list(Signature.objects.order_by("pk").prefetch_related(*enqueue.BATCH_RELATIONS))
+
+
+MESSAGE_FIELDS = ("kind", "to", "subject", "body", "from_name", "from_email", "sandbox", "recipient_digest")
+
+
+@pytest.mark.django_db
+def test_confirmations_rendered_once_a_batch_are_those_made_one_by_one(own_campaign, monkeypatch):
+    # The links' tokens carry the second they were made: both ways make them in the same one.
+    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda self: signing.b62_encode(1_800_000_000))
+    signatures = new_signatures(own_campaign)
+    composer = Confirmations()
+    for signature in signatures:
+        one_by_one, batched = confirmation_message(signature), composer.message(signature)
+        assert [getattr(batched, name) for name in MESSAGE_FIELDS] == [
+            getattr(one_by_one, name) for name in MESSAGE_FIELDS
+        ]
+        assert batched.message_id != one_by_one.message_id  # each message its own
+    bodies = {signature.email: composer.message(signature).body for signature in signatures}
+    assert "Botschaft Berlin" in bodies["de@example.org"] and "Botschaft Berlin" not in bodies["s1@example.org"]
+    assert len(composer.texts) == 5  # four languages, and one more for the German entry's recipients
+
+
+@pytest.mark.django_db
+def test_rows_prepared_before_their_write_are_the_rows_bulk_create_writes(own_campaign):
+    signatures = [s for s in new_signatures(own_campaign) if not s.is_duplicate]
+    now = timezone.now()
+    plain = enqueue.stamped([confirmation_message(s) for s in signatures], now)
+    fast = enqueue.stamped([confirmation_message(s) for s in signatures], now)
+    kept = {s.pk for s in signatures[1:]}
+    for twin, messages in ((insert_prepared_plain, plain), (insert_prepared, fast)):
+        twin(prepare_rows(OutboxMessage, messages), keep=lambda message: message.signature_id in kept)
+    rows = list(OutboxMessage.objects.order_by("pk").values())
+    assert len(rows) == 2 * (len(signatures) - 1)  # only the messages kept, each way
+    for row in rows:
+        assert row.pop("message_id").startswith("<")
+        row.pop("id")
+    assert rows[: len(rows) // 2] == rows[len(rows) // 2 :]
+    stored = OutboxMessage.objects.order_by("pk").last()
+    assert stored.to == [signatures[-1].email] and stored.created_at == now
 
 
 @pytest.mark.django_db

@@ -17,21 +17,18 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from courrier.campaigns.models import Campaign, DirectoryEntry, ModelLetter, Target
+from courrier.db.rows import insert_prepared, prepare_rows
 from courrier.delivery.addressees import ensure_directory_targets
 from courrier.delivery.daily_cap import schedule_within_daily_cap
-from courrier.delivery.messages import (
-    confirmation_message,
-    digest_entries,
-    letter_messages,
-)
+from courrier.delivery.messages import Confirmations, digest_entries, letter_messages
 from courrier.delivery.models import DigestEntry, OutboxMessage, Recipient
 from courrier.delivery.recipients import recipient_rows
 from courrier.signatures import moderation
 from courrier.signatures.models import Signature
 
 BATCH = 200
-# On SQLite: how long a batch may hold the database's one write lock (a signature waits behind it), and the
-# size of the first batch of each kind, before its writing has been timed.
+# On SQLite: how long a slice of a batch may hold the database's one write lock (a signature waits behind it),
+# and the size of the first slice of each kind, before its writing has been timed.
 WRITE_SLICE_SECONDS = 0.008
 FIRST_SQLITE_BATCH = 20
 # How long one pass of the worker queues a kind of message before it goes on to sending.
@@ -69,7 +66,8 @@ class Batch(Protocol):
     def prepare(self, signatures: list[Signature]) -> None: ...
 
     def write(self, signatures: list[Signature]) -> None:
-        """Write what was prepared for these signatures (all those prepared, or fewer) and mark them queued."""
+        """Write what was prepared for these signatures (all those prepared, or fewer) and mark them queued;
+        called once for each slice of the prepared signatures on SQLite."""
 
 
 def queue_due(due: QuerySet, new_batch: Callable[[], Batch]) -> list[Signature]:
@@ -90,8 +88,8 @@ def queue_batch(due: QuerySet, batch: Batch) -> list[Signature]:
     On PostgreSQL, row locks: the batch is claimed first (FOR UPDATE SKIP LOCKED), so that several workers
     share the work, and prepared and written in the same transaction. On SQLite, one writer locks the whole
     database for as long as its transaction lasts, and every signature posted meanwhile waits behind it: the
-    batch is read and its messages composed outside any transaction, and only the writing takes the lock,
-    for the signatures still due by then (`write` is given those only).
+    batch is read and its messages composed outside any transaction, and only the writing takes the lock, in
+    short slices (write_slices), for the signatures still due by then (`write` is given those only).
     """
     if connection.features.has_select_for_update_skip_locked:
         with transaction.atomic():
@@ -102,48 +100,60 @@ def queue_batch(due: QuerySet, batch: Batch) -> list[Signature]:
                 batch.prepare(signatures)
                 batch.write(signatures)
             return signatures
-    size = _write_sizes.get(type(batch), FIRST_SQLITE_BATCH)
-    signatures = list(due[:size].prefetch_related(*batch.relations))
+    signatures = list(due[:BATCH].prefetch_related(*batch.relations))
     if not signatures:
         return []
     batch.prepare(signatures)
-    started = time.perf_counter()
-    with transaction.atomic():
-        still_due = set(due.filter(pk__in=[s.pk for s in signatures]).values_list("pk", flat=True))
-        signatures = [s for s in signatures if s.pk in still_due]
-        if signatures:
-            batch.write(signatures)
-    if signatures:
-        # Sized by time, not count: the next batch of this kind takes about WRITE_SLICE_SECONDS to write.
-        per_signature = (time.perf_counter() - started) / len(signatures)
-        _write_sizes[type(batch)] = max(1, min(BATCH, int(WRITE_SLICE_SECONDS / max(per_signature, 1e-6))))
-    return signatures
+    return write_slices(due, batch, signatures)
 
 
-class Confirmations:
+def write_slices(due: QuerySet, batch: Batch, prepared: list[Signature]) -> list[Signature]:
+    """On SQLite: write the first of these prepared signatures, as many as about WRITE_SLICE_SECONDS allows
+    (sized by time, not count, from the last slice of this kind), each slice a transaction of its own, so that
+    a signature posted meanwhile waits at most one slice. Returns the signatures written."""
+    written: list[Signature] = []
+    while prepared:
+        size = _write_sizes.get(type(batch), FIRST_SQLITE_BATCH)
+        slice_, prepared = prepared[:size], prepared[size:]
+        started = time.perf_counter()
+        with transaction.atomic():
+            still_due = set(due.filter(pk__in=[s.pk for s in slice_]).values_list("pk", flat=True))
+            slice_ = [s for s in slice_ if s.pk in still_due]
+            if slice_:
+                batch.write(slice_)
+        if slice_:
+            per_signature = (time.perf_counter() - started) / len(slice_)
+            _write_sizes[type(batch)] = max(1, min(BATCH, int(WRITE_SLICE_SECONDS / max(per_signature, 1e-6))))
+        written += slice_
+    return written
+
+
+class ConfirmationBatch:
     """The confirmation request (or "already signed" notice) of each new signature."""
 
     relations = BATCH_RELATIONS
 
     def __init__(self, now: datetime.datetime):
         self.now = now
-        self.messages: list[OutboxMessage] = []
+        self.rows = prepare_rows(OutboxMessage, [])
 
     def prepare(self, signatures: list[Signature]) -> None:
         # Beyond the address's daily cap the mail waits for its turn (a repeated notice is not queued).
-        composed = stamped([confirmation_message(s) for s in signatures], self.now)
-        self.messages = schedule_within_daily_cap(composed, self.now)
+        composer = Confirmations()
+        composed = stamped([composer.message(s) for s in signatures], self.now)
+        # Encrypted and adapted here, so that the write holds SQLite's lock for the INSERT alone.
+        self.rows = prepare_rows(OutboxMessage, schedule_within_daily_cap(composed, self.now))
 
     def write(self, signatures: list[Signature]) -> None:
         ids = {s.pk for s in signatures}
-        OutboxMessage.objects.bulk_create([m for m in self.messages if m.signature_id in ids])
+        insert_prepared(self.rows, keep=lambda message: message.signature_id in ids)
         Signature.objects.filter(pk__in=ids).update(confirmation_queued_at=self.now)
 
 
 def queue_confirmations(now: datetime.datetime | None = None) -> int:
     now = now or timezone.now()
     due = Signature.objects.filter(confirmation_queued_at__isnull=True).order_by("created_at")
-    return len(queue_due(due, lambda: Confirmations(now)))
+    return len(queue_due(due, lambda: ConfirmationBatch(now)))
 
 
 class Letters:
@@ -185,7 +195,7 @@ class Letters:
             for row in recipient_rows(self.messages[s.pk][0], self.targets[s.pk])
         )
         Signature.objects.filter(pk__in=[s.pk for s in sent]).update(letters_queued_at=self.now)
-        self.campaigns_queued = {s.campaign_id for s in sent}
+        self.campaigns_queued |= {s.campaign_id for s in sent}
 
 
 def count_capped(signatures: list[Signature]) -> None:

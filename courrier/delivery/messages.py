@@ -27,7 +27,7 @@ from courrier.lib.crypto import email_digest
 from courrier.lib.headers import header_text
 from courrier.lib.typefaces import DEJAVU_SANS
 from courrier.signatures.models import Signature
-from courrier.signatures.tokens import confirmation_token, my_data_request_url, my_data_url
+from courrier.signatures.tokens import confirmation_token, my_data_request_url, my_data_token, my_data_url
 
 
 def new_message_id(sender: str) -> str:
@@ -92,6 +92,49 @@ def confirmation_message(signature: Signature) -> OutboxMessage:
         my_data_url(signature, signature.language),
     )
     return supporter_message(OutboxMessage.Kind.CONFIRMATION, signature, subject, body)
+
+
+class Confirmations:
+    """The confirmation requests of a batch of signatures, as `confirmation_message` makes each: the text
+    rendered once for each campaign, language and recipients, each supporter's copy differing by its two links
+    (tests/test_fast_paths.py checks that both give the same messages). An "already signed" notice is made
+    on its own, as it is rare."""
+
+    _SLOT = "SLOT"
+
+    def __init__(self):
+        self.markers = {name: f"{name}-{uuid.uuid4().hex}" for name in ("confirm", "data")}
+        self.texts: dict[tuple[int, str, str], tuple[str, str]] = {}
+        self.paths: dict[tuple[str, str], str] = {}
+
+    def message(self, signature: Signature) -> OutboxMessage:
+        if signature.is_duplicate:
+            return confirmation_message(signature)
+        campaign, language = signature.campaign, signature.language
+        recipients = recipients_phrase(campaign, language, signature)
+        key = (campaign.pk, language, recipients)
+        if key not in self.texts:
+            markers = self.markers
+            self.texts[key] = emails.confirmation(language, campaign, markers["confirm"], recipients, markers["data"])
+        subject, body = self.texts[key]
+        links = {
+            self.markers["confirm"]: self.url("confirm", language, confirmation_token(signature.pk)),
+            self.markers["data"]: (
+                self.url("my_data", language, my_data_token(signature))
+                if signature.created_at is not None
+                else my_data_url(signature, language)
+            ),
+        }
+        for marker, link in links.items():
+            body = body.replace(marker, link)
+        return supporter_message(OutboxMessage.Kind.CONFIRMATION, signature, subject, body)
+
+    def url(self, view: str, language: str, token: str) -> str:
+        """The view's absolute address for this token, in `language`: reversed once per view and language."""
+        if (view, language) not in self.paths:
+            with translation.override(language):
+                self.paths[view, language] = absolute_url(reverse(view, args=[self._SLOT]))
+        return self.paths[view, language].replace(self._SLOT, token)
 
 
 def duplicate_data_url(duplicate: Signature) -> str:

@@ -1,0 +1,56 @@
+"""New rows whose values are adapted before the write: a write transaction that holds only the INSERT.
+
+On SQLite the database's one write lock is held for as long as a transaction lasts, and every signature
+posted meanwhile waits behind it. `bulk_create` adapts each value inside the transaction (it encrypts the
+personal values, computes digests, formats dates), which was most of the time the worker's queueing of
+confirmations held that lock. `prepare_rows` does that work first, outside any transaction, and
+`insert_prepared` runs the INSERT alone, with the values already made.
+
+The statement and the values are those `bulk_create` writes (tests/test_fast_paths.py writes rows both
+ways and compares them); `insert_prepared_plain` is that plain twin, used when settings.PLAIN_PATHS names
+"rows". Unlike `bulk_create`, the objects get no primary key: callers use this where nobody reads it.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, models
+
+
+@dataclass
+class PreparedRows:
+    """The INSERT of some new objects of one model, and each object with the values it writes."""
+
+    model: type[models.Model]
+    sql: str
+    rows: list[tuple[models.Model, list]] = field(default_factory=list)
+
+
+def prepare_rows(model: type[models.Model], objects: Iterable[models.Model]) -> PreparedRows:
+    """Adapt every value of `objects` for the database now (pre_save, then get_db_prep_save, as save() does)."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    # Names from the model, quoted by the backend; the values are parameters.
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608
+    prepared = PreparedRows(model, sql)
+    for obj in objects:
+        prepared.rows.append((obj, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]))
+    return prepared
+
+
+def insert_prepared(prepared: PreparedRows, keep: Callable[[models.Model], bool] = lambda obj: True) -> None:
+    """Write the prepared rows of the objects `keep` accepts, in one statement."""
+    if "rows" in settings.PLAIN_PATHS:
+        insert_prepared_plain(prepared, keep)
+        return
+    params = [values for obj, values in prepared.rows if keep(obj)]
+    if params:
+        with connection.cursor() as cursor:
+            cursor.executemany(prepared.sql, params)
+
+
+def insert_prepared_plain(prepared: PreparedRows, keep: Callable[[models.Model], bool] = lambda obj: True) -> None:
+    """The plain twin: bulk_create, which adapts the values again inside the caller's transaction."""
+    prepared.model._default_manager.bulk_create([obj for obj, values in prepared.rows if keep(obj)])
