@@ -25,6 +25,8 @@ from bench.command import (
 )
 
 SIGNING_SHORTCUTS = ["insert", "form"]  # settings.PLAIN_PATHS names (courrier/settings.py)
+# The worker's, measured by what they are for: signing while the worker queues the confirmations.
+WORKER_SHORTCUTS = ["rows"]
 DELIVERY_SHORTCUTS = ["marks"]
 KEEP_AT = 1.05
 
@@ -33,9 +35,8 @@ def verdict(gain: float) -> str:
     return "keep" if gain >= KEEP_AT else "remove (under 5 %)"
 
 
-def signing_shortcuts(bench: Command, database: Database, secret_key: str) -> None:
-    bench.say(f"== shortcuts on the signing path, {database.label}: the site as shipped vs each plain twin")
-    env = bench.environment(
+def signing_environment(bench: Command, database: Database, secret_key: str) -> dict[str, str]:
+    return bench.environment(
         database,
         SIGNING_RATE_LIMIT=UNLIMITED_SIGNING,
         SIGNING_BURST=UNLIMITED_SIGNING,
@@ -43,6 +44,11 @@ def signing_shortcuts(bench: Command, database: Database, secret_key: str) -> No
         SECRET_KEY=secret_key,
         **PROOF_OF_WORK_SETTINGS,
     )
+
+
+def signing_shortcuts(bench: Command, database: Database, secret_key: str) -> None:
+    bench.say(f"== shortcuts on the signing path, {database.label}: the site as shipped vs each plain twin")
+    env = signing_environment(bench, database, secret_key)
     results: dict[str, list[Throughput]] = {"shipped": [], **{name: [] for name in SIGNING_SHORTCUTS}}
     with contextlib.ExitStack() as servers_up:
         servers = {"shipped": servers_up.enter_context(bench.gunicorn("courrier.wsgi", env, CAMPAIGN_PAGE))}
@@ -62,6 +68,30 @@ def signing_shortcuts(bench: Command, database: Database, secret_key: str) -> No
         costs = (cpu_per_request_ms(results["shipped"]), cpu_per_request_ms(results[name]))
         cpu = f", server CPU {costs[0]:.2f} vs {costs[1]:.2f} ms a signature" if all(costs) else ""
         bench.say(f"shortcut {name}: shipped/plain {gain:.3f}{cpu}: {verdict(gain)}")
+
+
+def worker_shortcuts(bench: Command, database: Database, secret_key: str) -> None:
+    bench.say(
+        f"== shortcuts of the worker, {database.label}: signing while the worker runs as shipped vs each plain twin"
+    )
+    env = signing_environment(bench, database, secret_key)
+    results: dict[str, list[Throughput]] = {"shipped": [], **{name: [] for name in WORKER_SHORTCUTS}}
+    drain = [sys.executable, "-m", "bench.lag", "--drain", "--wait", "120"]
+    with bench.gunicorn("courrier.wsgi", env, CAMPAIGN_PAGE) as site:
+        order = list(results)
+        for number in range(bench.rounds):
+            for name in order if number % 2 == 0 else reversed(order):
+                worker_env = env if name == "shipped" else {**env, "COURRIER_PLAIN_PATHS": name}
+                proofs = bench.proofs(env)
+                with bench.delivery_worker(worker_env):
+                    results[name].append(bench.load(site, SIGN_PATH, "--page", CAMPAIGN_PAGE, *proofs))
+                    bench.run_step("drain", drain, env)  # its backlog done by the worker that left it
+            bench.say(
+                f"  round {number + 1}: " + ", ".join(f"{results[name][-1].per_second:.0f}/s {name}" for name in order)
+            )
+    for name in WORKER_SHORTCUTS:
+        gain = median_ratio(results["shipped"], results[name])
+        bench.say(f"shortcut {name}: shipped/plain {gain:.3f}: {verdict(gain)}")
 
 
 def delivery_shortcuts(bench: Command, database: Database, relay: dict[str, str]) -> None:
@@ -95,6 +125,7 @@ def run(bench: Command, secret_key: str) -> None:
         databases.append(bench.fresh_postgres())
     for database in databases:
         signing_shortcuts(bench, database, secret_key)
+        worker_shortcuts(bench, database, secret_key)
     with bench.smtp_sink() as sink_port:
         sink = {"EMAIL_HOST": LOOPBACK, "EMAIL_PORT": str(sink_port), "EMAIL_USE_TLS": "0", "EMAIL_USE_SSL": "0"}
         for database in databases:

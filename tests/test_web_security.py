@@ -15,6 +15,7 @@ from django.test import Client, RequestFactory
 from django.views.debug import get_exception_reporter_class, technical_500_response
 
 from courrier.http.nostore import no_store
+from courrier.http.public_forms import is_from_this_site
 from courrier.lib.crypto import new_key
 from courrier.lib.redact import RedactingFormatter
 from courrier.signatures.models import Signature
@@ -333,3 +334,31 @@ def test_a_mistyped_signing_limit_stops_the_site_at_start_with_the_setting_named
     assert done.returncode != 0
     assert ImproperlyConfigured.__name__ in done.stderr and "SIGNING_RATE_LIMIT" in done.stderr
     assert '"count/seconds"' in done.stderr
+
+
+@pytest.mark.parametrize(
+    "headers, from_this_site",
+    [
+        ({"HTTP_ORIGIN": "https://courrier.example"}, True),  # SITE_ROOT's
+        ({"HTTP_ORIGIN": "HTTPS://Courrier.Example"}, True),
+        ({"HTTP_ORIGIN": "http://localhost:8000"}, True),  # the request's own host
+        ({"HTTP_ORIGIN": "https://evil.example"}, False),
+        ({"HTTP_ORIGIN": "null"}, False),  # a sandboxed or privacy-stripped page
+        ({"HTTP_ORIGIN": "https://courrier.example.evil.example"}, False),
+        ({"HTTP_REFERER": "https://courrier.example/fr/c/free-them/"}, True),
+        ({"HTTP_REFERER": "https://evil.example/courrier.example/"}, False),
+        ({}, True),  # not a browser: the form's own checks decide
+    ],
+)
+def test_a_public_form_is_taken_from_the_sites_own_pages_only(settings, headers, from_this_site):
+    settings.SITE_ROOT = "https://courrier.example"
+    settings.ALLOWED_HOSTS = ["courrier.example", "localhost"]
+    request = RequestFactory().post("/fr/c/free-them/sign/", HTTP_HOST="localhost:8000", **headers)
+    assert is_from_this_site(request) is from_this_site
+
+
+def test_a_host_that_is_not_the_sites_does_not_vouch_for_a_form_posted_to_it(settings):
+    settings.SITE_ROOT = "https://courrier.example"
+    settings.ALLOWED_HOSTS = ["courrier.example"]
+    request = RequestFactory().post("/fr/", HTTP_HOST="attacker.example", HTTP_ORIGIN="http://attacker.example")
+    assert not is_from_this_site(request)
