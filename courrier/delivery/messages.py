@@ -105,13 +105,18 @@ class Confirmations:
     def __init__(self):
         self.markers = {name: f"{name}-{uuid.uuid4().hex}" for name in ("confirm", "data")}
         self.texts: dict[tuple[int, str, str], tuple[str, str]] = {}
+        self.recipients: dict[tuple[int, str, str], str] = {}
         self.paths: dict[tuple[str, str], str] = {}
 
     def message(self, signature: Signature) -> OutboxMessage:
         if signature.is_duplicate:
             return confirmation_message(signature)
         campaign, language = signature.campaign, signature.language
-        recipients = recipients_phrase(campaign, language, signature)
+        # Who receives the letter depends on the supporter only through the directory's country.
+        country = signature.directory_country if campaign.use_directory else ""
+        if (campaign.pk, language, country) not in self.recipients:
+            self.recipients[campaign.pk, language, country] = recipients_phrase(campaign, language, signature)
+        recipients = self.recipients[campaign.pk, language, country]
         key = (campaign.pk, language, recipients)
         if key not in self.texts:
             markers = self.markers
