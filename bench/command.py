@@ -198,7 +198,8 @@ class Command(BaseCommand):
     def run_all(self) -> None:
         self.say(
             f"Courrier benchmark on {os.cpu_count()} CPUs: gunicorn 2 workers × "
-            f"{os.environ.get('WEB_THREADS', serve.WEB_THREADS)} threads (gthread), "
+            f"{serve.web_threads('sqlite')} threads (gthread) on SQLite, {serve.web_threads('postgresql')} on "
+            "PostgreSQL, "
             f"{self.connections} connections; signing: {self.rounds} alternating rounds of "
             f"{self.warm_up:g} s warm-up + {self.duration:g} s measured per server; "
             f"delivery: {self.delivery_rounds} alternating rounds of {self.letters} letters"
@@ -437,7 +438,7 @@ class Command(BaseCommand):
             sys.executable, "-m", "gunicorn", application,
             "--bind", f"{LOOPBACK}:{port}",
             "--workers", "2",
-            "--threads", os.environ.get("WEB_THREADS", serve.WEB_THREADS),
+            "--threads", serve.web_threads("postgresql" if env.get("DATABASE_URL") else "sqlite"),
             "--worker-class", "gthread",  # what --threads > 1 selects anyway; said here so it cannot change silently
             "--access-logfile", "-",
             # Not a performance setting: it keeps us off the control socket of a `make run` on this machine.
