@@ -316,7 +316,9 @@ class Command(BaseCommand):
                     f"ratio {ratio(sites[-1].per_second, bares[-1].per_second):.2f}; "
                     f"{alones[-1].per_second:.0f}/s bare with no middleware; the worker had "
                     f"{drains[-1]['backlog']} confirmations to queue or send when the load stopped "
-                    f"({drains[-1]['seconds']:.1f} s more)"
+                    f"({drains[-1]['seconds']:.1f} s more"
+                    + (f", {drains[-1]['left']} STILL LEFT" if drains[-1]["left"] else "")
+                    + ")"
                     + (f", {drains[-1]['worker_ms']:.2f} ms of CPU each it did" if "worker_ms" in drains[-1] else "")
                 )
         site_rate = statistics.median(r.per_second for r in sites)

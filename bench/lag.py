@@ -34,8 +34,11 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def backlog() -> int:
-    """Signatures whose confirmation is not queued yet, and messages queued but not sent."""
-    unsent = OutboxMessage.objects.filter(status__in=(*OutboxMessage.DUE, OutboxMessage.Status.SENDING))
+    """Signatures whose confirmation is not queued yet, and messages due but not sent (not those a daily cap
+    or a retry holds for later)."""
+    now = datetime.datetime.now(tz=datetime.UTC)
+    due = OutboxMessage.objects.filter(status__in=OutboxMessage.DUE, next_attempt_at__lte=now)
+    unsent = due | OutboxMessage.objects.filter(status=OutboxMessage.Status.SENDING)
     return Signature.objects.filter(confirmation_queued_at__isnull=True).count() + unsent.count()
 
 

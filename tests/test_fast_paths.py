@@ -16,12 +16,13 @@ from hypothesis import strategies as st
 from courrier.campaigns.models import Campaign, DirectoryEntry, Target
 from courrier.db.rows import insert_prepared, insert_prepared_plain, prepare_rows
 from courrier.delivery import enqueue, sent_marks
-from courrier.delivery.messages import Confirmations, confirmation_message
+from courrier.delivery.messages import Confirmations, absolute_url, confirmation_message
 from courrier.delivery.models import DeliveryEvent, OutboxMessage, Recipient
 from courrier.delivery.worker import Worker
 from courrier.signatures.forms import SignatureForm, clean_paragraph, has_control_characters
 from courrier.signatures.models import Signature
 from courrier.signatures.recording import insert_signature, insert_signature_plain, write_signature
+from courrier.signatures.tokens import confirmation_token, my_data_token
 from tests import factories
 from tests.factories import confirmed_signatures
 
@@ -91,10 +92,14 @@ def new_signatures(campaign: Campaign) -> list[Signature]:
 MESSAGE_FIELDS = ("kind", "to", "subject", "body", "from_name", "from_email", "sandbox", "recipient_digest")
 
 
-@pytest.mark.django_db
-def test_confirmations_rendered_once_a_batch_are_those_made_one_by_one(own_campaign, monkeypatch):
-    # The links' tokens carry the second they were made: both ways make them in the same one.
+@pytest.fixture
+def one_second(monkeypatch):
+    """The links' tokens carry the second they were made: messages compared are made in the same one."""
     monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda self: signing.b62_encode(1_800_000_000))
+
+
+@pytest.mark.django_db
+def test_confirmations_rendered_once_a_batch_are_those_made_one_by_one(own_campaign, one_second):
     signatures = new_signatures(own_campaign)
     composer = Confirmations()
     for signature in signatures:
@@ -103,13 +108,20 @@ def test_confirmations_rendered_once_a_batch_are_those_made_one_by_one(own_campa
             getattr(one_by_one, name) for name in MESSAGE_FIELDS
         ]
         assert batched.message_id != one_by_one.message_id  # each message its own
-    bodies = {signature.email: composer.message(signature).body for signature in signatures}
-    assert "Botschaft Berlin" in bodies["de@example.org"] and "Botschaft Berlin" not in bodies["s1@example.org"]
+    bodies = {signature.pk: composer.message(signature).body for signature in signatures}
+    by_address = {signature.email: bodies[signature.pk] for signature in signatures if not signature.is_duplicate}
+    assert "Botschaft Berlin" in by_address["de@example.org"] and "Botschaft Berlin" not in by_address["s1@example.org"]
     assert len(composer.texts) == 5  # four languages, and one more for the German entry's recipients
+    # Each supporter's own two links, in their language, where the text had its markers.
+    for signature in signatures[:-1]:  # the last is the repeat address's notice
+        body = bodies[signature.pk]
+        assert absolute_url(f"/{signature.language}/confirm/{confirmation_token(signature.pk)}/\n") in body
+        assert absolute_url(f"/{signature.language}/my-data/{my_data_token(signature)}/\n") in body
+        assert not any(marker in body for marker in composer.markers.values())
 
 
 @pytest.mark.django_db
-def test_rows_prepared_before_their_write_are_the_rows_bulk_create_writes(own_campaign):
+def test_rows_prepared_before_their_write_are_the_rows_bulk_create_writes(own_campaign, one_second):
     signatures = [s for s in new_signatures(own_campaign) if not s.is_duplicate]
     now = timezone.now()
     plain = enqueue.stamped([confirmation_message(s) for s in signatures], now)
@@ -127,6 +139,44 @@ def test_rows_prepared_before_their_write_are_the_rows_bulk_create_writes(own_ca
     assert rows[: len(rows) // 2] == rows[len(rows) // 2 :]
     stored = OutboxMessage.objects.order_by("pk").last()
     assert stored.to == [signatures[-1].email] and stored.created_at == now
+
+
+@pytest.mark.django_db
+def test_a_batch_written_in_slices_queues_each_confirmation_once_and_none_for_a_signature_gone_meanwhile(
+    own_campaign, monkeypatch
+):
+    if connection.vendor != "sqlite":
+        pytest.skip("slices are SQLite's: PostgreSQL locks the batch's rows while it is prepared and written")
+    for number in range(7):
+        factories.signature(own_campaign, f"slice{number}@example.org", confirmed=False)
+    gone = Signature.objects.order_by("pk")[4]
+    # A first slice of two, then slices of one: the next is sized by the time the last took.
+    monkeypatch.setitem(enqueue._write_sizes, enqueue.ConfirmationBatch, 2)
+    monkeypatch.setattr(enqueue, "WRITE_SLICE_SECONDS", 1e-9)
+    prepare = enqueue.ConfirmationBatch.prepare
+
+    def prepare_then_delete(batch, signatures):
+        prepare(batch, signatures)
+        Signature.objects.filter(pk=gone.pk).delete()  # between composing its mail and writing its slice
+
+    monkeypatch.setattr(enqueue.ConfirmationBatch, "prepare", prepare_then_delete)
+    assert enqueue.queue_confirmations() == 6
+    assert enqueue.queue_confirmations() == 0
+    queued = list(OutboxMessage.objects.values_list("signature_id", flat=True))
+    assert sorted(queued) == sorted(set(queued)) and len(queued) == 6 and gone.pk not in queued
+    assert not Signature.objects.filter(confirmation_queued_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("plain_paths", [set(), {"rows"}])
+def test_the_worker_queues_confirmations_through_its_shortcut_on_sqlite_unless_told_to_take_its_twin(
+    own_campaign, settings, plain_paths
+):
+    settings.PLAIN_PATHS = plain_paths
+    assert bool(prepare_rows(OutboxMessage, []).sql) == (connection.vendor == "sqlite" and not plain_paths)
+    factories.signature(own_campaign, "twin@example.org", confirmed=False)
+    assert enqueue.queue_confirmations() == 1
+    assert OutboxMessage.objects.get().to == ["twin@example.org"]
 
 
 @pytest.mark.django_db

@@ -1,9 +1,9 @@
 """Turn signatures into outbox rows: the worker's queueing of confirmations and letters.
 
 The signing request writes one row and nothing else; the worker calls these functions to find what is
-due (the messages themselves are made in messages.py). Each batch creates its outbox rows and marks its
-signatures in one transaction, so a signature is queued exactly once even if the worker dies half-way; on
-SQLite that transaction holds nothing but the writing (queue_batch).
+due (the messages themselves are made in messages.py). Each batch (on SQLite, each slice of a batch) creates
+its outbox rows and marks its signatures in one transaction, so a signature is queued exactly once even if
+the worker dies half-way; on SQLite that transaction holds nothing but the writing (queue_batch).
 """
 
 import datetime
@@ -115,8 +115,10 @@ def write_slices(due: QuerySet, batch: Batch, prepared: list[Signature]) -> list
     while prepared:
         size = _write_sizes.get(type(batch), FIRST_SQLITE_BATCH)
         slice_, prepared = prepared[:size], prepared[size:]
-        started = time.perf_counter()
         with transaction.atomic():
+            # Timed from the BEGIN on: the wait for the lock, behind signatures, is not writing, and counting
+            # it would shrink the slices, each of which pays for a query and a commit, just when signing is busy.
+            started = time.perf_counter()
             still_due = set(due.filter(pk__in=[s.pk for s in slice_]).values_list("pk", flat=True))
             slice_ = [s for s in slice_ if s.pk in still_due]
             if slice_:
@@ -138,7 +140,9 @@ class ConfirmationBatch:
         self.rows = prepare_rows(OutboxMessage, [])
 
     def prepare(self, signatures: list[Signature]) -> None:
-        # Beyond the address's daily cap the mail waits for its turn (a repeated notice is not queued).
+        # Beyond the address's daily cap the mail waits for its turn (a repeated notice is not queued). Counted
+        # for the whole batch: a signature erased before its slice is written leaves the others scheduled as if
+        # its mail went, later than they need at worst, never twice.
         composer = Confirmations()
         composed = stamped([composer.message(s) for s in signatures], self.now)
         # Encrypted and adapted here, so that the write holds SQLite's lock for the INSERT alone.

@@ -83,22 +83,14 @@ def confirmation_message(signature: Signature) -> OutboxMessage:
                 duplicate_data_url(signature),
             )
             return supporter_message(OutboxMessage.Kind.ALREADY_SIGNED, signature, subject, body)
-        url = absolute_url(reverse("confirm", args=[confirmation_token(signature.pk)]))
-    subject, body = emails.confirmation(
-        signature.language,
-        campaign,
-        url,
-        recipients_phrase(campaign, signature.language, signature),
-        my_data_url(signature, signature.language),
-    )
-    return supporter_message(OutboxMessage.Kind.CONFIRMATION, signature, subject, body)
+    return Confirmations().message(signature)
 
 
 class Confirmations:
-    """The confirmation requests of a batch of signatures, as `confirmation_message` makes each: the text
-    rendered once for each campaign, language and recipients, each supporter's copy differing by its two links
-    (tests/test_fast_paths.py checks that both give the same messages). An "already signed" notice is made
-    on its own, as it is rare."""
+    """The confirmation requests of a batch of signatures: the text rendered once for each campaign, language
+    and recipients, each supporter's copy differing by its two links (tests/test_fast_paths.py checks that a
+    batch gets the messages each would get alone). An "already signed" notice is made on its own
+    (confirmation_message), as it is rare."""
 
     _SLOT = "SLOT"
 
@@ -138,8 +130,8 @@ class Confirmations:
         """The view's absolute address for this token, in `language`: reversed once per view and language."""
         if (view, language) not in self.paths:
             with translation.override(language):
-                self.paths[view, language] = absolute_url(reverse(view, args=[self._SLOT]))
-        return self.paths[view, language].replace(self._SLOT, token)
+                self.paths[view, language] = reverse(view, args=[self._SLOT])
+        return absolute_url(self.paths[view, language].replace(self._SLOT, token))
 
 
 def duplicate_data_url(duplicate: Signature) -> str:
