@@ -21,8 +21,9 @@ DEMO_USERNAME = "organiser"
 # gunicorn's defaults here (and in `make bench`): one process per core of a small server; threads for the
 # moments a request waits on the database. On SQLite a signature often waits, asleep, for the database's one
 # write lock while the worker writes a slice: 4 threads keep the CPUs busy meanwhile (`make bench`, 2 cores,
-# worker running: 852 signatures/s instead of 663 to 730, the spike's 178 instead of 152). PostgreSQL
-# locks rows, and its own server processes need those CPUs: 2 threads did better (588/s instead of 456).
+# worker running, 2026-12-04: 784 to 852 signatures/s instead of 663 to 730; the spike's 152 to 178 against
+# 152). PostgreSQL locks rows, and its own server processes need those CPUs: 2 threads did better there
+# (588/s instead of 456).
 WEB_WORKERS = "2"
 WEB_THREADS = {"sqlite": "4", "postgresql": "2"}
 
