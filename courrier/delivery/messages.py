@@ -73,44 +73,43 @@ def recipients_phrase(campaign: Campaign, language: str, signature: Signature | 
 
 
 def confirmation_message(signature: Signature) -> OutboxMessage:
+    """The confirmation request of a new signature, or the "already signed" notice of a repeat address."""
+    return Confirmations().message(signature)
+
+
+def already_signed_message(signature: Signature) -> OutboxMessage:
     campaign = signature.campaign
     with translation.override(signature.language):
-        if signature.is_duplicate:
-            subject, body = emails.already_signed(
-                signature.language,
-                campaign,
-                absolute_url(campaign.get_absolute_url()),
-                duplicate_data_url(signature),
-            )
-            return supporter_message(OutboxMessage.Kind.ALREADY_SIGNED, signature, subject, body)
-    return Confirmations().message(signature)
+        subject, body = emails.already_signed(
+            signature.language,
+            campaign,
+            absolute_url(campaign.get_absolute_url()),
+            duplicate_data_url(signature),
+        )
+    return supporter_message(OutboxMessage.Kind.ALREADY_SIGNED, signature, subject, body)
 
 
 class Confirmations:
     """The confirmation requests of a batch of signatures: the text rendered once for each campaign, language
-    and recipients, each supporter's copy differing by its two links (tests/test_fast_paths.py checks that a
-    batch gets the messages each would get alone). An "already signed" notice is made on its own
-    (confirmation_message), as it is rare."""
+    and directory country, each supporter's copy differing by its two links (tests/test_fast_paths.py checks
+    that a batch gets the messages each would get alone). An "already signed" notice is made on its own, as
+    it is rare."""
 
     _SLOT = "SLOT"
 
     def __init__(self):
         self.markers = {name: f"{name}-{uuid.uuid4().hex}" for name in ("confirm", "data")}
         self.texts: dict[tuple[int, str, str], tuple[str, str]] = {}
-        self.recipients: dict[tuple[int, str, str], str] = {}
         self.paths: dict[tuple[str, str], str] = {}
 
     def message(self, signature: Signature) -> OutboxMessage:
         if signature.is_duplicate:
-            return confirmation_message(signature)
+            return already_signed_message(signature)
         campaign, language = signature.campaign, signature.language
-        # Who receives the letter depends on the supporter only through the directory's country.
-        country = signature.directory_country if campaign.use_directory else ""
-        if (campaign.pk, language, country) not in self.recipients:
-            self.recipients[campaign.pk, language, country] = recipients_phrase(campaign, language, signature)
-        recipients = self.recipients[campaign.pk, language, country]
-        key = (campaign.pk, language, recipients)
+        # The text depends on the supporter only through who receives the letter: their directory country.
+        key = (campaign.pk, language, signature.directory_country if campaign.use_directory else "")
         if key not in self.texts:
+            recipients = recipients_phrase(campaign, language, signature)
             markers = self.markers
             self.texts[key] = emails.confirmation(language, campaign, markers["confirm"], recipients, markers["data"])
         subject, body = self.texts[key]
