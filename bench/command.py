@@ -297,8 +297,7 @@ class Command(BaseCommand):
                 worker_cpu = process_cpu_seconds([worker.pid])
                 # What the worker had not done yet when the load stopped is done before the next server is
                 # measured, so that its backlog weighs on signing, not on the reference after it.
-                drain = [sys.executable, "-m", "bench.lag", "--drain", "--wait", "120"]
-                drains.append(json.loads(self.run_step("drain", drain, env)))
+                drains.append(self.drain_worker(env))
                 done = self.signature_count(env) - signatures_before - drains[-1]["backlog"]
                 if worker_cpu is not None and worker_cpu_before is not None and done > 0:
                     drains[-1]["worker_ms"] = (worker_cpu - worker_cpu_before) * 1000 / done
@@ -374,6 +373,11 @@ class Command(BaseCommand):
             missing.append(f"p99 over by {p99 - SIGNING_GOAL_P99_MS:.0f} ms")
         verdict = "NOT met, " + " and ".join(missing) if missing else "met"
         self.say(f"  goal (ratio >= {SIGNING_GOAL_RATIO}, p99 <= {SIGNING_GOAL_P99_MS:.0f} ms): {verdict}")
+
+    def drain_worker(self, env: dict[str, str]) -> dict:
+        """Wait for the worker to queue and send what is due (bench/lag.py --drain); its JSON report."""
+        drain = [sys.executable, "-m", "bench.lag", "--drain", "--wait", "120"]
+        return json.loads(self.run_step("drain", drain, env))
 
     def signature_count(self, env: dict[str, str]) -> int:
         return json.loads(self.run_step("count", [sys.executable, "-m", "bench.lag", "--count"], env))["signatures"]

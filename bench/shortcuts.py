@@ -13,9 +13,7 @@ import sys
 from bench.command import (
     CAMPAIGN_PAGE,
     LOOPBACK,
-    PROOF_OF_WORK_SETTINGS,
     SIGN_PATH,
-    UNLIMITED_SIGNING,
     Command,
     Database,
     Throughput,
@@ -37,14 +35,7 @@ def verdict(gain: float) -> str:
 
 
 def signing_environment(bench: Command, database: Database, secret_key: str) -> dict[str, str]:
-    return bench.environment(
-        database,
-        SIGNING_RATE_LIMIT=UNLIMITED_SIGNING,
-        SIGNING_BURST=UNLIMITED_SIGNING,
-        SIGNING_BURST_UNPROVEN=UNLIMITED_SIGNING,
-        SECRET_KEY=secret_key,
-        **PROOF_OF_WORK_SETTINGS,
-    )
+    return {**bench.signing_environment(database), "SECRET_KEY": secret_key}
 
 
 def signing_shortcuts(bench: Command, database: Database, secret_key: str) -> None:
@@ -77,7 +68,6 @@ def worker_shortcuts(bench: Command, database: Database, secret_key: str) -> Non
     )
     env = signing_environment(bench, database, secret_key)
     results: dict[str, list[Throughput]] = {"shipped": [], **{name: [] for name in WORKER_SHORTCUTS}}
-    drain = [sys.executable, "-m", "bench.lag", "--drain", "--wait", "120"]
     with bench.gunicorn("courrier.wsgi", env, CAMPAIGN_PAGE) as site:
         order = list(results)
         for number in range(bench.rounds):
@@ -86,7 +76,7 @@ def worker_shortcuts(bench: Command, database: Database, secret_key: str) -> Non
                 proofs = bench.proofs(env)
                 with bench.delivery_worker(worker_env):
                     results[name].append(bench.load(site, SIGN_PATH, "--page", CAMPAIGN_PAGE, *proofs))
-                    bench.run_step("drain", drain, env)  # its backlog done by the worker that left it
+                    bench.drain_worker(env)  # its backlog done by the worker that left it
             bench.say(
                 f"  round {number + 1}: " + ", ".join(f"{results[name][-1].per_second:.0f}/s {name}" for name in order)
             )
