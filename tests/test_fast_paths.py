@@ -9,13 +9,14 @@ import pytest
 from django import forms
 from django.core import signing
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from courrier.campaigns.models import Campaign, DirectoryEntry, Target
 from courrier.db.rows import insert_prepared, insert_prepared_plain, prepare_rows
-from courrier.delivery import enqueue, sent_marks
+from courrier.delivery import daily_cap, enqueue, sent_marks
 from courrier.delivery.messages import Confirmations, absolute_url, confirmation_message
 from courrier.delivery.models import DeliveryEvent, OutboxMessage, Recipient
 from courrier.delivery.worker import Worker
@@ -118,6 +119,44 @@ def test_confirmations_rendered_once_a_batch_are_those_made_one_by_one(own_campa
         assert absolute_url(f"/{signature.language}/confirm/{confirmation_token(signature.pk)}/\n") in body
         assert absolute_url(f"/{signature.language}/my-data/{my_data_token(signature)}/\n") in body
         assert not any(marker in body for marker in composer.markers.values())
+
+
+PERSONAL_COLUMNS = ("first_name", "last_name", "city", "organisation", "personal_sentence", "letter_body")
+
+
+@pytest.mark.django_db
+def test_queueing_confirmations_reads_no_name_organisation_or_letter(own_campaign):
+    new_signatures(own_campaign)
+    with CaptureQueriesContext(connection) as captured:
+        assert enqueue.queue_confirmations() == 7
+    read = [query["sql"] for query in captured.captured_queries if query["sql"].lstrip().upper().startswith("SELECT")]
+    assert not [sql for sql in read if any(f'"{column}"' in sql for column in PERSONAL_COLUMNS)]
+    # What they need they had: each its own address, the German entry's recipients, the notice.
+    bodies = {message.to[0]: message.body for message in OutboxMessage.objects.all()}
+    assert "Botschaft Berlin" in bodies["de@example.org"]
+    assert OutboxMessage.objects.filter(kind=OutboxMessage.Kind.ALREADY_SIGNED).count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the query planner of SQLite")
+def test_the_daily_cap_looks_a_batch_of_addresses_up_in_their_index_rather_than_read_the_outbox(own_campaign):
+    now = timezone.now()
+    digests = [f"{number:064x}" for number in range(2000)]
+    OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            kind=OutboxMessage.Kind.CONFIRMATION,
+            campaign=own_campaign,
+            message_id=f"<{digest}@example.org>",
+            recipient_digest=digest,
+            next_attempt_at=now,
+        )
+        for digest in digests
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    plan = daily_cap.recent_capped_mail(set(digests[:200]), now).explain()
+    assert "USING INDEX delivery_outboxmessage_recipient_digest" in plan
+    assert "SCAN delivery_outboxmessage" not in plan
 
 
 @pytest.mark.django_db

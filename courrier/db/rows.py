@@ -61,8 +61,10 @@ def prepare_rows(model: type[models.Model], objects: Iterable[models.Model]) -> 
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608
     prepared = PreparedRows(model, sql)
     for obj in objects:
-        # As bulk_create does: an unsaved related object is an error, not a NULL.
-        obj._prepare_related_fields_for_save(operation_name="prepare_rows", fields=fields)
+        # As bulk_create does, over every field: an unsaved related object is an error, not a NULL. (Given a
+        # list of fields, Django looks each field up in it by equality, 600 comparisons a row: an eighth of
+        # the worker's time for a confirmation.)
+        obj._prepare_related_fields_for_save(operation_name="prepare_rows")
         values = [f.pre_save(obj, True) for f in fields]
         if any(hasattr(value, "resolve_expression") for value in values):  # an expression: SQL to compile
             return PreparedRows(model, "", [(each, []) for each in objects])

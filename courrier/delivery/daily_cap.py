@@ -7,7 +7,7 @@ import logging
 from collections import defaultdict
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from courrier.delivery.models import OutboxMessage, UndeliverableAddress
 
@@ -41,10 +41,7 @@ def schedule_within_daily_cap(messages: list[OutboxMessage], now: datetime.datet
         return messages
     # An address that bounced for good gets no more notices (a confirmation still goes: a new signature asks).
     dead = UndeliverableAddress.digests_among(capped)
-    recent = OutboxMessage.objects.filter(recipient_digest__in=capped, kind__in=CAPPED_KINDS).filter(
-        Q(next_attempt_at__gt=now - DAY)
-        | Q(kind=OutboxMessage.Kind.ALREADY_SIGNED, created_at__gt=now - ALREADY_SIGNED_NOTICE_PERIOD)
-    )
+    recent = recent_capped_mail(capped, now)
     due: dict[tuple[str, bool], list[datetime.datetime]] = defaultdict(list)  # (digest, confirmation?) -> times
     noticed: set[tuple[str, int | None]] = set()
     for digest, kind, campaign_id, due_at, created_at in recent.values_list(
@@ -81,6 +78,24 @@ def schedule_within_daily_cap(messages: list[OutboxMessage], now: datetime.datet
             delayed,
         )
     return kept
+
+
+def recent_capped_mail(digests: set[str], now: datetime.datetime) -> QuerySet:
+    """The capped mail of these addresses that counts now: due in the last day, or a recent notice.
+
+    Unordered: in the outbox's own order (newest first) SQLite read the whole outbox in that order rather
+    than look the batch's addresses up in their index, once its statistics said the outbox was small (70 ms
+    a batch of 200 at 20,000 messages, 3 ms by the index), and a spike grows the outbox faster than the
+    statistics are refreshed.
+    """
+    return (
+        OutboxMessage.objects.filter(recipient_digest__in=digests, kind__in=CAPPED_KINDS)
+        .filter(
+            Q(next_attempt_at__gt=now - DAY)
+            | Q(kind=OutboxMessage.Kind.ALREADY_SIGNED, created_at__gt=now - ALREADY_SIGNED_NOTICE_PERIOD)
+        )
+        .order_by()
+    )
 
 
 def next_free_time(taken: list[datetime.datetime], earliest: datetime.datetime) -> datetime.datetime:

@@ -154,9 +154,24 @@ class ConfirmationBatch:
         Signature.objects.filter(pk__in=ids).update(confirmation_queued_at=self.now)
 
 
+# What a confirmation or an "already signed" notice reads of a signature: the supporter's name, organisation,
+# letter and the rest are not read, so not decrypted, for it.
+CONFIRMATION_FIELDS = (
+    "campaign",
+    "language",
+    "email",
+    "email_digest",
+    "directory_country",
+    "is_duplicate",
+    "created_at",
+)
+
+
 def queue_confirmations(now: datetime.datetime | None = None) -> int:
     now = now or timezone.now()
-    due = Signature.objects.filter(confirmation_queued_at__isnull=True).order_by("created_at")
+    due = (
+        Signature.objects.filter(confirmation_queued_at__isnull=True).only(*CONFIRMATION_FIELDS).order_by("created_at")
+    )
     return len(queue_due(due, lambda: ConfirmationBatch(now)))
 
 

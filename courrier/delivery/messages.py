@@ -138,7 +138,10 @@ def duplicate_data_url(duplicate: Signature) -> str:
     reader owns; the public form when there is none left (erased meanwhile)."""
     digest = getattr(duplicate, "email_digest", None)
     original = (
-        Signature.objects.openable().filter(campaign_id=duplicate.campaign_id, email_digest=digest).first()
+        Signature.objects.openable()
+        .filter(campaign_id=duplicate.campaign_id, email_digest=digest)
+        .only("created_at")  # all the link needs: nothing personal decrypted
+        .first()
         if digest
         else None
     )
