@@ -11,6 +11,7 @@ from courrier.campaigns.models import Campaign
 from courrier.delivery import enqueue
 from courrier.delivery.compose import compose
 from courrier.delivery.models import OutboxMessage
+from courrier.delivery.transports import MaildirTransport
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
 from tests.conftest import free_port
@@ -226,3 +227,16 @@ def test_a_campaign_without_a_model_letter_keeps_its_signatures_waiting(own_camp
     ModelLetter.objects.bulk_create(letters)
     Worker().run_once()
     assert OutboxMessage.objects.filter(kind=OutboxMessage.Kind.LETTER).count() == 2
+
+
+def test_a_sandboxed_message_is_a_maildir_file_only_the_sites_own_user_can_read(sandbox_in_tmp):
+    message = b"Message-ID: <one@example.org>\r\nSubject: test\r\n\r\nBody\r\n"
+    result = MaildirTransport().send("bounces@example.org", ["ulzhan@example.org"], message)
+
+    (written,) = (sandbox_in_tmp / "new").iterdir()
+    assert result.outcome == "sent" and str(written) in result.reply
+    assert (
+        written.read_bytes() == b"Return-Path: <bounces@example.org>\r\nDelivered-To: ulzhan@example.org\r\n" + message
+    )
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert not list((sandbox_in_tmp / "tmp").iterdir())

@@ -195,6 +195,9 @@ class MaildirTransport:
     def __init__(self, path: Path | None = None):
         self.path = Path(path or settings.SANDBOX_MAILDIR)
         self.maildir = open_maildir(self.path)
+        # Plain strings, made once: during a spike the sandbox writes a file per confirmation.
+        self.tmp, self.new = str(self.path / "tmp"), str(self.path / "new")
+        self.host = socket.gethostname()
 
     def send(
         self, envelope_from: str, recipients: list[str], data: bytes, meanwhile: Callable[[], None] | None = None
@@ -211,10 +214,13 @@ class MaildirTransport:
         found = _MESSAGE_ID.search(header_block)
         tag = message_id_tag(found.group(1).decode("ascii", "replace")) if found else "mid-none"
         now = time.time()
-        name = f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}R{secrets.token_hex(4)}.{tag}.{socket.gethostname()}"
-        temporary = self.path / "tmp" / name
-        temporary.write_bytes(data)
-        os.replace(temporary, self.path / "new" / name)
+        name = f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}R{secrets.token_hex(4)}.{tag}.{self.host}"
+        temporary = os.path.join(self.tmp, name)
+        # Readable by the site's own user only, like the database: a sandboxed message is a supporter's mail.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(descriptor, "wb") as file:
+            file.write(data)
+        os.replace(temporary, os.path.join(self.new, name))
         return name
 
     def erase(self, message_ids: list[str]) -> int:
