@@ -22,7 +22,7 @@ from bench.command import (
     ratio,
 )
 
-SIGNING_SHORTCUTS = ["insert", "form", "handler"]  # settings.PLAIN_PATHS names (courrier/settings.py)
+SIGNING_SHORTCUTS = ["insert", "form"]  # settings.PLAIN_PATHS names (courrier/settings.py)
 # The worker's, measured by what they are for: signing while the worker queues the confirmations. On SQLite
 # only, where they apply.
 WORKER_SHORTCUTS = ["rows"]

@@ -312,9 +312,8 @@ SERVER_EMAIL = SENDER_EMAIL
 
 # Hot-path shortcuts around Django (each next to its plain twin, which a test proves writes the same): the
 # benchmark measures them by running the plain twins instead, e.g. COURRIER_PLAIN_PATHS=insert,marks.
-# Names: insert (a signature's INSERT), form (the signing form's shared fields and cleaning), handler (a good
-# signature answered without Django's middleware chain, courrier/web/fast_signing.py), rows (the worker's rows
-# adapted before their write), marks (letters marked sent).
+# Names: insert (a signature's INSERT), form (the signing form's shared fields and cleaning), rows (the worker's
+# rows adapted before their write), marks (letters marked sent).
 PLAIN_PATHS = set(env_list("COURRIER_PLAIN_PATHS"))
 
 # Delivery worker.

@@ -107,12 +107,8 @@ class SecurityHeadersMiddleware:
         self.x_frame_options = getattr(settings, "X_FRAME_OPTIONS", "DENY")
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.csp_nonce = Nonce()
-        return self.finish(request, self.get_response(request))
-
-    def finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        """The headers this adds to `response` (also applied by the signing fast path, web/fast_signing.py)."""
-        nonce = request.csp_nonce
+        nonce = request.csp_nonce = Nonce()
+        response = self.get_response(request)
         headers = response.headers
         if CSP_HEADER not in headers:
             headers[CSP_HEADER] = DEFAULT_POLICY

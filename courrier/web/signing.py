@@ -22,11 +22,6 @@ from courrier.signatures.signing import Result
 from courrier.signatures.tokens import read_confirmation_token
 from courrier.web.campaign_pages import render_campaign_page
 
-# The WSGI environ key under which the signing fast path (courrier/web/fast_signing.py) hands this view the
-# outcome it already decided, counted and written: the view shows it and does nothing again. A client cannot
-# set it: the headers it sends become HTTP_* keys.
-OUTCOME_KEY = "courrier.signing_outcome"
-
 
 @public_form  # no CSRF cookie on the campaign page: the signed form token and the Origin check instead
 @require_http_methods(["GET", "POST"])
@@ -38,7 +33,7 @@ def sign(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = signable_campaign(slug)
     if campaign is None:
         raise Http404
-    outcome = request.META.get(OUTCOME_KEY) or signing_flow.sign(request, campaign)
+    outcome = signing_flow.sign(request, campaign)
     if outcome.result is Result.CLOSED:
         return redirect("campaign", slug=slug)
     if outcome.result is Result.SLOW_DOWN:
