@@ -206,7 +206,7 @@ class MaildirTransport:
         trace = f"Return-Path: <{envelope_from}>\r\n".encode()
         trace += b"".join(f"Delivered-To: {rcpt}\r\n".encode() for rcpt in recipients)
         key = self.add(trace + data)
-        return SendResult("sent", 250, f"sandbox: {self.path / 'new' / key}")
+        return SendResult("sent", 250, f"sandbox: {os.path.join(self.new, key)}")
 
     def add(self, data: bytes) -> str:
         """Write the message into tmp/, then move it into new/ (the Maildir protocol); returns its name."""
