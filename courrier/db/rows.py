@@ -62,7 +62,7 @@ def prepare_rows(model: type[models.Model], objects: Iterable[models.Model]) -> 
     prepared = PreparedRows(model, sql)
     for obj in objects:
         # As bulk_create does, over every field: an unsaved related object is an error, not a NULL. (Given a
-        # list of fields, Django looks each field up in it by equality, 600 comparisons a row: an eighth of
+        # list of fields, Django looks each field up in it by equality, 600 comparisons a row: a seventh of
         # the worker's time for a confirmation.)
         obj._prepare_related_fields_for_save(operation_name="prepare_rows")
         values = [f.pre_save(obj, True) for f in fields]
