@@ -415,3 +415,12 @@ def test_a_paragraph_keeps_every_character_but_the_controls_with_its_line_breaks
     line_breaks_made_plain = re.sub(r"\r\n|[\r\u2028\u2029\x85]", "\n", text)
     expected = "".join(ch for ch in line_breaks_made_plain if ch in "\n\t" or unicodedata.category(ch) != "Cc")
     assert clean_paragraph(f"x{text}x") == f"x{expected}x"
+
+
+@pytest.mark.django_db
+def test_the_sites_sqlite_checkpoints_its_log_every_twenty_thousand_pages_not_every_thousand():
+    if connection.vendor != "sqlite":
+        pytest.skip("a setting of SQLite's write-ahead log")
+    with connection.cursor() as cursor:
+        pragmas = [cursor.execute(f"PRAGMA {name}").fetchone()[0] for name in ("journal_mode", "wal_autocheckpoint")]
+    assert pragmas == ["wal", 20000]
