@@ -24,7 +24,8 @@ class DeliveryConfig(AppConfig):
 
         minute = datetime.timedelta(minutes=1)
         return [
-            Job("queue confirmation requests", EVERY_PASS, enqueue.queue_confirmations),
+            # Leased to the worker as they are written, and sent in the same pass (enqueue.Lease).
+            Job("queue confirmation requests", EVERY_PASS, enqueue.queue_confirmations, with_pass=True),
             # Someone asked for their links on the site: mail them promptly.
             Job("queue data links", EVERY_PASS, data_links.queue_data_links),
             Job("queue letters", EVERY_PASS, queue_letters),

@@ -123,6 +123,27 @@ class OutboxQuerySet(models.QuerySet):
             dated_at=Coalesce("dated_at", Value(now)),
         )
 
+    @staticmethod
+    def lease_unsaved(
+        messages: list["OutboxMessage"], worker: str, now: datetime.datetime, until: datetime.datetime, limit: int
+    ) -> list["OutboxMessage"]:
+        """Lease new messages, before they are written, to the worker that will send them in this pass, as
+        `lease` would lease them once written (enqueue.Lease): at most `limit` of those due now, the others
+        staying queued."""
+        leased: list[OutboxMessage] = []
+        for message in messages:
+            if message.pk is not None:
+                raise ValueError("only a message not written yet is leased as it is written")
+            if len(leased) >= limit:
+                break
+            if message.status in OutboxMessage.TRANSITIONS["lease"][0] and message.next_attempt_at <= now:
+                message.status = OutboxMessage.Status.SENDING
+                message.lease_expires_at, message.claimed_by = until, worker
+                message.attempts += 1
+                message.dated_at = message.dated_at or now
+                leased.append(message)
+        return leased
+
     def give_back(self, ids: list[int], worker: str) -> int:
         """A worker returns rows it leased and did not try (its lease was running out): not an attempt."""
         return (

@@ -27,6 +27,7 @@ from courrier.campaigns.models import Target
 from courrier.delivery import bounces, pacing, recipients
 from courrier.delivery.compose import compose
 from courrier.delivery.dkim import dkim_sign
+from courrier.delivery.enqueue import Lease
 from courrier.delivery.models import DeliveryEvent, OutboxMessage, Recipient
 from courrier.delivery.sent_marks import SentMarker
 from courrier.delivery.transports import MaildirTransport, SendResult, SmtpTransport
@@ -82,7 +83,9 @@ class Worker:
     def run_once(self) -> int:
         """Do everything that is due now; returns how many messages were handled."""
         now = self.clock()
-        self.schedule.run_due(now)
+        # What the jobs make and lease to this worker as they write it (new confirmations), sent in this pass.
+        fresh = Lease(self.name, now, now + self.lease, room=self.batch_size)
+        self.schedule.run_due(now, fresh)
         if self.reclaimed_at is None or now - self.reclaimed_at >= self.lease / 4:
             self.reclaimed_at = now
             self.reclaim_expired_leases(now)
@@ -93,6 +96,8 @@ class Worker:
             self.next_batch = None
         else:
             batch, claimed_at = self.claim(now), now
+        # After the claim's: paced letters first, as the claim orders them.
+        batch += fresh.numbered()
         deadline = claimed_at + self.lease * 0.8
         try:
             self.send_batch(batch, deadline)

@@ -16,7 +16,10 @@ EVERY_PASS = datetime.timedelta(0)
 class Job:
     name: str
     every: datetime.timedelta  # EVERY_PASS: on each of the worker's passes
-    run: Callable[[datetime.datetime], object]  # called with the worker's "now"
+    run: Callable[..., object]  # called with the worker's "now"
+    # Called with the worker's pass as well (run(now, this_pass)): a job that makes messages may lease them to
+    # the worker through it, to be sent in the same pass (delivery/enqueue.py's Lease).
+    with_pass: bool = False
 
 
 class Schedule:
@@ -30,13 +33,16 @@ class Schedule:
         last = self.last_run.get(job.name)
         return last is None or now - last >= job.every
 
-    def run_due(self, now: datetime.datetime) -> list[str]:
+    def run_due(self, now: datetime.datetime, this_pass: object = None) -> list[str]:
         """Run every due job, in order; returns their names."""
         ran = []
         for job in self.jobs:
             if self.is_due(job, now):
                 self.last_run[job.name] = now
-                job.run(now)
+                if job.with_pass:
+                    job.run(now, this_pass)
+                else:
+                    job.run(now)
                 ran.append(job.name)
         return ran
 
