@@ -24,7 +24,7 @@ from courrier.delivery.bounces import read_bounce, record_bounce
 from courrier.delivery.compose import compose
 from courrier.delivery.dkim import dkim_sign
 from courrier.delivery.models import Bounce, OutboxMessage
-from courrier.delivery.verp import message_pk_from, verp_address
+from courrier.delivery.verp import REPLY, message_pk_from, signed_address, verp_address
 from courrier.delivery.worker import Worker
 from courrier.signatures.models import Signature
 from tests.conftest import ROOT
@@ -269,6 +269,21 @@ def test_the_ids_in_our_addresses_are_a_keyed_permutation_that_tells_nothing_of_
     assert 800 < rises < 1200, "consecutive ids look unrelated"
     assert opaque_ids.reveal(opaque_ids.hide(opaque_ids.LIMIT - 1)) == opaque_ids.LIMIT - 1
     assert opaque_ids.reveal(opaque_ids.LIMIT) is None
+
+
+def test_the_ids_and_signatures_in_our_addresses_stay_those_of_mail_sent_before(settings):
+    """Known answers: a bounce to an address written by an earlier version still finds its message."""
+    from courrier.lib import opaque_ids
+
+    settings.SECRET_KEY = "a known key for known answers, not secret"
+    assert [opaque_ids.hide(pk) for pk in (0, 1, 123456, opaque_ids.LIMIT - 1)] == [
+        179157614858880,
+        91859444470217,
+        46127829498114,
+        147042936407406,
+    ]
+    assert signed_address("bounces@example.org", 123456) == "bounces+46127829498114-gg6mqil5br@example.org"
+    assert signed_address("replies@example.org", 42, REPLY) == "replies+r193682869486617-y4tc75way5@example.org"
 
 
 def test_a_bounce_piped_in_by_the_mta_fails_the_letter(own_campaign, process_env, transactional_db):

@@ -9,6 +9,7 @@ deliver the plus-addresses of both to `manage.py ingestbounces`.
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -26,9 +27,17 @@ _SIGNED = re.compile(
 RETURN_PATH, UNSUBSCRIBE, REPLY, HAND_OVER = "", "u", "r", "h"
 
 
+@functools.lru_cache(maxsize=4)
+def _keyed(secret_key: str) -> hmac.HMAC:
+    """Keyed once, copied for each address (lib/opaque_ids.py does the same)."""
+    return hmac.new(secret_key.encode(), digestmod=hashlib.sha256)
+
+
 def _signature(pk: int, purpose: str = RETURN_PATH) -> str:
     message = f"verp:{pk}" if purpose == RETURN_PATH else f"verp-{purpose}:{pk}"
-    digest = hmac.new(settings.SECRET_KEY.encode(), message.encode(), hashlib.sha256).digest()
+    keyed = _keyed(settings.SECRET_KEY).copy()
+    keyed.update(message.encode())
+    digest = keyed.digest()
     # 10 characters of base32 are the first 50 bits: encoding the first 10 bytes gives the same ones, faster.
     return base64.b32encode(digest[:10]).decode().lower()[:10]
 
