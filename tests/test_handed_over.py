@@ -88,3 +88,22 @@ def test_confirmations_handed_to_a_worker_that_died_are_sent_by_another_once_its
         later.close()
     assert set(OutboxMessage.objects.values_list("status", "attempts")) == {(Status.SENT, 2)}
     assert len(maildir_messages(sandbox_in_tmp)) == 5
+
+
+@pytest.mark.django_db
+def test_a_confirmation_the_daily_cap_puts_off_is_not_handed_over_but_waits_queued_for_its_day(
+    own_campaign, settings
+):
+    settings.SUPPORTER_MAILS_PER_DAY = 1
+    second = factories.live_campaign("second-campaign")
+    factories.signature(own_campaign, "one@example.org", confirmed=False)
+    factories.signature(second, "one@example.org", confirmed=False)
+    now = timezone.now()
+    lease = enqueue.Lease("worker-1", now, now + LEASE, room=100)
+
+    assert enqueue.queue_confirmations(now, lease) == 2
+    handed = lease.numbered()
+    assert len(handed) == 1 and handed[0].next_attempt_at == now
+    waiting = OutboxMessage.objects.exclude(pk=handed[0].pk).get()
+    assert (waiting.status, waiting.claimed_by, waiting.attempts) == (Status.QUEUED, "", 0)
+    assert waiting.next_attempt_at == now + datetime.timedelta(hours=24)
