@@ -91,9 +91,7 @@ def test_confirmations_handed_to_a_worker_that_died_are_sent_by_another_once_its
 
 
 @pytest.mark.django_db
-def test_a_confirmation_the_daily_cap_puts_off_is_not_handed_over_but_waits_queued_for_its_day(
-    own_campaign, settings
-):
+def test_a_confirmation_the_daily_cap_puts_off_is_not_handed_over_but_waits_queued_for_its_day(own_campaign, settings):
     settings.SUPPORTER_MAILS_PER_DAY = 1
     second = factories.live_campaign("second-campaign")
     factories.signature(own_campaign, "one@example.org", confirmed=False)
