@@ -135,9 +135,10 @@ def write_slices(due: QuerySet, batch: Batch, prepared: list[Signature]) -> list
 class Lease:
     """A worker's pass: the new messages it will send in that pass, leased to it as they are written.
 
-    The worker's claim would read them back from the database and decrypt them again, which was an eighth of
-    its time for a confirmation; handed over from memory, they cost only their ids. At most `room` of them:
-    no more than one claim would take, so the pass still sends them within the lease.
+    The worker's claim would lease them in a write of its own, then read them back from the database and
+    decrypt them again; handed over from memory, they cost only a look-up of their ids. That took a
+    confirmation from 7.13 to 6.67 million instructions of the worker (callgrind, 2,000 of them; 6.5 %).
+    At most `room` of them: no more than one claim would take, so the pass still sends them within the lease.
     """
 
     worker: str
