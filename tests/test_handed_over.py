@@ -4,6 +4,8 @@ they are what a claim would have read back, and a worker that dies with them lea
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from courrier.delivery import enqueue
@@ -105,3 +107,23 @@ def test_a_confirmation_the_daily_cap_puts_off_is_not_handed_over_but_waits_queu
     waiting = OutboxMessage.objects.exclude(pk=handed[0].pk).get()
     assert (waiting.status, waiting.claimed_by, waiting.attempts) == (Status.QUEUED, "", 0)
     assert waiting.next_attempt_at == now + datetime.timedelta(hours=24)
+
+
+@pytest.mark.django_db(transaction=True)  # BEGINs are seen as they are, not as the test's savepoints
+def test_a_pass_with_nothing_to_do_takes_no_write_lock_on_sqlite(own_campaign, sandbox_in_tmp):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's one write lock: PostgreSQL locks rows")
+    new_signatures(own_campaign)
+    worker = Worker()
+    try:
+        assert worker.run_once() == 5
+        with CaptureQueriesContext(connection) as idle:
+            assert worker.run_once() == 0
+        with CaptureQueriesContext(connection) as busy:
+            factories.signature(own_campaign, "late@example.org", confirmed=False)
+            assert worker.run_once() == 1
+    finally:
+        worker.close()
+    # A signature posted meanwhile waits for no transaction of the worker's when it has nothing to write.
+    assert not [query["sql"] for query in idle.captured_queries if query["sql"].startswith("BEGIN")]
+    assert [query["sql"] for query in busy.captured_queries if query["sql"].startswith("BEGIN")]

@@ -141,6 +141,11 @@ class Worker:
 
     def claim_batch(self, now: datetime.datetime) -> tuple[list[OutboxMessage], dict[int, list[Recipient]]]:
         """Lease the messages due now; with, for letters tried before, the recipients to try now."""
+        if not connection.features.has_select_for_update_skip_locked and not OutboxMessage.objects.due(now).exists():
+            # On SQLite the claim's transaction takes the database's one write lock, which a signature posted
+            # meanwhile waits for: a read first, outside any transaction, when most passes find nothing due
+            # (the new confirmations are handed over by the pass that queued them).
+            return [], {}
         with transaction.atomic():
             due = OutboxMessage.objects.due(now)
             if self.relay_retry_at is not None and now < self.relay_retry_at:
