@@ -4,9 +4,10 @@ the address (web/my_data.py stores the request; the worker's job here mails it p
 import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from courrier.db.locking import locks_rows
 from courrier.delivery import daily_cap, enqueue
 from courrier.delivery.messages import data_link_message
 from courrier.delivery.models import OutboxMessage
@@ -18,8 +19,8 @@ BATCH = 200
 def queue_data_links(now: datetime.datetime | None = None) -> int:
     """Turn the stored requests into one DATA_LINK mail per signature of each address; returns how many."""
     now = now or timezone.now()
-    if not connection.features.has_select_for_update_skip_locked and not DataRequest.objects.exists():
-        return 0  # on SQLite, the transaction would take the one write lock for nothing (worker.claim_batch)
+    if not locks_rows() and not DataRequest.objects.exists():
+        return 0  # on SQLite the transaction would take the one write lock for nothing
     with transaction.atomic():
         enqueue.durable_commit()
         requests = list(DataRequest.objects.select_for_update(skip_locked=True).order_by("pk")[:BATCH])

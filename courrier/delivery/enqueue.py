@@ -18,6 +18,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from courrier.campaigns.models import Campaign, DirectoryEntry, ModelLetter, Target
+from courrier.db.locking import locks_rows
 from courrier.db.rows import insert_prepared, prepare_rows
 from courrier.delivery.addressees import ensure_directory_targets
 from courrier.delivery.daily_cap import schedule_within_daily_cap
@@ -92,7 +93,7 @@ def queue_batch(due: QuerySet, batch: Batch) -> list[Signature]:
     batch is read and its messages composed outside any transaction, and only the writing takes the lock, in
     short slices (write_slices), for the signatures still due by then (`write` is given those only).
     """
-    if connection.features.has_select_for_update_skip_locked:
+    if locks_rows():
         with transaction.atomic():
             durable_commit()
             locked = due.select_for_update(skip_locked=True, of=("self",))[:BATCH]

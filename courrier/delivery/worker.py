@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from courrier.campaigns.models import Target
+from courrier.db.locking import locks_rows
 from courrier.delivery import bounces, pacing, recipients
 from courrier.delivery.compose import compose
 from courrier.delivery.dkim import dkim_sign
@@ -141,7 +142,7 @@ class Worker:
 
     def claim_batch(self, now: datetime.datetime) -> tuple[list[OutboxMessage], dict[int, list[Recipient]]]:
         """Lease the messages due now; with, for letters tried before, the recipients to try now."""
-        if not connection.features.has_select_for_update_skip_locked and not OutboxMessage.objects.due(now).exists():
+        if not locks_rows() and not OutboxMessage.objects.due(now).exists():
             # On SQLite the claim's transaction takes the database's one write lock, which a signature posted
             # meanwhile waits for: a read first, outside any transaction, when most passes find nothing due
             # (the new confirmations are handed over by the pass that queued them).
